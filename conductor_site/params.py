@@ -1,0 +1,43 @@
+"""Query parameters, parsed once and answered with the house error shape when wrong."""
+
+from __future__ import annotations
+
+from rest_framework.request import Request
+
+from conductor_site.errors import ApiError
+from conductor_site.ids import is_identifier
+
+TRUE_WORDS = frozenset({"1", "true", "yes", "on"})
+FALSE_WORDS = frozenset({"", "0", "false", "no", "off"})
+
+
+def query_int(request: Request, name: str, default: int, *, low: int, high: int | None) -> int:
+    """An integer query parameter: absent → `default`; not an integer or below `low` → 400;
+    above `high` → `high`."""
+    raw = request.query_params.get(name, "").strip()
+    if not raw:
+        return default
+    try:
+        value = int(raw)
+    except ValueError:
+        raise ApiError(400, f"{name} must be an integer, not {raw!r}") from None
+    if value < low:
+        raise ApiError(400, f"{name} must be at least {low}")
+    return min(value, high) if high is not None else value
+
+
+def query_bool(request: Request, name: str) -> bool:
+    """`1/true/yes/on` or `0/false/no/off/""` (any case); anything else → 400."""
+    raw = request.query_params.get(name, "").strip().lower()
+    if raw in TRUE_WORDS:
+        return True
+    if raw in FALSE_WORDS:
+        return False
+    raise ApiError(400, f"{name} must be true or false, not {raw!r}")
+
+
+def query_identifier(request: Request, name: str) -> str | None:
+    value = request.query_params.get(name)
+    if value is not None and not is_identifier(value):
+        raise ApiError(400, f"invalid {name} {value!r}")
+    return value

@@ -1,0 +1,266 @@
+"""Conductor settings.
+
+Embedded mode (the default, nothing set): SQLite in the data dir, a Celery worker inside the
+`conductor serve` process on the in-memory broker, the in-memory channel layer.
+Production mode (`REDIS_URL` set, usually with `DATABASE_URL`): Redis as Celery broker and
+channel layer, workers started separately with `conductor worker`.
+"""
+
+from __future__ import annotations
+
+import os
+import secrets
+from pathlib import Path
+from typing import Any
+
+import dj_database_url
+
+from conductor_site.config import data_dir, load_config
+
+BASE_DIR = Path(__file__).resolve().parent.parent
+
+
+def envbool(name: str, default: str = "False") -> bool:
+    return os.getenv(name, default).strip().lower() in ("1", "true", "yes", "on")
+
+
+def envint(name: str, default: int) -> int:
+    return int(os.getenv(name, str(default)))
+
+
+def envfloat(name: str, default: float) -> float:
+    return float(os.getenv(name, str(default)))
+
+
+DATA_DIR = data_dir()
+DATA_DIR.mkdir(parents=True, exist_ok=True)
+
+# `<data dir>/config.yaml` (or `CONDUCTOR_CONFIG`), with the environment over it.
+_CONFIG = load_config(DATA_DIR)
+
+
+def _secret_key() -> str:
+    """A key from the environment, else one generated once and kept in the data dir."""
+    if key := os.getenv("SECRET_KEY"):
+        return key
+    path = DATA_DIR / "secret_key"
+    if not path.exists():
+        path.write_text(secrets.token_urlsafe(50))
+        path.chmod(0o600)
+    return path.read_text().strip()
+
+
+SECRET_KEY = _secret_key()
+DEBUG = envbool("DEBUG")
+ALLOWED_HOSTS = os.getenv("ALLOWED_HOSTS", "*").split(",")
+
+REDIS_URL = os.getenv("REDIS_URL", "")
+EMBEDDED = not REDIS_URL
+
+INSTALLED_APPS = [
+    "daphne",
+    "django.contrib.admin",
+    "django.contrib.auth",
+    "django.contrib.contenttypes",
+    "django.contrib.sessions",
+    "django.contrib.messages",
+    "django.contrib.staticfiles",
+    "rest_framework",
+    "corsheaders",
+    "drf_spectacular",
+    "drf_spectacular_sidecar",
+    "channels",
+    "django_prometheus",
+    "conductor_site",
+    "projects",
+    "tasks",
+    "runs",
+    "messagebus",
+]
+
+# Outermost first. The request id, the request counter, CORS headers and the JSON error
+# shape wrap everything, so a 401 or a 500 carries them too; the audit sits next to the views.
+MIDDLEWARE = [
+    "django_prometheus.middleware.PrometheusBeforeMiddleware",
+    "conductor_site.audit.RequestIdMiddleware",
+    "conductor_site.metrics.ApiRequestsMiddleware",
+    "corsheaders.middleware.CorsMiddleware",
+    "conductor_site.errors.JsonErrorMiddleware",
+    "django.middleware.security.SecurityMiddleware",
+    "whitenoise.middleware.WhiteNoiseMiddleware",
+    "conductor_site.auth.ApiKeyMiddleware",
+    "django.contrib.sessions.middleware.SessionMiddleware",
+    "django.middleware.common.CommonMiddleware",
+    "django.middleware.csrf.CsrfViewMiddleware",
+    "django.contrib.auth.middleware.AuthenticationMiddleware",
+    "django.contrib.messages.middleware.MessageMiddleware",
+    "django.middleware.clickjacking.XFrameOptionsMiddleware",
+    "conductor_site.audit.FormSubmissionAuditMiddleware",
+    "django_prometheus.middleware.PrometheusAfterMiddleware",
+]
+CSRF_FAILURE_VIEW = "conductor_site.errors.csrf_failure"
+
+ROOT_URLCONF = "conductor_site.urls"
+ASGI_APPLICATION = "conductor_site.asgi.application"
+
+TEMPLATES = [
+    {
+        "BACKEND": "django.template.backends.django.DjangoTemplates",
+        "DIRS": [BASE_DIR / "templates"],
+        "APP_DIRS": True,
+        "OPTIONS": {
+            "context_processors": [
+                "django.template.context_processors.request",
+                "django.contrib.auth.context_processors.auth",
+                "django.contrib.messages.context_processors.messages",
+            ],
+        },
+    },
+]
+
+# SQLite: WAL, BEGIN IMMEDIATE (no lock-upgrade failures), a long busy timeout
+# (shared/research/embedded-mode.md, Q3).
+_SQLITE_PATH = DATA_DIR / "conductor.sqlite3"
+DATABASES = {
+    "default": dj_database_url.config(
+        default=f"sqlite:///{_SQLITE_PATH}", conn_max_age=0, conn_health_checks=True
+    )
+}
+if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
+    DATABASES["default"]["OPTIONS"] = {
+        "transaction_mode": "IMMEDIATE",
+        "timeout": 30,
+        "init_command": "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL;",
+    }
+    DATABASES["default"]["TEST"] = {"NAME": str(DATA_DIR / "test.sqlite3")}
+
+DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
+
+LANGUAGE_CODE = "en-us"
+TIME_ZONE = "UTC"
+USE_I18N = False
+USE_TZ = True
+
+STATIC_URL = "static/"
+STATICFILES_DIRS = [BASE_DIR / "static"]
+STATIC_ROOT = DATA_DIR / "static"
+STATIC_ROOT.mkdir(exist_ok=True)
+# WhiteNoise serves the admin's and Swagger UI's assets straight from the installed apps: no
+# collectstatic step, no CDN (the docs page must work offline).
+WHITENOISE_USE_FINDERS = True
+
+# CORS: only the configured origins (`api.cors_origins`, `CONDUCTOR_CORS_ORIGINS`; "*" = any).
+CORS_ALLOW_ALL_ORIGINS = "*" in _CONFIG.cors_origins
+CORS_ALLOWED_ORIGINS = [origin for origin in _CONFIG.cors_origins if origin != "*"]
+CORS_ALLOW_METHODS = ("GET", "POST", "DELETE", "OPTIONS")
+CORS_ALLOW_HEADERS = (
+    "content-type",
+    "authorization",
+    "x-api-key",
+    "x-conductor-client",
+    "x-request-id",
+    "last-event-id",
+)
+CORS_EXPOSE_HEADERS = ("X-Request-ID", "X-Total-Count", "X-Limit", "X-Offset")
+
+# JSON only: every API response, errors included, is JSON (the browsable API would answer a
+# browser with HTML); /api/docs/ is the page for people.
+REST_FRAMEWORK = {
+    "DEFAULT_RENDERER_CLASSES": ["rest_framework.renderers.JSONRenderer"],
+    "DEFAULT_AUTHENTICATION_CLASSES": [],
+    "DEFAULT_PERMISSION_CLASSES": [],
+    "UNAUTHENTICATED_USER": None,
+    "EXCEPTION_HANDLER": "conductor_site.errors.api_exception_handler",
+    "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
+}
+
+SPECTACULAR_SETTINGS = {
+    "TITLE": "Conductor API",
+    "DESCRIPTION": "A self-hosted control room for AI coding agents. The routes under "
+    "/api/v1 and /api/projects follow the Conductor Loop API contract.",
+    "SERVE_INCLUDE_SCHEMA": False,
+    "SWAGGER_UI_DIST": "SIDECAR",
+    "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
+    "REDOC_DIST": "SIDECAR",
+    "COMPONENT_SPLIT_REQUEST": True,
+    "POSTPROCESSING_HOOKS": [
+        "drf_spectacular.hooks.postprocess_schema_enums",
+        "conductor_site.errors.error_responses_in_schema",
+    ],
+    "SECURITY": [{"ApiKeyBearer": []}, {"ApiKeyHeader": []}],
+    "APPEND_COMPONENTS": {
+        "securitySchemes": {
+            "ApiKeyBearer": {"type": "http", "scheme": "bearer"},
+            "ApiKeyHeader": {"type": "apiKey", "in": "header", "name": "X-API-Key"},
+        }
+    },
+}
+
+# Channels: the in-memory layer in embedded mode (raised capacity, see research Q2), Redis
+# pub/sub in production (measured ~6x the core Redis layer's throughput here).
+if EMBEDDED:
+    CHANNEL_LAYERS = {
+        "default": {
+            "BACKEND": "channels.layers.InMemoryChannelLayer",
+            "CONFIG": {"capacity": 1000},
+        }
+    }
+else:
+    CHANNEL_LAYERS = {
+        "default": {
+            "BACKEND": "channels_redis.pubsub.RedisPubSubChannelLayer",
+            "CONFIG": {"hosts": [REDIS_URL]},
+        }
+    }
+
+# Celery. Long agent runs must never be redelivered: tasks are acknowledged on receipt, a
+# worker reserves one task per slot, and the visibility timeout is far beyond any run. State
+# changes are conditional updates, so a duplicate delivery is harmless anyway.
+CELERY_BROKER_URL = REDIS_URL or "memory://"
+CELERY_BROKER_TRANSPORT_OPTIONS = (
+    {"visibility_timeout": 7 * 24 * 3600} if REDIS_URL else {"polling_interval": 0.01}
+)
+CELERY_RESULT_BACKEND = None
+CELERY_TASK_IGNORE_RESULT = True
+CELERY_TASK_ACKS_LATE = False
+CELERY_WORKER_PREFETCH_MULTIPLIER = 1
+CELERY_TASK_DEFAULT_QUEUE = "conductor"
+CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
+CELERY_WORKER_HIJACK_ROOT_LOGGER = False
+
+# Conductor itself.
+CONDUCTOR: dict[str, Any] = {
+    "WORKTREE_ROOT": Path(
+        os.getenv("CONDUCTOR_WORKTREE_ROOT", str(DATA_DIR / "_worktrees"))
+    ).expanduser(),
+    "BRANCH_PREFIX": os.getenv("CONDUCTOR_BRANCH_PREFIX", "conductor"),
+    "LOG_MAX_BYTES": envint("CONDUCTOR_LOG_MAX_BYTES", 64 * 1024 * 1024),
+    "LOG_TAIL_BYTES": envint("CONDUCTOR_LOG_TAIL_BYTES", 1024 * 1024),
+    "LOG_MAX_LINE_BYTES": envint("CONDUCTOR_LOG_MAX_LINE_BYTES", 4 * 1024 * 1024),
+    "LOG_FLUSH_SECONDS": envfloat("CONDUCTOR_LOG_FLUSH_SECONDS", 0.05),
+    "LOG_FLUSH_BYTES": envint("CONDUCTOR_LOG_FLUSH_BYTES", 64 * 1024),
+    "OUTPUT_MAX_BYTES": envint("CONDUCTOR_OUTPUT_MAX_BYTES", 1024 * 1024),
+    "STOP_GRACE_SECONDS": envfloat("CONDUCTOR_STOP_GRACE_SECONDS", 5.0),
+    "HEARTBEAT_SECONDS": envfloat("CONDUCTOR_HEARTBEAT_SECONDS", 2.0),
+    "HEARTBEAT_TIMEOUT_SECONDS": envfloat("CONDUCTOR_HEARTBEAT_TIMEOUT_SECONDS", 30.0),
+    "WORKER_NAME": os.getenv("CONDUCTOR_WORKER_NAME", ""),
+    "WORKER_CONCURRENCY": envint("CONDUCTOR_WORKER_CONCURRENCY", 64),
+    "AGENT_VERSION_TIMEOUT": envfloat("CONDUCTOR_AGENT_VERSION_TIMEOUT", 5.0),
+    # Flag > CONDUCTOR_API_KEY > config file; empty = auth off.
+    "API_KEY": _CONFIG.api_key,
+    # Root tasks allowed to run at once; 0 = unlimited.
+    "MAX_CONCURRENT_ROOT_TASKS": _CONFIG.max_concurrent_root_tasks,
+    "AUDIT_MAX_TEXT": envint("CONDUCTOR_AUDIT_MAX_TEXT", 4096),
+    "DISABLE_TASK_START": envbool("CONDUCTOR_DISABLE_TASK_START"),
+    "API_URL": os.getenv("CONDUCTOR_API_URL", "http://127.0.0.1:14355"),
+    "SSE_KEEPALIVE_SECONDS": envfloat("CONDUCTOR_SSE_KEEPALIVE_SECONDS", 15.0),
+}
+
+LOGGING = {
+    "version": 1,
+    "disable_existing_loggers": False,
+    "formatters": {"plain": {"format": "%(asctime)s %(levelname)s %(name)s: %(message)s"}},
+    "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain"}},
+    "root": {"handlers": ["console"], "level": os.getenv("LOG_LEVEL", "INFO")},
+    "loggers": {"daphne": {"level": "WARNING"}, "django.channels.server": {"level": "WARNING"}},
+}

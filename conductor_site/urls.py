@@ -1,0 +1,31 @@
+from __future__ import annotations
+
+from django.contrib import admin
+from django.urls import include, path
+from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
+
+from conductor_site.api import HealthApi, VersionApi, conductor_version
+from conductor_site.metrics import metrics_view
+
+handler400 = "conductor_site.errors.json_400"
+handler403 = "conductor_site.errors.json_403"
+handler404 = "conductor_site.errors.json_404"
+handler500 = "conductor_site.errors.json_500"
+
+urlpatterns = [
+    path("api/v1/health", HealthApi.as_view()),
+    path("api/v1/version", VersionApi.as_view()),
+    path(
+        "api/schema/",
+        SpectacularAPIView.as_view(custom_settings={"VERSION": conductor_version()}),
+        name="schema",
+    ),
+    path("api/docs/", SpectacularSwaggerView.as_view(url_name="schema"), name="swagger-ui"),
+    path("api/", include("messagebus.stream_urls")),
+    path("api/", include("messagebus.urls")),
+    path("api/v1/", include("tasks.urls")),
+    path("api/v1/", include("runs.urls")),
+    path("api/projects", include("projects.urls")),
+    path("admin/", admin.site.urls),
+    path("metrics", metrics_view, name="metrics"),
+]

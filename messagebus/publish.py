@@ -1,0 +1,84 @@
+"""The one seam through which every live event leaves a process.
+
+The channel layer is a lossy doorbell (the database is the truth), but it is not thread-safe:
+`async_to_sync(group_send)` from a worker thread loses messages against the in-memory layer
+(shared/research/embedded-mode.md, Q2). So every publish hops onto one event loop and waits:
+the ASGI server's loop in embedded mode (`set_loop`), else a private loop on a daemon thread.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import threading
+from collections.abc import Iterable
+from concurrent.futures import TimeoutError as FutureTimeout
+from typing import Any
+
+from channels.layers import get_channel_layer
+
+log = logging.getLogger(__name__)
+
+_lock = threading.Lock()
+_loop: asyncio.AbstractEventLoop | None = None
+_closing = threading.Event()
+_TIMEOUT = 10.0
+
+
+def set_loop(loop: asyncio.AbstractEventLoop) -> None:
+    """Publish on the server's own loop (embedded mode: the in-memory layer lives there)."""
+    global _loop
+    with _lock:
+        _loop = loop
+        _closing.clear()
+
+
+def close() -> None:
+    """Stop publishing: called before the server's loop stops, so no publisher waits on it."""
+    _closing.set()
+
+
+def _event_loop() -> asyncio.AbstractEventLoop:
+    global _loop
+    with _lock:
+        if _loop is None or _loop.is_closed():
+            _loop = asyncio.new_event_loop()
+            threading.Thread(target=_loop.run_forever, name="publish-loop", daemon=True).start()
+        return _loop
+
+
+async def _send_all(items: list[tuple[str, dict[str, Any]]]) -> None:
+    layer = get_channel_layer()
+    if layer is None:
+        return
+    for group, message in items:
+        await layer.group_send(group, message)
+
+
+def publish_many(items: Iterable[tuple[str, dict[str, Any]]]) -> None:
+    """Send each `(group, message)` in order; never raises: a lost event is re-read from the DB."""
+    batch = list(items)
+    if not batch or _closing.is_set():
+        return
+    future = asyncio.run_coroutine_threadsafe(_send_all(batch), _event_loop())
+    waited = 0.0
+    while not _closing.is_set():
+        try:
+            future.result(timeout=0.25)
+            return
+        except FutureTimeout:
+            waited += 0.25
+            if waited >= _TIMEOUT:
+                break
+        except Exception:
+            log.warning("publish to %s failed", batch[0][0], exc_info=True)
+            return
+    future.cancel()
+
+
+def publish(group: str, message: dict[str, Any]) -> None:
+    publish_many([(group, message)])
+
+
+def run_group(run_id: str) -> str:
+    return f"run.{run_id}"

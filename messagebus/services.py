@@ -1,0 +1,179 @@
+"""Appending to the message bus: the one writer of `Message` rows.
+
+A reader polls with `after` = the last msg_id it saw and gets the messages whose pk is above
+it. If two appends could commit out of pk order, a reader could see the later one, move its
+cursor past the earlier one and never see it. So every append holds the bus lock from before
+its row gets a pk until it commits: on PostgreSQL a transaction-level advisory lock, on SQLite
+the database's write lock (`BEGIN IMMEDIATE`, see settings, or the INSERT itself). Pk order is
+then commit order. The msg_id puts the pk behind a timestamp that never goes backwards (hosts'
+clocks differ, and a clock can step back), so msg_id order is pk order too, in every process.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import uuid
+from datetime import UTC, datetime
+from functools import partial
+from typing import Any
+
+from django.db import connection, transaction
+
+from messagebus.models import Message
+from messagebus.publish import publish_many
+from messagebus.selectors import bus_task, message_to_api
+from runs.models import Run
+from tasks.models import Task
+
+BUS_LOCK_KEY = 0x636F6E64627573  # "condbus": the advisory lock every append takes
+SEQ_DIGITS = 12
+TYPE_MAX_LENGTH = 64
+GROUP_NAME_LIMIT = 100  # Channels refuses group names of 100 characters or more
+
+
+class MessageInvalid(ValueError):
+    """A bad type, body or meta, or a parent or run that is not part of the project."""
+
+
+def message_append(
+    *,
+    project_id: str,
+    task_id: str | None = None,
+    run_id: str | None = None,
+    type: str = "USER",
+    body: str = "",
+    parents: list[str] | None = None,
+    meta: dict[str, str] | None = None,
+) -> Message:
+    """Append to the task's bus (or the project's), then ring `bus_group` once committed.
+
+    BusNotFound: unknown project or task. MessageInvalid: everything else a caller got wrong.
+    Within an outer transaction the bus lock is held (and the doorbell waits) until it commits.
+    """
+    task = bus_task(project_id, task_id)
+    if not isinstance(body, str):
+        raise MessageInvalid("body must be a string")
+    fields = {
+        "project_id": project_id,
+        "task": task,
+        "run_id": _checked_run(project_id, task, run_id),
+        "type": _checked_type(type),
+        "body": body,
+        "parents": _checked_parents(project_id, parents or []),
+        "meta": meta_strings(meta or {}),
+    }
+    with transaction.atomic():
+        message = _insert(fields)
+        transaction.on_commit(partial(publish_many, bus_events(message)))
+    return message
+
+
+def bus_group(project_id: str, task_id: str | None = None) -> str:
+    """`bus.<project_id>` (every message of the project) or `bus.<project_id>.<task_id>`.
+
+    Ids may be 128 characters, Channels' group names fewer than 100: a longer name is hashed
+    into `bus..<hex>`, which no pair of ids can spell (ids never contain a dot).
+    """
+    name = f"bus.{project_id}" if task_id is None else f"bus.{project_id}.{task_id}"
+    if len(name) < GROUP_NAME_LIMIT:
+        return name
+    return f"bus..{hashlib.sha256(name.encode()).hexdigest()}"
+
+
+def bus_events(message: Message) -> list[tuple[str, dict[str, Any]]]:
+    """The doorbell: `type` is the Channels handler (`bus.message`); the message's own type
+    is in `message`, the full list item (a subscriber may also re-read after its cursor)."""
+    item = message_to_api(message)
+    event = {**item, "type": "bus.message", "message": item}
+    groups = [bus_group(message.project_id)]
+    if message.task is not None:
+        groups.append(bus_group(message.project_id, message.task.task_id))
+    return [(group, event) for group in groups]
+
+
+def meta_strings(meta: Any) -> dict[str, str]:
+    """Meta is a string map: numbers and booleans become their JSON text, null "", objects
+    and lists compact JSON."""
+    if not isinstance(meta, dict):
+        raise MessageInvalid("meta must be an object")
+    return {str(key): _meta_value(value) for key, value in meta.items()}
+
+
+def _meta_value(value: Any) -> str:
+    if isinstance(value, str):
+        return value
+    if value is None:
+        return ""
+    return json.dumps(value, separators=(",", ":"), sort_keys=True)
+
+
+def _checked_type(value: Any) -> str:
+    if not isinstance(value, str) or not 1 <= len(value) <= TYPE_MAX_LENGTH:
+        raise MessageInvalid(f"type must be a string of 1-{TYPE_MAX_LENGTH} characters")
+    return value
+
+
+def _checked_parents(project_id: str, parents: Any) -> list[str]:
+    if not isinstance(parents, list) or not all(isinstance(p, str) for p in parents):
+        raise MessageInvalid("parents must be a list of message ids")
+    if not parents:
+        return []
+    found = set(
+        Message.objects.filter(project_id=project_id, msg_id__in=parents).values_list(
+            "msg_id", flat=True
+        )
+    )
+    missing = [parent for parent in parents if parent not in found]
+    if missing:
+        raise MessageInvalid(
+            f"parent message(s) not found in project {project_id!r}: {', '.join(missing)}"
+        )
+    return list(parents)
+
+
+def _checked_run(project_id: str, task: Task | None, run_id: str | None) -> str | None:
+    """A run named on a message belongs to its project, and to its task on a task bus."""
+    if run_id is None:
+        return None
+    run = Run.objects.select_related("attempt__task").filter(id=run_id).first()
+    if run is None:
+        raise MessageInvalid(f"run {run_id!r} not found")
+    run_task = run.attempt.task
+    if run_task.project_id != project_id or (task is not None and run_task.pk != task.pk):
+        where = f"task {task.task_id!r}" if task is not None else f"project {project_id!r}"
+        raise MessageInvalid(f"run {run_id!r} does not belong to {where}")
+    return run_id
+
+
+def _insert(fields: dict[str, Any]) -> Message:
+    """Inside the append's transaction: lock, insert (the pk), then name the row."""
+    _take_bus_lock()
+    message = Message.objects.create(msg_id=f"pending-{uuid.uuid4().hex}", **fields)
+    previous = (
+        Message.objects.filter(id__lt=message.pk)
+        .order_by("-id")
+        .values_list("created_at", flat=True)
+        .first()
+    )
+    now = datetime.now(UTC)
+    message.created_at = max(now, previous) if previous else now
+    message.msg_id = format_msg_id(message.created_at, message.pk)
+    Message.objects.filter(pk=message.pk).update(
+        msg_id=message.msg_id, created_at=message.created_at
+    )
+    return message
+
+
+def format_msg_id(at: datetime, pk: int) -> str:
+    """`MSG-YYYYMMDD-HHMMSS-<9-digit ns>-<seq>`: the time of the append (microseconds, as
+    stored), then the zero-padded pk, so text order is append order."""
+    at = at.astimezone(UTC)
+    return f"MSG-{at:%Y%m%d-%H%M%S}-{at.microsecond * 1000:09d}-{pk:0{SEQ_DIGITS}d}"
+
+
+def _take_bus_lock() -> None:
+    """PostgreSQL: held until the transaction ends. SQLite has one writer at a time already."""
+    if connection.vendor == "postgresql":
+        with connection.cursor() as cursor:
+            cursor.execute("SELECT pg_advisory_xact_lock(%s)", [BUS_LOCK_KEY])

@@ -1,0 +1,232 @@
+"""Server-sent events: the machinery every stream shares (docs/api/streams.md).
+
+A stream is a `Feed` driven by `event_stream()`:
+
+1. it joins its channel-layer groups FIRST, so nothing published from then on is missed;
+2. `replay()` reads from the database what the client has not seen (after its cursor);
+3. then it follows live: `live()` gets every batch of group messages. The channel layer is a
+   lossy doorbell (DESIGN.md §5), so a feed drops what it already sent (by cursor) and
+   re-reads the database on a gap, or whenever a message is only a doorbell;
+4. when nothing was written for `SSE_KEEPALIVE_SECONDS` (15 s) it sends `: keepalive` and
+   calls `resync()`, which re-reads the database: a lost doorbell delays, never loses;
+5. it ends when the feed says so (`finished`) or when the client goes (Django cancels it).
+
+While idle a stream is one coroutine waiting on a queue: no thread, no database connection.
+Database reads go through `database_sync_to_async` on the loop's shared executor (not the
+request's own thread), which closes the connection after each read (`CONN_MAX_AGE=0`).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import re
+import time
+from collections.abc import AsyncIterator, Callable
+from contextlib import suppress
+from typing import Any, Protocol, TypeVar
+
+from asgiref.sync import SyncToAsync
+from channels.db import database_sync_to_async
+from channels.layers import get_channel_layer
+from django.conf import settings
+from django.http import HttpRequest, JsonResponse, StreamingHttpResponse
+
+from conductor_site.errors import error_body
+
+log = logging.getLogger(__name__)
+
+T = TypeVar("T")
+
+OPENED = ": connected\n\n"
+KEEPALIVE = ": keepalive\n\n"
+QUEUE_MAX = 10_000  # live messages waiting for the stream; past it they count as lost
+BATCH_MAX = 1_000
+GROUP_REFRESH_SECONDS = 3_600  # the in-memory layer forgets group members after a day
+_LINE_BREAK = re.compile(r"\r\n|\r|\n")
+
+
+def keepalive_seconds() -> float:
+    return max(float(settings.CONDUCTOR["SSE_KEEPALIVE_SECONDS"]), 0.05)
+
+
+def sse_frame(data: str, *, event: str | None = None, id: str | None = None) -> str:
+    """One event. Each line of `data` (any of CR, LF, CRLF ends one) is its own `data:` line,
+    so a client rejoins the text exactly (a lone CR comes back as LF)."""
+    head = (f"id: {id}\n" if id is not None else "") + (f"event: {event}\n" if event else "")
+    body = "".join(f"data: {piece}\n" for piece in _LINE_BREAK.split(data))
+    return f"{head}{body}\n"
+
+
+def sse_json(payload: Any, *, event: str | None = None, id: str | None = None) -> str:
+    text = json.dumps(payload, separators=(",", ":"), ensure_ascii=False)
+    return sse_frame(text, event=event, id=id)
+
+
+async def db(func: Callable[..., T], *args: Any) -> T:
+    """A short database read on the loop's shared executor; the connection is closed after."""
+    return await database_sync_to_async(func, thread_sensitive=False)(*args)
+
+
+def error_response(status: int, message: str, **details: Any) -> JsonResponse:
+    return JsonResponse(error_body(status, message, details), status=status)
+
+
+def cursor_param(request: HttpRequest, *names: str) -> str | None:
+    """The client's cursor: `Last-Event-ID` (sent by a reconnecting EventSource, so newer)
+    before the query parameters `names` (`after`, ...). Empty means none."""
+    value = request.headers.get("Last-Event-ID", "").strip()
+    for name in names:
+        value = value or request.GET.get(name, "").strip()
+    return value or None
+
+
+class Subscription:
+    """A channel joined to groups; a pump task moves what arrives onto a local queue."""
+
+    def __init__(self, groups: list[str]) -> None:
+        self._initial = list(groups)
+        self.groups: set[str] = set()
+        self.lost = False
+        self._queue: asyncio.Queue[dict[str, Any]] = asyncio.Queue(maxsize=QUEUE_MAX)
+        self._layer = get_channel_layer()
+        self._channel = ""
+        self._pump: asyncio.Task[None] | None = None
+        self._refreshed = time.monotonic()
+
+    async def __aenter__(self) -> Subscription:
+        if self._layer is not None:
+            self._channel = await self._layer.new_channel("sse.")
+            for group in self._initial:
+                await self.add(group)
+            self._pump = asyncio.create_task(self._pump_messages())
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        if self._pump is not None:
+            self._pump.cancel()
+        if self._layer is not None:
+            for group in list(self.groups):
+                with suppress(Exception):
+                    await self._layer.group_discard(group, self._channel)
+        self.groups.clear()
+
+    async def add(self, group: str) -> None:
+        if self._layer is not None and group not in self.groups:
+            await self._layer.group_add(group, self._channel)
+            self.groups.add(group)
+
+    async def discard(self, group: str) -> None:
+        if self._layer is not None and group in self.groups:
+            self.groups.discard(group)
+            await self._layer.group_discard(group, self._channel)
+
+    async def refresh(self) -> None:
+        """Re-join every group now and then: memberships of the in-memory layer expire."""
+        if self._layer is None or time.monotonic() - self._refreshed < GROUP_REFRESH_SECONDS:
+            return
+        self._refreshed = time.monotonic()
+        for group in list(self.groups):
+            await self._layer.group_add(group, self._channel)
+
+    async def receive(self, timeout: float) -> list[dict[str, Any]] | None:
+        """Every message waiting (at least one), or None after `timeout` seconds."""
+        try:
+            first = await asyncio.wait_for(self._queue.get(), max(timeout, 0.001))
+        except TimeoutError:
+            return None
+        batch = [first]
+        while not self._queue.empty() and len(batch) < BATCH_MAX:
+            batch.append(self._queue.get_nowait())
+        return batch
+
+    def take_lost(self) -> bool:
+        lost, self.lost = self.lost, False
+        return lost
+
+    async def _pump_messages(self) -> None:
+        assert self._layer is not None
+        while True:
+            try:
+                message = await self._layer.receive(self._channel)
+            except asyncio.CancelledError:
+                raise
+            except Exception:
+                log.warning("SSE channel receive failed; re-reading the database", exc_info=True)
+                self.lost = True
+                await asyncio.sleep(1)
+                continue
+            try:
+                self._queue.put_nowait(message)
+            except asyncio.QueueFull:
+                self.lost = True
+
+
+class Feed(Protocol):
+    """One stream's content. Each method yields ready SSE text."""
+
+    groups: list[str]
+    finished: bool
+    subscription: Subscription | None
+
+    def replay(self) -> AsyncIterator[str]: ...
+
+    def live(self, messages: list[dict[str, Any]], lost: bool) -> AsyncIterator[str]: ...
+
+    def resync(self) -> AsyncIterator[str]: ...
+
+
+async def event_stream(feed: Feed) -> AsyncIterator[str]:
+    """Subscribe, replay, then follow live until the feed finishes or the client goes."""
+    _release_request_thread()
+    interval = keepalive_seconds()
+    async with Subscription(feed.groups) as subscription:
+        feed.subscription = subscription
+        yield OPENED
+        async for frame in feed.replay():
+            yield frame
+        last_write = last_sync = time.monotonic()
+        while not feed.finished:
+            wait = min(last_write, last_sync) + interval - time.monotonic()
+            messages = await subscription.receive(wait)
+            lost = subscription.take_lost()
+            if messages or lost:
+                async for frame in feed.live(messages or [], lost):
+                    yield frame
+                    last_write = time.monotonic()
+            if not feed.finished and time.monotonic() - last_sync >= interval:
+                last_sync = time.monotonic()
+                await subscription.refresh()
+                async for frame in feed.resync():
+                    yield frame
+                    last_write = time.monotonic()
+            if not feed.finished and time.monotonic() - last_write >= interval:
+                yield KEEPALIVE
+                last_write = time.monotonic()
+
+
+def sse_response(feed: Feed) -> StreamingHttpResponse:
+    response = StreamingHttpResponse(event_stream(feed), content_type="text/event-stream")
+    response["Cache-Control"] = "no-cache"
+    response["X-Accel-Buffering"] = "no"
+    return response
+
+
+def _release_request_thread() -> None:
+    """Let go of the thread Django ran this request's (sync) middleware on.
+
+    Django serves each request inside its own `ThreadSensitiveContext`, whose one-thread
+    executor lives until the response is complete: for a stream, as long as the client stays.
+    Middleware is done by the time the body is iterated, and the streams read the database on
+    the shared executor, so the thread would only sit parked. A later thread-sensitive call in
+    this request (Django closing the response) simply gets a fresh executor.
+    """
+    context_var = getattr(SyncToAsync, "thread_sensitive_context", None)
+    executors = getattr(SyncToAsync, "context_to_thread_executor", None)
+    context = context_var.get(None) if context_var is not None else None
+    if context is None or executors is None:  # another asgiref: keep its thread, stream on
+        return
+    executor = executors.pop(context, None)
+    if executor is not None:
+        executor.shutdown(wait=False)

@@ -1,0 +1,139 @@
+"""What every agent adapter provides: its command line, its version, how to resume it."""
+
+from __future__ import annotations
+
+import json
+import shlex
+import shutil
+import subprocess
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from functools import lru_cache
+from pathlib import Path
+from typing import Any, ClassVar
+
+from django.conf import settings
+
+from projects.models import AgentProfile
+
+
+class AgentNotFound(Exception):
+    """The agent's executable is not on PATH: the message says what to do."""
+
+
+@dataclass
+class AgentCommand:
+    argv: list[str]
+    stdin: str | None = None
+    env: dict[str, str] = field(default_factory=dict)
+
+
+class Agent:
+    """An adapter: subclasses set `type`, `executable` and build the arguments."""
+
+    type: ClassVar[str]
+    executable: ClassVar[str]
+    supports_resume: ClassVar[bool] = False
+
+    def __init__(self, profile: AgentProfile | None = None) -> None:
+        self.profile = profile
+
+    @property
+    def model(self) -> str:
+        return self.profile.model if self.profile else ""
+
+    @property
+    def extra_flags(self) -> list[str]:
+        return [str(flag) for flag in self.profile.flags] if self.profile else []
+
+    @property
+    def env(self) -> dict[str, str]:
+        return {k: str(v) for k, v in self.profile.env.items()} if self.profile else {}
+
+    def base_argv(self) -> list[str]:
+        """The executable, or the profile's `command` override (split like a shell would)."""
+        if self.profile and self.profile.command:
+            return shlex.split(self.profile.command)
+        return [self.executable]
+
+    def resolve(self, argv: list[str], path: str) -> list[str]:
+        found = shutil.which(argv[0], path=path)
+        if not found:
+            raise AgentNotFound(
+                f"agent '{self.type}' not found on PATH ({argv[0]!r}) — install it or set the "
+                "command in the agent profile"
+            )
+        return [found, *argv[1:]]
+
+    def check(self) -> None:
+        """Raise ValueError when this agent cannot run as configured."""
+
+    def command(self, prompt: str, *, run_dir: Path, session_id: str = "") -> AgentCommand:
+        raise NotImplementedError
+
+    def version_argv(self) -> list[str] | None:
+        return [*self.base_argv(), "--version"]
+
+    def version(self, path: str) -> str:
+        argv = self.version_argv()
+        if not argv:
+            return ""
+        try:
+            return _version_of(tuple(self.resolve(argv, path)))
+        except AgentNotFound:
+            return ""
+
+    def session_id(self, stdout_head: str) -> str:
+        """The agent's session id, read from the start of its output ('' if none)."""
+        return ""
+
+    def final_message(self, stdout_tail: str) -> str:
+        """The agent's closing summary, read from the end of its output ('' if none)."""
+        return ""
+
+
+@lru_cache(maxsize=64)
+def _version_of(argv: tuple[str, ...]) -> str:
+    """First line of `<agent> --version`, asked once per process, with a timeout."""
+    try:
+        done = subprocess.run(
+            argv,
+            capture_output=True,
+            text=True,
+            timeout=settings.CONDUCTOR["AGENT_VERSION_TIMEOUT"],
+            stdin=subprocess.DEVNULL,
+        )
+    except (OSError, subprocess.TimeoutExpired):
+        return ""
+    lines = (done.stdout or done.stderr).strip().splitlines()
+    return lines[0].strip()[:255] if lines else ""
+
+
+def json_lines(text: str) -> Iterator[dict[str, Any]]:
+    """The JSON objects among `text`'s lines; other lines are skipped."""
+    for line in text.splitlines():
+        line = line.strip()
+        if not line.startswith("{"):
+            continue
+        try:
+            value = json.loads(line)
+        except ValueError:
+            continue
+        if isinstance(value, dict):
+            yield value
+
+
+def last_json_value(text: str, key: str, **match: str) -> str:
+    """The `key` of the last JSON line whose fields equal `match`."""
+    found = ""
+    for obj in json_lines(text):
+        if all(obj.get(k) == v for k, v in match.items()) and isinstance(obj.get(key), str):
+            found = obj[key]
+    return found
+
+
+def first_json_value(text: str, key: str, **match: str) -> str:
+    for obj in json_lines(text):
+        if all(obj.get(k) == v for k, v in match.items()) and isinstance(obj.get(key), str):
+            return str(obj[key])
+    return ""

@@ -1,0 +1,35 @@
+from __future__ import annotations
+
+from pathlib import Path
+
+from runs.agents.base import Agent, AgentCommand, first_json_value, last_json_value
+
+
+class ClaudeAgent(Agent):
+    """Claude Code, headless: `claude -p --output-format stream-json --verbose`, prompt on
+    stdin; `--resume <session_id>` continues a session."""
+
+    type = "claude"
+    executable = "claude"
+    supports_resume = True
+
+    def command(self, prompt: str, *, run_dir: Path, session_id: str = "") -> AgentCommand:
+        argv = [
+            *self.base_argv(),
+            "-p",
+            "--output-format",
+            "stream-json",
+            "--verbose",
+            "--dangerously-skip-permissions",
+        ]
+        if self.model:
+            argv += ["--model", self.model]
+        if session_id:
+            argv += ["--resume", session_id]
+        return AgentCommand([*argv, *self.extra_flags], stdin=prompt, env=self.env)
+
+    def session_id(self, stdout_head: str) -> str:
+        return first_json_value(stdout_head, "session_id", type="system")
+
+    def final_message(self, stdout_tail: str) -> str:
+        return last_json_value(stdout_tail, "result", type="result")

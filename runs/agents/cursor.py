@@ -1,0 +1,32 @@
+"""Cursor CLI adapter, verified against cursor.com/docs/cli/reference/output-format and
+/docs/cli/headless, and BloopAI/vibe-kanban `crates/executors/src/executors/cursor.rs`
+(prompt piped on stdin)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from runs.agents.base import Agent, AgentCommand, first_json_value, last_json_value
+
+
+class CursorAgent(Agent):
+    """`cursor-agent -p --output-format stream-json --force [--model M]
+    [--resume <chat_id>]`, prompt on stdin."""
+
+    type = "cursor"
+    executable = "cursor-agent"
+    supports_resume = True
+
+    def command(self, prompt: str, *, run_dir: Path, session_id: str = "") -> AgentCommand:
+        argv = [*self.base_argv(), "-p", "--output-format", "stream-json", "--force"]
+        if self.model:
+            argv += ["--model", self.model]
+        if session_id:
+            argv += ["--resume", session_id]
+        return AgentCommand([*argv, *self.extra_flags], stdin=prompt, env=self.env)
+
+    def session_id(self, stdout_head: str) -> str:
+        return first_json_value(stdout_head, "session_id", type="system")
+
+    def final_message(self, stdout_tail: str) -> str:
+        return last_json_value(stdout_tail, "result", type="result")

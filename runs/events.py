@@ -1,0 +1,40 @@
+"""Live events about runs, sent through the one `publish()` seam after the change committed.
+
+Group `runs` gets every lifecycle change of every run (`run.changed`), for
+`/api/v1/runs/stream/all`; group `run.<id>` gets the run's own log chunks (`log.chunk`, see
+`runs.logsink.chunk_event`) and its status changes (`run.changed`).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django.db import transaction
+
+from messagebus.publish import publish_many, run_group
+from runs.models import Run
+
+ALL_RUNS_GROUP = "runs"
+
+
+def run_event(run: Run, change: str) -> dict[str, Any]:
+    """`change` is `created`, `started` or `updated` (any later status change)."""
+    task = run.attempt.task
+    return {
+        "type": "run.changed",
+        "change": change,
+        "run_id": run.id,
+        "project_id": task.project_id,
+        "task_id": task.task_id,
+        "kind": run.kind,
+        "status": run.status,
+        "exit_code": run.exit_code,
+    }
+
+
+def run_changed(run: Run, change: str) -> None:
+    """Publish once the surrounding transaction (if any) has committed."""
+    event = run_event(run, change)
+    transaction.on_commit(
+        lambda: publish_many([(ALL_RUNS_GROUP, event), (run_group(run.id), event)])
+    )

@@ -1,0 +1,48 @@
+"""A run's files, by name (a fixed set, never a path): `output.md`, `stdout`, `stderr`, `prompt`.
+
+`stdout` and `stderr` come from the stored log, `prompt` from the run, `output.md` from what the
+agent wrote in its run folder (else, once it ended, its final message written there by the
+pipeline).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from projects import storage
+from runs.models import LogChunk, Run
+
+RUN_FILES = {"output.md": "output", "stdout": "stdout", "stderr": "stderr", "prompt": "prompt"}
+
+
+class UnknownFile(ValueError):
+    pass
+
+
+def run_folder(run: Run) -> Path:
+    task = run.attempt.task
+    return storage.run_dir(task.project_id, task.task_id, run.id)
+
+
+def run_file_text(run: Run, name: str, offset: int = 0) -> str | None:
+    """The file's text from character `offset`; None when it does not exist (yet)."""
+    if name not in RUN_FILES:
+        raise UnknownFile(f"unknown file {name!r}: use one of {', '.join(RUN_FILES)}")
+    if name in ("stdout", "stderr"):
+        chunks = LogChunk.objects.filter(run=run, stream=name).order_by("seq")
+        text = "".join(chunks.values_list("text", flat=True))
+        return text[offset:] if text or run.log_lines or run.ended_at else None
+    if name == "prompt":
+        return run.prompt[offset:]
+    path = run_folder(run) / "output.md"
+    return path.read_text(errors="replace")[offset:] if path.is_file() else None
+
+
+def run_files(run: Run) -> list[dict[str, object]]:
+    """`[{name, label, size}]` of the files that exist, for task and run details."""
+    listing = []
+    for name, label in RUN_FILES.items():
+        text = run_file_text(run, name)
+        if text is not None:
+            listing.append({"name": name, "label": label, "size": len(text.encode())})
+    return listing

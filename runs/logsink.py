@@ -1,0 +1,336 @@
+"""Durable first, live second: how a run's output becomes LogChunk rows and live events.
+
+Readers (one thread per pipe) decode and split what an agent prints into complete lines and
+hand the text to the process's single `LogWriter`. Every ~50 ms, or sooner once 64 KiB wait,
+the writer turns each run's pending text into chunks with the run's next `seq`, writes them
+all in one transaction, and only then publishes them. One writer per process keeps SQLite's
+write lock uncontended (shared/research/embedded-mode.md, Q3).
+"""
+
+from __future__ import annotations
+
+import codecs
+import logging
+import threading
+from collections import deque
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+from django.conf import settings
+from django.db import OperationalError, close_old_connections, transaction
+from django.db.models import Max
+from django.utils import timezone
+
+from messagebus.publish import publish_many, run_group
+from runs.models import LogChunk
+
+log = logging.getLogger(__name__)
+
+
+def _conf(name: str) -> Any:
+    return settings.CONDUCTOR[name]
+
+
+class LineSplitter:
+    """Turns a pipe's bytes into text made of complete lines, with no limit on line length
+    up to `LOG_MAX_LINE_BYTES`; longer lines are cut with a marker."""
+
+    def __init__(self) -> None:
+        self._decoder = codecs.getincrementaldecoder("utf-8")("replace")
+        self._partial = ""
+        self._skipping = 0  # characters dropped from the current over-long line
+        self._max_line = int(_conf("LOG_MAX_LINE_BYTES"))
+
+    def feed(self, data: bytes) -> str:
+        return self._split(self._decoder.decode(data))
+
+    def finish(self) -> str:
+        text = self._split(self._decoder.decode(b"", final=True))
+        if self._partial or self._skipping:
+            text += self._end_line("")
+        return text
+
+    def _split(self, text: str) -> str:
+        cut = text.rfind("\n")
+        if cut < 0:
+            self._grow(text)
+            return ""
+        complete, rest = text[: cut + 1], text[cut + 1 :]
+        first = complete.find("\n")
+        done = self._end_line(complete[:first]) + complete[first + 1 :]
+        self._grow(rest)
+        return done
+
+    def _grow(self, text: str) -> None:
+        if self._skipping:
+            self._skipping += len(text)
+            return
+        self._partial += text
+        if len(self._partial) > self._max_line:
+            self._skipping = len(self._partial) - self._max_line
+            self._partial = self._partial[: self._max_line]
+
+    def _end_line(self, rest: str) -> str:
+        if self._skipping:
+            dropped = self._skipping + len(rest)
+            line = f"{self._partial} [conductor: line cut, {dropped} more characters dropped]\n"
+        else:
+            line = self._partial + rest + "\n"
+        self._partial, self._skipping = "", 0
+        return line
+
+
+@dataclass
+class LogTotals:
+    bytes: int = 0
+    lines: int = 0
+    truncated: bool = False
+    error: str = ""
+
+
+@dataclass
+class _RunLog:
+    run_id: str
+    next_seq: int
+    pending: list[tuple[str, str]] = field(default_factory=list)
+    pending_bytes: int = 0
+    totals: LogTotals = field(default_factory=LogTotals)
+    tail: deque[tuple[str, str]] = field(default_factory=deque)
+    tail_bytes: int = 0
+    dropped_bytes: int = 0
+    dropped_lines: int = 0
+    closing: bool = False
+    closed: threading.Event = field(default_factory=threading.Event)
+    failures: int = 0
+
+
+class LogWriter:
+    """The process's one batching writer of LogChunk rows."""
+
+    def __init__(self) -> None:
+        self._runs: dict[str, _RunLog] = {}
+        self._lock = threading.Lock()
+        self._wake = threading.Event()
+        self._thread = threading.Thread(target=self._loop, name="log-writer", daemon=True)
+        self._thread.start()
+
+    def open_run(self, run_id: str) -> None:
+        last = LogChunk.objects.filter(run_id=run_id).aggregate(m=Max("seq"))["m"] or 0
+        with self._lock:
+            self._runs[run_id] = _RunLog(run_id, next_seq=last + 1)
+
+    def append(self, run_id: str, stream: str, text: str) -> None:
+        if not text:
+            return
+        with self._lock:
+            run = self._runs.get(run_id)
+            if run is None:  # a straggler after the run was closed
+                return
+            run.pending.append((stream, text))
+            run.pending_bytes += len(text)
+            if run.pending_bytes >= _conf("LOG_FLUSH_BYTES"):
+                self._wake.set()
+
+    def close_run(self, run_id: str, timeout: float = 60.0) -> LogTotals:
+        """Flush everything the run printed, then forget it; returns what was stored."""
+        with self._lock:
+            run = self._runs[run_id]
+            run.closing = True
+        self._wake.set()
+        if not run.closed.wait(timeout):
+            run.totals.error = "the log writer did not finish storing this run's output"
+        return run.totals
+
+    def _loop(self) -> None:
+        interval = float(_conf("LOG_FLUSH_SECONDS"))
+        while True:
+            self._wake.wait(interval)
+            self._wake.clear()
+            try:
+                self.flush()
+            except Exception:
+                log.exception("log writer flush failed")
+
+    def flush(self) -> None:
+        with self._lock:
+            work = [(run, run.pending, run.closing) for run in self._runs.values()]
+            for run, _, _ in work:
+                run.pending, run.pending_bytes = [], 0
+        chunks: list[LogChunk] = []
+        now = timezone.now()
+        for run, pending, closing in work:
+            chunks += self._chunks_for(run, pending, closing, now)
+        if chunks and not self._store(work, chunks):
+            return
+        publish_many((run_group(c.run_id), chunk_event(c)) for c in chunks)
+        self._finish_closed([run for run, _, closing in work if closing])
+
+    def _store(
+        self, work: list[tuple[_RunLog, list[tuple[str, str]], bool]], chunks: list[LogChunk]
+    ) -> bool:
+        for attempt in (1, 2):
+            try:
+                with transaction.atomic():
+                    LogChunk.objects.bulk_create(chunks)
+                return True
+            except OperationalError as exc:
+                close_old_connections()
+                if attempt == 2:
+                    self._requeue(work, chunks, str(exc))
+        return False
+
+    def _requeue(
+        self,
+        work: list[tuple[_RunLog, list[tuple[str, str]], bool]],
+        chunks: list[LogChunk],
+        error: str,
+    ) -> None:
+        """Keep unwritten chunks pending; a run closing after repeated failures reports it."""
+        log.error("could not store %d log chunks: %s", len(chunks), error)
+        by_run: dict[str, list[LogChunk]] = {}
+        for chunk in chunks:
+            by_run.setdefault(chunk.run_id, []).append(chunk)
+        with self._lock:
+            for run, _, closing in work:
+                mine = by_run.get(run.run_id, [])
+                run.next_seq -= len(mine)
+                run.failures += 1
+                if closing and run.failures >= 3:
+                    run.totals.error = f"{len(mine)} log chunks could not be stored: {error}"
+                    run.closed.set()
+                    self._runs.pop(run.run_id, None)
+                    continue
+                run.pending[:0] = [(c.stream, c.text) for c in mine]
+        self._wake.set()
+
+    def _finish_closed(self, runs: list[_RunLog]) -> None:
+        with self._lock:
+            for run in runs:
+                if not run.pending:
+                    self._runs.pop(run.run_id, None)
+                    run.closed.set()
+                else:
+                    self._wake.set()
+
+    def _chunks_for(
+        self, run: _RunLog, pending: list[tuple[str, str]], closing: bool, now: datetime
+    ) -> list[LogChunk]:
+        pieces: list[tuple[str, str]] = []
+        for stream, text in pending:
+            pieces += self._capped(run, stream, text)
+        if closing and run.totals.truncated and not run.pending:
+            pieces += self._tail_out(run)
+        chunks: list[LogChunk] = []
+        for stream, text in _merge(pieces):
+            chunks.append(
+                LogChunk(
+                    run_id=run.run_id,
+                    seq=run.next_seq,
+                    stream=stream,
+                    text=text,
+                    line_count=text.count("\n"),
+                    created_at=now,
+                )
+            )
+            run.next_seq += 1
+        return chunks
+
+    def _capped(self, run: _RunLog, stream: str, text: str) -> list[tuple[str, str]]:
+        """Store up to the cap minus the tail's share; past it keep only the latest lines."""
+        limit = int(_conf("LOG_MAX_BYTES")) - int(_conf("LOG_TAIL_BYTES"))
+        totals = run.totals
+        if not totals.truncated:
+            size = len(text.encode())
+            if totals.bytes + size <= limit:
+                self._count(totals, text, size)
+                return [(stream, text)]
+            head, text = _split_at_bytes(text, limit - totals.bytes)
+            self._count(totals, head, len(head.encode()))
+            totals.truncated = True
+            marker = (
+                f"[conductor] output passed the {_conf('LOG_MAX_BYTES')}-byte log cap: the run "
+                "goes on; lines from here are not stored, except the last ones, kept at its end\n"
+            )
+            self._count(totals, marker, len(marker))
+            self._keep_tail(run, stream, text)
+            return [(stream, head), (stream, marker)] if head else [(stream, marker)]
+        self._keep_tail(run, stream, text)
+        return []
+
+    def _keep_tail(self, run: _RunLog, stream: str, text: str) -> None:
+        run.tail.append((stream, text))
+        run.tail_bytes += len(text)
+        budget = int(_conf("LOG_TAIL_BYTES"))
+        while run.tail_bytes > budget and run.tail:
+            old_stream, old = run.tail.popleft()
+            run.tail_bytes -= len(old)
+            excess = run.tail_bytes + len(old) - budget
+            if excess < len(old):  # keep the newest whole lines of this piece
+                cut = old.find("\n", excess - 1)
+                kept = old[cut + 1 :] if cut >= 0 else ""
+                if kept:
+                    run.tail.appendleft((old_stream, kept))
+                    run.tail_bytes += len(kept)
+                old = old[: len(old) - len(kept)]
+            run.dropped_bytes += len(old.encode())
+            run.dropped_lines += old.count("\n")
+
+    def _tail_out(self, run: _RunLog) -> list[tuple[str, str]]:
+        marker = (
+            f"[conductor] {run.dropped_lines} lines ({run.dropped_bytes} bytes) were not "
+            "stored; the last lines of the run follow\n"
+        )
+        pieces = [("stdout", marker), *run.tail]
+        for _, text in pieces:
+            self._count(run.totals, text, len(text.encode()))
+        run.tail.clear()
+        return pieces
+
+    @staticmethod
+    def _count(totals: LogTotals, text: str, size: int) -> None:
+        totals.bytes += size
+        totals.lines += text.count("\n")
+
+
+def _split_at_bytes(text: str, budget: int) -> tuple[str, str]:
+    """The longest run of whole lines within `budget` bytes, and the rest."""
+    if budget <= 0:
+        return "", text
+    prefix = text.encode()[:budget].decode(errors="ignore")
+    cut = prefix.rfind("\n")
+    return text[: cut + 1], text[cut + 1 :]
+
+
+def _merge(pieces: list[tuple[str, str]]) -> list[tuple[str, str]]:
+    merged: list[tuple[str, str]] = []
+    for stream, text in pieces:
+        if merged and merged[-1][0] == stream:
+            merged[-1] = (stream, merged[-1][1] + text)
+        else:
+            merged.append((stream, text))
+    return merged
+
+
+def chunk_event(chunk: LogChunk) -> dict[str, object]:
+    return {
+        "type": "log.chunk",
+        "run_id": chunk.run_id,
+        "seq": chunk.seq,
+        "stream": chunk.stream,
+        "text": chunk.text,
+        "lines": chunk.line_count,
+        "timestamp": chunk.created_at.isoformat(),
+    }
+
+
+_writer: LogWriter | None = None
+_writer_lock = threading.Lock()
+
+
+def log_writer() -> LogWriter:
+    global _writer
+    with _writer_lock:
+        if _writer is None:
+            _writer = LogWriter()
+        return _writer

@@ -1,0 +1,128 @@
+from __future__ import annotations
+
+from django.db import models
+
+from conductor_site.ids import new_attempt_id, new_run_id
+
+
+class RunStatus(models.TextChoices):
+    CREATED = "created"
+    QUEUED = "queued"
+    RUNNING = "running"
+    SUCCESS = "success"
+    FAILED = "failed"
+    STOPPED = "stopped"
+    CRASHED = "crashed"
+
+
+ACTIVE_STATUSES = (RunStatus.CREATED, RunStatus.QUEUED, RunStatus.RUNNING)
+TERMINAL_STATUSES = (RunStatus.SUCCESS, RunStatus.FAILED, RunStatus.STOPPED, RunStatus.CRASHED)
+
+
+class Attempt(models.Model):
+    """One try at a task: a worktree on its own branch (or the task folder, without a repo)."""
+
+    id = models.CharField(primary_key=True, max_length=64, default=new_attempt_id)
+    task = models.ForeignKey("tasks.Task", on_delete=models.CASCADE, related_name="attempts")
+    agent = models.CharField(max_length=128, help_text="Agent type or profile name.")
+    status = models.CharField(max_length=16, choices=RunStatus.choices, default=RunStatus.CREATED)
+    worktree_path = models.CharField(max_length=4096, blank=True)
+    branch = models.CharField(max_length=255, blank=True)
+    base_branch = models.CharField(max_length=255, blank=True)
+    target_branch = models.CharField(max_length=255, blank=True)
+    base_commit = models.CharField(max_length=64, blank=True)
+    worker = models.CharField(max_length=255, blank=True, help_text="Worker owning the worktree.")
+    admitted_at = models.DateTimeField(
+        null=True, blank=True, help_text="When the planner let it start; empty while waiting."
+    )
+    error_summary = models.TextField(blank=True)
+    heartbeat_at = models.DateTimeField(null=True, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        ordering = ["created_at"]
+        indexes = [
+            models.Index(fields=["status", "heartbeat_at"]),
+            models.Index(fields=["admitted_at", "status", "created_at"]),
+        ]
+
+    def __str__(self) -> str:
+        return self.id
+
+    @property
+    def short_id(self) -> str:
+        return self.id.rsplit("-", 1)[-1]
+
+
+class Run(models.Model):
+    """One process inside an attempt."""
+
+    class Kind(models.TextChoices):
+        SETUP = "setup"
+        AGENT = "agent"
+        CLEANUP = "cleanup"
+        DEV_SERVER = "dev_server"
+
+    id = models.CharField(primary_key=True, max_length=64, default=new_run_id)
+    attempt = models.ForeignKey(Attempt, on_delete=models.CASCADE, related_name="runs")
+    kind = models.CharField(max_length=16, choices=Kind.choices, default=Kind.AGENT)
+    status = models.CharField(max_length=16, choices=RunStatus.choices, default=RunStatus.CREATED)
+    previous_run = models.ForeignKey(
+        "self", null=True, blank=True, on_delete=models.SET_NULL, related_name="followups"
+    )
+    prompt = models.TextField(blank=True)
+    cwd = models.CharField(max_length=4096, blank=True)
+    exit_code = models.IntegerField(null=True, blank=True)
+    pid = models.IntegerField(null=True, blank=True)
+    worker = models.CharField(max_length=255, blank=True)
+    agent_session_id = models.CharField(max_length=255, blank=True)
+    agent_version = models.CharField(max_length=255, blank=True)
+    error_summary = models.TextField(blank=True)
+    head_before = models.CharField(max_length=64, blank=True)
+    head_after = models.CharField(max_length=64, blank=True)
+    log_bytes = models.BigIntegerField(default=0)
+    log_lines = models.BigIntegerField(default=0)
+    log_truncated = models.BooleanField(default=False)
+    stop_requested_at = models.DateTimeField(null=True, blank=True)
+    heartbeat_at = models.DateTimeField(null=True, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+    started_at = models.DateTimeField(null=True, blank=True)
+    ended_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["created_at", "id"]
+        indexes = [
+            models.Index(fields=["status", "heartbeat_at"]),
+            models.Index(fields=["attempt", "kind"]),
+            models.Index(fields=["worker", "status"]),
+        ]
+
+    def __str__(self) -> str:
+        return self.id
+
+    @property
+    def is_active(self) -> bool:
+        return self.status in ACTIVE_STATUSES
+
+
+class LogChunk(models.Model):
+    """A batch of complete lines printed by a run; `seq` is contiguous from 1 per run."""
+
+    class Stream(models.TextChoices):
+        STDOUT = "stdout"
+        STDERR = "stderr"
+
+    run = models.ForeignKey(Run, on_delete=models.CASCADE, related_name="log_chunks")
+    seq = models.IntegerField()
+    stream = models.CharField(max_length=8, choices=Stream.choices)
+    text = models.TextField()
+    line_count = models.IntegerField()
+    created_at = models.DateTimeField()
+
+    class Meta:
+        ordering = ["run", "seq"]
+        constraints = [models.UniqueConstraint(fields=["run", "seq"], name="logchunk_run_seq")]
+
+    def __str__(self) -> str:
+        return f"{self.run_id}#{self.seq}"

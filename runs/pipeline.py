@@ -1,0 +1,322 @@
+"""The attempt pipeline: worktree → setup → agent → commit → cleanup (shared/DESIGN.md §4)."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import signal
+from pathlib import Path
+
+from django.conf import settings
+from django.utils import timezone
+from django.utils.text import slugify
+
+from messagebus.services import message_append
+from projects import git, storage
+from projects.models import Project
+from runs import services
+from runs.agents import AgentNotFound, UnknownAgent, agent_for
+from runs.models import Attempt, LogChunk, Run, RunStatus
+from runs.supervisor import Invocation, ProcessResult, execute, supervisor
+
+
+class WorkspaceError(Exception):
+    pass
+
+
+def attempt_execute(attempt_id: str) -> None:
+    """Run a new attempt from its worktree to its cleanup script."""
+    sup = supervisor()
+    claimed = Attempt.objects.filter(id=attempt_id, status=RunStatus.CREATED).update(
+        status=RunStatus.RUNNING, worker=sup.name, heartbeat_at=timezone.now()
+    )
+    if claimed != 1:
+        return  # a duplicate delivery, or stopped before it started
+    attempt = Attempt.objects.select_related("task__project").get(id=attempt_id)
+    agent_run = attempt.runs.filter(kind=Run.Kind.AGENT).order_by("created_at").first()
+    assert agent_run is not None
+    with sup.tracking(attempt.id):
+        try:
+            cwd = workspace_prepare(attempt)
+        except (WorkspaceError, git.GitError, OSError) as exc:
+            _fail_before_agent(attempt, agent_run, RunStatus.FAILED, f"workspace: {exc}")
+            return
+        if _setup_ok(attempt, agent_run, cwd):
+            _agent_then_wrap_up(attempt, agent_run, cwd)
+
+
+def followup_execute(run_id: str) -> None:
+    """Run a follow-up agent run in its attempt's existing worktree."""
+    run = Run.objects.select_related("attempt__task__project").get(id=run_id)
+    attempt = run.attempt
+    claimed = (
+        Attempt.objects.filter(id=attempt.id)
+        .exclude(status__in=[RunStatus.RUNNING, RunStatus.CREATED])
+        .update(status=RunStatus.RUNNING, heartbeat_at=timezone.now(), error_summary="")
+    )
+    if claimed != 1:
+        services.run_cancel_unstarted(run, RunStatus.FAILED, "the attempt was busy")
+        return
+    with supervisor().tracking(attempt.id):
+        _agent_then_wrap_up(attempt, run, attempt_cwd(attempt))
+
+
+def attempt_cwd(attempt: Attempt) -> str:
+    task = attempt.task
+    return attempt.worktree_path or str(storage.task_dir(task.project_id, task.task_id))
+
+
+def workspace_prepare(attempt: Attempt) -> str:
+    """A new worktree on a new branch; the task folder for a project without a repository."""
+    task = attempt.task
+    project = task.project
+    if not project.has_repository:
+        folder = storage.task_dir(project.id, task.task_id)
+        folder.mkdir(parents=True, exist_ok=True)
+        return str(folder)
+    repo = project.project_root
+    if not git.is_repository(repo):
+        raise WorkspaceError(f"{repo} is not a git repository (git init it, or clear project_root)")
+    base = project.default_branch or git.current_branch(repo) or git.head_commit(repo)
+    slug = slugify(task.title or task.task_id)[:40].strip("-") or "task"
+    name = f"{attempt.short_id}-{slug}"
+    branch = f"{settings.CONDUCTOR['BRANCH_PREFIX']}/{name}"
+    path = storage.worktree_root() / project.id / name
+    path.parent.mkdir(parents=True, exist_ok=True)
+    git.worktree_add(repo, path, branch, base)
+    _copy_files(project, Path(repo), path)
+    Attempt.objects.filter(id=attempt.id).update(
+        worktree_path=str(path),
+        branch=branch,
+        base_branch=base,
+        target_branch=base,
+        base_commit=git.head_commit(path),
+    )
+    attempt.refresh_from_db()
+    return str(path)
+
+
+def _copy_files(project: Project, repo: Path, worktree: Path) -> None:
+    """The project's globs and `.worktreeinclude`'s: files git does not carry (e.g. `.env`)."""
+    patterns = [str(p) for p in project.copy_files]
+    include = repo / ".worktreeinclude"
+    if include.is_file():
+        patterns += [
+            line.strip()
+            for line in include.read_text().splitlines()
+            if line.strip() and not line.lstrip().startswith("#")
+        ]
+    for pattern in patterns:
+        for source in repo.glob(pattern.lstrip("/")):
+            relative = source.relative_to(repo)
+            if relative.parts[0] == ".git":
+                continue
+            target = worktree / relative
+            if source.is_dir():
+                shutil.copytree(source, target, dirs_exist_ok=True, symlinks=True)
+            elif source.is_file() and not target.exists():
+                target.parent.mkdir(parents=True, exist_ok=True)
+                shutil.copy2(source, target)
+
+
+def _setup_ok(attempt: Attempt, agent_run: Run, cwd: str) -> bool:
+    script = attempt.task.project.setup_script
+    if not script.strip():
+        return True
+    run = services.run_create(attempt, Run.Kind.SETUP, script)
+    status = _script_run(attempt, run, cwd)
+    if status == RunStatus.SUCCESS:
+        return True
+    _fail_before_agent(attempt, agent_run, status, f"setup script {status}: {run.error_summary}")
+    return False
+
+
+def _fail_before_agent(attempt: Attempt, agent_run: Run, status: str, reason: str) -> None:
+    services.run_cancel_unstarted(agent_run, status, f"not started: {reason}")
+    services.attempt_finish(attempt, status, reason)
+
+
+def _agent_then_wrap_up(attempt: Attempt, run: Run, cwd: str) -> None:
+    status = _agent_run(attempt, run, cwd)
+    run.refresh_from_db()
+    summary = run.error_summary
+    if attempt.worktree_path:
+        try:
+            _commit_if_dirty(attempt, run, status)
+        except git.GitError as exc:
+            status, summary = RunStatus.FAILED, f"could not commit the agent's changes: {exc}"
+    script = attempt.task.project.cleanup_script
+    if script.strip():
+        cleanup = services.run_create(attempt, Run.Kind.CLEANUP, script, previous_run=run)
+        cleanup_status = _script_run(attempt, cleanup, cwd)
+        if cleanup_status != RunStatus.SUCCESS and status == RunStatus.SUCCESS:
+            cleanup.refresh_from_db()
+            status = RunStatus.FAILED
+            summary = f"cleanup script {cleanup_status}: {cleanup.error_summary}"
+    services.attempt_finish(attempt, status, summary)
+
+
+def _agent_run(attempt: Attempt, run: Run, cwd: str) -> str:
+    env = run_env(attempt, run)
+    if not services.run_claim(run, supervisor().name, cwd):
+        return run.status
+    try:
+        agent = agent_for(attempt.agent)
+        session = ""
+        if run.previous_run_id and agent.supports_resume:
+            session = Run.objects.get(id=run.previous_run_id).agent_session_id
+        command = agent.command(run.prompt, run_dir=_run_dir(attempt, run), session_id=session)
+        argv = agent.resolve(command.argv, env.get("PATH", ""))
+    except (AgentNotFound, UnknownAgent, ValueError) as exc:
+        services.run_finish(run, RunStatus.FAILED, exit_code=127, error_summary=str(exc))
+        return RunStatus.FAILED
+    version = agent.version(env.get("PATH", ""))
+    task = attempt.task
+    message_append(
+        project_id=task.project_id,
+        task_id=task.task_id,
+        run_id=run.id,
+        type="task_start",
+        body=f"{attempt.agent} started",
+    )
+    head = git.head_commit(cwd) if attempt.worktree_path else ""
+    result = _execute(run, Invocation(argv, cwd, {**env, **command.env}, command.stdin))
+    stdout_head, stdout_tail = _stdout_ends(run)
+    final = agent.final_message(stdout_tail)
+    _write_output(attempt, run, final)
+    status, summary = outcome(result)
+    services.run_finish(
+        run,
+        status,
+        exit_code=result.exit_code,
+        error_summary=summary,
+        agent_version=version,
+        agent_session_id=agent.session_id(stdout_head)[:255],
+        head_before=head,
+        **_log_fields(result),
+    )
+    return status
+
+
+def _script_run(attempt: Attempt, run: Run, cwd: str) -> str:
+    env = run_env(attempt, run)
+    if not services.run_claim(run, supervisor().name, cwd):
+        return run.status
+    script = _run_dir(attempt, run) / "script.sh"
+    script.write_text(run.prompt)
+    result = _execute(run, Invocation(["bash", str(script)], cwd, env))
+    status, summary = outcome(result)
+    services.run_finish(
+        run, status, exit_code=result.exit_code, error_summary=summary, **_log_fields(result)
+    )
+    return status
+
+
+def _execute(run: Run, invocation: Invocation) -> ProcessResult:
+    def record_pid(pid: int) -> None:
+        Run.objects.filter(id=run.id).update(pid=pid)
+
+    return execute(run.id, invocation, on_spawn=record_pid)
+
+
+def _log_fields(result: ProcessResult) -> dict[str, object]:
+    totals = result.totals
+    return {"log_bytes": totals.bytes, "log_lines": totals.lines, "log_truncated": totals.truncated}
+
+
+def outcome(result: ProcessResult) -> tuple[str, str]:
+    """The run's status and a readable summary of how it ended."""
+    status, summary = RunStatus.FAILED, ""
+    if result.spawn_error:
+        summary = result.spawn_error
+    elif result.stop_reason == "user":
+        status, summary = RunStatus.STOPPED, "stopped by user"
+    elif result.stop_reason == "shutdown":
+        status, summary = RunStatus.CRASHED, f"worker '{supervisor().name}' shut down"
+    elif result.exit_code == 0:
+        status = RunStatus.SUCCESS
+    else:
+        summary = describe_exit(result.exit_code)
+    if result.totals.error:
+        summary = f"{summary}; {result.totals.error}" if summary else result.totals.error
+    return status, summary
+
+
+def describe_exit(code: int) -> str:
+    if code > 128:
+        sig = code - 128
+        if sig == signal.SIGKILL:
+            return "killed (out of memory or external signal)"
+        try:
+            name = signal.Signals(sig).name
+        except ValueError:
+            return f"exited with code {code}"
+        return {"SIGTERM": "terminated (SIGTERM)", "SIGINT": "interrupted (SIGINT)"}.get(
+            name, f"killed by {name}"
+        )
+    return {
+        126: "command could not be executed (permission denied or not executable)",
+        127: "command not found",
+    }.get(code, f"exited with code {code}")
+
+
+def run_env(attempt: Attempt, run: Run) -> dict[str, str]:
+    task = attempt.task
+    env = {k: v for k, v in os.environ.items() if k not in ("SECRET_KEY", "DATABASE_URL")}
+    env.update({k: str(v) for k, v in task.project.env.items()})
+    env.update(
+        {
+            "CONDUCTOR_PROJECT_ID": task.project_id,
+            "CONDUCTOR_TASK_ID": task.task_id,
+            "CONDUCTOR_RUN_ID": run.id,
+            "CONDUCTOR_TASK_DIR": str(storage.task_dir(task.project_id, task.task_id)),
+            "CONDUCTOR_RUN_DIR": str(_run_dir(attempt, run)),
+            "CONDUCTOR_API_URL": str(settings.CONDUCTOR["API_URL"]),
+        }
+    )
+    return env
+
+
+def _run_dir(attempt: Attempt, run: Run) -> Path:
+    task = attempt.task
+    path = storage.run_dir(task.project_id, task.task_id, run.id)
+    path.mkdir(parents=True, exist_ok=True)
+    return path
+
+
+def _stdout_ends(run: Run) -> tuple[str, str]:
+    chunks = LogChunk.objects.filter(run_id=run.id, stream=LogChunk.Stream.STDOUT)
+    head = "".join(chunks.order_by("seq").values_list("text", flat=True)[:2])
+    tail = "".join(reversed(chunks.order_by("-seq").values_list("text", flat=True)[:2]))
+    return head, tail
+
+
+def _write_output(attempt: Attempt, run: Run, final: str) -> None:
+    output = _run_dir(attempt, run) / "output.md"
+    if final and not output.exists():
+        output.write_text(final + "\n")
+
+
+def _commit_if_dirty(attempt: Attempt, run: Run, status: str) -> None:
+    path = attempt.worktree_path
+    if not git.is_dirty(path):
+        Run.objects.filter(id=run.id).update(head_after=git.head_commit(path))
+        return
+    final = _final_summary(attempt, run)
+    task = attempt.task
+    subject = (
+        final.splitlines()[0][:72]
+        if final
+        else (f"{task.title or task.task_id}: changes by {attempt.agent}")
+    )
+    if status != RunStatus.SUCCESS:
+        subject = f"WIP ({status}): {subject}"
+    body = final if final and final.splitlines()[0] != final else ""
+    message = f"{subject}\n\n{body}\n\nConductor-Run: {run.id}\n".replace("\n\n\n\n", "\n\n")
+    head = git.commit_all(path, message)
+    Run.objects.filter(id=run.id).update(head_after=head)
+
+
+def _final_summary(attempt: Attempt, run: Run) -> str:
+    output = _run_dir(attempt, run) / "output.md"
+    return output.read_text().strip() if output.exists() else ""

@@ -1,0 +1,204 @@
+"""State changes of Runs and Attempts. Each is a conditional update: the row changes only
+from the status the caller expects, so a redelivered task or a second worker is harmless."""
+
+from __future__ import annotations
+
+import logging
+import signal
+import time
+from datetime import timedelta
+from pathlib import Path
+
+from django.conf import settings
+from django.db import transaction
+from django.db.models import Q
+from django.utils import timezone
+
+from runs.events import run_changed
+from runs.models import ACTIVE_STATUSES, TERMINAL_STATUSES, Attempt, Run, RunStatus
+from runs.supervisor import kill_group
+
+log = logging.getLogger(__name__)
+
+
+def run_create(attempt: Attempt, kind: str, prompt: str, previous_run: Run | None = None) -> Run:
+    """A new queued run; live subscribers hear of it once it is committed."""
+    run = Run.objects.create(
+        attempt=attempt,
+        kind=kind,
+        prompt=prompt,
+        status=RunStatus.QUEUED,
+        previous_run=previous_run,
+    )
+    run_changed(run, "created")
+    return run
+
+
+def run_claim(run: Run, worker: str, cwd: str) -> bool:
+    """queued/created → running; False when the run was stopped (or taken) meanwhile."""
+    now = timezone.now()
+    claimed = Run.objects.filter(
+        id=run.id, status__in=[RunStatus.CREATED, RunStatus.QUEUED]
+    ).update(status=RunStatus.RUNNING, worker=worker, cwd=cwd, started_at=now, heartbeat_at=now)
+    if claimed == 1:
+        run.refresh_from_db()
+        run_changed(run, "started")
+    return claimed == 1
+
+
+def run_finish(run: Run, status: str, **fields: object) -> bool:
+    """running → a terminal status. False when something else (the reaper) ended it first."""
+    done = Run.objects.filter(id=run.id, status=RunStatus.RUNNING).update(
+        status=status, ended_at=timezone.now(), **fields
+    )
+    run.refresh_from_db()
+    if done == 1:
+        run_changed(run, "updated")
+    return done == 1
+
+
+def run_cancel_unstarted(run: Run, status: str, error_summary: str) -> None:
+    done = Run.objects.filter(id=run.id, status__in=[RunStatus.CREATED, RunStatus.QUEUED]).update(
+        status=status, error_summary=error_summary, ended_at=timezone.now()
+    )
+    if done:
+        run.refresh_from_db()
+        run_changed(run, "updated")
+
+
+def attempt_finish(attempt: Attempt, status: str, error_summary: str = "") -> None:
+    Attempt.objects.filter(id=attempt.id, status=RunStatus.RUNNING).update(
+        status=status, error_summary=error_summary
+    )
+
+
+def run_stop(run: Run) -> str:
+    """Ask a run to stop, wherever it runs. A run not started yet is stopped at once;
+    a running one is signalled by its worker's housekeeping (SIGINT → SIGTERM → SIGKILL)."""
+    now = timezone.now()
+    with transaction.atomic():
+        unstarted = Run.objects.filter(
+            id=run.id, status__in=[RunStatus.CREATED, RunStatus.QUEUED]
+        ).update(
+            status=RunStatus.STOPPED,
+            stop_requested_at=now,
+            ended_at=now,
+            error_summary="stopped before it started",
+        )
+        if not unstarted:
+            Run.objects.filter(
+                id=run.id, status=RunStatus.RUNNING, stop_requested_at__isnull=True
+            ).update(stop_requested_at=now)
+    run.refresh_from_db()
+    if unstarted:
+        run_changed(run, "updated")
+    return run.status
+
+
+def stop_deadline() -> float:
+    """A monotonic time by which a stop has reached the process: the owning worker (maybe in
+    another process) notices at its next heartbeat, then escalates SIGINT → SIGTERM → SIGKILL
+    a grace period apart."""
+    conf = settings.CONDUCTOR
+    return (
+        time.monotonic()
+        + float(conf["HEARTBEAT_SECONDS"])
+        + 3 * float(conf["STOP_GRACE_SECONDS"])
+        + 2
+    )
+
+
+def run_await_end(run: Run) -> None:
+    """Wait (bounded) while the owning worker, maybe in another process, ends a stopped run."""
+    deadline = stop_deadline()
+    while run.status == RunStatus.RUNNING and time.monotonic() < deadline:
+        time.sleep(0.05)
+        run.refresh_from_db(fields=["status"])
+
+
+def stop_requested(run_ids: list[str]) -> list[str]:
+    if not run_ids:
+        return []
+    return list(
+        Run.objects.filter(id__in=run_ids, stop_requested_at__isnull=False).values_list(
+            "id", flat=True
+        )
+    )
+
+
+def heartbeat(run_ids: list[str], attempt_ids: list[str]) -> None:
+    now = timezone.now()
+    if run_ids:
+        Run.objects.filter(id__in=run_ids, status=RunStatus.RUNNING).update(heartbeat_at=now)
+    if attempt_ids:
+        Attempt.objects.filter(id__in=attempt_ids, status=RunStatus.RUNNING).update(
+            heartbeat_at=now
+        )
+
+
+def reap_stale() -> int:
+    """Runs and attempts whose worker stopped heartbeating become `crashed`."""
+    timeout = float(settings.CONDUCTOR["HEARTBEAT_TIMEOUT_SECONDS"])
+    cutoff = timezone.now() - timedelta(seconds=timeout)
+    stale = Q(status=RunStatus.RUNNING) & (Q(heartbeat_at__lt=cutoff) | Q(heartbeat_at=None))
+    reaped = 0
+    for attempt in Attempt.objects.filter(stale):
+        reaped += crash_attempt(
+            attempt, f"worker '{attempt.worker}' stopped heartbeating for over {timeout:.0f}s"
+        )
+    for run in Run.objects.filter(stale).exclude(attempt__status=RunStatus.RUNNING):
+        reaped += _crash_run(run, f"worker '{run.worker}' stopped heartbeating")
+    return reaped
+
+
+def recover_worker(worker: str) -> int:
+    """On start: whatever this worker left running in an earlier life is `crashed`, and any
+    agent process group it left behind is killed."""
+    recovered = 0
+    for attempt in Attempt.objects.filter(worker=worker, status=RunStatus.RUNNING):
+        recovered += crash_attempt(attempt, f"worker '{worker}' restarted during this attempt")
+    for run in Run.objects.filter(worker=worker, status=RunStatus.RUNNING):
+        recovered += _crash_run(run, f"worker '{worker}' restarted during this run")
+    return recovered
+
+
+def recover_embedded() -> int:
+    """Embedded mode keeps Celery's queue in memory. On start, what was running is `crashed`;
+    what was admitted but never started goes back to the planner, which enqueues it again."""
+    Attempt.objects.filter(status=RunStatus.CREATED).update(admitted_at=None)
+    recovered = 0
+    for attempt in Attempt.objects.filter(status=RunStatus.RUNNING):
+        recovered += crash_attempt(attempt, "the server stopped before this attempt finished")
+    for run in Run.objects.filter(status=RunStatus.QUEUED, attempt__status__in=TERMINAL_STATUSES):
+        recovered += _crash_run(run, "the server stopped before this run started")
+    return recovered
+
+
+def crash_attempt(attempt: Attempt, reason: str) -> int:
+    done = Attempt.objects.filter(id=attempt.id, status=attempt.status).update(
+        status=RunStatus.CRASHED, error_summary=reason
+    )
+    for run in attempt.runs.filter(status__in=ACTIVE_STATUSES):
+        _crash_run(run, reason)
+    return done
+
+
+def _crash_run(run: Run, reason: str) -> int:
+    if run.pid and run.status == RunStatus.RUNNING and _is_our_process(run.pid, run.id):
+        kill_group(run.pid, signal.SIGKILL)
+    done = Run.objects.filter(id=run.id, status=run.status).update(
+        status=RunStatus.CRASHED, error_summary=reason, ended_at=timezone.now()
+    )
+    if done:
+        run.refresh_from_db()
+        run_changed(run, "updated")
+    return done
+
+
+def _is_our_process(pid: int, run_id: str) -> bool:
+    """Only kill a pid whose environment names this run: pids get reused."""
+    try:
+        environ = Path(f"/proc/{pid}/environ").read_bytes()
+    except OSError:
+        return False
+    return f"CONDUCTOR_RUN_ID={run_id}".encode() in environ.split(b"\0")

@@ -1,0 +1,133 @@
+from __future__ import annotations
+
+import os
+from typing import Any
+
+from django.conf import settings
+from rest_framework import serializers
+from rest_framework.request import Request
+from rest_framework.response import Response
+from rest_framework.views import APIView
+
+from conductor_site.errors import ApiError
+from conductor_site.ids import identifier_field, is_identifier
+from runs.agents import UnknownAgent
+from tasks import drain, services, threads
+from tasks.models import Task
+from tasks.selectors import task_to_api
+
+
+class ThreadParentSerializer(serializers.Serializer):
+    project_id = identifier_field()
+    task_id = identifier_field()
+    run_id = identifier_field()
+    message_id = serializers.CharField(max_length=80)
+
+
+class TaskCreateApi(APIView):
+    class InputSerializer(serializers.Serializer):
+        project_id = identifier_field()
+        task_id = identifier_field()
+        agent_type = serializers.CharField(max_length=128)
+        prompt = serializers.CharField(trim_whitespace=False)
+        attach_mode = serializers.ChoiceField(["create", "attach", "resume"], default="create")
+        config = serializers.DictField(required=False, default=dict)
+        depends_on = serializers.ListField(child=identifier_field(), required=False, default=list)
+        project_root = serializers.CharField(required=False, allow_blank=True, default="")
+        thread_parent = ThreadParentSerializer(required=False)
+        thread_message_type = serializers.ChoiceField(["USER_REQUEST"], required=False)
+
+        def validate_project_root(self, value: str) -> str:
+            """The UI sends "" or `~/…`: expand it; an explicit path must be a directory."""
+            path = os.path.expanduser(value) if value.startswith("~") else value
+            if path and not (os.path.isabs(path) and os.path.isdir(path)):
+                raise serializers.ValidationError(f"{value} is not an existing absolute directory")
+            return os.path.realpath(path) if path else ""
+
+    def get(self, request: Request) -> Response:
+        """`{"tasks": [...]}`, optionally of one project."""
+        tasks = Task.objects.order_by("created_at", "id")
+        project_id = request.query_params.get("project_id")
+        if project_id is not None:
+            if not is_identifier(project_id):
+                raise ApiError(400, f"invalid project_id {project_id!r}")
+            tasks = tasks.filter(project_id=project_id)
+        return Response({"tasks": [task_to_api(task) for task in tasks]})
+
+    def post(self, request: Request) -> Response:
+        if settings.CONDUCTOR["DISABLE_TASK_START"]:
+            raise ApiError(503, "task execution is disabled on this server (--disable-task-start)")
+        if not isinstance(request.data, dict):
+            raise ApiError(400, "the request body must be a JSON object")
+        data = self.InputSerializer(data=request.data)
+        data.is_valid(raise_exception=True)
+        fields: dict[str, Any] = dict(data.validated_data)
+        fields.pop("thread_message_type", None)
+        started = _submit(fields)
+        task = started.task
+        return Response(
+            {
+                "project_id": task.project_id,
+                "task_id": task.task_id,
+                "run_id": started.run.id,
+                "status": "queued" if started.queued else "started",
+                "queue_position": started.queue_position,
+                "depends_on": task.depends_on,
+            },
+            status=201,
+        )
+
+
+def _submit(fields: dict[str, Any]) -> services.Started:
+    try:
+        return services.task_submit(**fields)
+    except (UnknownAgent, ValueError) as exc:
+        raise ApiError(400, str(exc)) from exc
+    except (services.TaskConflict, threads.ThreadParentWrongType) as exc:
+        raise ApiError(409, str(exc)) from exc
+    except (services.TaskNotFound, threads.ThreadParentNotFound) as exc:
+        raise ApiError(404, str(exc)) from exc
+    except OSError as exc:
+        raise ApiError(500, f"could not create the task's folder or files: {exc}") from exc
+
+
+def get_task(request: Request, task_id: str) -> Task:
+    project_id = request.query_params.get("project_id", "")
+    if not project_id:
+        raise ApiError(400, "project_id is required")
+    if not (is_identifier(project_id) and is_identifier(task_id)):
+        raise ApiError(400, "invalid project_id or task_id")
+    task = Task.objects.filter(project_id=project_id, task_id=task_id).first()
+    if task is None:
+        raise ApiError(404, f"task {task_id!r} not found in project {project_id!r}")
+    return task
+
+
+class TaskDetailApi(APIView):
+    def get(self, request: Request, task_id: str) -> Response:
+        return Response(task_to_api(get_task(request, task_id)))
+
+    def delete(self, request: Request, task_id: str) -> Response:
+        """Cancel: stop its running runs, dequeue it, keep its data."""
+        stopped = services.task_cancel(get_task(request, task_id))
+        return Response({"status": "cancelled", "stopped_runs": stopped})
+
+
+class SelfUpdateApi(APIView):
+    class InputSerializer(serializers.Serializer):
+        binary_path = serializers.CharField()
+
+    def get(self, request: Request) -> Response:
+        return Response(drain.gate_to_api(drain.gate_current()))
+
+    def post(self, request: Request) -> Response:
+        data = self.InputSerializer(data=request.data)
+        data.is_valid(raise_exception=True)
+        path = data.validated_data["binary_path"]
+        if error := drain.hook_path_error(path):
+            raise ApiError(400, error)
+        try:
+            gate = drain.update_request(path)
+        except drain.DrainConflict as exc:
+            raise ApiError(409, str(exc)) from exc
+        return Response(drain.gate_to_api(gate), status=202)

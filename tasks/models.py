@@ -1,0 +1,81 @@
+from __future__ import annotations
+
+from django.db import models
+
+from conductor_site.ids import identifier_validator
+
+
+class Task(models.Model):
+    class Column(models.TextChoices):
+        TODO = "todo"
+        IN_PROGRESS = "inprogress"
+        IN_REVIEW = "inreview"
+        DONE = "done"
+        CANCELLED = "cancelled"
+
+    project = models.ForeignKey("projects.Project", on_delete=models.CASCADE, related_name="tasks")
+    task_id = models.CharField(max_length=128, validators=[identifier_validator])
+    title = models.CharField(max_length=300, blank=True)
+    prompt = models.TextField()
+    agent_type = models.CharField(max_length=128, help_text="An agent type or profile name.")
+    column = models.CharField(max_length=16, choices=Column.choices, default=Column.TODO)
+    position = models.FloatField(default=0)
+    priority = models.IntegerField(default=0)
+    depends_on = models.JSONField(default=list, blank=True)
+    config = models.JSONField(default=dict, blank=True)
+    thread_parent = models.JSONField(
+        null=True, blank=True, help_text="The QUESTION/FACT message this task answers."
+    )
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["project", "task_id"], name="task_unique_in_project")
+        ]
+        indexes = [models.Index(fields=["project", "column", "position"])]
+        ordering = ["created_at"]
+
+    def __str__(self) -> str:
+        return f"{self.project_id}/{self.task_id}"
+
+    @property
+    def is_root(self) -> bool:
+        """Root tasks count against `max_concurrent_root_tasks` and the drain; threaded
+        answers and tasks that depend on others do not (they are started by root work)."""
+        return not self.thread_parent and not self.depends_on
+
+    @property
+    def loop(self) -> dict | None:
+        """The Ralph loop settings (`config.loop`: true or an object), None without a loop."""
+        loop = self.config.get("loop") if isinstance(self.config, dict) else None
+        if loop is True:
+            return {}
+        return loop if isinstance(loop, dict) else None
+
+
+class Gate(models.Model):
+    """The one admission gate shared by root-task launches and the self-update drain: both
+    lock this row, so no root start is admitted once a drain has begun."""
+
+    class State(models.TextChoices):
+        IDLE = "idle"
+        DEFERRED = "deferred"
+        APPLYING = "applying"
+        FAILED = "failed"
+
+    state = models.CharField(max_length=16, choices=State.choices, default=State.IDLE)
+    binary_path = models.CharField(max_length=4096, blank=True)
+    requested_at = models.DateTimeField(null=True, blank=True)
+    started_at = models.DateTimeField(null=True, blank=True)
+    finished_at = models.DateTimeField(null=True, blank=True)
+    active_runs_at_request = models.IntegerField(default=0)
+    last_error = models.TextField(blank=True)
+    last_note = models.TextField(blank=True)
+
+    def __str__(self) -> str:
+        return f"gate ({self.state})"
+
+    @property
+    def draining(self) -> bool:
+        return self.state in (self.State.DEFERRED, self.State.APPLYING)

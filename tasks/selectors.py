@@ -1,0 +1,90 @@
+"""Reading tasks: their Conductor Loop status and API forms."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from projects import storage
+from runs.models import Attempt, Run, RunStatus
+from runs.selectors import rfc3339, run_to_api
+from tasks import planner
+from tasks.models import Task
+
+
+def agent_runs(task: Task, newest_first: bool = True) -> list[Run]:
+    order = ("-created_at", "-id") if newest_first else ("created_at", "id")
+    return list(
+        Run.objects.filter(attempt__task=task, kind=Run.Kind.AGENT)
+        .select_related("attempt__task")
+        .order_by(*order)
+    )
+
+
+def waiting_attempt(task: Task) -> Attempt | None:
+    """The task's attempt that the planner has not admitted yet, if any."""
+    return task.attempts.filter(admitted_at__isnull=True, status=RunStatus.CREATED).first()
+
+
+def is_done(task: Task) -> bool:
+    """The agent wrote the `DONE` marker in its task folder (the Ralph loop's end)."""
+    return (storage.task_dir(task.project_id, task.task_id) / "DONE").is_file()
+
+
+def task_status(task: Task, runs: list[Run], waiting: bool | None = None) -> str:
+    """`running`, `queued`, `blocked`, `completed`, `failed` or `idle` (CONTRACT.md); `runs`
+    are the task's agent runs, newest first; `waiting` says whether an attempt waits for the
+    planner (None: look it up)."""
+    if any(run.status == RunStatus.RUNNING for run in runs):
+        return "running"
+    if waiting is None:
+        waiting = waiting_attempt(task) is not None
+    if waiting:
+        return "blocked" if planner.dependencies(task).pending else "queued"
+    if not runs:
+        return "idle"
+    latest = runs[0]
+    if latest.status in (RunStatus.CREATED, RunStatus.QUEUED):
+        return "running"
+    if latest.status == RunStatus.SUCCESS and (task.loop is None or is_done(task)):
+        return "completed"
+    if latest.status in (RunStatus.FAILED, RunStatus.CRASHED):
+        return "failed"
+    return "idle"
+
+
+def task_status_of(task: Task) -> str:
+    return task_status(task, agent_runs(task))
+
+
+def queue_position(task: Task) -> int:
+    """1..N while the task waits for a slot (oldest first), else 0."""
+    return planner.queue_position(waiting_attempt(task))
+
+
+def blocked_by(task: Task) -> list[str]:
+    """The task ids of `depends_on` that have not completed, while the task waits on them."""
+    if not task.depends_on or waiting_attempt(task) is None:
+        return []
+    return planner.dependencies(task).pending
+
+
+def last_activity(task: Task, runs: list[Run]) -> str | None:
+    times = [task.updated_at, *(r.ended_at or r.started_at or r.created_at for r in runs)]
+    return rfc3339(max(times))
+
+
+def task_to_api(task: Task) -> dict[str, Any]:
+    """The `/api/v1/tasks` shape: runs newest first."""
+    runs = agent_runs(task)
+    return {
+        "project_id": task.project_id,
+        "task_id": task.task_id,
+        "status": task_status(task, runs),
+        "queue_position": queue_position(task),
+        "last_activity": last_activity(task, runs),
+        "depends_on": task.depends_on,
+        "blocked_by": blocked_by(task),
+        "thread_parent": task.thread_parent,
+        "done": is_done(task),
+        "runs": [run_to_api(run) for run in runs],
+    }

@@ -1,0 +1,188 @@
+"""Creating tasks, starting their attempts and follow-ups, the Ralph loop, cancelling."""
+
+from __future__ import annotations
+
+from contextlib import suppress
+from dataclasses import dataclass
+from typing import Any
+
+from django.db import IntegrityError, transaction
+
+from projects import storage
+from projects.models import Project
+from runs import services as run_services
+from runs.agents import agent_for
+from runs.models import ACTIVE_STATUSES, Attempt, Run, RunStatus
+from runs.tasks import enqueue_followup
+from tasks import planner, threads
+from tasks.models import Task
+from tasks.selectors import is_done, waiting_attempt
+
+
+class TaskConflict(Exception):
+    """The request contradicts what exists (HTTP 409)."""
+
+
+class TaskNotFound(Exception):
+    pass
+
+
+@dataclass
+class Started:
+    task: Task
+    run: Run
+    queued: bool = False
+    queue_position: int = 0
+
+
+def task_submit(
+    *,
+    project_id: str,
+    task_id: str,
+    agent_type: str,
+    prompt: str,
+    attach_mode: str = "create",
+    config: dict[str, Any] | None = None,
+    depends_on: list[str] | None = None,
+    project_root: str = "",
+    thread_parent: dict[str, str] | None = None,
+) -> Started:
+    """`POST /api/v1/tasks`: create (or attach to, or resume) a task and start or queue it."""
+    agent_for(agent_type).check()
+    with transaction.atomic():
+        if planner.gate_locked().draining:
+            raise TaskConflict("a self-update is draining the server: no new task starts now")
+        parent = threads.parent_message(thread_parent) if thread_parent else None
+        project, _ = Project.objects.get_or_create(
+            id=project_id, defaults={"project_root": project_root}
+        )
+        task = Task.objects.select_for_update().filter(project=project, task_id=task_id).first()
+        if attach_mode == "create":
+            if task is not None:
+                raise TaskConflict(
+                    f"task {task_id!r} already exists in project {project_id!r}: use "
+                    "attach_mode 'attach' for a new attempt or 'resume' to follow up"
+                )
+            task = _task_create(project, task_id, agent_type, prompt, config, depends_on)
+            if parent is not None:
+                threads.link_child(task, parent, thread_parent or {})
+        elif task is None:
+            raise TaskNotFound(f"task {task_id!r} not found in project {project_id!r}")
+        if attach_mode == "resume":
+            return Started(task, followup_start(task, prompt))
+        return _attempt_submit(task, agent_type, prompt)
+
+
+def _attempt_submit(task: Task, agent: str, prompt: str) -> Started:
+    run = attempt_create(task, agent, prompt)
+    planner.admit()
+    attempt = Attempt.objects.get(id=run.attempt_id)
+    position = planner.queue_position(attempt)
+    return Started(task, run, queued=attempt.admitted_at is None, queue_position=position)
+
+
+def _task_create(
+    project: Project,
+    task_id: str,
+    agent_type: str,
+    prompt: str,
+    config: dict[str, Any] | None,
+    depends_on: list[str] | None,
+) -> Task:
+    try:
+        with transaction.atomic():
+            task = Task.objects.create(
+                project=project,
+                task_id=task_id,
+                title=_title(prompt),
+                prompt=prompt,
+                agent_type=agent_type,
+                config=config or {},
+                depends_on=depends_on or [],
+            )
+    except IntegrityError as exc:
+        raise TaskConflict(f"task {task_id!r} already exists in project {project.id!r}") from exc
+    folder = storage.task_dir(project.id, task_id)
+    folder.mkdir(parents=True, exist_ok=True)
+    (folder / "TASK.md").write_text(prompt)
+    return task
+
+
+def _title(prompt: str) -> str:
+    first = next((line.strip() for line in prompt.splitlines() if line.strip()), "")
+    return first.lstrip("#").strip()[:300]
+
+
+def attempt_create(task: Task, agent: str, prompt: str) -> Run:
+    """A new attempt, waiting for the planner, with its agent run."""
+    attempt = Attempt.objects.create(task=task, agent=agent)
+    return run_services.run_create(attempt, Run.Kind.AGENT, prompt)
+
+
+def followup_start(task: Task, prompt: str, resume_session: bool = True, delay: float = 0) -> Run:
+    """A new agent run in the task's latest attempt; it resumes the agent's session unless
+    told not to (a Ralph loop iteration starts fresh)."""
+    with transaction.atomic():  # the row lock makes "nothing active here" hold until commit
+        attempt = task.attempts.select_for_update().order_by("-created_at").first()
+        if attempt is None:
+            raise TaskConflict(f"task {task.task_id!r} has no attempt to resume")
+        if (
+            attempt.status in ACTIVE_STATUSES
+            or attempt.runs.filter(status__in=ACTIVE_STATUSES).exists()
+        ):
+            raise TaskConflict(f"task {task.task_id!r} is still running: stop it or wait")
+        previous = attempt.runs.filter(kind=Run.Kind.AGENT).order_by("-created_at").first()
+        run = run_services.run_create(
+            attempt, Run.Kind.AGENT, prompt, previous_run=previous if resume_session else None
+        )
+        enqueue_followup(run, countdown=delay)
+    return run
+
+
+def attempt_ended(attempt_id: str) -> None:
+    """After an attempt's pipeline: continue a Ralph loop, then let waiting tasks in."""
+    attempt = Attempt.objects.select_related("task").filter(id=attempt_id).first()
+    if attempt is not None:
+        threads.post_outcome(attempt)
+        _loop_continue(attempt.task)
+    planner.admit()
+
+
+def _loop_continue(task: Task) -> None:
+    loop = task.loop
+    if loop is None or task.column == Task.Column.CANCELLED or is_done(task):
+        return
+    limit = int(loop.get("max_iterations", 10))
+    done = Run.objects.filter(attempt__task=task, kind=Run.Kind.AGENT).count()
+    if done >= limit:
+        return
+    with suppress(TaskConflict):  # already running again: a resume raced us
+        followup_start(
+            task, task.prompt, resume_session=False, delay=float(loop.get("delay_seconds", 0))
+        )
+
+
+def task_resume_loop(task: Task) -> None:
+    """After `DONE` was removed: start the loop again if nothing runs."""
+    if task.loop is None or task.attempts.filter(status__in=ACTIVE_STATUSES).exists():
+        return
+    Task.objects.filter(id=task.id).update(column=Task.Column.IN_PROGRESS)
+    task.refresh_from_db()
+    followup_start(task, task.prompt, resume_session=False)
+
+
+def task_cancel(task: Task) -> list[str]:
+    """Stop the task's running runs and dequeue what waits; keep its data. Returns the ids
+    of the runs it stopped."""
+    Task.objects.filter(id=task.id).update(column=Task.Column.CANCELLED)
+    waiting = waiting_attempt(task)
+    if waiting is not None:
+        Attempt.objects.filter(id=waiting.id, status=RunStatus.CREATED).update(
+            status=RunStatus.STOPPED, error_summary="cancelled before it started"
+        )
+    stopped = []
+    for run in Run.objects.filter(attempt__task=task, status__in=ACTIVE_STATUSES):
+        run_services.run_stop(run)
+        stopped.append(run.id)
+    planner.admit()
+    return stopped

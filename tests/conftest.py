@@ -1,0 +1,129 @@
+"""Shared fixtures: real git repositories, the real embedded worker, a fake agent."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+import time
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from rest_framework.test import APIClient
+
+from projects.models import AgentProfile, Project
+from runs.models import TERMINAL_STATUSES, Attempt, LogChunk, Run
+
+FIXTURES = Path(__file__).parent / "fixtures"
+FAKE_AGENT = FIXTURES / "fake_agent.py"
+
+
+def wait_for(condition: Callable[[], Any], timeout: float = 60, what: str = "condition") -> Any:
+    """Poll until `condition()` is truthy: awaiting an outcome, never a fixed sleep."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        value = condition()
+        if value:
+            return value
+        time.sleep(0.02)
+    raise AssertionError(f"timed out after {timeout}s waiting for {what}")
+
+
+def run_finished(run_id: str, timeout: float = 60) -> Run:
+    def finished() -> Run | None:
+        run = Run.objects.select_related("attempt").get(id=run_id)
+        return run if run.status in TERMINAL_STATUSES else None
+
+    return wait_for(finished, timeout, f"run {run_id} to finish")
+
+
+def attempt_finished(attempt_id: str, timeout: float = 60) -> Attempt:
+    def finished() -> Attempt | None:
+        attempt = Attempt.objects.get(id=attempt_id)
+        return attempt if attempt.status in TERMINAL_STATUSES else None
+
+    return wait_for(finished, timeout, f"attempt {attempt_id} to finish")
+
+
+def log_text(run_id: str, stream: str | None = None) -> str:
+    chunks = LogChunk.objects.filter(run_id=run_id).order_by("seq")
+    if stream:
+        chunks = chunks.filter(stream=stream)
+    return "".join(chunks.values_list("text", flat=True))
+
+
+def git(repo: Path | str, *args: str) -> str:
+    return subprocess.run(
+        ["git", "-C", str(repo), *args], check=True, capture_output=True, text=True
+    ).stdout
+
+
+@pytest.fixture(autouse=True)
+def data_dir(settings: Any, tmp_path: Path) -> Path:
+    """Each test gets its own data dir (task folders, DONE markers, audit log)."""
+    path = tmp_path / "data"
+    path.mkdir()
+    settings.DATA_DIR = path
+    return path
+
+
+@pytest.fixture
+def git_repo(tmp_path: Path) -> Path:
+    repo = tmp_path / "repo"
+    repo.mkdir()
+    git(repo, "init", "-q", "-b", "main")
+    git(repo, "config", "user.email", "dev@example.com")
+    git(repo, "config", "user.name", "Dev")
+    (repo / "README.md").write_text("# demo\n")
+    git(repo, "add", ".")
+    git(repo, "commit", "-qm", "initial")
+    return repo
+
+
+@pytest.fixture(scope="session")
+def embedded_worker(django_db_setup: None, django_db_blocker: Any) -> Iterator[str]:
+    """The same in-process Celery worker `conductor serve` runs, on the test database."""
+    from conductor_site.embedded import start_embedded_worker
+    from runs.supervisor import supervisor
+    from tasks import drain
+
+    with django_db_blocker.unblock():
+        worker, thread = start_embedded_worker(supervisor().name)
+        supervisor().start()
+        drain.start_watcher()
+    yield supervisor().name
+    supervisor().shutdown()
+    worker.stop()
+    thread.join(10)
+
+
+@pytest.fixture
+def work(embedded_worker: str, transactional_db: None) -> str:
+    """Tests that run real attempts: committed data and a live worker."""
+    return embedded_worker
+
+
+@pytest.fixture
+def api() -> APIClient:
+    return APIClient()
+
+
+@pytest.fixture
+def fake_claude(db: None) -> AgentProfile:
+    return AgentProfile.objects.create(
+        name="fake-claude", agent_type="claude", command=f"{sys.executable} {FAKE_AGENT}"
+    )
+
+
+@pytest.fixture
+def project(db: None, git_repo: Path) -> Project:
+    return Project.objects.create(id="demo", project_root=str(git_repo))
+
+
+def create_task(api: APIClient, **fields: Any) -> dict[str, Any]:
+    body = {"project_id": "demo", "task_id": "t1", "agent_type": "shell", "prompt": "true"}
+    body.update(fields)
+    response = api.post("/api/v1/tasks", body, format="json")
+    assert response.status_code == 201, response.content
+    return response.json()

@@ -1,0 +1,80 @@
+"""`GET /api/v1/runs/stream/all`: the document's unnamed events and the UI's named ones."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+
+import pytest
+
+from tests.messagebus.test_stream_support import Conductor, Event, EventStream, conductor
+
+
+@pytest.fixture(scope="module")
+def app(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Conductor]:
+    with conductor(tmp_path_factory.mktemp("runs-all")) as running:
+        yield running
+
+
+def _of(run_id: str, events: list[Event]) -> list[tuple[str, dict]]:
+    return [(e.event, e.json()) for e in events if e.json().get("run_id") == run_id]
+
+
+def _ended(run_id: str) -> Callable[[Event], bool]:
+    def check(event: Event) -> bool:
+        data = event.json()
+        ended = data.get("status") in ("completed", "failed", "stopped")
+        return event.event == "status" and data["run_id"] == run_id and ended
+
+    return check
+
+
+def test_a_new_run_is_reported_created_started_and_updated(app: Conductor) -> None:
+    with EventStream(app, "/api/v1/runs/stream/all") as stream:
+        assert stream.status == 200
+        assert stream.response.getheader("Content-Type") == "text/event-stream"
+        task_id, run_id = app.start_task("echo hi")
+        events = stream.until(_ended(run_id))
+
+    ids = {"run_id": run_id, "project_id": "demo", "task_id": task_id}
+    unnamed = [data for name, data in _of(run_id, events) if name == "message"]
+    assert unnamed == [
+        {"type": "run_created", **ids, "status": "queued", "kind": "agent"},
+        {"type": "run_started", **ids, "status": "running", "kind": "agent"},
+        {"type": "run_updated", **ids, "status": "success", "exit_code": 0, "kind": "agent"},
+    ]
+    named = [(name, data) for name, data in _of(run_id, events) if name != "message"]
+    assert named == [
+        ("status", {"type": "run_updated", **ids, "status": "queued", "exit_code": -1}),
+        ("status", {"type": "run_updated", **ids, "status": "running", "exit_code": -1}),
+        ("log", ids),
+        ("status", {"type": "run_updated", **ids, "status": "completed", "exit_code": 0}),
+    ]
+    assert all(e.id for e in events if e.json().get("run_id") == run_id)
+
+
+def test_a_failed_run_is_failed_with_its_exit_code_in_the_ui_words(app: Conductor) -> None:
+    with EventStream(app, "/api/v1/runs/stream/all") as stream:
+        _, run_id = app.start_task("exit 4")
+        last = stream.until(_ended(run_id))[-1]
+    assert (last.json()["status"], last.json()["exit_code"]) == ("failed", 4)
+
+
+def test_reconnecting_with_the_last_event_id_replays_what_happened_since(app: Conductor) -> None:
+    with EventStream(app, "/api/v1/runs/stream/all") as stream:
+        _, run_id = app.start_task("echo hi")
+        created = stream.until(
+            lambda e: e.json() == {**e.json(), "type": "run_created", "run_id": run_id}
+        )[-1]
+    app.finished_run(run_id)
+
+    with EventStream(app, "/api/v1/runs/stream/all", last_event_id=created.id) as stream:
+        events = stream.until(_ended(run_id))
+    replayed = [data["type"] for name, data in _of(run_id, events) if name == "message"]
+    assert replayed == ["run_started", "run_updated"]
+
+
+def test_a_bad_cursor_is_refused(app: Conductor) -> None:
+    for cursor in ("yesterday", "2026-01-01T10:00:00"):  # no zone: ambiguous
+        with EventStream(app, f"/api/v1/runs/stream/all?after={cursor}") as stream:
+            assert stream.status == 400
+            assert stream.error()["code"] == "BAD_REQUEST"

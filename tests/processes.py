@@ -1,0 +1,121 @@
+"""Real Conductor processes for tests: `conductor serve` and `conductor worker`."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+import urllib.error
+import urllib.request
+from pathlib import Path
+from typing import Any
+
+from tests.conftest import wait_for
+
+CONDUCTOR = str(Path(sys.executable).parent / "conductor")
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def clean_env(**extra: str) -> dict[str, str]:
+    env = {
+        k: v
+        for k, v in os.environ.items()
+        if k not in ("DATABASE_URL", "REDIS_URL", "DJANGO_SETTINGS_MODULE")
+        and not k.startswith("CONDUCTOR_")
+    }
+    env.update(extra)
+    return env
+
+
+class ConductorProcess:
+    """A `conductor` subprocess whose output goes to a file the test can read."""
+
+    def __init__(self, args: list[str], env: dict[str, str], log: Path) -> None:
+        self.log = log
+        self.handle = log.open("ab")
+        self.popen = subprocess.Popen(
+            [CONDUCTOR, *args],
+            env=env,
+            stdout=self.handle,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
+
+    def output(self) -> str:
+        return self.log.read_text(errors="replace")
+
+    def wait_output(self, text: str, timeout: float = 60) -> None:
+        def seen() -> bool:
+            assert self.popen.poll() is None, f"process exited early:\n{self.output()}"
+            return text in self.output()
+
+        wait_for(seen, timeout, f"{text!r} in the process output")
+
+    def kill(self) -> None:
+        """SIGKILL: the process dies without any chance to clean up."""
+        self.popen.kill()
+        self.popen.wait(30)
+
+    def terminate(self) -> None:
+        if self.popen.poll() is None:
+            self.popen.send_signal(signal.SIGTERM)
+            try:
+                self.popen.wait(30)
+            except subprocess.TimeoutExpired:
+                self.kill()
+        self.handle.close()
+
+
+class Server(ConductorProcess):
+    def __init__(self, data_dir: Path, log: Path, port: int | None = None, **env: str) -> None:
+        self.port = port or free_port()
+        environ = clean_env(
+            CONDUCTOR_DATA_DIR=str(data_dir), CONDUCTOR_STOP_GRACE_SECONDS="1", **env
+        )
+        super().__init__(["serve", "--port", str(self.port)], environ, log)
+        wait_for(self._healthy, 60, "the server to answer /api/v1/health")
+
+    def _healthy(self) -> bool:
+        assert self.popen.poll() is None, f"server exited:\n{self.output()}"
+        try:
+            return self.request("GET", "/api/v1/health")[0] == 200
+        except OSError:
+            return False
+
+    def request(self, method: str, path: str, body: Any = None) -> tuple[int, Any]:
+        data = json.dumps(body).encode() if body is not None else None
+        request = urllib.request.Request(
+            f"http://127.0.0.1:{self.port}{path}",
+            data=data,
+            method=method,
+            headers={"Content-Type": "application/json"},
+        )
+        try:
+            with urllib.request.urlopen(request, timeout=30) as response:
+                return response.status, json.loads(response.read() or b"null")
+        except urllib.error.HTTPError as error:
+            return error.code, json.loads(error.read() or b"null")
+
+
+def processes_of_run(run_id: str) -> list[int]:
+    """Live pids whose environment names this run (the agent and its children)."""
+    marker = f"CONDUCTOR_RUN_ID={run_id}".encode()
+    found = []
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            try:
+                environ = (entry / "environ").read_bytes()
+                state = (entry / "stat").read_text().split()[2]
+            except OSError:
+                continue
+            if marker in environ.split(b"\0") and state != "Z":
+                found.append(int(entry.name))
+    return found

@@ -1,0 +1,222 @@
+"""DELETE a run, a task or a project: 204/200 from curl, 403 from a browser, 409 while
+something runs, 404 when unknown."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from rest_framework.test import APIClient
+
+from messagebus.models import Message
+from projects import storage
+from projects.models import AgentProfile, Project
+from runs.files import run_folder
+from runs.models import ACTIVE_STATUSES, Attempt, LogChunk, Run, RunStatus
+from tasks.models import Task
+from tests.conftest import create_task, log_text, wait_for
+from tests.projects.builders import (
+    BROWSER_CONTEXTS,
+    assert_error,
+    finished_task,
+    make_run,
+    make_task,
+)
+
+
+@pytest.fixture
+def hang_guard(work: str, api: APIClient) -> Iterator[None]:
+    yield
+    for run_id in Run.objects.filter(status__in=ACTIVE_STATUSES).values_list("id", flat=True):
+        api.post(f"/api/v1/runs/{run_id}/stop")
+    wait_for(
+        lambda: not Attempt.objects.filter(status__in=ACTIVE_STATUSES).exists(),
+        what="every attempt to end",
+    )
+
+
+def delete(api: APIClient, path: str, **headers: Any) -> Any:
+    return api.delete(f"/api/projects/{path}", **headers)
+
+
+# Runs.
+
+
+def test_deleting_a_finished_run_removes_its_row_logs_and_folder(
+    work: str, api: APIClient, project: Project
+) -> None:
+    run_id = finished_task(api, "del-run", "echo bye")
+    folder = run_folder(Run.objects.select_related("attempt__task").get(id=run_id))
+    assert folder.is_dir()
+
+    response = delete(api, f"demo/tasks/del-run/runs/{run_id}")
+
+    assert response.status_code == 204, response.content
+    assert response.content == b""
+    assert not Run.objects.filter(id=run_id).exists()
+    assert not LogChunk.objects.filter(run_id=run_id).exists()
+    assert not folder.exists()
+    assert Task.objects.filter(task_id="del-run").exists(), "the task stays"
+    assert_error(api.get(f"/api/projects/demo/tasks/del-run/runs/{run_id}"), 404, "NOT_FOUND")
+
+
+@pytest.mark.parametrize("status", [RunStatus.CREATED, RunStatus.QUEUED, RunStatus.RUNNING])
+def test_an_active_run_is_409(db: None, api: APIClient, project: Project, status: str) -> None:
+    run = make_run(make_task(project, "del-active"), status)
+
+    error = assert_error(delete(api, f"demo/tasks/del-active/runs/{run.id}"), 409, "CONFLICT")
+
+    assert error["details"]["status"] == status
+    assert Run.objects.filter(id=run.id).exists()
+
+
+@pytest.mark.parametrize("status", [RunStatus.STOPPED, RunStatus.CRASHED, RunStatus.FAILED])
+def test_any_ended_run_can_be_deleted(
+    db: None, api: APIClient, project: Project, status: str
+) -> None:
+    run = make_run(make_task(project, "del-ended"), status)
+
+    assert delete(api, f"demo/tasks/del-ended/runs/{run.id}").status_code == 204
+
+
+@pytest.mark.parametrize("context", BROWSER_CONTEXTS)
+def test_a_browser_cannot_delete_a_run(
+    db: None, api: APIClient, project: Project, context: str
+) -> None:
+    run = make_run(make_task(project, "del-browser"))
+
+    response = delete(api, f"demo/tasks/del-browser/runs/{run.id}", **BROWSER_CONTEXTS[context])
+
+    assert_error(response, 403, "FORBIDDEN")
+    assert Run.objects.filter(id=run.id).exists()
+
+
+def test_run_delete_unknown_and_invalid_ids(db: None, api: APIClient, project: Project) -> None:
+    make_task(project, "del-ids")
+
+    assert_error(delete(api, "demo/tasks/del-ids/runs/run-x"), 404, "NOT_FOUND")
+    assert_error(delete(api, "demo/tasks/nope/runs/run-x"), 404, "NOT_FOUND")
+    assert_error(delete(api, "demo/tasks/del-ids/runs/bad.id"), 400, "BAD_REQUEST")
+
+
+# Tasks.
+
+
+def test_deleting_a_task_removes_its_rows_and_folder_but_not_its_worktree(
+    work: str, api: APIClient, project: Project
+) -> None:
+    run_id = finished_task(api, "del-task", "echo work > file.txt")
+    worktree = Path(Run.objects.get(id=run_id).attempt.worktree_path)
+    posted = api.post("/api/projects/demo/tasks/del-task/messages", {"body": "note"}, format="json")
+    assert posted.status_code == 201, posted.content
+    folder = storage.task_dir("demo", "del-task")
+    assert folder.is_dir() and worktree.is_dir()
+
+    response = delete(api, "demo/tasks/del-task")
+
+    assert response.status_code == 204, response.content
+    assert response.content == b""
+    assert not Task.objects.filter(task_id="del-task").exists()
+    assert not Run.objects.filter(id=run_id).exists()
+    assert not Message.objects.filter(task__task_id="del-task").exists()
+    assert not folder.exists()
+    assert worktree.is_dir(), "worktrees are cleaned separately"
+    assert_error(api.get("/api/projects/demo/tasks/del-task"), 404, "NOT_FOUND")
+
+
+@pytest.mark.parametrize("status", [RunStatus.QUEUED, RunStatus.RUNNING])
+def test_a_task_with_an_active_run_is_409(
+    db: None, api: APIClient, project: Project, status: str
+) -> None:
+    task = make_task(project, "del-busy")
+    make_run(task)
+    make_run(task, status)
+
+    assert_error(delete(api, "demo/tasks/del-busy"), 409, "CONFLICT")
+    assert Task.objects.filter(id=task.id).exists()
+    assert storage.task_dir("demo", "del-busy").is_dir()
+
+
+@pytest.mark.parametrize("context", BROWSER_CONTEXTS)
+def test_a_browser_cannot_delete_a_task(
+    db: None, api: APIClient, project: Project, context: str
+) -> None:
+    make_task(project, "del-task-browser")
+
+    response = delete(api, "demo/tasks/del-task-browser", **BROWSER_CONTEXTS[context])
+
+    assert_error(response, 403, "FORBIDDEN")
+    assert Task.objects.filter(task_id="del-task-browser").exists()
+
+
+def test_task_delete_unknown_and_invalid_ids(db: None, api: APIClient, project: Project) -> None:
+    assert_error(delete(api, "demo/tasks/nope"), 404, "NOT_FOUND")
+    assert_error(delete(api, "ghost/tasks/nope"), 404, "NOT_FOUND")
+    assert_error(delete(api, "demo/tasks/bad.id"), 400, "BAD_REQUEST")
+
+
+# Projects.
+
+
+def test_deleting_a_project_reports_what_it_freed(
+    db: None, api: APIClient, project: Project
+) -> None:
+    make_run(make_task(project, "del-p1"), stdout="x" * 100)
+    make_task(project, "del-p2")
+    folder = storage.project_dir("demo")
+    (folder / "PROJECT-ROOT.txt").write_text(project.project_root + "\n")
+
+    response = delete(api, "demo")
+
+    assert response.status_code == 200, response.content
+    body = response.json()
+    assert (body["project_id"], body["deleted_tasks"]) == ("demo", 2)
+    assert body["freed_bytes"] >= 100
+    assert not Project.objects.filter(id="demo").exists()
+    assert not Task.objects.exists() and not Run.objects.exists()
+    assert not folder.exists()
+    assert Path(project.project_root).is_dir(), "the repository is never touched"
+
+
+def test_a_project_with_active_runs_is_409_without_force(
+    db: None, api: APIClient, project: Project
+) -> None:
+    make_run(make_task(project, "del-p-busy"), RunStatus.RUNNING)
+
+    error = assert_error(delete(api, "demo"), 409, "CONFLICT")
+
+    assert "force" in error["error"]
+    assert Project.objects.filter(id="demo").exists()
+
+
+def test_force_stops_what_runs_then_deletes(
+    work: str, api: APIClient, project: Project, fake_claude: AgentProfile, hang_guard: None
+) -> None:
+    run_id = create_task(api, task_id="del-force", agent_type="fake-claude", prompt="hang")[
+        "run_id"
+    ]
+    wait_for(lambda: "hanging" in log_text(run_id), what="the agent to hang")
+
+    response = api.delete("/api/projects/demo?force=true")
+
+    assert response.status_code == 200, response.content
+    assert response.json()["deleted_tasks"] == 1
+    assert not Project.objects.filter(id="demo").exists()
+    assert not Run.objects.filter(id=run_id).exists()
+
+
+@pytest.mark.parametrize("context", BROWSER_CONTEXTS)
+def test_a_browser_cannot_delete_a_project(
+    db: None, api: APIClient, project: Project, context: str
+) -> None:
+    assert_error(delete(api, "demo", **BROWSER_CONTEXTS[context]), 403, "FORBIDDEN")
+    assert Project.objects.filter(id="demo").exists()
+
+
+def test_project_delete_unknown_and_invalid(db: None, api: APIClient) -> None:
+    assert_error(delete(api, "nope"), 404, "NOT_FOUND")
+    assert_error(delete(api, "bad.id"), 400, "BAD_REQUEST")
+    Project.objects.create(id="p-force")
+    assert_error(api.delete("/api/projects/p-force?force=maybe"), 400, "BAD_REQUEST")
