@@ -9,7 +9,7 @@ for admission (queued or blocked) go through the planner one by one, as `tasks.s
 from __future__ import annotations
 
 import os
-from collections import Counter, defaultdict
+from collections import Counter
 from collections.abc import Iterable
 from datetime import UTC, datetime
 from pathlib import Path
@@ -27,6 +27,7 @@ from runs.selectors import rfc3339, run_to_api
 from tasks.models import Task
 from tasks.selectors import (
     agent_runs,
+    agent_runs_of,
     blocked_by,
     is_done,
     last_activity,
@@ -170,26 +171,9 @@ def _matches(item: dict[str, Any], status: str) -> bool:
 
 
 def task_items(tasks: list[Task]) -> list[dict[str, Any]]:
-    """The task-list shape of each task, in two queries (their attempts, their agent runs)
-    plus the planner's own for tasks that wait for admission."""
-    attempts = list(
-        Attempt.objects.filter(task_id__in=[task.pk for task in tasks]).values_list(
-            "id", "task_id", "admitted_at", "status"
-        )
-    )
-    task_of = {attempt_id: task_pk for attempt_id, task_pk, _, _ in attempts}
-    waiting = {
-        task_pk
-        for _, task_pk, admitted_at, status in attempts
-        if admitted_at is None and status == RunStatus.CREATED
-    }
-    runs: dict[int, list[Run]] = defaultdict(list)
-    for run in (
-        Run.objects.filter(attempt_id__in=list(task_of), kind=Run.Kind.AGENT)
-        .only("id", "status", "exit_code", "created_at", "started_at", "ended_at", "attempt")
-        .order_by("-created_at", "-id")
-    ):
-        runs[task_of[run.attempt_id]].append(run)  # newest first, as task_status expects
+    """The task-list shape of each task, in two queries plus the planner's own for tasks that
+    wait for admission."""
+    runs, waiting = agent_runs_of(tasks)
     return [_task_item(task, runs[task.pk], task.pk in waiting) for task in tasks]
 
 

@@ -14,7 +14,7 @@ from conductor_site.ids import identifier_field, is_identifier
 from runs.agents import UnknownAgent
 from tasks import drain, services, threads
 from tasks.models import Task
-from tasks.selectors import task_to_api
+from tasks.selectors import tasks_to_api
 
 
 class ThreadParentSerializer(serializers.Serializer):
@@ -52,7 +52,7 @@ class TaskCreateApi(APIView):
             if not is_identifier(project_id):
                 raise ApiError(400, f"invalid project_id {project_id!r}")
             tasks = tasks.filter(project_id=project_id)
-        return Response({"tasks": [task_to_api(task) for task in tasks]})
+        return Response({"tasks": tasks_to_api(list(tasks))})
 
     def post(self, request: Request) -> Response:
         if settings.CONDUCTOR["DISABLE_TASK_START"]:
@@ -105,7 +105,7 @@ def get_task(request: Request, task_id: str) -> Task:
 
 class TaskDetailApi(APIView):
     def get(self, request: Request, task_id: str) -> Response:
-        return Response(task_to_api(get_task(request, task_id)))
+        return Response(tasks_to_api([get_task(request, task_id)])[0])
 
     def delete(self, request: Request, task_id: str) -> Response:
         """Cancel: stop its running runs, dequeue it, keep its data."""

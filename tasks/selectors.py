@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections import defaultdict
 from typing import Any
 
 from projects import storage
@@ -18,6 +19,31 @@ def agent_runs(task: Task, newest_first: bool = True) -> list[Run]:
         .select_related("attempt__task")
         .order_by(*order)
     )
+
+
+def agent_runs_of(tasks: list[Task]) -> tuple[dict[int, list[Run]], set[int]]:
+    """Each task's agent runs, newest first, and the pks of the tasks whose attempt waits for
+    the planner: two queries for any number of tasks."""
+    attempts = list(
+        Attempt.objects.filter(task_id__in=[task.pk for task in tasks]).values_list(
+            "id", "task_id", "admitted_at", "status"
+        )
+    )
+    task_of = {attempt_id: task_pk for attempt_id, task_pk, _, _ in attempts}
+    waiting = {
+        task_pk
+        for _, task_pk, admitted_at, status in attempts
+        if admitted_at is None and status == RunStatus.CREATED
+    }
+    runs: dict[int, list[Run]] = defaultdict(list)
+    for run in (
+        Run.objects.filter(attempt_id__in=list(task_of), kind=Run.Kind.AGENT)
+        .select_related("attempt__task")
+        .defer("prompt")
+        .order_by("-created_at", "-id")
+    ):
+        runs[task_of[run.attempt_id]].append(run)
+    return runs, waiting
 
 
 def waiting_attempt(task: Task) -> Attempt | None:
@@ -73,17 +99,22 @@ def last_activity(task: Task, runs: list[Run]) -> str | None:
     return rfc3339(max(times))
 
 
-def task_to_api(task: Task) -> dict[str, Any]:
-    """The `/api/v1/tasks` shape: runs newest first."""
-    runs = agent_runs(task)
+def tasks_to_api(tasks: list[Task]) -> list[dict[str, Any]]:
+    """The `/api/v1/tasks` shape, runs newest first; the planner is asked only about tasks
+    that wait for it."""
+    runs, waiting = agent_runs_of(tasks)
+    return [_task_to_api(task, runs[task.pk], task.pk in waiting) for task in tasks]
+
+
+def _task_to_api(task: Task, runs: list[Run], waiting: bool) -> dict[str, Any]:
     return {
         "project_id": task.project_id,
         "task_id": task.task_id,
-        "status": task_status(task, runs),
-        "queue_position": queue_position(task),
+        "status": task_status(task, runs, waiting),
+        "queue_position": queue_position(task) if waiting else 0,
         "last_activity": last_activity(task, runs),
         "depends_on": task.depends_on,
-        "blocked_by": blocked_by(task),
+        "blocked_by": blocked_by(task) if waiting else [],
         "thread_parent": task.thread_parent,
         "done": is_done(task),
         "runs": [run_to_api(run) for run in runs],

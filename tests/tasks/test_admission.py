@@ -10,8 +10,9 @@ from rest_framework.test import APIClient
 
 from projects import storage
 from projects.models import Project
-from runs.models import Run
+from runs.models import Run, RunStatus
 from tests.conftest import create_task, run_finished, wait_for
+from tests.projects.builders import make_run, make_task
 
 # Runs until the test creates `go` in the task's folder: an event to await, not a sleep.
 WAIT_FOR_GO = 'while [ ! -f "$CONDUCTOR_TASK_DIR/go" ]; do sleep 0.02; done; echo released'
@@ -141,6 +142,21 @@ def test_the_task_list_filters_by_project(work: str, api: APIClient, project: Pr
     assert [t["task_id"] for t in mine] == ["one"]
     assert mine[0]["status"] == "completed" and mine[0]["runs"][0]["status"] == "success"
     assert api.get("/api/v1/tasks?project_id=a.b").status_code == 400
+
+
+def test_the_task_list_costs_a_fixed_number_of_queries(
+    db: None, api: APIClient, project: Project, django_assert_max_num_queries: Any
+) -> None:
+    for n in range(30):
+        task = make_task(project, f"many-{n}")
+        make_run(task, RunStatus.FAILED)
+        make_run(task, RunStatus.SUCCESS)
+
+    with django_assert_max_num_queries(4):
+        listed = api.get("/api/v1/tasks").json()["tasks"]
+
+    assert len(listed) == 30
+    assert all(len(t["runs"]) == 2 and t["status"] == "completed" for t in listed)
 
 
 def test_project_root_may_use_a_tilde(db: None, api: APIClient, tmp_path: Path) -> None:
