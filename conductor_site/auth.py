@@ -51,7 +51,10 @@ class ApiKeyMiddleware:
             # Constant time: how much of a guess matched must not show in the timing.
             and not hmac.compare_digest(presented_key(request).encode(), key.encode())
         ):
-            response = JsonResponse(UNAUTHORIZED, status=401)
+            # Compact, byte for byte the contract's body.
+            response = JsonResponse(
+                UNAUTHORIZED, status=401, json_dumps_params={"separators": (",", ":")}
+            )
             response["WWW-Authenticate"] = 'Bearer realm="conductor"'
             return response
         return self.get_response(request)

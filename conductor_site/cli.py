@@ -55,6 +55,11 @@ def _parser() -> argparse.ArgumentParser:
         "--port", type=int, help="port (default: api.port from config.yaml, else 14355)"
     )
     serve.add_argument(
+        "--root",
+        help="the data dir: database, task folders, audit log, config.yaml "
+        "(default: CONDUCTOR_DATA_DIR, else ~/.conductor)",
+    )
+    serve.add_argument(
         "--api-key",
         help="require this key (Authorization: Bearer or X-API-Key); overrides "
         "CONDUCTOR_API_KEY and api.api_key in config.yaml",
@@ -125,6 +130,8 @@ def _listen_address(host: str | None, port: int | None) -> tuple[str, int]:
 def _serve(args: argparse.Namespace) -> int:
     # The flag wins over the environment, which wins over the config file: the settings read
     # the environment first (conductor_site.config).
+    if args.root:
+        os.environ["CONDUCTOR_DATA_DIR"] = args.root
     if args.api_key:
         os.environ["CONDUCTOR_API_KEY"] = args.api_key
     try:

@@ -9,11 +9,13 @@ from conductor_site.ids import is_identifier
 
 TRUE_WORDS = frozenset({"1", "true", "yes", "on"})
 FALSE_WORDS = frozenset({"", "0", "false", "no", "off"})
+# Larger numbers are refused (400): a database cannot take them as a LIMIT or OFFSET.
+QUERY_INT_MAX = 2**31 - 1
 
 
 def query_int(request: Request, name: str, default: int, *, low: int, high: int | None) -> int:
-    """An integer query parameter: absent → `default`; not an integer or below `low` → 400;
-    above `high` → `high`."""
+    """An integer query parameter: absent → `default`; not an integer, below `low` or above
+    `QUERY_INT_MAX` → 400; above `high` → `high`."""
     raw = request.query_params.get(name, "").strip()
     if not raw:
         return default
@@ -23,6 +25,8 @@ def query_int(request: Request, name: str, default: int, *, low: int, high: int 
         raise ApiError(400, f"{name} must be an integer, not {raw!r}") from None
     if value < low:
         raise ApiError(400, f"{name} must be at least {low}")
+    if value > QUERY_INT_MAX:
+        raise ApiError(400, f"{name} must be at most {QUERY_INT_MAX}")
     return min(value, high) if high is not None else value
 
 

@@ -20,9 +20,10 @@ def run_server(host: str, port: int) -> int:
     from conductor_site.api import conductor_version
     from messagebus import publish
     from runs import services
-    from runs.supervisor import supervisor
+    from runs.supervisor import let_agents_take_sigint, supervisor
     from tasks import drain, planner
 
+    let_agents_take_sigint()
     call_command("migrate", interactive=False, verbosity=0)
     publish.set_loop(twisted_loop)
     drain.start_watcher()

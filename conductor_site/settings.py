@@ -133,6 +133,15 @@ if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
         "init_command": "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL;",
     }
     DATABASES["default"]["TEST"] = {"NAME": str(DATA_DIR / "test.sqlite3")}
+# django-prometheus's wrappers of the same backends add the `django_db_*` metrics (queries,
+# errors, connections) to /metrics; options such as transaction_mode work as before.
+_PROMETHEUS_ENGINES = {
+    "django.db.backends.sqlite3": "django_prometheus.db.backends.sqlite3",
+    "django.db.backends.postgresql": "django_prometheus.db.backends.postgresql",
+}
+DATABASES["default"]["ENGINE"] = _PROMETHEUS_ENGINES.get(
+    DATABASES["default"]["ENGINE"], DATABASES["default"]["ENGINE"]
+)
 
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
@@ -185,8 +194,17 @@ SPECTACULAR_SETTINGS = {
     "COMPONENT_SPLIT_REQUEST": True,
     "POSTPROCESSING_HOOKS": [
         "drf_spectacular.hooks.postprocess_schema_enums",
+        "messagebus.openapi.streams_in_schema",
         "conductor_site.errors.error_responses_in_schema",
     ],
+    # One name per choice set that several components share.
+    "ENUM_NAME_OVERRIDES": {
+        "RunStatusEnum": "runs.models.RunStatus",
+        "RunKindEnum": "runs.openapi.RUN_KINDS",
+        "TaskStatusEnum": "tasks.openapi.TASK_STATUSES",
+        "GateStateEnum": "tasks.openapi.GATE_STATES",
+        "RunFileNameEnum": "projects.openapi.RUN_FILE_NAMES",
+    },
     "SECURITY": [{"ApiKeyBearer": []}, {"ApiKeyHeader": []}],
     "APPEND_COMPONENTS": {
         "securitySchemes": {

@@ -2,10 +2,12 @@ from __future__ import annotations
 
 from django.contrib import admin
 from django.urls import include, path
+from django.views.generic import RedirectView
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
 
 from conductor_site.api import HealthApi, VersionApi, conductor_version
 from conductor_site.metrics import metrics_view
+from conductor_site.views import ui_home
 
 handler400 = "conductor_site.errors.json_400"
 handler403 = "conductor_site.errors.json_403"
@@ -28,4 +30,7 @@ urlpatterns = [
     path("api/projects", include("projects.urls")),
     path("admin/", admin.site.urls),
     path("metrics", metrics_view, name="metrics"),
+    path("ui/", ui_home, name="ui"),
+    path("ui", RedirectView.as_view(url="/ui/")),
+    path("", RedirectView.as_view(url="/ui/")),
 ]

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from drf_spectacular.utils import extend_schema, extend_schema_serializer
 from rest_framework import serializers
 from rest_framework.request import Request
 from rest_framework.response import Response
@@ -15,7 +16,9 @@ from rest_framework.views import APIView
 
 from conductor_site.errors import ApiError
 from conductor_site.ids import is_identifier
+from conductor_site.openapi import errors, id_parameter, path_parameters
 from conductor_site.params import query_int
+from messagebus import openapi
 from messagebus.selectors import BusNotFound, UnknownCursor, message_to_api, messages_after
 from messagebus.services import TYPE_MAX_LENGTH, MessageInvalid, message_append
 from runs.selectors import rfc3339
@@ -30,6 +33,7 @@ class StringField(serializers.CharField):
         return str(super().to_internal_value(data))
 
 
+@extend_schema_serializer(component_name="MessagePost")
 class MessageInput(serializers.Serializer):
     """`{type?, body}`: a blank or missing type is `USER`; the body must not be blank."""
 
@@ -62,6 +66,7 @@ def _id_or_none(value: str | None, name: str) -> str | None:
 class MessagesApi(APIView):
     """`GET /api/v1/messages?project_id=&task_id=&after=`, `POST /api/v1/messages`."""
 
+    @extend_schema_serializer(component_name="V1MessagePost")
     class InputSerializer(MessageInput):
         project_id = StringField()
         task_id = StringField(required=False, allow_null=True, allow_blank=True)
@@ -80,6 +85,18 @@ class MessagesApi(APIView):
         def validate_run_id(self, value: str | None) -> str | None:
             return _id_or_none(value, "run_id")
 
+    @extend_schema(
+        operation_id="messages_list",
+        tags=["messages"],
+        parameters=[
+            id_parameter("project_id", "The project (required).", required=True),
+            id_parameter(
+                "task_id", "Only this task's bus; without it, the project's buses merged."
+            ),
+            *openapi.MESSAGE_LIST_PARAMETERS,
+        ],
+        responses={200: openapi.MessageListSerializer, **errors(400, 404)},
+    )
     def get(self, request: Request) -> Response:
         project_id = request.query_params.get("project_id", "")
         if not project_id:
@@ -87,6 +104,12 @@ class MessagesApi(APIView):
         task_id = request.query_params.get("task_id") or None
         return _listed(request, path_ids(project_id, task_id))
 
+    @extend_schema(
+        operation_id="message_post",
+        tags=["messages"],
+        request=InputSerializer,
+        responses={201: openapi.MessageAppendedSerializer, **errors(400)},
+    )
     def post(self, request: Request) -> Response:
         return _appended(_validated(self.InputSerializer, request))
 
@@ -97,9 +120,22 @@ class ProjectMessagesApi(APIView):
     class InputSerializer(MessageInput):
         pass
 
+    @extend_schema(
+        operation_id="project_messages_list",
+        tags=["messages"],
+        parameters=[*path_parameters("project_id"), *openapi.MESSAGE_LIST_PARAMETERS],
+        responses={200: openapi.MessageListSerializer, **errors(400, 404)},
+    )
     def get(self, request: Request, project_id: str) -> Response:
         return _listed(request, path_ids(project_id))
 
+    @extend_schema(
+        operation_id="project_message_post",
+        tags=["messages"],
+        parameters=path_parameters("project_id"),
+        request=MessageInput,
+        responses={201: openapi.MessageAppendedSerializer, **errors(400)},
+    )
     def post(self, request: Request, project_id: str) -> Response:
         fields = _validated(self.InputSerializer, request)
         return _appended({**fields, **path_ids(project_id)})
@@ -111,9 +147,22 @@ class TaskMessagesApi(APIView):
     class InputSerializer(MessageInput):
         pass
 
+    @extend_schema(
+        operation_id="task_messages_list",
+        tags=["messages"],
+        parameters=[*path_parameters("project_id", "task_id"), *openapi.MESSAGE_LIST_PARAMETERS],
+        responses={200: openapi.MessageListSerializer, **errors(400, 404)},
+    )
     def get(self, request: Request, project_id: str, task_id: str) -> Response:
         return _listed(request, path_ids(project_id, task_id))
 
+    @extend_schema(
+        operation_id="task_message_post",
+        tags=["messages"],
+        parameters=path_parameters("project_id", "task_id"),
+        request=MessageInput,
+        responses={201: openapi.MessageAppendedSerializer, **errors(400)},
+    )
     def post(self, request: Request, project_id: str, task_id: str) -> Response:
         fields = _validated(self.InputSerializer, request)
         return _appended({**fields, **path_ids(project_id, task_id)})
@@ -158,8 +207,6 @@ def _validated(serializer_class: type[serializers.Serializer], request: Request)
 def _appended(fields: dict[str, Any]) -> Response:
     try:
         message = message_append(**fields)
-    except BusNotFound as exc:
-        raise ApiError(404, str(exc)) from exc
     except MessageInvalid as exc:
         raise ApiError(400, str(exc)) from exc
     return Response(

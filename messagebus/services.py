@@ -22,7 +22,8 @@ from django.db import connection, transaction
 
 from messagebus.models import Message
 from messagebus.publish import publish_many
-from messagebus.selectors import bus_task, message_to_api
+from messagebus.selectors import message_to_api
+from projects.models import Project
 from runs.models import Run
 from tasks.models import Task
 
@@ -48,10 +49,13 @@ def message_append(
 ) -> Message:
     """Append to the task's bus (or the project's), then ring `bus_group` once committed.
 
-    BusNotFound: unknown project or task. MessageInvalid: everything else a caller got wrong.
-    Within an outer transaction the bus lock is held (and the doorbell waits) until it commits.
+    An unknown project or task gets its bus on the first append, as Conductor Loop makes a
+    bus folder: the project without a repository (as `POST /api/v1/tasks` does), the task as
+    a bus-only row that a later `POST /api/v1/tasks` fills in (`Task.is_bus_only`).
+    MessageInvalid: everything a caller got wrong. Within an outer transaction the bus lock is
+    held (and the doorbell waits) until it commits.
     """
-    task = bus_task(project_id, task_id)
+    task = _bus_of(project_id, task_id)
     if not isinstance(body, str):
         raise MessageInvalid("body must be a string")
     fields = {
@@ -67,6 +71,16 @@ def message_append(
         message = _insert(fields)
         transaction.on_commit(partial(publish_many, bus_events(message)))
     return message
+
+
+def _bus_of(project_id: str, task_id: str | None) -> Task | None:
+    project, _ = Project.objects.get_or_create(id=project_id)
+    if task_id is None:
+        return None
+    task, _ = Task.objects.get_or_create(
+        project=project, task_id=task_id, defaults={"prompt": "", "agent_type": ""}
+    )
+    return task
 
 
 def bus_group(project_id: str, task_id: str | None = None) -> str:

@@ -34,6 +34,7 @@ from django.conf import settings
 from django.http import HttpRequest, JsonResponse, StreamingHttpResponse
 
 from conductor_site.errors import error_body
+from conductor_site.ids import is_identifier
 
 log = logging.getLogger(__name__)
 
@@ -43,6 +44,7 @@ OPENED = ": connected\n\n"
 KEEPALIVE = ": keepalive\n\n"
 QUEUE_MAX = 10_000  # live messages waiting for the stream; past it they count as lost
 BATCH_MAX = 1_000
+FRAMES_PER_WRITE = 500
 GROUP_REFRESH_SECONDS = 3_600  # the in-memory layer forgets group members after a day
 _LINE_BREAK = re.compile(r"\r\n|\r|\n")
 
@@ -64,6 +66,13 @@ def sse_json(payload: Any, *, event: str | None = None, id: str | None = None) -
     return sse_frame(text, event=event, id=id)
 
 
+def sse_batched(frames: list[str]) -> list[str]:
+    """The frames joined into writes of up to `FRAMES_PER_WRITE` each."""
+    return [
+        "".join(frames[i : i + FRAMES_PER_WRITE]) for i in range(0, len(frames), FRAMES_PER_WRITE)
+    ]
+
+
 async def db(func: Callable[..., T], *args: Any) -> T:
     """A short database read on the loop's shared executor; the connection is closed after."""
     return await database_sync_to_async(func, thread_sensitive=False)(*args)
@@ -80,6 +89,17 @@ def cursor_param(request: HttpRequest, *names: str) -> str | None:
     for name in names:
         value = value or request.GET.get(name, "").strip()
     return value or None
+
+
+def refused(request: HttpRequest, **ids: str | None) -> JsonResponse | None:
+    """The error for a request no stream serves: not a GET (405), or an id in the path or
+    query that is not an identifier (400). None when the stream may go on."""
+    if request.method != "GET":
+        return error_response(405, f"method {request.method} not allowed: streams are GET")
+    for name, value in ids.items():
+        if value is not None and not is_identifier(value):
+            return error_response(400, f"invalid {name} {value!r}")
+    return None
 
 
 class Subscription:
@@ -179,7 +199,7 @@ class Feed(Protocol):
 
 async def event_stream(feed: Feed) -> AsyncIterator[str]:
     """Subscribe, replay, then follow live until the feed finishes or the client goes."""
-    _release_request_thread()
+    release_request_thread()
     interval = keepalive_seconds()
     async with Subscription(feed.groups) as subscription:
         feed.subscription = subscription
@@ -213,19 +233,33 @@ def sse_response(feed: Feed) -> StreamingHttpResponse:
     return response
 
 
-def _release_request_thread() -> None:
-    """Let go of the thread Django ran this request's (sync) middleware on.
+def release_request_thread() -> None:
+    """Let go of the thread Django ran this request's sync code on, for as long as it streams.
 
-    Django serves each request inside its own `ThreadSensitiveContext`, whose one-thread
-    executor lives until the response is complete: for a stream, as long as the client stays.
-    Middleware is done by the time the body is iterated, and the streams read the database on
-    the shared executor, so the thread would only sit parked. A later thread-sensitive call in
-    this request (Django closing the response) simply gets a fresh executor.
+    Why: Django's `ASGIHandler.__call__` serves each request inside its own asgiref
+    `ThreadSensitiveContext`. The first thread-sensitive `sync_to_async` call in it creates a
+    one-thread executor for that context (every request makes one: Django sends
+    `request_started` to its sync receivers `reset_queries` and `close_old_connections`
+    that way, then runs sync middleware on it), and asgiref shuts it down only when the
+    context exits: after the response is complete, so for a stream when the client leaves.
+    Middleware is done by the time the body is iterated and the streams read the database on
+    the shared executor (`db()`), so that thread would only sit parked, one per open stream.
+    A later thread-sensitive call in this request (Django closing the response) simply gets
+    a fresh executor.
+
+    Neither Django 5.2 nor asgiref has a public way to end that executor early:
+    `ThreadSensitiveContext(executor=...)` only picks the executor of a new, nested context,
+    and `ASGIHandler` creates its context itself. So this reads two private class attributes,
+    `SyncToAsync.thread_sensitive_context` (the current context) and
+    `SyncToAsync.context_to_thread_executor` (context -> its executor), which came with
+    asgiref's per-context executors (django/asgiref#227, 2021). Checked against asgiref
+    3.13.0 with Django 5.2.19. Under an asgiref without them the stream keeps its thread and
+    works; tests/messagebus/test_sse_request_thread.py fails so an upgrade cannot hide it.
     """
     context_var = getattr(SyncToAsync, "thread_sensitive_context", None)
     executors = getattr(SyncToAsync, "context_to_thread_executor", None)
     context = context_var.get(None) if context_var is not None else None
-    if context is None or executors is None:  # another asgiref: keep its thread, stream on
+    if context is None or executors is None:
         return
     executor = executors.pop(context, None)
     if executor is not None:

@@ -2,22 +2,22 @@ from __future__ import annotations
 
 from django.urls import path
 
-from messagebus import streams
+from messagebus.streams import all_runs, messages, run_files, run_log, task_runs
 
 # SSE streams, under /api/ (paths spell out v1/ or projects/). Included before the other
 # /api/ routes, so `runs/stream` is never taken for a run id.
 urlpatterns = [
-    path("v1/runs/stream/all", streams.all_runs_stream),
-    path("v1/runs/<str:run_id>/stream", streams.run_log_stream),
-    path("v1/messages/stream", streams.messages_stream),
-    path("projects/<str:project_id>/messages/stream", streams.project_messages_stream),
+    path("v1/runs/stream/all", all_runs.all_runs_stream),
+    path("v1/runs/<str:run_id>/stream", run_log.run_log_stream),
+    path("v1/messages/stream", messages.messages_stream),
+    path("projects/<str:project_id>/messages/stream", messages.project_messages_stream),
     path(
         "projects/<str:project_id>/tasks/<str:task_id>/messages/stream",
-        streams.task_messages_stream,
+        messages.task_messages_stream,
     ),
-    path("projects/<str:project_id>/tasks/<str:task_id>/runs/stream", streams.task_runs_stream),
+    path("projects/<str:project_id>/tasks/<str:task_id>/runs/stream", task_runs.task_runs_stream),
     path(
         "projects/<str:project_id>/tasks/<str:task_id>/runs/<str:run_id>/stream",
-        streams.run_file_stream,
+        run_files.run_file_stream,
     ),
 ]

@@ -17,6 +17,7 @@ from django.conf import settings
 from django.db.models import Max
 from django.http import HttpResponse
 from django.utils import timezone
+from drf_spectacular.utils import extend_schema, extend_schema_serializer
 from rest_framework import serializers
 from rest_framework.request import Request
 from rest_framework.response import Response
@@ -24,8 +25,9 @@ from rest_framework.views import APIView
 
 from conductor_site.errors import ApiError
 from conductor_site.ids import RESERVED_IDS, identifier_field, is_identifier
+from conductor_site.openapi import bool_parameter, errors, path_parameters
 from conductor_site.params import query_bool, query_identifier, query_int
-from projects import selectors, services, storage
+from projects import openapi, selectors, services, storage
 from projects.models import Project
 from runs import services as run_services
 from runs.files import RUN_FILES, UnknownFile, run_file_text, run_folder
@@ -100,7 +102,13 @@ def refuse_browser(request: Request, action: str) -> None:
 # Projects.
 
 
+PROJECT = path_parameters("project_id")
+TASK = path_parameters("project_id", "task_id")
+RUN = path_parameters("project_id", "task_id", "run_id")
+
+
 class ProjectsApi(APIView):
+    @extend_schema_serializer(component_name="ProjectCreate")
     class InputSerializer(serializers.Serializer):
         project_id = identifier_field()
         project_root = serializers.CharField()
@@ -122,9 +130,18 @@ class ProjectsApi(APIView):
         def validate_project_root(self, value: str) -> str:
             return str(checked_project_root(value))
 
+    @extend_schema(
+        operation_id="projects_list", tags=["projects"], responses=openapi.ProjectListSerializer
+    )
     def get(self, request: Request) -> Response:
         return Response({"projects": selectors.project_summaries()})
 
+    @extend_schema(
+        operation_id="project_create",
+        tags=["projects"],
+        request=InputSerializer,
+        responses={201: openapi.ProjectSummarySerializer, **errors(400, 409)},
+    )
     def post(self, request: Request) -> Response:
         if not isinstance(request.data, dict):
             raise ApiError(400, "the request body must be a JSON object")
@@ -167,14 +184,29 @@ def deleting() -> Iterator[None]:
 
 
 class HomeDirsApi(APIView):
+    @extend_schema(
+        operation_id="project_home_dirs", tags=["projects"], responses=openapi.HomeDirsSerializer
+    )
     def get(self, request: Request) -> Response:
         return Response({"dirs": selectors.home_dirs()})
 
 
 class ProjectApi(APIView):
+    @extend_schema(
+        operation_id="project_get",
+        tags=["projects"],
+        parameters=PROJECT,
+        responses={200: openapi.ProjectDetailSerializer, **errors(400, 404)},
+    )
     def get(self, request: Request, project_id: str) -> Response:
         return Response(selectors.project_detail(get_project(project_id)))
 
+    @extend_schema(
+        operation_id="project_delete",
+        tags=["projects"],
+        parameters=[*PROJECT, bool_parameter("force", "Stop what still runs first.")],
+        responses={200: openapi.ProjectDeletedSerializer, **errors(400, 403, 404, 409)},
+    )
     def delete(self, request: Request, project_id: str) -> Response:
         """Its tasks, runs, logs, buses and data folder; `?force=true` stops what runs first.
         The repository, worktrees and branches stay."""
@@ -191,6 +223,12 @@ class ProjectApi(APIView):
 
 
 class ProjectStatsApi(APIView):
+    @extend_schema(
+        operation_id="project_stats",
+        tags=["projects"],
+        parameters=PROJECT,
+        responses={200: openapi.ProjectStatsSerializer, **errors(400, 404)},
+    )
     def get(self, request: Request, project_id: str) -> Response:
         return Response(selectors.project_stats(get_project(project_id)))
 
@@ -198,6 +236,13 @@ class ProjectStatsApi(APIView):
 class ProjectGcApi(APIView):
     """Delete runs that ended more than `older_than` ago (default 168h): rows, logs, folders."""
 
+    @extend_schema(
+        operation_id="project_gc",
+        tags=["projects"],
+        parameters=[*PROJECT, *openapi.GC_PARAMETERS],
+        request=None,
+        responses={200: openapi.GcSerializer, **errors(400, 403, 404)},
+    )
     def post(self, request: Request, project_id: str) -> Response:
         checked_ids(project_id=project_id)
         refuse_browser(request, "garbage collection")
@@ -253,6 +298,12 @@ def parse_duration(text: str) -> timedelta:
 class ProjectRunsFlatApi(APIView):
     """The tree's runs: polled every second or so by the UI, so a fixed, small query count."""
 
+    @extend_schema(
+        operation_id="project_runs_flat",
+        tags=["projects"],
+        parameters=[*PROJECT, *openapi.FLAT_PARAMETERS],
+        responses={200: openapi.FlatRunsSerializer, **errors(400, 404)},
+    )
     def get(self, request: Request, project_id: str) -> Response:
         project = get_project(project_id)
         selected = query_identifier(request, "selected_task_id")
@@ -275,6 +326,12 @@ class ProjectRunsFlatApi(APIView):
 
 
 class ProjectTasksApi(APIView):
+    @extend_schema(
+        operation_id="project_tasks_list",
+        tags=["projects"],
+        parameters=[*PROJECT, openapi.TASK_STATUS_PARAMETER, *openapi.PAGE_PARAMETERS],
+        responses={200: openapi.TASK_PAGE, **errors(400, 404)},
+    )
     def get(self, request: Request, project_id: str) -> Response:
         project = get_project(project_id)
         status = request.query_params.get("status", "").strip().lower() or None
@@ -298,9 +355,21 @@ def _page(items: list[dict[str, Any]], total: int, limit: int, offset: int) -> d
 
 
 class ProjectTaskApi(APIView):
+    @extend_schema(
+        operation_id="project_task_get",
+        tags=["projects"],
+        parameters=TASK,
+        responses={200: openapi.TaskDetailSerializer, **errors(400, 404)},
+    )
     def get(self, request: Request, project_id: str, task_id: str) -> Response:
         return Response(selectors.task_detail(get_task(project_id, task_id)))
 
+    @extend_schema(
+        operation_id="project_task_delete",
+        tags=["projects"],
+        parameters=TASK,
+        responses={204: None, **errors(400, 403, 404, 409)},
+    )
     def delete(self, request: Request, project_id: str, task_id: str) -> Response:
         """Its rows (attempts, runs, logs, bus) and its folder. Worktrees and branches stay:
         they are cleaned separately, as they may hold unmerged work."""
@@ -315,6 +384,13 @@ class ProjectTaskApi(APIView):
 class TaskResumeApi(APIView):
     """Remove the task's DONE marker and start its Ralph loop again."""
 
+    @extend_schema(
+        operation_id="project_task_resume",
+        tags=["projects"],
+        parameters=TASK,
+        request=None,
+        responses={200: openapi.TaskResumedSerializer, **errors(400, 404)},
+    )
     def post(self, request: Request, project_id: str, task_id: str) -> Response:
         task = get_task(project_id, task_id)
         try:
@@ -327,6 +403,12 @@ class TaskResumeApi(APIView):
 
 
 class TaskRunsApi(APIView):
+    @extend_schema(
+        operation_id="project_task_runs_list",
+        tags=["projects"],
+        parameters=[*TASK, *openapi.PAGE_PARAMETERS],
+        responses={200: openapi.RUN_PAGE, **errors(400, 404)},
+    )
     def get(self, request: Request, project_id: str, task_id: str) -> Response:
         task = get_task(project_id, task_id)
         limit = query_int(request, "limit", TASK_LIST_DEFAULT_LIMIT, low=1, high=PAGE_MAX_LIMIT)
@@ -339,9 +421,21 @@ class TaskRunsApi(APIView):
 
 
 class ProjectRunApi(APIView):
+    @extend_schema(
+        operation_id="project_run_get",
+        tags=["projects"],
+        parameters=RUN,
+        responses={200: openapi.ProjectRunSerializer, **errors(400, 404)},
+    )
     def get(self, request: Request, project_id: str, task_id: str, run_id: str) -> Response:
         return Response(selectors.run_detail(get_task_run(project_id, task_id, run_id)))
 
+    @extend_schema(
+        operation_id="project_run_delete",
+        tags=["projects"],
+        parameters=RUN,
+        responses={204: None, **errors(400, 403, 404, 409)},
+    )
     def delete(self, request: Request, project_id: str, task_id: str, run_id: str) -> Response:
         checked_ids(project_id=project_id, task_id=task_id, run_id=run_id)
         refuse_browser(request, "deleting a run")
@@ -354,6 +448,13 @@ class ProjectRunApi(APIView):
 class ProjectRunStopApi(APIView):
     """202 once the stop is requested: the worker owning the run signals its process group."""
 
+    @extend_schema(
+        operation_id="project_run_stop",
+        tags=["projects"],
+        parameters=RUN,
+        request=None,
+        responses={202: openapi.RunStoppingSerializer, **errors(400, 404, 409)},
+    )
     def post(self, request: Request, project_id: str, task_id: str, run_id: str) -> Response:
         run = get_task_run(project_id, task_id, run_id)
         if run.status not in ACTIVE_STATUSES:
@@ -410,6 +511,12 @@ def _mtime(path: Path) -> datetime:
 
 
 class TaskFileApi(FileApi):
+    @extend_schema(
+        operation_id="project_task_file",
+        tags=["projects"],
+        parameters=[*TASK, *openapi.file_parameters(TASK_FILES)],
+        responses={**openapi.FILE_RESPONSES, **errors(400, 404)},
+    )
     def get(self, request: Request, project_id: str, task_id: str) -> HttpResponse | Response:
         get_task(project_id, task_id)
         name = request.query_params.get("name", "")
@@ -422,6 +529,12 @@ class TaskFileApi(FileApi):
 
 
 class RunFileApi(FileApi):
+    @extend_schema(
+        operation_id="project_run_file",
+        tags=["projects"],
+        parameters=[*RUN, *openapi.file_parameters(RUN_FILES)],
+        responses={**openapi.FILE_RESPONSES, **errors(400, 404)},
+    )
     def get(
         self, request: Request, project_id: str, task_id: str, run_id: str
     ) -> HttpResponse | Response:

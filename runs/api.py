@@ -3,6 +3,7 @@ from __future__ import annotations
 import time
 from typing import Any
 
+from drf_spectacular.utils import extend_schema
 from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
@@ -10,9 +11,10 @@ from rest_framework.views import APIView
 from conductor_site.api import conductor_version
 from conductor_site.errors import ApiError
 from conductor_site.ids import is_identifier
+from conductor_site.openapi import errors, path_parameters
 from conductor_site.params import query_identifier, query_int
 from projects.models import AgentProfile
-from runs import services
+from runs import openapi, services
 from runs.agents import AGENT_TYPES
 from runs.models import Run, RunStatus
 from runs.selectors import rfc3339, run_output, run_to_api
@@ -40,6 +42,12 @@ class RunListApi(APIView):
 
     KINDS = frozenset(Run.Kind.values) | {"all"}
 
+    @extend_schema(
+        operation_id="runs_list",
+        tags=["runs"],
+        parameters=[*openapi.RUN_LIST_PARAMETERS, *openapi.PAGE_HEADERS],
+        responses={200: openapi.RunListSerializer, **errors(400)},
+    )
     def get(self, request: Request) -> Response:
         runs = self._filtered(request)
         limit = query_int(request, "limit", RUN_LIST_DEFAULT_LIMIT, low=1, high=RUN_LIST_MAX_LIMIT)
@@ -71,12 +79,24 @@ class RunListApi(APIView):
 
 
 class RunDetailApi(APIView):
+    @extend_schema(
+        operation_id="run_get",
+        tags=["runs"],
+        parameters=path_parameters("run_id"),
+        responses={200: openapi.RunDetailSerializer, **errors(400, 404)},
+    )
     def get(self, request: Request, run_id: str) -> Response:
         run = get_run(run_id)
         return Response({**run_to_api(run), "output": run_output(run)})
 
 
 class RunInfoApi(APIView):
+    @extend_schema(
+        operation_id="run_info",
+        tags=["runs"],
+        parameters=path_parameters("run_id"),
+        responses={200: openapi.RunSerializer, **errors(400, 404)},
+    )
     def get(self, request: Request, run_id: str) -> Response:
         return Response(run_to_api(get_run(run_id)))
 
@@ -84,6 +104,13 @@ class RunInfoApi(APIView):
 class RunStopApi(APIView):
     """200 `{"status": "stopped"}` once the stop reached the process (or it never started)."""
 
+    @extend_schema(
+        operation_id="run_stop",
+        tags=["runs"],
+        parameters=path_parameters("run_id"),
+        request=None,
+        responses={200: openapi.RunStoppedSerializer, **errors(400, 404, 409)},
+    )
     def post(self, request: Request, run_id: str) -> Response:
         run = get_run(run_id)
         if run.status not in (
@@ -96,13 +123,18 @@ class RunStopApi(APIView):
                 409, f"run {run_id!r} has already ended ({run.status})", status=run.status
             )
         services.run_stop(run)
-        services.run_await_end(run)
+        services.runs_await_end([run.id])
         return Response({"status": "stopped"})
 
 
 class ServerStatusApi(APIView):
     """What `run-agent server status` shows: running agent runs, uptime, agents, version."""
 
+    @extend_schema(
+        operation_id="server_status",
+        tags=["system"],
+        responses=openapi.ServerStatusSerializer,
+    )
     def get(self, request: Request) -> Response:
         running = (
             Run.objects.filter(status=RunStatus.RUNNING, kind=Run.Kind.AGENT)

@@ -108,12 +108,13 @@ def stop_deadline() -> float:
     )
 
 
-def run_await_end(run: Run) -> None:
-    """Wait (bounded) while the owning worker, maybe in another process, ends a stopped run."""
+def runs_await_end(run_ids: list[str]) -> None:
+    """Wait (bounded) while the owning workers, maybe in other processes, end stopped runs
+    (their stops escalate together)."""
     deadline = stop_deadline()
-    while run.status == RunStatus.RUNNING and time.monotonic() < deadline:
+    running = Run.objects.filter(id__in=run_ids, status=RunStatus.RUNNING)
+    while run_ids and running.exists() and time.monotonic() < deadline:
         time.sleep(0.05)
-        run.refresh_from_db(fields=["status"])
 
 
 def stop_requested(run_ids: list[str]) -> list[str]:

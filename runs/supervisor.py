@@ -69,6 +69,21 @@ class RunProcess:
                 return
 
 
+def let_agents_take_sigint() -> None:
+    """Stops begin with SIGINT. A server started in the background by a script
+    (`conductor serve &`) inherits SIGINT and SIGQUIT ignored, and an ignored signal stays
+    ignored across exec: its agents would only die at the SIGTERM a grace period later.
+    A caught signal is reset by exec, so catching them with a no-op keeps this process deaf
+    to them and gives every agent the default action. Call from the main thread."""
+    for sig in (signal.SIGINT, signal.SIGQUIT):
+        if signal.getsignal(sig) == signal.SIG_IGN:
+            signal.signal(sig, _ignore_signal)
+
+
+def _ignore_signal(signum: int, frame: object) -> None:
+    """Caught, not ignored: see `let_agents_take_sigint`."""
+
+
 def kill_group(pgid: int, sig: int) -> None:
     with suppress(ProcessLookupError, PermissionError):
         os.killpg(pgid, sig)

@@ -4,6 +4,7 @@ import os
 from typing import Any
 
 from django.conf import settings
+from drf_spectacular.utils import extend_schema, extend_schema_serializer
 from rest_framework import serializers
 from rest_framework.request import Request
 from rest_framework.response import Response
@@ -11,8 +12,9 @@ from rest_framework.views import APIView
 
 from conductor_site.errors import ApiError
 from conductor_site.ids import identifier_field, is_identifier
+from conductor_site.openapi import errors, id_parameter, path_parameters
 from runs.agents import UnknownAgent
-from tasks import drain, services, threads
+from tasks import drain, openapi, services, threads
 from tasks.models import Task
 from tasks.selectors import tasks_to_api
 
@@ -25,6 +27,7 @@ class ThreadParentSerializer(serializers.Serializer):
 
 
 class TaskCreateApi(APIView):
+    @extend_schema_serializer(component_name="TaskCreate")
     class InputSerializer(serializers.Serializer):
         project_id = identifier_field()
         task_id = identifier_field()
@@ -44,6 +47,12 @@ class TaskCreateApi(APIView):
                 raise serializers.ValidationError(f"{value} is not an existing absolute directory")
             return os.path.realpath(path) if path else ""
 
+    @extend_schema(
+        operation_id="tasks_list",
+        tags=["tasks"],
+        parameters=[id_parameter("project_id", "Only this project's tasks.")],
+        responses={200: openapi.TaskListSerializer, **errors(400)},
+    )
     def get(self, request: Request) -> Response:
         """`{"tasks": [...]}`, optionally of one project."""
         tasks = Task.objects.order_by("created_at", "id")
@@ -54,6 +63,12 @@ class TaskCreateApi(APIView):
             tasks = tasks.filter(project_id=project_id)
         return Response({"tasks": tasks_to_api(list(tasks))})
 
+    @extend_schema(
+        operation_id="task_create",
+        tags=["tasks"],
+        request=InputSerializer,
+        responses={201: openapi.TaskStartedSerializer, **errors(400, 404, 409, 503)},
+    )
     def post(self, request: Request) -> Response:
         if settings.CONDUCTOR["DISABLE_TASK_START"]:
             raise ApiError(503, "task execution is disabled on this server (--disable-task-start)")
@@ -103,23 +118,53 @@ def get_task(request: Request, task_id: str) -> Task:
     return task
 
 
+TASK_PARAMETERS = [
+    *path_parameters("task_id"),
+    id_parameter("project_id", "The task's project (required).", required=True),
+]
+
+
 class TaskDetailApi(APIView):
+    @extend_schema(
+        operation_id="task_get",
+        tags=["tasks"],
+        parameters=TASK_PARAMETERS,
+        responses={200: openapi.TaskSerializer, **errors(400, 404)},
+    )
     def get(self, request: Request, task_id: str) -> Response:
         return Response(tasks_to_api([get_task(request, task_id)])[0])
 
+    @extend_schema(
+        operation_id="task_cancel",
+        tags=["tasks"],
+        parameters=TASK_PARAMETERS,
+        responses={200: openapi.TaskCancelledSerializer, **errors(400, 404)},
+    )
     def delete(self, request: Request, task_id: str) -> Response:
         """Cancel: stop its running runs, dequeue it, keep its data."""
-        stopped = services.task_cancel(get_task(request, task_id))
+        stopped = services.task_cancel(get_task(request, task_id), wait=True)
         return Response({"status": "cancelled", "stopped_runs": stopped})
 
 
 class SelfUpdateApi(APIView):
+    @extend_schema_serializer(component_name="SelfUpdate")
     class InputSerializer(serializers.Serializer):
-        binary_path = serializers.CharField()
+        binary_path = serializers.CharField(
+            help_text="The restart hook: an absolute path to an executable file."
+        )
 
+    @extend_schema(
+        operation_id="self_update_status", tags=["system"], responses=openapi.GateSerializer
+    )
     def get(self, request: Request) -> Response:
         return Response(drain.gate_to_api(drain.gate_current()))
 
+    @extend_schema(
+        operation_id="self_update_request",
+        tags=["system"],
+        request=InputSerializer,
+        responses={202: openapi.GateSerializer, **errors(400, 409)},
+    )
     def post(self, request: Request) -> Response:
         data = self.InputSerializer(data=request.data)
         data.is_valid(raise_exception=True)

@@ -40,6 +40,11 @@ class Task(models.Model):
         return f"{self.project_id}/{self.task_id}"
 
     @property
+    def is_bus_only(self) -> bool:
+        """Made by a message posted to an unknown task; `POST /api/v1/tasks` fills it in."""
+        return not self.agent_type
+
+    @property
     def is_root(self) -> bool:
         """Root tasks count against `max_concurrent_root_tasks` and the drain; threaded
         answers and tasks that depend on others do not (they are started by root work)."""

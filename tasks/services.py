@@ -58,15 +58,15 @@ def task_submit(
         )
         task = Task.objects.select_for_update().filter(project=project, task_id=task_id).first()
         if attach_mode == "create":
-            if task is not None:
+            if task is not None and not task.is_bus_only:
                 raise TaskConflict(
                     f"task {task_id!r} already exists in project {project_id!r}: use "
                     "attach_mode 'attach' for a new attempt or 'resume' to follow up"
                 )
-            task = _task_create(project, task_id, agent_type, prompt, config, depends_on)
+            task = _task_create(project, task_id, agent_type, prompt, config, depends_on, task)
             if parent is not None:
                 threads.link_child(task, parent, thread_parent or {})
-        elif task is None:
+        elif task is None or task.is_bus_only:
             raise TaskNotFound(f"task {task_id!r} not found in project {project_id!r}")
         if attach_mode == "resume":
             return Started(task, followup_start(task, prompt))
@@ -88,18 +88,25 @@ def _task_create(
     prompt: str,
     config: dict[str, Any] | None,
     depends_on: list[str] | None,
+    bus_only: Task | None,
 ) -> Task:
+    """A new task, or the bus-only one a message made (locked by the caller) filled in."""
+    fields = {
+        "title": _title(prompt),
+        "prompt": prompt,
+        "agent_type": agent_type,
+        "config": config or {},
+        "depends_on": depends_on or [],
+    }
     try:
         with transaction.atomic():
-            task = Task.objects.create(
-                project=project,
-                task_id=task_id,
-                title=_title(prompt),
-                prompt=prompt,
-                agent_type=agent_type,
-                config=config or {},
-                depends_on=depends_on or [],
-            )
+            if bus_only is None:
+                task = Task.objects.create(project=project, task_id=task_id, **fields)
+            else:
+                task = bus_only
+                for name, value in fields.items():
+                    setattr(task, name, value)
+                task.save()
     except IntegrityError as exc:
         raise TaskConflict(f"task {task_id!r} already exists in project {project.id!r}") from exc
     folder = storage.task_dir(project.id, task_id)
@@ -171,9 +178,9 @@ def task_resume_loop(task: Task) -> None:
     followup_start(task, task.prompt, resume_session=False)
 
 
-def task_cancel(task: Task) -> list[str]:
+def task_cancel(task: Task, wait: bool = False) -> list[str]:
     """Stop the task's running runs and dequeue what waits; keep its data. Returns the ids
-    of the runs it stopped."""
+    of the runs it stopped; with `wait`, once they ended (bounded, as `/runs/<r>/stop`)."""
     Task.objects.filter(id=task.id).update(column=Task.Column.CANCELLED)
     waiting = waiting_attempt(task)
     if waiting is not None:
@@ -185,4 +192,6 @@ def task_cancel(task: Task) -> list[str]:
         run_services.run_stop(run)
         stopped.append(run.id)
     planner.admit()
+    if wait:
+        run_services.runs_await_end(stopped)
     return stopped

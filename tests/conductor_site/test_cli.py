@@ -67,7 +67,7 @@ def test_serve_help_lists_its_options(env: dict[str, str]) -> None:
     done = conductor(env, "serve", "--help")
 
     assert done.returncode == 0, done.stderr
-    for option in ("--host", "--port", "--api-key", "--disable-task-start", "--insecure"):
+    for option in ("--host", "--port", "--root", "--api-key", "--disable-task-start", "--insecure"):
         assert option in done.stdout
 
 

@@ -193,3 +193,16 @@ def test_serve_takes_the_flag_over_the_environment_over_the_file(
     # No flags at all: the key and the port come from the file.
     serve(data_dir, port)
     assert {key: key_status(port, key) for key in (FILE_KEY, "")} == {FILE_KEY: 200, "": 401}
+
+
+def test_serve_root_names_the_data_dir(tmp_path: Path, serve: Serve) -> None:
+    """`--root` is the contract's name for the server root: it beats CONDUCTOR_DATA_DIR."""
+    root, elsewhere = tmp_path / "root", tmp_path / "elsewhere"
+    port = free_port()
+    write_config(root, f"api:\n  api_key: {FILE_KEY}\n  port: {port}\n")
+
+    serve(elsewhere, port, "--root", str(root))
+
+    assert {key: key_status(port, key) for key in (FILE_KEY, "")} == {FILE_KEY: 200, "": 401}
+    assert (root / "conductor.sqlite3").is_file()
+    assert not elsewhere.exists()

@@ -157,3 +157,25 @@ def test_the_ui_and_static_assets_are_exempt(
     db: None, api: APIClient, api_key: str, path: str
 ) -> None:
     assert api.get(path).status_code != 401
+
+
+def test_the_ui_page_needs_no_key_and_points_to_the_api_docs(
+    db: None, api: APIClient, api_key: str
+) -> None:
+    response = api.get("/ui/")
+
+    assert response.status_code == 200
+    assert response["Content-Type"].startswith("text/html")
+    page = response.content.decode()
+    assert 'href="/api/docs/"' in page
+    assert 'href="/api/v1/health"' in page
+
+
+@pytest.mark.parametrize("path", ["/ui", "/"])
+def test_the_root_and_ui_without_a_slash_lead_to_the_ui_page(
+    db: None, api: APIClient, path: str
+) -> None:
+    response = api.get(path)
+
+    assert response.status_code == 302
+    assert response["Location"] == "/ui/"

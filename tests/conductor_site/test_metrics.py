@@ -68,6 +68,16 @@ def test_django_prometheus_metrics_stay_on_the_same_page(db: None, api: APIClien
     assert "django_http_responses_total_by_status" in families
 
 
+def test_database_queries_are_counted_by_django_prometheus(db: None, api: APIClient) -> None:
+    before = value(scrape(api), "django_db_execute", alias="default", vendor="sqlite")
+
+    assert api.get("/api/v1/tasks").status_code == 200  # a query on the database
+
+    after = scrape(api)
+    assert value(after, "django_db_execute", alias="default", vendor="sqlite") > before
+    assert "django_db_query_duration_seconds" in after
+
+
 def test_api_requests_are_counted_by_method_and_status(db: None, api: APIClient) -> None:
     before = scrape(api)
 

@@ -10,7 +10,7 @@ import pytest
 
 from messagebus import services
 from messagebus.models import Message
-from messagebus.selectors import BusNotFound, message_to_api
+from messagebus.selectors import message_to_api
 from messagebus.services import MessageInvalid, bus_group, message_append
 from projects.models import Project
 from runs.models import Run
@@ -123,13 +123,12 @@ def test_bad_fields_are_refused(demo: Project, fields: dict[str, Any], match: st
     assert not Message.objects.exists()
 
 
-def test_unknown_buses_are_refused(demo: Project) -> None:
-    with pytest.raises(BusNotFound, match="project 'nope' not found"):
-        message_append(project_id="nope")
-    with pytest.raises(BusNotFound, match="task 'nope' not found"):
-        message_append(project_id="demo", task_id="nope")
-    with pytest.raises(BusNotFound, match="project 'ghost' not found"):
-        message_append(project_id="ghost", task_id="t1")
+def test_unknown_buses_are_made_on_the_first_append(demo: Project) -> None:
+    message_append(project_id="ghost", task_id="t1", body="hello")
+
+    task = Task.objects.get(project_id="ghost", task_id="t1")
+    assert task.is_bus_only and task.project.project_root == ""
+    assert [m.body for m in Message.objects.filter(task=task)] == ["hello"]
 
 
 def test_the_doorbell_rings_both_groups_after_commit(

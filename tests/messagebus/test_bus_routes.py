@@ -75,10 +75,7 @@ def test_an_unknown_since_is_404_message_id_not_found(api: APIClient, t1: Task, 
     ("method", "url", "what"),
     [
         ("get", "/api/projects/nope/messages", "project 'nope'"),
-        ("post", "/api/projects/nope/messages", "project 'nope'"),
         ("get", "/api/projects/demo/tasks/nope/messages", "task 'nope'"),
-        ("post", "/api/projects/demo/tasks/nope/messages", "task 'nope'"),
-        ("post", "/api/projects/nope/tasks/t1/messages", "project 'nope'"),
     ],
 )
 def test_unknown_project_or_task_is_404(

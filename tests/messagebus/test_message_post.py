@@ -124,17 +124,19 @@ def test_a_run_of_another_task_is_400(api: APIClient, run_of_t1: Run, t1: Task) 
     assert "does not belong" in assert_error(post(api, body), 400, "BAD_REQUEST")["error"]
 
 
-@pytest.mark.parametrize(
-    ("body", "what"),
-    [
-        ({"project_id": "nope", "body": "x"}, "project 'nope'"),
-        ({"project_id": "demo", "task_id": "nope", "body": "x"}, "task 'nope'"),
-    ],
-)
-def test_unknown_project_or_task_is_404(
-    api: APIClient, demo: Project, body: Any, what: str
+def test_an_unknown_project_or_task_gets_its_bus_on_the_first_post(
+    api: APIClient, demo: Project
 ) -> None:
-    assert what in assert_error(post(api, body), 404, "NOT_FOUND")["error"]
+    """As Conductor Loop makes a bus folder: the project has no repository, the task is a
+    bus-only row until a task is created with its id."""
+    to_project = post(api, {"project_id": "new", "body": "x"})
+    to_task = post(api, {"project_id": "demo", "task_id": "later", "body": "y"})
+
+    assert to_project.status_code == 201 and to_task.status_code == 201
+    assert Project.objects.get(id="new").project_root == ""
+    assert Task.objects.get(project=demo, task_id="later").is_bus_only
+    listed = api.get("/api/v1/messages?project_id=demo&task_id=later").json()["messages"]
+    assert [m["body"] for m in listed] == ["y"]
 
 
 @pytest.mark.parametrize("raw", [b'["x"]', b'{"project_id": '])

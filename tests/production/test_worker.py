@@ -21,7 +21,7 @@ pytestmark = pytest.mark.production
 
 def test_it_runs_in_production_mode() -> None:
     assert not settings.EMBEDDED
-    assert settings.DATABASES["default"]["ENGINE"] == "django.db.backends.postgresql"
+    assert settings.DATABASES["default"]["ENGINE"] == "django_prometheus.db.backends.postgresql"
     assert os.environ["REDIS_URL"]
 
 

@@ -3,12 +3,24 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 from rest_framework.test import APIClient
 
+from projects import storage
 from projects.models import AgentProfile, Project
 from runs.models import Attempt, Run
 from tests.conftest import attempt_finished, create_task, git, log_text, run_finished
+
+# What CONTRACT.md promises every agent: where its task and run live, and who it is.
+AGENT_ENV = (
+    "CONDUCTOR_PROJECT_ID",
+    "CONDUCTOR_TASK_ID",
+    "CONDUCTOR_RUN_ID",
+    "CONDUCTOR_TASK_DIR",
+    "CONDUCTOR_RUN_DIR",
+    "CONDUCTOR_API_URL",
+)
 
 
 def test_it_runs_setup_agent_commit_cleanup_on_a_new_branch(
@@ -79,6 +91,26 @@ def test_a_project_without_a_repository_runs_in_the_task_folder(
     assert (folder / "TASK.md").read_text() == "pwd; echo made > out.txt"
     assert folder.name == "t1" and folder.parent.name == "plain"
     assert Project.objects.get(id="plain").project_root == ""
+
+
+def test_the_agent_gets_its_ids_folders_and_the_api_url_in_its_environment(
+    work: str, api: APIClient, project: Project, settings: Any
+) -> None:
+    run_id = create_task(api, prompt="env | grep ^CONDUCTOR_ | sort")["run_id"]
+    run = run_finished(run_id)
+
+    env = dict(line.split("=", 1) for line in log_text(run.id).splitlines())
+    task_dir = storage.task_dir("demo", "t1")
+    assert run.status == "success"
+    assert {name: env.get(name) for name in AGENT_ENV} == {
+        "CONDUCTOR_PROJECT_ID": "demo",
+        "CONDUCTOR_TASK_ID": "t1",
+        "CONDUCTOR_RUN_ID": run_id,
+        "CONDUCTOR_TASK_DIR": str(task_dir),
+        "CONDUCTOR_RUN_DIR": str(task_dir / "runs" / run_id),
+        "CONDUCTOR_API_URL": settings.CONDUCTOR["API_URL"],
+    }
+    assert (task_dir / "TASK.md").is_file() and (task_dir / "runs" / run_id).is_dir()
 
 
 def test_a_dirty_base_repository_is_left_as_it_was(

@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import os
+import signal
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -13,6 +15,7 @@ from rest_framework.test import APIClient
 from projects.models import AgentProfile, Project
 from runs.models import ACTIVE_STATUSES, Attempt, Run
 from tests.conftest import attempt_finished, create_task, log_text, run_finished, wait_for
+from tests.processes import Server
 
 RUN_KEYS = {
     "run_id",
@@ -240,3 +243,28 @@ def test_stop_is_idempotent_on_a_stopped_run(
     assert again.status_code == 200, again.content
     assert again.json() == {"status": "stopped"}
     assert api.get(f"/api/v1/runs/{run_id}").json()["error_summary"] == "stopped by user"
+
+
+def test_agents_of_a_server_started_by_a_script_still_get_sigint_first(tmp_path: Path) -> None:
+    """`conductor serve &` in a script starts the server with SIGINT ignored; its agents
+    must not inherit that, or every stop waits a grace period for the SIGTERM."""
+    previous = signal.signal(signal.SIGINT, signal.SIG_IGN)
+    try:
+        server = Server(tmp_path / "data", tmp_path / "server.log")
+    finally:
+        signal.signal(signal.SIGINT, previous)
+    try:
+        task = {"project_id": "demo", "task_id": "t1", "agent_type": "shell"}
+        status, created = server.request(
+            "POST", "/api/v1/tasks", {**task, "prompt": "echo ready; sleep 600"}
+        )
+        assert status == 201, created
+        path = f"/api/v1/runs/{created['run_id']}"
+        wait_for(lambda: "ready" in server.request("GET", path)[1]["output"], 60, "the agent")
+
+        assert server.request("POST", f"{path}/stop") == (200, {"status": "stopped"})
+
+        run = server.request("GET", f"{path}/info")[1]
+        assert (run["status"], run["exit_code"]) == ("stopped", 128 + signal.SIGINT)
+    finally:
+        server.terminate()

@@ -100,9 +100,12 @@ def test_deleting_a_task_stops_its_run_and_keeps_its_data(
     response = api.delete("/api/v1/tasks/t1?project_id=demo")
 
     assert response.status_code == 200
-    assert response.json()["status"] == "cancelled"
-    assert run_finished(created["run_id"]).status == "stopped"
-    assert task(api, "t1")["runs"][0]["run_id"] == created["run_id"]
+    assert response.json() == {"status": "cancelled", "stopped_runs": [created["run_id"]]}
+    # Like /api/v1/runs/<r>/stop, the answer comes once the run has ended.
+    detail = task(api, "t1")
+    assert detail["status"] == "idle"
+    assert detail["runs"][0]["run_id"] == created["run_id"]
+    assert detail["runs"][0]["status"] == "stopped"
     assert (storage.task_dir("demo", "t1") / "TASK.md").exists()
 
 

@@ -161,6 +161,25 @@ def test_attach_or_resume_on_an_unknown_task_is_404(db: None, api: APIClient, mo
     assert not Run.objects.exists()
 
 
+def test_a_task_whose_bus_came_first_is_created_once_and_keeps_its_messages(
+    work: str, api: APIClient
+) -> None:
+    posted = api.post(
+        "/api/projects/demo/tasks/t1/messages", {"body": "before the task"}, format="json"
+    )
+    assert posted.status_code == 201
+    for mode in ("attach", "resume"):
+        assert_error(post(api, {**VALID, "attach_mode": mode}), 404, "NOT_FOUND")
+
+    created = create_task(api)
+
+    assert run_finished(created["run_id"]).status == "success"
+    assert Task.objects.get(task_id="t1").agent_type == "shell"
+    assert_error(post(api, VALID), 409, "CONFLICT")
+    bus = api.get("/api/v1/messages?project_id=demo&task_id=t1").json()["messages"]
+    assert bus[0]["body"] == "before the task"
+
+
 def test_resume_while_the_previous_attempt_still_runs_is_409(
     work: str, api: APIClient, project: Project, fake_claude: AgentProfile
 ) -> None:
@@ -208,3 +227,15 @@ def test_the_task_folder_holds_the_prompt_in_task_md(db: None, api: APIClient) -
 
     task_md = storage.task_dir("prompt-proj", "prompt-task") / "TASK.md"
     assert task_md.read_text() == prompt
+
+
+def test_a_task_folder_that_cannot_be_made_is_a_500_and_leaves_nothing(
+    db: None, api: APIClient, data_dir: Any
+) -> None:
+    (data_dir / "demo").write_text("a file where the project's folder would go")
+
+    error = assert_error(post(api, VALID), 500, "INTERNAL_ERROR")
+
+    assert "folder" in error["error"]
+    assert not Task.objects.exists()
+    assert not Project.objects.exists()

@@ -1,0 +1,159 @@
+"""`GET /api/v1/runs/stream/all`: every run's transitions (created, started, ended)."""
+
+from __future__ import annotations
+
+from collections import OrderedDict
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any
+
+from django.db.models import Q
+from django.http import HttpRequest
+from django.http.response import HttpResponseBase
+from django.utils import timezone
+from django.utils.dateparse import parse_datetime
+from django.views.decorators.csrf import csrf_exempt
+
+from messagebus.sse import (
+    Subscription,
+    cursor_param,
+    db,
+    error_response,
+    keepalive_seconds,
+    refused,
+    sse_batched,
+    sse_json,
+    sse_response,
+)
+from messagebus.streams.run_reads import RunRef, ref_of
+from runs.events import ALL_RUNS_GROUP
+from runs.models import TERMINAL_STATUSES, Run
+from runs.selectors import rfc3339
+
+ALL_RUNS_REPLAY_MAX = 1_000  # runs replayed after a cursor
+SENT_RUNS_MAX = 10_000
+CONNECT_SLACK = timedelta(seconds=5)  # without a cursor the stream starts this far back
+# The UI's status words (research/conductor-loop-clients.md §0.5).
+UI_STATUS = {
+    "created": "queued",
+    "queued": "queued",
+    "running": "running",
+    "success": "completed",
+    "failed": "failed",
+    "crashed": "failed",
+    "stopped": "stopped",
+}
+
+
+@dataclass(frozen=True)
+class Transition:
+    event: str  # run_created | run_started | run_updated
+    run: RunRef
+    status: str
+    exit_code: int | None
+    at: str  # the event's id: when it happened (replay) or arrived (live)
+
+
+def _steps(run: Run) -> list[tuple[datetime, Transition]]:
+    ref = ref_of(run)
+    steps: list[tuple[datetime | None, str, str, int | None]] = [
+        (run.created_at, "run_created", "queued", None),
+        (run.started_at, "run_started", "running", None),
+    ]
+    if run.status in TERMINAL_STATUSES:
+        steps.append((run.ended_at, "run_updated", run.status, run.exit_code))
+    return [
+        (at, Transition(event, ref, status, code, rfc3339(at) or ""))
+        for at, event, status, code in steps
+        if at is not None
+    ]
+
+
+def _transitions(since: datetime, run_ids: list[str] | None = None) -> list[Transition]:
+    """What happened after `since`, oldest first, from the rows' timestamps: to the runs
+    `run_ids`, else to any run (the `ALL_RUNS_REPLAY_MAX` most recent)."""
+    runs = Run.objects.select_related("attempt__task")
+    if run_ids is not None:
+        runs = runs.filter(id__in=run_ids)
+    else:
+        changed = Q(created_at__gt=since) | Q(started_at__gt=since) | Q(ended_at__gt=since)
+        runs = runs.filter(changed).order_by("-created_at")[:ALL_RUNS_REPLAY_MAX]
+    found = [step for run in runs for step in _steps(run) if step[0] > since]
+    return [transition for _, transition in sorted(found, key=lambda step: step[0])]
+
+
+class AllRunsFeed:
+    """The document's unnamed events, plus named `status` and `log` events for the UI. Each
+    is a run's transition read from its row (a doorbell names the run); the id is its time."""
+
+    def __init__(self, since: datetime) -> None:
+        self.groups = [ALL_RUNS_GROUP]
+        self.finished = False
+        self.subscription: Subscription | None = None
+        self.since = since
+        self.sent: OrderedDict[str, set[str]] = OrderedDict()
+
+    async def replay(self) -> AsyncIterator[str]:
+        for text in sse_batched(await self._unsent(self.since)):
+            yield text
+
+    async def resync(self) -> AsyncIterator[str]:
+        """Only the last minutes: older doorbells were checked by earlier resyncs."""
+        window = timedelta(seconds=max(60.0, 4 * keepalive_seconds()))
+        for text in sse_batched(await self._unsent(max(self.since, timezone.now() - window))):
+            yield text
+
+    async def live(self, messages: list[dict[str, Any]], lost: bool) -> AsyncIterator[str]:
+        rung = {str(m.get("run_id")) for m in messages if m.get("type") == "run.changed"}
+        if lost:
+            async for text in self.resync():
+                yield text
+        elif rung:
+            for text in sse_batched(await self._unsent(self.since, sorted(rung))):
+                yield text
+
+    async def _unsent(self, since: datetime, run_ids: list[str] | None = None) -> list[str]:
+        transitions = await db(_transitions, since, run_ids)
+        return [self._frames(t) for t in transitions if self._first(t)]
+
+    def _first(self, t: Transition) -> bool:
+        """True once per (run, event, status): replay, resync and live may all see it."""
+        seen = self.sent.setdefault(t.run.id, set())
+        self.sent.move_to_end(t.run.id)
+        key = f"{t.event}:{t.status}"
+        if key in seen:
+            return False
+        seen.add(key)
+        while len(self.sent) > SENT_RUNS_MAX:
+            self.sent.popitem(last=False)
+        return True
+
+    @staticmethod
+    def _frames(t: Transition) -> str:
+        ids = {"run_id": t.run.id, "project_id": t.run.project_id, "task_id": t.run.task_id}
+        document: dict[str, Any] = {"type": t.event, **ids, "status": t.status}
+        if t.status in TERMINAL_STATUSES:
+            document["exit_code"] = t.exit_code if t.exit_code is not None else -1
+        document["kind"] = t.run.kind
+        status = {
+            "type": "run_updated",
+            **ids,
+            "status": UI_STATUS.get(t.status, t.status),
+            "exit_code": t.exit_code if t.exit_code is not None else -1,
+        }
+        frames = sse_json(document, id=t.at) + sse_json(status, event="status", id=t.at)
+        if t.event == "run_started":
+            frames += sse_json(ids, event="log", id=t.at)
+        return frames
+
+
+@csrf_exempt  # GET only: anything else is a 405 from the view
+async def all_runs_stream(request: HttpRequest) -> HttpResponseBase:
+    if refusal := refused(request):
+        return refusal
+    cursor = cursor_param(request, "after")
+    since = parse_datetime(cursor) if cursor else timezone.now() - CONNECT_SLACK
+    if since is None or since.tzinfo is None:
+        return error_response(400, f"invalid cursor {cursor!r}: expected an RFC 3339 time")
+    return sse_response(AllRunsFeed(since))

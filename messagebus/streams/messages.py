@@ -1,0 +1,102 @@
+"""The message bus streams: `GET /api/v1/messages/stream?project_id=P[&task_id=T]`,
+`GET /api/projects/<p>/messages/stream` and `GET /api/projects/<p>/tasks/<t>/messages/stream`."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from functools import partial
+from typing import Any
+
+from django.http import HttpRequest
+from django.http.response import HttpResponseBase
+from django.views.decorators.csrf import csrf_exempt
+
+from messagebus.selectors import BusNotFound, UnknownCursor, message_to_api, messages_after
+from messagebus.services import bus_group
+from messagebus.sse import (
+    Subscription,
+    cursor_param,
+    db,
+    error_response,
+    refused,
+    sse_batched,
+    sse_json,
+    sse_response,
+)
+
+
+def _bus_after(project_id: str, task_id: str | None, after: str | None) -> list[tuple[str, dict]]:
+    messages = messages_after(project_id=project_id, task_id=task_id, after=after)
+    return [(m.msg_id, message_to_api(m)) for m in messages]
+
+
+class BusFeed:
+    """Each message as `id: <msg_id>` + `data: <list item>`. Every doorbell re-reads the
+    database after the last id sent: appends are serialized, so nothing commits behind it."""
+
+    def __init__(self, project_id: str, task_id: str | None, after: str | None) -> None:
+        self.groups = [bus_group(project_id, task_id)]
+        self.finished = False
+        self.subscription: Subscription | None = None
+        self.project_id = project_id
+        self.task_id = task_id
+        self.last = after
+
+    def replay(self) -> AsyncIterator[str]:
+        return self._catch_up()
+
+    def resync(self) -> AsyncIterator[str]:
+        return self._catch_up()
+
+    async def live(self, messages: list[dict[str, Any]], lost: bool) -> AsyncIterator[str]:
+        if lost or any(message.get("type") == "bus.message" for message in messages):
+            async for frame in self._catch_up():
+                yield frame
+
+    async def _catch_up(self) -> AsyncIterator[str]:
+        try:
+            items = await db(_bus_after, self.project_id, self.task_id, self.last)
+        except (BusNotFound, UnknownCursor):  # the project, task or cursor was deleted
+            self.finished = True
+            return
+        if items:
+            self.last = items[-1][0]
+            for text in sse_batched([sse_json(item, id=msg_id) for msg_id, item in items]):
+                yield text
+
+
+async def _bus_stream(
+    request: HttpRequest, project_id: str, task_id: str | None
+) -> HttpResponseBase:
+    after = cursor_param(request, "after", "since")
+    if refusal := refused(request, project_id=project_id, task_id=task_id, after=after):
+        return refusal
+    try:  # the bus exists and so does the cursor
+        await db(
+            partial(messages_after, project_id=project_id, task_id=task_id, after=after, limit=1)
+        )
+    except UnknownCursor as exc:
+        return error_response(404, str(exc), msg_id=exc.msg_id)
+    except BusNotFound as exc:
+        return error_response(404, str(exc))
+    return sse_response(BusFeed(project_id, task_id, after))
+
+
+@csrf_exempt  # GET only: anything else is a 405 from the view
+async def messages_stream(request: HttpRequest) -> HttpResponseBase:
+    project_id = request.GET.get("project_id", "")
+    if not project_id and request.method == "GET":
+        return error_response(400, "project_id is required")
+    return await _bus_stream(request, project_id, request.GET.get("task_id") or None)
+
+
+@csrf_exempt
+async def project_messages_stream(request: HttpRequest, project_id: str) -> HttpResponseBase:
+    return await _bus_stream(request, project_id, None)
+
+
+@csrf_exempt
+async def task_messages_stream(
+    request: HttpRequest, project_id: str, task_id: str
+) -> HttpResponseBase:
+    return await _bus_stream(request, project_id, task_id)

@@ -1,0 +1,113 @@
+"""`GET /api/projects/<p>/tasks/<t>/runs/<r>/stream?name=F`: one file of a run, raw."""
+
+from __future__ import annotations
+
+import codecs
+from collections.abc import AsyncIterator
+from pathlib import Path
+from typing import Any
+
+from django.http import HttpRequest
+from django.http.response import HttpResponseBase
+from django.views.decorators.csrf import csrf_exempt
+
+from messagebus.publish import run_group
+from messagebus.sse import Subscription, db, error_response, refused, sse_frame, sse_response
+from messagebus.streams.run_reads import (
+    PAGE,
+    Chunk,
+    RunLog,
+    RunRef,
+    run_changed,
+    run_ref,
+    run_state,
+)
+from projects import storage
+from runs.files import RUN_FILES
+from runs.models import Run
+
+FILE_READ = 4 * 1024 * 1024
+
+
+def _file_bytes(run_id: str, path: Path | None, offset: int) -> bytes:
+    """The prompt (`path` None) or a file of the run folder, from byte `offset`."""
+    if path is None:
+        prompt = Run.objects.filter(id=run_id).values_list("prompt", flat=True).first()
+        return (prompt or "").encode()[offset : offset + FILE_READ]
+    try:
+        with path.open("rb") as handle:
+            handle.seek(offset)
+            return handle.read(FILE_READ)
+    except FileNotFoundError:
+        return b""
+
+
+class RunFileFeed:
+    """The file's raw text from byte 0 in unnamed events, then `event: done` once the run
+    ended and all was sent. `stdout`/`stderr` come from the log; `output.md` from the run
+    folder (looked at on each doorbell of the run and each resync); `prompt` from the run."""
+
+    def __init__(self, run: RunRef, name: str) -> None:
+        self.groups = [run_group(run.id)]
+        self.finished = False
+        self.subscription: Subscription | None = None
+        self.run = run
+        self.name = name
+        self.log = RunLog(run.id)
+        self.sent_bytes = 0
+        self.decoder = codecs.getincrementaldecoder("utf-8")("replace")
+        folder = storage.run_dir(run.project_id, run.task_id, run.id)
+        self.path = folder / "output.md" if name == "output.md" else None
+
+    def replay(self) -> AsyncIterator[str]:
+        return self._catch_up()
+
+    def resync(self) -> AsyncIterator[str]:
+        return self._catch_up()
+
+    async def live(self, messages: list[dict[str, Any]], lost: bool) -> AsyncIterator[str]:
+        from_log = self.name in ("stdout", "stderr") and not lost and not run_changed(messages)
+        chunks, gap = self.log.take(messages) if from_log else ([], True)
+        if text := self._text(chunks):
+            yield sse_frame(text)
+        if gap:
+            async for frame in self._catch_up():
+                yield frame
+
+    async def _catch_up(self) -> AsyncIterator[str]:
+        if self.name in ("stdout", "stderr"):
+            while True:
+                state, chunks = await self.log.read()
+                if text := self._text(chunks):
+                    yield sse_frame(text)
+                if len(chunks) < PAGE:
+                    break
+        else:
+            state = await db(run_state, self.run.id)
+            while data := await db(_file_bytes, self.run.id, self.path, self.sent_bytes):
+                self.sent_bytes += len(data)
+                if text := self.decoder.decode(data, final=False):
+                    yield sse_frame(text)
+        if state is None or state.ended:
+            if tail := self.decoder.decode(b"", final=True):
+                yield sse_frame(tail)
+            self.finished = True
+            yield sse_frame("{}", event="done")
+
+    def _text(self, chunks: list[Chunk]) -> str:
+        return "".join(chunk.text for chunk in chunks if chunk.stream == self.name)
+
+
+@csrf_exempt  # GET only: anything else is a 405 from the view
+async def run_file_stream(
+    request: HttpRequest, project_id: str, task_id: str, run_id: str
+) -> HttpResponseBase:
+    if refusal := refused(request, project_id=project_id, task_id=task_id, run_id=run_id):
+        return refusal
+    name = request.GET.get("name", "")
+    if name not in RUN_FILES:
+        return error_response(400, f"unknown file {name!r}: use one of {', '.join(RUN_FILES)}")
+    run = await db(run_ref, run_id)
+    if run is None or (run.project_id, run.task_id) != (project_id, task_id):
+        return error_response(404, f"run {run_id!r} not found in task {project_id}/{task_id}")
+    return sse_response(RunFileFeed(run, name))

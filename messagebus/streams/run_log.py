@@ -1,0 +1,96 @@
+"""`GET /api/v1/runs/<r>/stream`: one run's log, then its status, then `done`."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import AsyncIterator
+from typing import Any
+
+from django.http import HttpRequest
+from django.http.response import HttpResponseBase
+from django.views.decorators.csrf import csrf_exempt
+
+from messagebus.publish import run_group
+from messagebus.sse import (
+    Subscription,
+    cursor_param,
+    db,
+    error_response,
+    refused,
+    sse_json,
+    sse_response,
+)
+from messagebus.streams.run_reads import PAGE, Chunk, RunLog, RunRef, run_changed, run_ref
+
+LOG_CURSOR = re.compile(r"^(\d{1,18}):(\d{1,18})\Z")
+
+
+class RunLogFeed:
+    """Unnamed `log` events (id `<seq>:<line>`), `status` events, and `done` once ended."""
+
+    def __init__(self, run: RunRef, cursor: tuple[int, int] | None) -> None:
+        self.groups = [run_group(run.id)]
+        self.finished = False
+        self.subscription: Subscription | None = None
+        self.log = RunLog(run.id, cursor)
+        self.sent_status = ""
+
+    def replay(self) -> AsyncIterator[str]:
+        return self._catch_up()
+
+    def resync(self) -> AsyncIterator[str]:
+        return self._catch_up()
+
+    async def live(self, messages: list[dict[str, Any]], lost: bool) -> AsyncIterator[str]:
+        chunks, gap = ([], True) if lost or run_changed(messages) else self.log.take(messages)
+        if chunks:
+            yield self._lines(chunks)
+        if gap:
+            async for frame in self._catch_up():
+                yield frame
+
+    async def _catch_up(self) -> AsyncIterator[str]:
+        while True:
+            state, chunks = await self.log.read()
+            if chunks:
+                yield self._lines(chunks)
+            if len(chunks) < PAGE:
+                break
+        if state is None:  # the run was deleted
+            self.finished = True
+            yield sse_json({"type": "done"})
+            return
+        if state.status != self.sent_status:
+            self.sent_status = state.status
+            status: dict[str, Any] = {"type": "status", "status": state.status}
+            if state.ended:
+                status["exit_code"] = state.api_exit_code
+            yield sse_json(status)
+        if state.ended:
+            self.finished = True
+            yield sse_json({"type": "done"})
+
+    def _lines(self, chunks: list[Chunk]) -> str:
+        return "".join(
+            sse_json(
+                {"type": "log", "timestamp": c.timestamp, "line": line, "stream": c.stream},
+                id=f"{c.seq}:{index}",
+            )
+            for c in chunks
+            for index, line in self.log.numbered(c)
+        )
+
+
+@csrf_exempt  # GET only: anything else is a 405 from the view
+async def run_log_stream(request: HttpRequest, run_id: str) -> HttpResponseBase:
+    if refusal := refused(request, run_id=run_id):
+        return refusal
+    cursor = cursor_param(request, "after")
+    match = LOG_CURSOR.match(cursor or "")
+    if cursor and not match:
+        return error_response(400, f"invalid cursor {cursor!r}: expected <seq>:<line>")
+    run = await db(run_ref, run_id)
+    if run is None:
+        return error_response(404, f"run {run_id!r} not found")
+    seq_line = (int(match[1]), int(match[2])) if match else None
+    return sse_response(RunLogFeed(run, seq_line))
