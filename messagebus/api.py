@@ -206,7 +206,7 @@ def _validated(serializer_class: type[serializers.Serializer], request: Request)
 
 def _appended(fields: dict[str, Any]) -> Response:
     try:
-        message = message_append(**fields)
+        message = message_append(**fields, make_bus=True)
     except MessageInvalid as exc:
         raise ApiError(400, str(exc)) from exc
     return Response(

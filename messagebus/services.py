@@ -22,7 +22,7 @@ from django.db import connection, transaction
 
 from messagebus.models import Message
 from messagebus.publish import publish_many
-from messagebus.selectors import message_to_api
+from messagebus.selectors import bus_task, message_to_api
 from projects.models import Project
 from runs.models import Run
 from tasks.models import Task
@@ -46,16 +46,18 @@ def message_append(
     body: str = "",
     parents: list[str] | None = None,
     meta: dict[str, str] | None = None,
+    make_bus: bool = False,
 ) -> Message:
     """Append to the task's bus (or the project's), then ring `bus_group` once committed.
 
-    An unknown project or task gets its bus on the first append, as Conductor Loop makes a
-    bus folder: the project without a repository (as `POST /api/v1/tasks` does), the task as
-    a bus-only row that a later `POST /api/v1/tasks` fills in (`Task.is_bus_only`).
-    MessageInvalid: everything a caller got wrong. Within an outer transaction the bus lock is
-    held (and the doorbell waits) until it commits.
+    With `make_bus` (a client's post), an unknown project or task gets its bus, as Conductor
+    Loop makes a bus folder: the project without a repository (as `POST /api/v1/tasks` does),
+    the task as a bus-only row that a later `POST /api/v1/tasks` fills in (`Task.is_bus_only`);
+    without it (Conductor's own messages) an unknown one is BusNotFound. MessageInvalid:
+    everything a caller got wrong. Within an outer transaction the bus lock is held (and the
+    doorbell waits) until it commits.
     """
-    task = _bus_of(project_id, task_id)
+    task = _bus_made(project_id, task_id) if make_bus else bus_task(project_id, task_id)
     if not isinstance(body, str):
         raise MessageInvalid("body must be a string")
     fields = {
@@ -73,7 +75,7 @@ def message_append(
     return message
 
 
-def _bus_of(project_id: str, task_id: str | None) -> Task | None:
+def _bus_made(project_id: str, task_id: str | None) -> Task | None:
     project, _ = Project.objects.get_or_create(id=project_id)
     if task_id is None:
         return None

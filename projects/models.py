@@ -3,6 +3,7 @@ from __future__ import annotations
 from django.db import models
 
 from conductor_site.ids import identifier_validator
+from projects import git
 
 
 class Project(models.Model):
@@ -34,7 +35,8 @@ class Project(models.Model):
 
     @property
     def has_repository(self) -> bool:
-        return bool(self.project_root)
+        """`project_root` is a git work tree: attempts get worktrees; else the task folder."""
+        return bool(self.project_root) and git.is_repository(self.project_root)
 
 
 class AgentProfile(models.Model):

@@ -70,13 +70,15 @@ def workspace_prepare(attempt: Attempt) -> str:
     """A new worktree on a new branch; the task folder for a project without a repository."""
     task = attempt.task
     project = task.project
+    repo = project.project_root
+    if repo and not os.path.isdir(repo):
+        raise WorkspaceError(
+            f"project_root {repo} does not exist any more (restore it, or recreate the project)"
+        )
     if not project.has_repository:
         folder = storage.task_dir(project.id, task.task_id)
         folder.mkdir(parents=True, exist_ok=True)
         return str(folder)
-    repo = project.project_root
-    if not git.is_repository(repo):
-        raise WorkspaceError(f"{repo} is not a git repository (git init it, or clear project_root)")
     base = project.default_branch or git.current_branch(repo) or git.head_commit(repo)
     slug = slugify(task.title or task.task_id)[:40].strip("-") or "task"
     name = f"{attempt.short_id}-{slug}"

@@ -1,5 +1,5 @@
 """The OpenAPI shapes of the `/api/v1/tasks` routes and the self-update drain
-(`tasks.selectors.task_to_api` and `tasks.drain.gate_to_api` build the data)."""
+(`tasks.selectors.tasks_to_api` and `tasks.drain.gate_to_api` build the data)."""
 
 from __future__ import annotations
 

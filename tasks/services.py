@@ -175,7 +175,8 @@ def task_resume_loop(task: Task) -> None:
         return
     Task.objects.filter(id=task.id).update(column=Task.Column.IN_PROGRESS)
     task.refresh_from_db()
-    followup_start(task, task.prompt, resume_session=False)
+    with suppress(TaskConflict):  # the attempt that just ended saw no DONE and went on itself
+        followup_start(task, task.prompt, resume_session=False)
 
 
 def task_cancel(task: Task, wait: bool = False) -> list[str]:

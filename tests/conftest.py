@@ -13,7 +13,8 @@ import pytest
 from rest_framework.test import APIClient
 
 from projects.models import AgentProfile, Project
-from runs.models import TERMINAL_STATUSES, Attempt, LogChunk, Run
+from runs.models import ACTIVE_STATUSES, TERMINAL_STATUSES, Attempt, LogChunk, Run, RunStatus
+from runs.services import run_stop
 
 FIXTURES = Path(__file__).parent / "fixtures"
 FAKE_AGENT = FIXTURES / "fake_agent.py"
@@ -99,9 +100,14 @@ def embedded_worker(django_db_setup: None, django_db_blocker: Any) -> Iterator[s
 
 
 @pytest.fixture
-def work(embedded_worker: str, transactional_db: None) -> str:
-    """Tests that run real attempts: committed data and a live worker."""
-    return embedded_worker
+def work(embedded_worker: str, transactional_db: None) -> Iterator[str]:
+    """Tests that run real attempts: committed data and a live worker. Afterwards the
+    admitted attempts are stopped and awaited, so none writes into the next test's data."""
+    yield embedded_worker
+    for run in Run.objects.filter(status=RunStatus.RUNNING):
+        run_stop(run)
+    admitted = Attempt.objects.filter(admitted_at__isnull=False, status__in=ACTIVE_STATUSES)
+    wait_for(lambda: not admitted.exists(), what="the test's attempts to end")
 
 
 @pytest.fixture

@@ -10,7 +10,7 @@ import pytest
 
 from messagebus import services
 from messagebus.models import Message
-from messagebus.selectors import message_to_api
+from messagebus.selectors import BusNotFound, message_to_api
 from messagebus.services import MessageInvalid, bus_group, message_append
 from projects.models import Project
 from runs.models import Run
@@ -123,8 +123,11 @@ def test_bad_fields_are_refused(demo: Project, fields: dict[str, Any], match: st
     assert not Message.objects.exists()
 
 
-def test_unknown_buses_are_made_on_the_first_append(demo: Project) -> None:
-    message_append(project_id="ghost", task_id="t1", body="hello")
+def test_unknown_buses_are_refused_unless_the_append_makes_them(demo: Project) -> None:
+    with pytest.raises(BusNotFound, match="project 'ghost' not found"):
+        message_append(project_id="ghost", task_id="t1")
+
+    message_append(project_id="ghost", task_id="t1", body="hello", make_bus=True)
 
     task = Task.objects.get(project_id="ghost", task_id="t1")
     assert task.is_bus_only and task.project.project_root == ""

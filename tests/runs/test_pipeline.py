@@ -93,6 +93,37 @@ def test_a_project_without_a_repository_runs_in_the_task_folder(
     assert Project.objects.get(id="plain").project_root == ""
 
 
+def test_a_project_root_that_is_not_a_git_repository_runs_in_the_task_folder(
+    work: str, api: APIClient, tmp_path: Path
+) -> None:
+    plain = tmp_path / "plain-dir"
+    plain.mkdir()
+    response = api.post(
+        "/api/projects", {"project_id": "plain", "project_root": str(plain)}, format="json"
+    )
+    assert response.status_code == 201, response.content
+
+    run = run_finished(create_task(api, project_id="plain", prompt="touch out.txt")["run_id"])
+    attempt_finished(run.attempt_id)
+
+    assert run.status == "success", run.error_summary
+    assert Path(run.cwd) == storage.task_dir("plain", "t1")
+    assert (Path(run.cwd) / "out.txt").exists() and list(plain.iterdir()) == []
+    assert api.get("/api/projects/plain").json()["has_repository"] is False
+
+
+def test_a_project_root_that_vanished_fails_the_attempt_with_what_to_do(
+    work: str, api: APIClient, project: Project
+) -> None:
+    Project.objects.filter(id="demo").update(project_root="/nonexistent/repo")
+
+    run = run_finished(create_task(api)["run_id"])
+    attempt = attempt_finished(run.attempt_id)
+
+    assert run.status == "failed" and attempt.status == "failed"
+    assert "/nonexistent/repo does not exist any more" in attempt.error_summary
+
+
 def test_the_agent_gets_its_ids_folders_and_the_api_url_in_its_environment(
     work: str, api: APIClient, project: Project, settings: Any
 ) -> None:
