@@ -133,6 +133,14 @@ if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
         "init_command": "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL;",
     }
     DATABASES["default"]["TEST"] = {"NAME": str(DATA_DIR / "test.sqlite3")}
+elif DATABASES["default"]["ENGINE"] == "django.db.backends.postgresql":
+    # Under ASGI every request runs in a thread of its own, so without a pool each one would
+    # open a PostgreSQL connection (3-4 ms a request, docs/benchmarks.md). A thread holds its
+    # connection as long as it would without the pool; max_size only bounds the reuse.
+    DATABASES["default"]["OPTIONS"] = {
+        **DATABASES["default"].get("OPTIONS", {}),
+        "pool": {"min_size": 2, "max_size": 100, "timeout": 30},
+    }
 # django-prometheus's wrappers of the same backends add the `django_db_*` metrics (queries,
 # errors, connections) to /metrics; options such as transaction_mode work as before.
 _PROMETHEUS_ENGINES = {

@@ -9,6 +9,7 @@ from pathlib import Path
 
 import pytest
 from django.conf import settings
+from django.db import connection
 from rest_framework.test import APIClient
 
 from projects.models import AgentProfile, Project
@@ -23,6 +24,15 @@ def test_it_runs_in_production_mode() -> None:
     assert not settings.EMBEDDED
     assert settings.DATABASES["default"]["ENGINE"] == "django_prometheus.db.backends.postgresql"
     assert os.environ["REDIS_URL"]
+
+
+def test_database_connections_come_from_a_pool(db: None) -> None:
+    """Each ASGI request runs in a thread of its own: without the pool it would connect anew."""
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT 1")
+    pool = getattr(connection, "pool", None)  # the PostgreSQL backend's psycopg pool
+    assert pool is not None
+    assert pool.max_size >= settings.CONDUCTOR["WORKER_CONCURRENCY"]
 
 
 def test_a_worker_process_runs_the_pipeline_to_a_commit(
