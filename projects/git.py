@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import fcntl
 import os
+import shutil
 import subprocess
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -78,8 +79,29 @@ def worktree_lock(repo: str | Path) -> Iterator[None]:
 
 
 def worktree_add(repo: str | Path, path: str | Path, branch: str, base: str) -> None:
+    """`git worktree add -b`. If it fails, nothing of it is left: not the half-made folder,
+    not its registration in the repo, not the branch it made (one that existed stays)."""
     with worktree_lock(repo):
-        git(repo, "worktree", "add", "-b", branch, str(path), base)
+        existed = branch_exists(repo, branch)
+        try:
+            git(repo, "worktree", "add", "-b", branch, str(path), base)
+        except GitError:
+            _discard(repo, path, None if existed else branch)
+            raise
+
+
+def worktree_discard(repo: str | Path, path: str | Path, branch: str) -> None:
+    """Remove a worktree that holds no work yet, and its branch."""
+    with worktree_lock(repo):
+        _discard(repo, path, branch)
+
+
+def _discard(repo: str | Path, path: str | Path, branch: str | None) -> None:
+    git(repo, "worktree", "remove", "--force", str(path), check=False)
+    shutil.rmtree(path, ignore_errors=True)
+    git(repo, "worktree", "prune", check=False)
+    if branch:
+        git(repo, "branch", "-D", branch, check=False)
 
 
 def worktree_remove(repo: str | Path, path: str | Path) -> None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import shutil
 from pathlib import Path
 
 from django.conf import settings
@@ -25,3 +26,18 @@ def run_dir(project_id: str, task_id: str, run_id: str) -> Path:
 
 def worktree_root() -> Path:
     return Path(settings.CONDUCTOR["WORKTREE_ROOT"])
+
+
+# Below this much free space a failure near the disk is most likely the full disk.
+LOW_DISK_BYTES = 64 * 1024 * 1024
+
+
+def low_disk_note(folder: str | Path) -> str:
+    """ "" if the disk holding `folder` has room, else what to tell the user about it."""
+    try:
+        free = shutil.disk_usage(folder).free
+    except OSError:
+        return ""
+    if free >= LOW_DISK_BYTES:
+        return ""
+    return f"the disk of {folder} is full ({free // 1024} KiB free): free space and retry"

@@ -85,8 +85,16 @@ def workspace_prepare(attempt: Attempt) -> str:
     branch = f"{settings.CONDUCTOR['BRANCH_PREFIX']}/{name}"
     path = storage.worktree_root() / project.id / name
     path.parent.mkdir(parents=True, exist_ok=True)
-    git.worktree_add(repo, path, branch, base)
-    _copy_files(project, Path(repo), path)
+    try:
+        git.worktree_add(repo, path, branch, base)
+        try:
+            _copy_files(project, Path(repo), path)
+        except OSError:
+            git.worktree_discard(repo, path, branch)
+            raise
+    except (git.GitError, OSError) as exc:
+        note = storage.low_disk_note(path.parent)
+        raise WorkspaceError(f"{exc}; {note}" if note else str(exc)) from exc
     Attempt.objects.filter(id=attempt.id).update(
         worktree_path=str(path),
         branch=branch,
@@ -186,7 +194,7 @@ def _agent_run(attempt: Attempt, run: Run, cwd: str) -> str:
     stdout_head, stdout_tail = _stdout_ends(run)
     final = agent.final_message(stdout_tail)
     _write_output(attempt, run, final)
-    status, summary = outcome(result)
+    status, summary = outcome(result, cwd)
     services.run_finish(
         run,
         status,
@@ -207,7 +215,7 @@ def _script_run(attempt: Attempt, run: Run, cwd: str) -> str:
     script = _run_dir(attempt, run) / "script.sh"
     script.write_text(run.prompt)
     result = _execute(run, Invocation(["bash", str(script)], cwd, env))
-    status, summary = outcome(result)
+    status, summary = outcome(result, cwd)
     services.run_finish(
         run, status, exit_code=result.exit_code, error_summary=summary, **_log_fields(result)
     )
@@ -226,8 +234,9 @@ def _log_fields(result: ProcessResult) -> dict[str, object]:
     return {"log_bytes": totals.bytes, "log_lines": totals.lines, "log_truncated": totals.truncated}
 
 
-def outcome(result: ProcessResult) -> tuple[str, str]:
-    """The run's status and a readable summary of how it ended."""
+def outcome(result: ProcessResult, cwd: str) -> tuple[str, str]:
+    """The run's status and a readable summary of how it ended (and of a full disk under
+    `cwd` when it failed)."""
     status, summary = RunStatus.FAILED, ""
     if result.spawn_error:
         summary = result.spawn_error
@@ -239,9 +248,10 @@ def outcome(result: ProcessResult) -> tuple[str, str]:
         status = RunStatus.SUCCESS
     else:
         summary = describe_exit(result.exit_code)
-    if result.totals.error:
-        summary = f"{summary}; {result.totals.error}" if summary else result.totals.error
-    return status, summary
+    notes = [summary, result.totals.error]
+    if status == RunStatus.FAILED:
+        notes.append(storage.low_disk_note(cwd))
+    return status, "; ".join(note for note in notes if note)
 
 
 def describe_exit(code: int) -> str:

@@ -5,6 +5,8 @@ from __future__ import annotations
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
+import pytest
+
 from projects import git
 from tests.conftest import git as git_cli
 
@@ -42,3 +44,23 @@ def test_a_failing_command_says_what_git_said(git_repo: Path) -> None:
         assert "no-such-branch" in str(exc)
     else:
         raise AssertionError("expected GitError")
+
+
+def test_a_failed_worktree_add_keeps_a_branch_it_did_not_make(
+    git_repo: Path, tmp_path: Path
+) -> None:
+    git_cli(git_repo, "branch", "conductor/mine")
+
+    with pytest.raises(git.GitError, match="already exists"):
+        git.worktree_add(git_repo, tmp_path / "wt", "conductor/mine", "main")
+
+    assert git.branch_exists(git_repo, "conductor/mine")
+    assert not (tmp_path / "wt").exists()
+
+
+def test_a_failed_worktree_add_leaves_nothing_behind(git_repo: Path, tmp_path: Path) -> None:
+    with pytest.raises(git.GitError):
+        git.worktree_add(git_repo, tmp_path / "wt", "conductor/new", "no-such-base")
+
+    assert not git.branch_exists(git_repo, "conductor/new")
+    assert git_cli(git_repo, "worktree", "list", "--porcelain").count("worktree ") == 1
