@@ -183,7 +183,12 @@ CORS_EXPOSE_HEADERS = ("X-Request-ID", "X-Total-Count", "X-Limit", "X-Offset")
 # JSON only: every API response, errors included, is JSON (the browsable API would answer a
 # browser with HTML); /api/docs/ is the page for people.
 REST_FRAMEWORK = {
-    "DEFAULT_RENDERER_CLASSES": ["rest_framework.renderers.JSONRenderer"],
+    # JSON by default; a browser (Accept: text/html) gets DRF's browsable API. Errors are
+    # JSON either way (conductor_site.errors.api_exception_handler).
+    "DEFAULT_RENDERER_CLASSES": [
+        "rest_framework.renderers.JSONRenderer",
+        "rest_framework.renderers.BrowsableAPIRenderer",
+    ],
     "DEFAULT_AUTHENTICATION_CLASSES": [],
     "DEFAULT_PERMISSION_CLASSES": [],
     "UNAUTHENTICATED_USER": None,

@@ -77,6 +77,16 @@ def test_an_api_404_is_json(db: None, api: APIClient) -> None:
     assert_error(api.get("/api/v1/tasks/ghost?project_id=demo"), 404, "NOT_FOUND")
 
 
+def test_a_browser_gets_the_browsable_api_but_its_errors_are_json(db: None, api: APIClient) -> None:
+    page = api.get("/api/v1/runs", HTTP_ACCEPT="text/html,application/xhtml+xml")
+    error = api.get("/api/v1/runs/nope", HTTP_ACCEPT="text/html,application/xhtml+xml")
+
+    assert page.status_code == 200 and page["Content-Type"].startswith("text/html")
+    assert b"Django REST framework" in page.content
+    assert error.status_code == 404 and error["Content-Type"] == "application/json"
+    assert error.json()["code"] == "NOT_FOUND"
+
+
 def test_a_wrong_method_on_an_api_view_is_a_json_405(db: None, api: APIClient) -> None:
     response = api.put("/api/v1/tasks", {}, format="json")
 

@@ -1,0 +1,66 @@
+"""Pages in a real headless Chromium (Debian's `chromium`, driven by Playwright).
+
+Skipped with the reason when no Chromium is installed, unless CONDUCTOR_REQUIRE_BROWSER is set
+(`.ci/run` installs Chromium and sets it), which turns the skip into a failure.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from playwright.sync_api import Browser, Page, sync_playwright
+
+from tests.processes import Server
+
+CHROMIUM = os.getenv("CONDUCTOR_CHROMIUM") or shutil.which("chromium") or ""
+REASON = "browser tests need Chromium (apt install chromium, or set CONDUCTOR_CHROMIUM)"
+# Without the background-networking flags Chromium keeps calling home, which this closed
+# network refuses (shared environment notes).
+FLAGS = [
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+]
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    if CHROMIUM:
+        return
+    if os.getenv("CONDUCTOR_REQUIRE_BROWSER"):
+        raise pytest.UsageError(f"CONDUCTOR_REQUIRE_BROWSER is set but {REASON}")
+    for item in items:
+        if "tests/browser" in str(item.path):
+            item.add_marker(pytest.mark.skip(reason=REASON))
+
+
+@pytest.fixture(scope="module")
+def browser() -> Iterator[Browser]:
+    # Module scope: Playwright's sync API keeps an event loop running in this thread until it
+    # stops, and later tests of other modules call asyncio.run().
+    with sync_playwright() as playwright:
+        chromium = playwright.chromium.launch(executable_path=CHROMIUM, args=FLAGS)
+        yield chromium
+        chromium.close()
+
+
+@pytest.fixture
+def page(browser: Browser) -> Iterator[Page]:
+    context = browser.new_context()
+    yield context.new_page()
+    context.close()
+
+
+@pytest.fixture(scope="module")
+def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
+    folder: Path = tmp_path_factory.mktemp("browser")
+    started = Server(folder / "data", folder / "server.log")
+    yield started
+    started.terminate()
