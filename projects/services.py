@@ -1,7 +1,7 @@
 """Deleting what Conductor stored: runs, tasks, projects, and garbage collection.
 
-Only Conductor's own rows and data folders go. The repository, its worktrees and branches
-stay: they may hold unmerged work.
+Conductor's own rows and data folders go, and the worktrees of deleted tasks (on the worker
+that made each). The repository and its branches stay: they hold the work.
 """
 
 from __future__ import annotations
@@ -11,13 +11,14 @@ import time
 from pathlib import Path
 
 from django.db import transaction
-from django.db.models import Q
+from django.db.models import Q, QuerySet
 
 from projects import selectors, storage
 from projects.models import Project
 from runs.files import run_folder
-from runs.models import ACTIVE_STATUSES, Run
+from runs.models import ACTIVE_STATUSES, Attempt, Run
 from runs.services import stop_deadline
+from runs.tasks import enqueue_worktree_retire
 from tasks.models import Task
 from tasks.services import task_cancel
 
@@ -62,8 +63,17 @@ def task_delete(task: Task) -> None:
     with transaction.atomic():
         if selectors.has_active_work(Task.objects.filter(pk=task.pk)):
             raise Busy(f"task {task.task_id!r} has active runs: stop them first")
+        enqueue_worktree_retire(_attempts(Task.objects.filter(pk=task.pk)))
         task.delete()
         remove_folder(folder)
+
+
+def _attempts(tasks: QuerySet[Task]) -> list[Attempt]:
+    return list(
+        Attempt.objects.filter(task__in=tasks)
+        .exclude(worktree_path="")
+        .select_related("task__project")
+    )
 
 
 def project_delete(project: Project, *, force: bool) -> tuple[int, int]:
@@ -77,6 +87,7 @@ def project_delete(project: Project, *, force: bool) -> tuple[int, int]:
     deleted_tasks = project.tasks.count()
     folder = storage.project_dir(project.id)
     with transaction.atomic():
+        enqueue_worktree_retire(_attempts(project.tasks.all()))
         project.delete()
         remove_folder(folder)
     return deleted_tasks, freed

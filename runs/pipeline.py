@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import logging
 import os
 import shutil
 import signal
+from contextlib import suppress
 from pathlib import Path
 
 from django.conf import settings
@@ -18,6 +20,8 @@ from runs import services
 from runs.agents import AgentNotFound, UnknownAgent, agent_for
 from runs.models import Attempt, LogChunk, Run, RunStatus
 from runs.supervisor import Invocation, ProcessResult, execute, supervisor
+
+log = logging.getLogger(__name__)
 
 
 class WorkspaceError(Exception):
@@ -104,6 +108,22 @@ def workspace_prepare(attempt: Attempt) -> str:
     )
     attempt.refresh_from_db()
     return str(path)
+
+
+def worktree_retire(repo: str, path: str) -> None:
+    """Remove the worktree of a deleted task; its branch stays, and anything uncommitted is
+    committed on it first, so no work is lost. If that fails, the worktree stays too."""
+    if not os.path.isdir(path):
+        return
+    try:
+        if git.is_dirty(path):
+            git.commit_all(path, "WIP: uncommitted work kept when its task was deleted")
+        git.worktree_remove(repo, path)
+    except git.GitError as exc:
+        log.warning("kept the worktree %s: %s", path, exc)
+        return
+    with suppress(OSError):
+        Path(path).parent.rmdir()  # the project's folder of worktrees, once empty
 
 
 def _copy_files(project: Project, repo: Path, worktree: Path) -> None:

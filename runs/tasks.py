@@ -4,6 +4,8 @@ an unexpected error ends the attempt `crashed` with the reason, never leaves it 
 from __future__ import annotations
 
 import logging
+from collections.abc import Iterable
+from functools import partial
 
 from celery import shared_task
 from django.db import transaction
@@ -45,6 +47,11 @@ def run_followup(run_id: str) -> None:
     _ended(attempt_id)
 
 
+@shared_task(name="runs.worktree_retire", ignore_result=True)
+def worktree_retire(repo: str, path: str) -> None:
+    pipeline.worktree_retire(repo, path)
+
+
 def _ended(attempt_id: str) -> None:
     """Hand over to the planner (Ralph loop, waiting tasks); never fails the task itself."""
     from tasks.services import attempt_ended
@@ -71,3 +78,15 @@ def enqueue_followup(run: Run, countdown: float = 0) -> None:
     transaction.on_commit(
         lambda: run_followup.apply_async(args=(run.id,), queue=queue, countdown=countdown)
     )
+
+
+def enqueue_worktree_retire(attempts: Iterable[Attempt]) -> None:
+    """Once the deletion commits, each worktree goes on the worker that made it (§7)."""
+    for attempt in attempts:
+        if attempt.worktree_path:
+            queue = worker_queue(attempt.worker) if attempt.worker else SHARED_QUEUE
+            repo = attempt.task.project.project_root
+            send = partial(
+                worktree_retire.apply_async, args=(repo, attempt.worktree_path), queue=queue
+            )
+            transaction.on_commit(send)

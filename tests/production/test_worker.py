@@ -62,6 +62,11 @@ def test_a_worker_process_runs_the_pipeline_to_a_commit(
     assert "".join(f"line {i}\n" for i in range(1, 5001)) in stdout
     assert run.agent_session_id in stdout.splitlines()[0]
 
+    # Deleting the task (from this process) removes the worktree on the worker that owns it.
+    assert api.delete("/api/projects/demo/tasks/t1").status_code == 204
+    wait_for(lambda: not Path(attempt.worktree_path).exists(), 60, "the worker to remove it")
+    assert git(git_repo, "show", f"{attempt.branch}:feature.txt") == "shipped\n"
+
 
 def test_stop_from_the_api_process_stops_the_agent_in_the_worker(
     start_worker: Callable[..., ConductorProcess],

@@ -16,7 +16,7 @@ from projects.models import AgentProfile, Project
 from runs.files import run_folder
 from runs.models import ACTIVE_STATUSES, Attempt, LogChunk, Run, RunStatus
 from tasks.models import Task
-from tests.conftest import create_task, log_text, wait_for
+from tests.conftest import create_task, git, log_text, wait_for
 from tests.projects.builders import (
     BROWSER_CONTEXTS,
     assert_error,
@@ -104,11 +104,12 @@ def test_run_delete_unknown_and_invalid_ids(db: None, api: APIClient, project: P
 # Tasks.
 
 
-def test_deleting_a_task_removes_its_rows_and_folder_but_not_its_worktree(
+def test_deleting_a_task_removes_its_rows_folder_and_worktree_but_keeps_its_branch(
     work: str, api: APIClient, project: Project
 ) -> None:
     run_id = finished_task(api, "del-task", "echo work > file.txt")
-    worktree = Path(Run.objects.get(id=run_id).attempt.worktree_path)
+    attempt = Run.objects.get(id=run_id).attempt
+    worktree, repo = Path(attempt.worktree_path), Path(project.project_root)
     posted = api.post("/api/projects/demo/tasks/del-task/messages", {"body": "note"}, format="json")
     assert posted.status_code == 201, posted.content
     folder = storage.task_dir("demo", "del-task")
@@ -122,8 +123,24 @@ def test_deleting_a_task_removes_its_rows_and_folder_but_not_its_worktree(
     assert not Run.objects.filter(id=run_id).exists()
     assert not Message.objects.filter(task__task_id="del-task").exists()
     assert not folder.exists()
-    assert worktree.is_dir(), "worktrees are cleaned separately"
     assert_error(api.get("/api/projects/demo/tasks/del-task"), 404, "NOT_FOUND")
+    wait_for(lambda: not worktree.exists(), what="the worker to remove the worktree")
+    assert git(repo, "worktree", "list", "--porcelain").count("worktree ") == 1
+    assert git(repo, "show", f"{attempt.branch}:file.txt") == "work\n"
+
+
+def test_uncommitted_work_in_a_deleted_tasks_worktree_is_committed_on_its_branch(
+    work: str, api: APIClient, project: Project
+) -> None:
+    attempt = Run.objects.get(id=finished_task(api, "del-dirty", "true")).attempt
+    worktree, repo = Path(attempt.worktree_path), Path(project.project_root)
+    (worktree / "late.txt").write_text("written after the agent\n")
+
+    assert delete(api, "demo/tasks/del-dirty").status_code == 204
+
+    wait_for(lambda: not worktree.exists(), what="the worker to remove the worktree")
+    assert git(repo, "show", f"{attempt.branch}:late.txt") == "written after the agent\n"
+    assert "WIP" in git(repo, "log", "-1", "--format=%s", attempt.branch)
 
 
 @pytest.mark.parametrize("status", [RunStatus.QUEUED, RunStatus.RUNNING])
@@ -178,6 +195,22 @@ def test_deleting_a_project_reports_what_it_freed(
     assert not Task.objects.exists() and not Run.objects.exists()
     assert not folder.exists()
     assert Path(project.project_root).is_dir(), "the repository is never touched"
+
+
+def test_deleting_a_project_removes_its_worktrees_and_keeps_the_branches(
+    work: str, api: APIClient, project: Project
+) -> None:
+    attempts = [
+        Run.objects.get(id=finished_task(api, name, f"echo {name} > {name}.txt")).attempt
+        for name in ("one", "two")
+    ]
+
+    assert delete(api, "demo").status_code == 200
+
+    worktrees = [Path(attempt.worktree_path) for attempt in attempts]
+    wait_for(lambda: not any(w.exists() for w in worktrees), what="the worktrees' removal")
+    for attempt in attempts:
+        assert git(project.project_root, "branch", "--list", attempt.branch).strip()
 
 
 def test_a_project_with_active_runs_is_409_without_force(
