@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import subprocess
 import sys
 import time
@@ -18,6 +19,20 @@ from runs.services import run_stop
 
 FIXTURES = Path(__file__).parent / "fixtures"
 FAKE_AGENT = FIXTURES / "fake_agent.py"
+
+
+def skip_unless_available(
+    items: list[pytest.Item], folder: str, available: bool, required_by: str, reason: str
+) -> None:
+    """Skip the tests under `folder` with `reason` when what they need is missing, unless the
+    environment variable `required_by` is set (as `.ci/run` does): then stop the run."""
+    if available:
+        return
+    if os.getenv(required_by):
+        raise pytest.UsageError(f"{required_by} is set but {reason}")
+    for item in items:
+        if folder in str(item.path):
+            item.add_marker(pytest.mark.skip(reason=reason))
 
 
 def wait_for(condition: Callable[[], Any], timeout: float = 60, what: str = "condition") -> Any:

@@ -14,6 +14,7 @@ from pathlib import Path
 import pytest
 from playwright.sync_api import Browser, Page, sync_playwright
 
+from tests.conftest import skip_unless_available
 from tests.processes import Server
 
 CHROMIUM = os.getenv("CONDUCTOR_CHROMIUM") or shutil.which("chromium") or ""
@@ -32,13 +33,9 @@ FLAGS = [
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
-    if CHROMIUM:
-        return
-    if os.getenv("CONDUCTOR_REQUIRE_BROWSER"):
-        raise pytest.UsageError(f"CONDUCTOR_REQUIRE_BROWSER is set but {REASON}")
-    for item in items:
-        if "tests/browser" in str(item.path):
-            item.add_marker(pytest.mark.skip(reason=REASON))
+    skip_unless_available(
+        items, "tests/browser", bool(CHROMIUM), "CONDUCTOR_REQUIRE_BROWSER", REASON
+    )
 
 
 @pytest.fixture(scope="module")

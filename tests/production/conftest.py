@@ -15,6 +15,7 @@ import pytest
 from django.conf import settings
 from django.db import connection
 
+from tests.conftest import skip_unless_available
 from tests.processes import ConductorProcess, clean_env
 
 PRODUCTION = bool(os.getenv("DATABASE_URL") and os.getenv("REDIS_URL"))
@@ -22,13 +23,9 @@ REASON = "production-mode tests need DATABASE_URL (PostgreSQL) and REDIS_URL (Re
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
-    if PRODUCTION:
-        return
-    if os.getenv("CONDUCTOR_REQUIRE_PRODUCTION"):
-        raise pytest.UsageError(f"CONDUCTOR_REQUIRE_PRODUCTION is set but {REASON}")
-    for item in items:
-        if "tests/production" in str(item.path):
-            item.add_marker(pytest.mark.skip(reason=REASON))
+    skip_unless_available(
+        items, "tests/production", PRODUCTION, "CONDUCTOR_REQUIRE_PRODUCTION", REASON
+    )
 
 
 def _worker_env(name: str) -> dict[str, str]:
