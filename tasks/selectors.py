@@ -35,14 +35,16 @@ def agent_runs_of(tasks: list[Task]) -> tuple[dict[int, list[Run]], set[int]]:
         for _, task_pk, admitted_at, status in attempts
         if admitted_at is None and status == RunStatus.CREATED
     }
+    by_pk = {task.pk: task for task in tasks}
     runs: dict[int, list[Run]] = defaultdict(list)
     for run in (
         Run.objects.filter(attempt_id__in=list(task_of), kind=Run.Kind.AGENT)
-        .select_related("attempt__task")
+        .select_related("attempt")
         .defer("prompt")
         .order_by("-created_at", "-id")
     ):
-        runs[task_of[run.attempt_id]].append(run)
+        run.attempt.task = by_pk[run.attempt.task_id]  # the tasks we have, not a copy each
+        runs[run.attempt.task_id].append(run)
     return runs, waiting
 
 
