@@ -33,7 +33,11 @@ class Task(models.Model):
         constraints = [
             models.UniqueConstraint(fields=["project", "task_id"], name="task_unique_in_project")
         ]
-        indexes = [models.Index(fields=["project", "column", "position"])]
+        indexes = [
+            models.Index(fields=["project", "column", "position"]),
+            # The task lists: a project's tasks by creation time, newest or oldest first.
+            models.Index(fields=["project", "created_at", "id"], name="task_project_created"),
+        ]
         ordering = ["created_at"]
 
     def __str__(self) -> str:
