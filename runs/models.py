@@ -96,8 +96,6 @@ class Run(models.Model):
             models.Index(fields=["status", "heartbeat_at"]),
             models.Index(fields=["attempt", "kind"]),
             models.Index(fields=["worker", "status"]),
-            # GET /api/v1/runs: agent runs (or one kind), newest first.
-            models.Index(fields=["kind", "created_at", "id"], name="run_kind_created"),
         ]
 
     def __str__(self) -> str:

@@ -37,14 +37,18 @@ def agent_runs_of(tasks: list[Task]) -> tuple[dict[int, list[Run]], set[int]]:
     }
     by_pk = {task.pk: task for task in tasks}
     runs: dict[int, list[Run]] = defaultdict(list)
+    # Sorted here, per task: no ORDER BY can tempt SQLite's planner away from the index that
+    # finds just these attempts' runs.
     for run in (
         Run.objects.filter(attempt_id__in=list(task_of), kind=Run.Kind.AGENT)
         .select_related("attempt")
         .defer("prompt")
-        .order_by("-created_at", "-id")
+        .order_by()
     ):
         run.attempt.task = by_pk[run.attempt.task_id]  # the tasks we have, not a copy each
         runs[run.attempt.task_id].append(run)
+    for task_runs in runs.values():
+        task_runs.sort(key=lambda run: (run.created_at, run.id), reverse=True)
     return runs, waiting
 
 
