@@ -26,6 +26,7 @@ from runs.models import ACTIVE_STATUSES, TERMINAL_STATUSES, Attempt, LogChunk, R
 from runs.selectors import rfc3339, run_to_api
 from tasks.models import Task
 from tasks.selectors import (
+    admission,
     agent_runs,
     agent_runs_of,
     blocked_by,
@@ -179,10 +180,7 @@ def task_items(tasks: list[Task]) -> list[dict[str, Any]]:
 
 def _task_item(task: Task, runs: list[Run], waiting: bool) -> dict[str, Any]:
     latest = runs[0] if runs else None
-    if waiting:
-        status, position, blockers = task_status(task, runs), queue_position(task), blocked_by(task)
-    else:
-        status, position, blockers = task_status(task, runs, waiting=False), 0, []
+    status, position, blockers = admission(task, runs, waiting)
     return {
         "id": task.task_id,
         "task_id": task.task_id,

@@ -33,7 +33,7 @@ LOW_DISK_BYTES = 64 * 1024 * 1024
 
 
 def low_disk_note(folder: str | Path) -> str:
-    """ "" if the disk holding `folder` has room, else what to tell the user about it."""
+    """What to tell the user when the disk holding `folder` is (nearly) full, else ""."""
     try:
         free = shutil.disk_usage(folder).free
     except OSError:

@@ -81,12 +81,10 @@ def enqueue_followup(run: Run, countdown: float = 0) -> None:
 
 
 def enqueue_worktree_retire(attempts: Iterable[Attempt]) -> None:
-    """Once the deletion commits, each worktree goes on the worker that made it (§7)."""
+    """Once the deletion commits, each attempt's worktree goes on the worker that made it
+    (§7); the attempts are those with a worktree."""
     for attempt in attempts:
-        if attempt.worktree_path:
-            queue = worker_queue(attempt.worker) if attempt.worker else SHARED_QUEUE
-            repo = attempt.task.project.project_root
-            send = partial(
-                worktree_retire.apply_async, args=(repo, attempt.worktree_path), queue=queue
-            )
-            transaction.on_commit(send)
+        queue = worker_queue(attempt.worker) if attempt.worker else SHARED_QUEUE
+        repo = attempt.task.project.project_root
+        send = partial(worktree_retire.apply_async, args=(repo, attempt.worktree_path), queue=queue)
+        transaction.on_commit(send)

@@ -112,15 +112,23 @@ def tasks_to_api(tasks: list[Task]) -> list[dict[str, Any]]:
     return [_task_to_api(task, runs[task.pk], task.pk in waiting) for task in tasks]
 
 
+def admission(task: Task, runs: list[Run], waiting: bool) -> tuple[str, int, list[str]]:
+    """Status, queue position and blockers; the planner is asked only when the task waits."""
+    if not waiting:
+        return task_status(task, runs, waiting=False), 0, []
+    return task_status(task, runs, waiting=True), queue_position(task), blocked_by(task)
+
+
 def _task_to_api(task: Task, runs: list[Run], waiting: bool) -> dict[str, Any]:
+    status, position, blockers = admission(task, runs, waiting)
     return {
         "project_id": task.project_id,
         "task_id": task.task_id,
-        "status": task_status(task, runs, waiting),
-        "queue_position": queue_position(task) if waiting else 0,
+        "status": status,
+        "queue_position": position,
         "last_activity": last_activity(task, runs),
         "depends_on": task.depends_on,
-        "blocked_by": blocked_by(task) if waiting else [],
+        "blocked_by": blockers,
         "thread_parent": task.thread_parent,
         "done": is_done(task),
         "runs": [run_to_api(run) for run in runs],
