@@ -4,6 +4,8 @@ The channel layer is a lossy doorbell (the database is the truth), but it is not
 `async_to_sync(group_send)` from a worker thread loses messages against the in-memory layer
 (shared/research/embedded-mode.md, Q2). So every publish hops onto one event loop and waits:
 the ASGI server's loop in embedded mode (`set_loop`), else a private loop on a daemon thread.
+Until the server's loop runs (recovery at start publishes each run it crashes), an event is
+dropped, not waited on: nobody can be subscribed yet, and each wait would stall the start.
 """
 
 from __future__ import annotations
@@ -21,15 +23,16 @@ log = logging.getLogger(__name__)
 
 _lock = threading.Lock()
 _loop: asyncio.AbstractEventLoop | None = None
+_server_loop = False  # `_loop` is the server's (it runs once the server does), not ours
 _closing = threading.Event()
 _TIMEOUT = 10.0
 
 
 def set_loop(loop: asyncio.AbstractEventLoop) -> None:
     """Publish on the server's own loop (embedded mode: the in-memory layer lives there)."""
-    global _loop
+    global _loop, _server_loop
     with _lock:
-        _loop = loop
+        _loop, _server_loop = loop, True
         _closing.clear()
 
 
@@ -38,11 +41,14 @@ def close() -> None:
     _closing.set()
 
 
-def _event_loop() -> asyncio.AbstractEventLoop:
-    global _loop
+def _event_loop() -> asyncio.AbstractEventLoop | None:
+    """The loop to publish on; None while the server's loop is not running."""
+    global _loop, _server_loop
     with _lock:
+        if _server_loop and _loop is not None and not _loop.is_closed():
+            return _loop if _loop.is_running() else None
         if _loop is None or _loop.is_closed():
-            _loop = asyncio.new_event_loop()
+            _loop, _server_loop = asyncio.new_event_loop(), False
             threading.Thread(target=_loop.run_forever, name="publish-loop", daemon=True).start()
         return _loop
 
@@ -60,7 +66,10 @@ def publish_many(items: Iterable[tuple[str, dict[str, Any]]]) -> None:
     batch = list(items)
     if not batch or _closing.is_set():
         return
-    future = asyncio.run_coroutine_threadsafe(_send_all(batch), _event_loop())
+    loop = _event_loop()
+    if loop is None:
+        return
+    future = asyncio.run_coroutine_threadsafe(_send_all(batch), loop)
     waited = 0.0
     while not _closing.is_set():
         try:
