@@ -19,12 +19,14 @@ def run_server(host: str, port: int) -> int:
 
     from conductor_site.api import conductor_version
     from messagebus import publish
+    from projects.layout import data_dir_migrate
     from runs import services
     from runs.supervisor import let_agents_take_sigint, supervisor
     from tasks import drain, planner
 
     let_agents_take_sigint()
     call_command("migrate", interactive=False, verbosity=0)
+    data_dir_migrate()
     publish.set_loop(twisted_loop)
     drain.start_watcher()
     worker = thread = None
@@ -68,10 +70,12 @@ def run_worker(concurrency: int | None, loglevel: str) -> int:
     from celery.signals import worker_ready, worker_shutting_down
 
     from conductor_site.celery import app
+    from projects.layout import data_dir_migrate
     from runs.supervisor import supervisor
     from runs.tasks import SHARED_QUEUE, worker_queue
 
     name = supervisor().name
+    data_dir_migrate()
 
     @worker_ready.connect(weak=False)
     def on_ready(**_: Any) -> None:

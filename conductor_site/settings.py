@@ -160,10 +160,10 @@ USE_TZ = True
 
 STATIC_URL = "static/"
 STATICFILES_DIRS = [BASE_DIR / "static"]
-STATIC_ROOT = DATA_DIR / "static"
-STATIC_ROOT.mkdir(exist_ok=True)
-# WhiteNoise serves the admin's and Swagger UI's assets straight from the installed apps: no
-# collectstatic step, no CDN (the docs page must work offline).
+# No STATIC_ROOT: WhiteNoise serves the admin's and Swagger UI's assets straight from the
+# installed apps and `static/` (no collectstatic step, no CDN: the docs page must work
+# offline), and never a folder of the data dir, where users' files live.
+STATIC_ROOT = None
 WHITENOISE_USE_FINDERS = True
 
 # CORS: only the configured origins (`api.cors_origins`, `CONDUCTOR_CORS_ORIGINS`; "*" = any).

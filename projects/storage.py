@@ -1,4 +1,9 @@
-"""Where Conductor keeps files in its data dir: `<data>/<project>/<task>/runs/<run>/`."""
+"""Where Conductor keeps files in its data dir: `<data>/projects/<project>/<task>/runs/<run>/`.
+
+Users' names live under `projects/` only, so no project id can name one of Conductor's own
+entries beside it (`conductor.sqlite3`, `secret_key`, `config.yaml`, `server.lock`, `_audit/`,
+`_worktrees/`). `projects.layout` moves a data dir of the old layout (`<data>/<project>/`).
+"""
 
 from __future__ import annotations
 
@@ -12,8 +17,12 @@ def data_dir() -> Path:
     return Path(settings.DATA_DIR)
 
 
+def projects_dir() -> Path:
+    return data_dir() / "projects"
+
+
 def project_dir(project_id: str) -> Path:
-    return data_dir() / project_id
+    return projects_dir() / project_id
 
 
 def task_dir(project_id: str, task_id: str) -> Path:

@@ -77,7 +77,7 @@ def test_output_md_is_followed_while_the_agent_writes_it(app: Conductor) -> None
     with EventStream(app, _path(task_id, run_id, "output.md")) as stream:
         app.open_gate(task_id)
         first = stream.until(lambda e: e.data == "hello\n")
-        (app.data / "demo" / task_id / "more").touch()
+        (app.data / "projects" / "demo" / task_id / "more").touch()
         events = first + stream.rest()
 
     assert _text(events) == "hello\nworld\n"

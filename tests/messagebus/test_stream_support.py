@@ -52,7 +52,7 @@ class Conductor:
 
     def open_gate(self, task_id: str) -> None:
         """Let a `gated()` agent go on."""
-        (self.data / PROJECT / task_id / "go").touch()
+        (self.data / "projects" / PROJECT / task_id / "go").touch()
 
 
 def gated(script: str) -> str:

@@ -42,7 +42,7 @@ def test_it_creates_a_project_and_its_root_marker(db: None, api: APIClient, home
     assert (body["id"], body["task_count"], body["project_root"]) == ("created-1", 0, str(home))
     assert body["last_activity"].endswith("Z")
     datetime.fromisoformat(body["last_activity"].removesuffix("Z") + "+00:00")
-    marker = Path(settings.DATA_DIR) / "created-1" / "PROJECT-ROOT.txt"
+    marker = Path(settings.DATA_DIR) / "projects" / "created-1" / "PROJECT-ROOT.txt"
     assert marker.read_text().strip() == str(home)
     assert Project.objects.get(id="created-1").project_root == str(home)
 

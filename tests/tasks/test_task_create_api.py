@@ -232,7 +232,8 @@ def test_the_task_folder_holds_the_prompt_in_task_md(db: None, api: APIClient) -
 def test_a_task_folder_that_cannot_be_made_is_a_500_and_leaves_nothing(
     db: None, api: APIClient, data_dir: Any
 ) -> None:
-    (data_dir / "demo").write_text("a file where the project's folder would go")
+    (data_dir / "projects").mkdir()
+    (data_dir / "projects" / "demo").write_text("a file where the project's folder would go")
 
     error = assert_error(post(api, VALID), 500, "INTERNAL_ERROR")
 
