@@ -50,6 +50,18 @@ class ApiError(exceptions.APIException):
         super().__init__(message)
 
 
+class DomainError(Exception):
+    """A service's refusal, the client's to fix: raised in the domain without knowing HTTP,
+    answered by `api_exception_handler` in the one shape with `status_code`."""
+
+    status_code = 400
+
+    def __init__(self, message: str, **details: Any) -> None:
+        super().__init__(message)
+        self.message = message
+        self.details = details
+
+
 def error_body(status_code: int, message: str, details: dict[str, Any] | None = None) -> dict:
     return {"error": message, "code": CODES.get(status_code, "ERROR"), "details": details or {}}
 
@@ -74,7 +86,7 @@ def api_exception_handler(exc: Exception, context: dict[str, Any]) -> Response |
 
 
 def _error_response(exc: Exception, context: dict[str, Any]) -> Response | None:
-    if isinstance(exc, ApiError):
+    if isinstance(exc, ApiError | DomainError):
         return error_response(exc.status_code, exc.message, **exc.details)
     if isinstance(exc, RequestDataTooBig):
         limit = settings.DATA_UPLOAD_MAX_MEMORY_SIZE

@@ -23,7 +23,7 @@ from django.db import connection, transaction
 from messagebus.models import Message
 from messagebus.publish import publish_many
 from messagebus.selectors import bus_task, message_to_api
-from projects.models import Project
+from projects.creation import project_ensure
 from runs.models import Run
 from tasks.models import Task
 
@@ -76,7 +76,7 @@ def message_append(
 
 
 def _bus_made(project_id: str, task_id: str | None) -> Task | None:
-    project, _ = Project.objects.get_or_create(id=project_id)
+    project = project_ensure(project_id=project_id)
     if task_id is None:
         return None
     task, _ = Task.objects.get_or_create(

@@ -24,10 +24,10 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from conductor_site.errors import ApiError
-from conductor_site.ids import RESERVED_IDS, identifier_field, is_identifier
+from conductor_site.ids import identifier_field, is_identifier
 from conductor_site.openapi import bool_parameter, errors, path_parameters
 from conductor_site.params import query_bool, query_identifier, query_int
-from projects import openapi, selectors, services, storage
+from projects import creation, openapi, selectors, services, storage
 from projects.models import Project
 from runs import services as run_services
 from runs.files import RUN_FILES, UnknownFile, run_file_text, run_folder
@@ -122,14 +122,6 @@ class ProjectsApi(APIView):
         )
         env = serializers.DictField(child=serializers.CharField(), required=False, default=dict)
 
-        def validate_project_id(self, value: str) -> str:
-            if value in RESERVED_IDS:
-                raise serializers.ValidationError(f"{value!r} is reserved")
-            return value
-
-        def validate_project_root(self, value: str) -> str:
-            return str(checked_project_root(value))
-
     @extend_schema(
         operation_id="projects_list", tags=["projects"], responses=openapi.ProjectListSerializer
     )
@@ -143,33 +135,17 @@ class ProjectsApi(APIView):
         responses={201: openapi.ProjectSummarySerializer, **errors(400, 409)},
     )
     def post(self, request: Request) -> Response:
+        """`project_root`: absolute (no `~` expansion), an existing directory outside the
+        data dir; `default_branch`: a valid branch name (`creation.project_create`)."""
         if not isinstance(request.data, dict):
             raise ApiError(400, "the request body must be a JSON object")
         data = self.InputSerializer(data=request.data)
         data.is_valid(raise_exception=True)
-        fields = dict(data.validated_data)
-        if Project.objects.filter(id=fields["project_id"]).exists():
-            raise ApiError(409, f"project {fields['project_id']!r} already exists")
-        project = Project.objects.create(id=fields.pop("project_id"), **fields)
-        folder = storage.project_dir(project.id)
-        folder.mkdir(parents=True, exist_ok=True)
-        (folder / "PROJECT-ROOT.txt").write_text(project.project_root + "\n")
+        try:
+            project = creation.project_create(**data.validated_data)
+        except OSError as exc:
+            raise ApiError(500, f"could not create the project's folder: {exc}") from exc
         return Response(selectors.project_summary(project), status=201)
-
-
-def checked_project_root(value: str) -> Path:
-    """Absolute (no `~` expansion), existing, a directory, outside the data dir; symlinks
-    are resolved before the checks."""
-    path = Path(value)
-    if not path.is_absolute():
-        raise serializers.ValidationError("must be an absolute path")
-    resolved = path.resolve()
-    if not resolved.is_dir():
-        raise serializers.ValidationError(f"{value} is not an existing directory")
-    data = storage.data_dir().resolve()
-    if resolved == data or data in resolved.parents:
-        raise serializers.ValidationError(f"must be outside Conductor's data dir ({data})")
-    return resolved
 
 
 @contextmanager

@@ -65,6 +65,18 @@ def branch_exists(path: str | Path, branch: str) -> bool:
     return bool(git(path, "rev-parse", "--verify", "--quiet", ref, check=False).strip())
 
 
+def is_branch_name(name: str) -> bool:
+    """A name `git check-ref-format --branch` accepts, and never one git would take for an
+    option (a leading `-`)."""
+    if not name or name.startswith("-"):
+        return False
+    try:
+        git("/", "check-ref-format", "--branch", name)
+    except GitError:
+        return False
+    return True
+
+
 @contextmanager
 def worktree_lock(repo: str | Path) -> Iterator[None]:
     """Serialize worktree changes of one repository across threads and processes: two

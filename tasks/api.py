@@ -41,11 +41,9 @@ class TaskCreateApi(APIView):
         thread_message_type = serializers.ChoiceField(["USER_REQUEST"], required=False)
 
         def validate_project_root(self, value: str) -> str:
-            """The UI sends "" or `~/…`: expand it; an explicit path must be a directory."""
-            path = os.path.expanduser(value) if value.startswith("~") else value
-            if path and not (os.path.isabs(path) and os.path.isdir(path)):
-                raise serializers.ValidationError(f"{value} is not an existing absolute directory")
-            return os.path.realpath(path) if path else ""
+            """The UI sends "" or `~/…`: expanded here; the checks are every project's
+            (`projects.creation`)."""
+            return os.path.expanduser(value) if value.startswith("~") else value
 
     @extend_schema(
         operation_id="tasks_list",

@@ -9,6 +9,7 @@ from typing import Any
 from django.db import IntegrityError, transaction
 
 from projects import storage
+from projects.creation import project_ensure
 from projects.models import Project
 from runs import services as run_services
 from runs.agents import agent_for
@@ -53,9 +54,7 @@ def task_submit(
         if planner.gate_locked().draining:
             raise TaskConflict("a self-update is draining the server: no new task starts now")
         parent = threads.parent_message(thread_parent) if thread_parent else None
-        project, _ = Project.objects.get_or_create(
-            id=project_id, defaults={"project_root": project_root}
-        )
+        project = project_ensure(project_id=project_id, project_root=project_root)
         task = Task.objects.select_for_update().filter(project=project, task_id=task_id).first()
         if attach_mode == "create":
             if task is not None and not task.is_bus_only:
