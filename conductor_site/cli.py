@@ -7,6 +7,7 @@ import ipaddress
 import os
 import socket
 import sys
+from pathlib import Path
 
 import django
 
@@ -157,6 +158,7 @@ def _serve(args: argparse.Namespace) -> int:
         return 2
     from conductor_site.server import run_server
 
+    _warn_if_in_work_tree(settings.DATA_DIR)
     return run_server(args.host, args.port)
 
 
@@ -176,7 +178,15 @@ def _worker(args: argparse.Namespace) -> int:
         return 2
     from conductor_site.server import run_worker
 
+    _warn_if_in_work_tree(settings.DATA_DIR)
     return run_worker(args.concurrency, args.loglevel)
+
+
+def _warn_if_in_work_tree(data_dir: Path) -> None:
+    from conductor_site.datadir import work_tree_warning
+
+    if warning := work_tree_warning(data_dir):
+        print(f"conductor: {warning}", file=sys.stderr, flush=True)
 
 
 if __name__ == "__main__":

@@ -4,17 +4,23 @@ from __future__ import annotations
 
 import logging
 import socket
+import sys
 from typing import Any
 
 from django.conf import settings
 from django.core.management import call_command
 
+from conductor_site.datadir import DataDirBusy, data_dir_lock
+
 log = logging.getLogger("conductor")
 
 
 def run_server(host: str, port: int) -> int:
+    """Lock the data dir and bind the port before anything else: a second server on the same
+    data dir, or a port in use, fails the start while nothing has been recovered (a recovery
+    would mark the live server's runs crashed and kill their agents)."""
     # Importing daphne.server installs Twisted's asyncio reactor: it must come first.
-    from daphne.server import Server, twisted_loop
+    from daphne.server import twisted_loop
     from twisted.internet import reactor
 
     from conductor_site.api import conductor_version
@@ -24,6 +30,12 @@ def run_server(host: str, port: int) -> int:
     from runs.supervisor import let_agents_take_sigint, supervisor
     from tasks import drain, planner
 
+    try:
+        data_dir_lock(settings.DATA_DIR)
+        listener = listening_socket(host, port)
+    except (DataDirBusy, OSError) as exc:
+        print(f"conductor: {exc}", file=sys.stderr)
+        return 2
     let_agents_take_sigint()
     call_command("migrate", interactive=False, verbosity=0)
     data_dir_migrate()
@@ -52,18 +64,57 @@ def run_server(host: str, port: int) -> int:
         f"— data in {settings.DATA_DIR}",
         flush=True,
     )
-    from channels.routing import get_default_application
-
-    interface = host.strip("[]").replace(":", r"\:")
-    Server(
-        get_default_application(),
-        endpoints=[f"tcp:port={port}:interface={interface}"],
-        application_close_timeout=5,
-    ).run()
+    serve_on(listener)
     if worker is not None and thread is not None:
         worker.stop()
         thread.join(10)
     return 0
+
+
+def listening_socket(host: str, port: int) -> socket.socket:
+    """A TCP socket bound to `host:port` and listening; OSError naming the address if not."""
+    host = host.strip("[]")
+    try:
+        family, kind, proto, _, address = socket.getaddrinfo(
+            host, port, type=socket.SOCK_STREAM, flags=socket.AI_PASSIVE
+        )[0]
+        listener = socket.socket(family, kind, proto)
+    except OSError as exc:
+        raise OSError(exc.errno, f"cannot listen on {host}:{port}: {exc.strerror}") from exc
+    listener.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)  # as Twisted does
+    try:
+        listener.bind(address)
+        listener.listen(socket.SOMAXCONN)
+    except OSError as exc:
+        listener.close()
+        raise OSError(exc.errno, f"cannot listen on {host}:{port}: {exc.strerror}") from exc
+    return listener
+
+
+def serve_on(listener: socket.socket) -> None:
+    """Daphne, serving on a socket bound before (Twisted adopts it) until shutdown."""
+    from channels.routing import get_default_application
+    from daphne.server import Server
+    from twisted.internet import reactor
+
+    class AdoptingServer(Server):
+        def __init__(self) -> None:
+            # Daphne exits without an endpoint string; the socket is adopted instead, once
+            # its factory exists (`ready_callable` runs just before the reactor does).
+            super().__init__(
+                get_default_application(),
+                endpoints=["adopted"],
+                ready_callable=self.adopt,
+                application_close_timeout=5,
+            )
+            self.endpoints: list[str] = []
+
+        def adopt(self) -> None:
+            listener.setblocking(False)  # Twisted accepts until there is nothing left
+            reactor.adoptStreamPort(listener.fileno(), listener.family, self.http_factory)
+            listener.close()  # Twisted holds its own copy of the descriptor
+
+    AdoptingServer().run()
 
 
 def run_worker(concurrency: int | None, loglevel: str) -> int:

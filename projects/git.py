@@ -47,6 +47,15 @@ def is_repository(path: str | Path) -> bool:
         return False
 
 
+def is_ignored(path: str | Path) -> bool:
+    """The folder `path` is ignored by the work tree that holds it (git would not add it)."""
+    try:
+        git(path, "check-ignore", "--quiet", ".")
+    except GitError:
+        return False
+    return True
+
+
 def toplevel(path: str | Path) -> str:
     return git(path, "rev-parse", "--show-toplevel").strip()
 
