@@ -9,6 +9,7 @@ from typing import Any
 
 from django.conf import settings
 from django.core.management import call_command
+from django.db import DatabaseError
 
 from conductor_site.datadir import DataDirBusy, data_dir_lock
 
@@ -126,7 +127,10 @@ def run_worker(concurrency: int | None, loglevel: str) -> int:
     from runs.tasks import SHARED_QUEUE, worker_queue
 
     name = supervisor().name
-    data_dir_migrate()
+    try:
+        data_dir_migrate()
+    except DatabaseError as exc:  # no tables yet: the first `conductor serve` makes them
+        log.warning("the data dir's layout is not checked: %s", exc)
 
     @worker_ready.connect(weak=False)
     def on_ready(**_: Any) -> None:

@@ -154,3 +154,23 @@ def test_a_new_project_with_a_home_folder_gets_its_marker_from_a_task_too(
     assert Project.objects.get(id="p1").project_root == str(home)
     marker = storage.project_dir("p1") / "PROJECT-ROOT.txt"
     assert marker.read_text() == f"{home}\n"
+
+
+@pytest.mark.parametrize("legacy", ["_worktrees", "_audit"])
+def test_deleting_a_project_an_older_version_let_in_keeps_conductors_own_folders(
+    db: None, api: APIClient, settings: Any, data_dir: Path, legacy: str
+) -> None:
+    """Such a project's folder was `<data>/_worktrees` (every worktree) or `<data>/_audit`."""
+    settings.CONDUCTOR = {**settings.CONDUCTOR, "WORKTREE_ROOT": data_dir / "_worktrees"}
+    Project.objects.create(id=legacy)
+    worktree = data_dir / "_worktrees" / "other" / "att-1" / "work.txt"
+    worktree.parent.mkdir(parents=True)
+    worktree.write_text("uncommitted")
+    audit = data_dir / "_audit" / "form-submissions.jsonl"
+    audit.parent.mkdir()
+    audit.write_text("{}\n")
+
+    assert api.delete(f"/api/projects/{legacy}").status_code == 200
+
+    assert worktree.read_text() == "uncommitted"
+    assert audit.read_text() == "{}\n"
