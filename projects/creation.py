@@ -27,6 +27,7 @@ class ProjectInvalid(DomainError):
 
     def __init__(self, field: str, message: str) -> None:
         super().__init__(f"{field}: {message}", fields={field: [message]})
+        self.field, self.reason = field, message
 
 
 class ProjectExists(DomainError):
@@ -37,11 +38,15 @@ def project_create(*, project_id: str, project_root: str, **fields: Any) -> Proj
     """`POST /api/projects`: a new project with a home folder (`project_root`, required)."""
     if not project_root:
         raise ProjectInvalid("project_root", "This field is required.")
-    checked = _checked_fields(project_id, project_root, fields)
+    root = project_check(
+        project_id=project_id,
+        project_root=project_root,
+        default_branch=fields.get("default_branch", ""),
+    )
     if Project.objects.filter(id=project_id).exists():
         raise ProjectExists(f"project {project_id!r} already exists")
     try:
-        return _project_make(project_id, checked)
+        return _project_make(project_id, {**fields, "project_root": root})
     except IntegrityError as exc:
         raise ProjectExists(f"project {project_id!r} already exists") from exc
 
@@ -49,25 +54,26 @@ def project_create(*, project_id: str, project_root: str, **fields: Any) -> Proj
 def project_ensure(*, project_id: str, project_root: str = "") -> Project:
     """The project a task or a bus post names, made without a repository (or with
     `project_root` as its home folder) when it does not exist yet."""
-    checked = _checked_fields(project_id, project_root, {})
+    root = project_check(project_id=project_id, project_root=project_root)
     project = Project.objects.filter(id=project_id).first()
     if project is not None:
         return project
     try:
-        return _project_make(project_id, checked)
+        return _project_make(project_id, {"project_root": root})
     except IntegrityError:  # made by a concurrent request meanwhile
         return Project.objects.get(id=project_id)
 
 
-def _checked_fields(project_id: str, project_root: str, fields: dict[str, Any]) -> dict[str, Any]:
+def project_check(*, project_id: str, project_root: str, default_branch: str = "") -> str:
+    """The checks a project passes wherever it is made (or edited, in the admin); returns
+    `project_root` resolved ("": none). ProjectInvalid names the first wrong field."""
     if not is_identifier(project_id):
         raise ProjectInvalid("project_id", "must be 1-128 characters of A-Z, a-z, 0-9, '-' or '_'")
     if project_id in RESERVED_IDS:
         raise ProjectInvalid("project_id", f"{project_id!r} is reserved")
-    branch = fields.get("default_branch", "")
-    if branch and not git.is_branch_name(branch):
-        raise ProjectInvalid("default_branch", f"{branch!r} is not a valid branch name")
-    return {**fields, "project_root": checked_project_root(project_root) if project_root else ""}
+    if default_branch and not git.is_branch_name(default_branch):
+        raise ProjectInvalid("default_branch", f"{default_branch!r} is not a valid branch name")
+    return checked_project_root(project_root) if project_root else ""
 
 
 def checked_project_root(value: str) -> str:
