@@ -87,8 +87,9 @@ def checked_project_root(value: str) -> str:
     try:
         resolved = path.resolve()
         is_dir = resolved.is_dir()
-    except (OSError, ValueError) as exc:
-        raise ProjectInvalid("project_root", f"{value} cannot be used: {exc}") from exc
+    except (OSError, ValueError) as exc:  # a name too long, a NUL byte
+        reason = getattr(exc, "strerror", None) or str(exc)
+        raise ProjectInvalid("project_root", f"{value} cannot be used: {reason}") from exc
     if not is_dir:
         raise ProjectInvalid("project_root", f"{value} is not an existing directory")
     data = storage.data_dir().resolve()

@@ -55,6 +55,8 @@ def legacy_folders_move(project_ids: Iterable[str]) -> list[str]:
     for project_id in sorted(ids & OWN_ENTRIES):
         if (data / project_id).is_dir():
             log.warning("project %r shares Conductor's own %s: not moved", project_id, data)
+    with suppress(OSError):  # the old static root, made empty at every start; kept if not
+        (data / "static").rmdir()
     return moved
 
 

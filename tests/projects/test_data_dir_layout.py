@@ -67,6 +67,7 @@ def test_an_old_data_dir_moves_into_projects_once_and_keeps_conductors_own(
     finally:
         server.terminate()
     to_old_layout(data, ["demo", "projects"])
+    (data / "static").mkdir()  # the old static root, always empty
     (data / "_audit").mkdir(exist_ok=True)
     (data / "_audit" / "form-submissions.jsonl").write_text("{}\n")
     assert (data / "projects" / "t1" / "here.txt").is_file(), "the old folder of `projects`"
@@ -83,7 +84,7 @@ def test_an_old_data_dir_moves_into_projects_once_and_keeps_conductors_own(
                 assert get_status(restarted, f"{run_path}/file?name=prompt") == 200
                 path = f"/api/projects/{project_id}/tasks/t1/file?name=TASK.md"
                 assert get_status(restarted, path) == 200
-            assert not (data / "demo").exists()
+            assert not (data / "demo").exists() and not (data / "static").exists()
             assert (data / "_audit" / "form-submissions.jsonl").read_text() == "{}\n"
             assert (data / "secret_key").is_file() and (data / "conductor.sqlite3").is_file()
         finally:
