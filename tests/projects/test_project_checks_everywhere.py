@@ -77,7 +77,7 @@ def test_a_project_root_inside_the_data_dir_is_400_for_a_task_too(db: None, api:
 @pytest.mark.parametrize(
     "root",
     ["/tmp/" + "a" * 300, "/tmp" + "/aaaaaaaa" * 600, "/tmp" + "/aaaaaaaa" * 300],
-    ids=["a long name", "a long path", "a path the system cannot resolve"],
+    ids=["a long name", "a long path", "a long missing path"],
 )
 def test_an_over_long_project_root_is_400_not_500(db: None, api: APIClient, root: str) -> None:
     responses = [
