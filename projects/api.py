@@ -112,8 +112,8 @@ class ProjectsApi(APIView):
     class InputSerializer(serializers.Serializer):
         project_id = identifier_field()
         project_root = serializers.CharField()
-        name = serializers.CharField(required=False, default="")
-        default_branch = serializers.CharField(required=False, default="")
+        name = serializers.CharField(required=False, default="", max_length=200)
+        default_branch = serializers.CharField(required=False, default="", max_length=255)
         setup_script = serializers.CharField(required=False, default="", trim_whitespace=False)
         cleanup_script = serializers.CharField(required=False, default="", trim_whitespace=False)
         dev_server_script = serializers.CharField(required=False, default="")

@@ -104,6 +104,16 @@ def test_a_default_branch_that_is_no_branch_name_is_400(
     assert_nothing_made()
 
 
+@pytest.mark.parametrize(("field", "length"), [("name", 201), ("default_branch", 256)])
+def test_a_name_or_branch_longer_than_its_column_is_400_not_500(
+    db: None, api: APIClient, home: Path, field: str, length: int
+) -> None:
+    body = {"project_id": "p1", "project_root": str(home), field: "b" * length}
+
+    assert_error(api.post("/api/projects", body, format="json"), 400, field)
+    assert_nothing_made()
+
+
 @pytest.mark.parametrize("branch", ["main", "feature/x", "release-1.2"])
 def test_a_valid_default_branch_is_kept(db: None, api: APIClient, home: Path, branch: str) -> None:
     body = {"project_id": "p1", "project_root": str(home), "default_branch": branch}
