@@ -35,13 +35,14 @@ def run_create(attempt: Attempt, kind: str, prompt: str, previous_run: Run | Non
 
 
 def run_claim(run: Run, worker: str, cwd: str) -> bool:
-    """queued/created → running; False when the run was stopped (or taken) meanwhile."""
+    """queued/created → running; False when the run was stopped (or taken) meanwhile. Either
+    way `run` is re-read, so a caller that lost reports the status the run has now."""
     now = timezone.now()
     claimed = Run.objects.filter(
         id=run.id, status__in=[RunStatus.CREATED, RunStatus.QUEUED]
     ).update(status=RunStatus.RUNNING, worker=worker, cwd=cwd, started_at=now, heartbeat_at=now)
+    run.refresh_from_db()
     if claimed == 1:
-        run.refresh_from_db()
         run_changed(run, "started")
     return claimed == 1
 
@@ -67,13 +68,29 @@ def run_cancel_unstarted(run: Run, status: str, error_summary: str) -> None:
 
 
 def attempt_finish(attempt: Attempt, status: str, error_summary: str = "") -> None:
+    """running → a terminal status; an attempt left in a run-only status (`queued`) could
+    never end, and no delete could pass it."""
+    if status not in TERMINAL_STATUSES:
+        raise ValueError(f"an attempt cannot end {status!r}")
     Attempt.objects.filter(id=attempt.id, status=RunStatus.RUNNING).update(
         status=status, error_summary=error_summary
     )
 
 
+def attempt_stop_unstarted(attempt_id: str, reason: str) -> bool:
+    """created → stopped: its start, waiting for the planner or already sent to a worker,
+    then finds nothing to claim."""
+    return (
+        Attempt.objects.filter(id=attempt_id, status=RunStatus.CREATED).update(
+            status=RunStatus.STOPPED, error_summary=reason
+        )
+        == 1
+    )
+
+
 def run_stop(run: Run) -> str:
-    """Ask a run to stop, wherever it runs. A run not started yet is stopped at once;
+    """Ask a run to stop, wherever it runs. A run not started yet is stopped at once, and
+    so is its attempt if that has not started either (the agent run is what it is for);
     a running one is signalled by its worker's housekeeping (SIGINT → SIGTERM → SIGKILL)."""
     now = timezone.now()
     with transaction.atomic():
@@ -85,6 +102,8 @@ def run_stop(run: Run) -> str:
             ended_at=now,
             error_summary="stopped before it started",
         )
+        if unstarted and run.kind == Run.Kind.AGENT:
+            attempt_stop_unstarted(run.attempt_id, "stopped before it started")
         if not unstarted:
             Run.objects.filter(
                 id=run.id, status=RunStatus.RUNNING, stop_requested_at__isnull=True
