@@ -2,7 +2,8 @@
 
 Each process gets its own session (so its whole group can be signalled), two reader threads
 and no Python process of its own; one housekeeping thread per worker heartbeats the runs it
-owns, picks up stop requests made in other processes, and reaps runs whose worker vanished.
+owns, picks up stop requests made in other processes, and runs the reconciler (reaps runs
+whose worker vanished, re-sends starts no worker claimed: runs/reconcile.py).
 """
 
 from __future__ import annotations
@@ -270,6 +271,12 @@ class Supervisor:
         from runs import services
 
         services.recover_worker(self.name)
+        self.keep_house()
+
+    def keep_house(self) -> None:
+        """Heartbeats, stops and the reconciler on a thread of their own. The production
+        server runs it too (without a worker's recovery): with no worker left, someone must
+        still reap and re-send."""
         self._thread = threading.Thread(target=self._housekeep, name="housekeeping", daemon=True)
         self._thread.start()
 
@@ -300,6 +307,7 @@ class Supervisor:
 
     def _housekeep_once(self, last_beat: float) -> float:
         from runs import services
+        from runs.reconcile import reconcile
         from tasks.planner import admit
 
         run_ids, attempt_ids = self.snapshot()
@@ -308,7 +316,7 @@ class Supervisor:
         if now - last_beat < float(settings.CONDUCTOR["HEARTBEAT_SECONDS"]):
             return last_beat
         services.heartbeat(run_ids, attempt_ids)
-        services.reap_stale()
+        reconcile()
         admit()  # a safety net: waiting tasks get in even if an attempt's end went unseen
         return now
 
