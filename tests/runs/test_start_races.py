@@ -3,8 +3,10 @@ order, everything ends, the agent runs at most once, and the task can be deleted
 
 from __future__ import annotations
 
+import importlib
 from functools import partial
 
+from django.apps import apps as django_apps
 from rest_framework.test import APIClient
 
 from projects import storage
@@ -12,6 +14,7 @@ from projects.models import Project
 from runs import pipeline
 from runs.models import TERMINAL_STATUSES, Attempt, LogChunk, Run
 from runs.tasks import run_followup
+from tasks.models import Task
 from tests.conftest import attempt_finished, create_task, run_finished, wait_for
 
 RACES = 40
@@ -104,3 +107,16 @@ def test_a_follow_up_delivered_twice_runs_the_agent_once(
     assert count.read_text() == "ran\n"
     cleanups = storage.task_dir("demo", "t1") / "cleanups"
     assert cleanups.read_text() == "cleanup\ncleanup\n"  # the first run's and the follow-up's
+
+
+def test_attempts_an_earlier_version_left_queued_end_stopped(db: None, project: Project) -> None:
+    """The upgrade repairs what the race left: such a task could never be deleted."""
+    migration = importlib.import_module("runs.migrations.0003_end_attempts_left_queued")
+    task = Task.objects.create(project=project, task_id="t1", prompt="x", agent_type="shell")
+    stuck = Attempt.objects.create(task=task, agent="shell", status="queued")
+    Run.objects.create(attempt=stuck, status="stopped")
+
+    migration.end_attempts_left_queued(django_apps, None)
+
+    stuck.refresh_from_db()
+    assert (stuck.status, stuck.error_summary) == ("stopped", "stopped before it started")
