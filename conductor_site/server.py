@@ -52,6 +52,8 @@ def run_server(host: str, port: int) -> int:
         worker, thread = start_embedded_worker(supervisor().name)
         supervisor().start()
         planner.admit()
+    else:
+        supervisor().keep_house()  # the reconciler, for when no worker is left
 
     def before_shutdown() -> None:
         publish.close()

@@ -35,6 +35,9 @@ class Attempt(models.Model):
     admitted_at = models.DateTimeField(
         null=True, blank=True, help_text="When the planner let it start; empty while waiting."
     )
+    enqueued_at = models.DateTimeField(
+        null=True, blank=True, help_text="When its start was last handed to the broker."
+    )
     error_summary = models.TextField(blank=True)
     heartbeat_at = models.DateTimeField(null=True, blank=True)
     created_at = models.DateTimeField(auto_now_add=True)
@@ -85,6 +88,11 @@ class Run(models.Model):
     log_lines = models.BigIntegerField(default=0)
     log_truncated = models.BooleanField(default=False)
     stop_requested_at = models.DateTimeField(null=True, blank=True)
+    enqueued_at = models.DateTimeField(
+        null=True,
+        blank=True,
+        help_text="A follow-up: when it was last handed to the broker (or is due, if delayed).",
+    )
     heartbeat_at = models.DateTimeField(null=True, blank=True)
     created_at = models.DateTimeField(auto_now_add=True)
     started_at = models.DateTimeField(null=True, blank=True)

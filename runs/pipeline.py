@@ -50,19 +50,24 @@ def attempt_execute(attempt_id: str) -> None:
 
 
 def followup_execute(run_id: str) -> None:
-    """Run a follow-up agent run in its attempt's existing worktree."""
+    """Run a follow-up agent run in its attempt's existing worktree. The run is claimed
+    first: a second delivery, or a run stopped meanwhile, finds nothing to claim and leaves
+    the attempt alone (claiming the attempt first let a duplicate fail the real one)."""
     run = Run.objects.select_related("attempt__task__project").get(id=run_id)
     attempt = run.attempt
+    cwd = attempt_cwd(attempt)
+    if not services.run_claim(run, supervisor().name, cwd):
+        return
     claimed = (
         Attempt.objects.filter(id=attempt.id)
         .exclude(status__in=[RunStatus.RUNNING, RunStatus.CREATED])
         .update(status=RunStatus.RUNNING, heartbeat_at=timezone.now(), error_summary="")
     )
     if claimed != 1:
-        services.run_cancel_unstarted(run, RunStatus.FAILED, "the attempt was busy")
+        services.run_finish(run, RunStatus.FAILED, error_summary="the attempt was busy")
         return
     with supervisor().tracking(attempt.id):
-        _agent_then_wrap_up(attempt, run, attempt_cwd(attempt))
+        _agent_then_wrap_up(attempt, run, cwd)
 
 
 def attempt_cwd(attempt: Attempt) -> str:
@@ -187,8 +192,9 @@ def _agent_then_wrap_up(attempt: Attempt, run: Run, cwd: str) -> None:
 
 
 def _agent_run(attempt: Attempt, run: Run, cwd: str) -> str:
+    """Claim the run unless its caller did (a follow-up), then run the agent to its end."""
     env = run_env(attempt, run)
-    if not services.run_claim(run, supervisor().name, cwd):
+    if run.status != RunStatus.RUNNING and not services.run_claim(run, supervisor().name, cwd):
         return run.status
     try:
         agent = agent_for(attempt.agent)

@@ -4,10 +4,8 @@ from the status the caller expects, so a redelivered task or a second worker is 
 from __future__ import annotations
 
 import logging
-import signal
 import time
 from datetime import timedelta
-from pathlib import Path
 
 from django.conf import settings
 from django.db import transaction
@@ -16,7 +14,7 @@ from django.utils import timezone
 
 from runs.events import run_changed
 from runs.models import ACTIVE_STATUSES, TERMINAL_STATUSES, Attempt, Run, RunStatus
-from runs.supervisor import kill_group
+from runs.supervisor import run_processes_kill
 
 log = logging.getLogger(__name__)
 
@@ -35,13 +33,14 @@ def run_create(attempt: Attempt, kind: str, prompt: str, previous_run: Run | Non
 
 
 def run_claim(run: Run, worker: str, cwd: str) -> bool:
-    """queued/created → running; False when the run was stopped (or taken) meanwhile."""
+    """queued/created → running; False when the run was stopped (or taken) meanwhile. Either
+    way `run` is re-read, so a caller that lost reports the status the run has now."""
     now = timezone.now()
     claimed = Run.objects.filter(
         id=run.id, status__in=[RunStatus.CREATED, RunStatus.QUEUED]
     ).update(status=RunStatus.RUNNING, worker=worker, cwd=cwd, started_at=now, heartbeat_at=now)
+    run.refresh_from_db()
     if claimed == 1:
-        run.refresh_from_db()
         run_changed(run, "started")
     return claimed == 1
 
@@ -67,13 +66,29 @@ def run_cancel_unstarted(run: Run, status: str, error_summary: str) -> None:
 
 
 def attempt_finish(attempt: Attempt, status: str, error_summary: str = "") -> None:
+    """running → a terminal status; an attempt left in a run-only status (`queued`) could
+    never end, and no delete could pass it."""
+    if status not in TERMINAL_STATUSES:
+        raise ValueError(f"an attempt cannot end {status!r}")
     Attempt.objects.filter(id=attempt.id, status=RunStatus.RUNNING).update(
         status=status, error_summary=error_summary
     )
 
 
+def attempt_stop_unstarted(attempt_id: str, reason: str) -> bool:
+    """created → stopped: its start, waiting for the planner or already sent to a worker,
+    then finds nothing to claim."""
+    return (
+        Attempt.objects.filter(id=attempt_id, status=RunStatus.CREATED).update(
+            status=RunStatus.STOPPED, error_summary=reason
+        )
+        == 1
+    )
+
+
 def run_stop(run: Run) -> str:
-    """Ask a run to stop, wherever it runs. A run not started yet is stopped at once;
+    """Ask a run to stop, wherever it runs. A run not started yet is stopped at once, and
+    so is its attempt if that has not started either (the agent run is what it is for);
     a running one is signalled by its worker's housekeeping (SIGINT → SIGTERM → SIGKILL)."""
     now = timezone.now()
     with transaction.atomic():
@@ -85,6 +100,8 @@ def run_stop(run: Run) -> str:
             ended_at=now,
             error_summary="stopped before it started",
         )
+        if unstarted and run.kind == Run.Kind.AGENT:
+            attempt_stop_unstarted(run.attempt_id, "stopped before it started")
         if not unstarted:
             Run.objects.filter(
                 id=run.id, status=RunStatus.RUNNING, stop_requested_at__isnull=True
@@ -153,13 +170,14 @@ def reap_stale() -> int:
 
 
 def recover_worker(worker: str) -> int:
-    """On start: whatever this worker left running in an earlier life is `crashed`, and any
-    agent process group it left behind is killed."""
+    """On start: whatever this worker left running in an earlier life is `crashed`, and
+    every process its runs left behind is killed."""
     recovered = 0
     for attempt in Attempt.objects.filter(worker=worker, status=RunStatus.RUNNING):
-        recovered += crash_attempt(attempt, f"worker '{worker}' restarted during this attempt")
+        reason = f"worker '{worker}' restarted during this attempt"
+        recovered += crash_attempt(attempt, reason, local=True)
     for run in Run.objects.filter(worker=worker, status=RunStatus.RUNNING):
-        recovered += _crash_run(run, f"worker '{worker}' restarted during this run")
+        recovered += _crash_run(run, f"worker '{worker}' restarted during this run", local=True)
     return recovered
 
 
@@ -169,24 +187,29 @@ def recover_embedded() -> int:
     Attempt.objects.filter(status=RunStatus.CREATED).update(admitted_at=None)
     recovered = 0
     for attempt in Attempt.objects.filter(status=RunStatus.RUNNING):
-        recovered += crash_attempt(attempt, "the server stopped before this attempt finished")
+        reason = "the server stopped before this attempt finished"
+        recovered += crash_attempt(attempt, reason, local=True)
     for run in Run.objects.filter(status=RunStatus.QUEUED, attempt__status__in=TERMINAL_STATUSES):
         recovered += _crash_run(run, "the server stopped before this run started")
     return recovered
 
 
-def crash_attempt(attempt: Attempt, reason: str) -> int:
+def crash_attempt(attempt: Attempt, reason: str, local: bool = False) -> int:
+    """The attempt and its active runs become `crashed`; `local`: their pids are of this
+    host (see `_crash_run`)."""
     done = Attempt.objects.filter(id=attempt.id, status=attempt.status).update(
         status=RunStatus.CRASHED, error_summary=reason
     )
     for run in attempt.runs.filter(status__in=ACTIVE_STATUSES):
-        _crash_run(run, reason)
+        _crash_run(run, reason, local)
     return done
 
 
-def _crash_run(run: Run, reason: str) -> int:
-    if run.pid and run.status == RunStatus.RUNNING and _is_our_process(run.pid, run.id):
-        kill_group(run.pid, signal.SIGKILL)
+def _crash_run(run: Run, reason: str, local: bool = False) -> int:
+    """Kill what the run left (its session too when `local`: the caller knows the recorded
+    pid is of this host), then mark it `crashed`."""
+    if run.status == RunStatus.RUNNING:
+        run_processes_kill(run.id, leader=run.pid if local else None)
     done = Run.objects.filter(id=run.id, status=run.status).update(
         status=RunStatus.CRASHED, error_summary=reason, ended_at=timezone.now()
     )
@@ -194,12 +217,3 @@ def _crash_run(run: Run, reason: str) -> int:
         run.refresh_from_db()
         run_changed(run, "updated")
     return done
-
-
-def _is_our_process(pid: int, run_id: str) -> bool:
-    """Only kill a pid whose environment names this run: pids get reused."""
-    try:
-        environ = Path(f"/proc/{pid}/environ").read_bytes()
-    except OSError:
-        return False
-    return f"CONDUCTOR_RUN_ID={run_id}".encode() in environ.split(b"\0")

@@ -2,7 +2,8 @@
 
 Each process gets its own session (so its whole group can be signalled), two reader threads
 and no Python process of its own; one housekeeping thread per worker heartbeats the runs it
-owns, picks up stop requests made in other processes, and reaps runs whose worker vanished.
+owns, picks up stop requests made in other processes, and runs the reconciler (reaps runs
+whose worker vanished, re-sends starts no worker claimed: runs/reconcile.py).
 """
 
 from __future__ import annotations
@@ -89,6 +90,63 @@ def kill_group(pgid: int, sig: int) -> None:
         os.killpg(pgid, sig)
 
 
+def run_processes_kill(run_id: str, leader: int | None = None) -> int:
+    """SIGKILL every process of a run, whether or not its leader lives: each session that
+    holds a process whose environment names the run (a child that left with `setsid` keeps
+    it), and the session of `leader` (the agent's pid) once the leader is gone. Pass
+    `leader` only for a pid of this host: a pid stays reserved while its session has
+    members, so a dead leader's session is the run's; a live leader is trusted only by
+    its environment (pids get reused). Returns how many processes were signalled."""
+    killed = 0
+    for _ in range(10):  # what forked during a pass is caught by the next
+        targets = _run_pids(run_id, leader)
+        for pid in targets:
+            with suppress(ProcessLookupError, PermissionError):
+                os.kill(pid, signal.SIGKILL)
+        killed += len(targets)
+        if not targets:
+            break
+    return killed
+
+
+def _run_pids(run_id: str, leader: int | None) -> list[int]:
+    marker = f"CONDUCTOR_RUN_ID={run_id}".encode()
+    sessions: dict[int, int] = {}
+    marked: set[int] = set()
+    for pid, sid in _live_processes():
+        sessions[pid] = sid
+        if _environ_has(pid, marker):
+            marked.add(pid)
+    ours = {sessions[pid] for pid in marked}
+    if leader and (leader not in sessions or leader in marked):
+        ours.add(leader)
+    me = os.getpid()
+    return [pid for pid, sid in sessions.items() if (sid in ours or pid in marked) and pid != me]
+
+
+def _live_processes() -> Iterator[tuple[int, int]]:
+    """(pid, session id) of every process not yet dead (zombies are only waiting to be
+    reaped)."""
+    for entry in os.scandir("/proc"):
+        if not entry.name.isdigit():
+            continue
+        try:
+            with open(f"/proc/{entry.name}/stat") as stat:
+                fields = stat.read().rsplit(")", 1)[1].split()
+        except (OSError, IndexError):
+            continue
+        if fields[0] not in ("Z", "X"):
+            yield int(entry.name), int(fields[3])
+
+
+def _environ_has(pid: int, marker: bytes) -> bool:
+    try:
+        with open(f"/proc/{pid}/environ", "rb") as environ:
+            return marker in environ.read().split(b"\0")
+    except OSError:
+        return False
+
+
 def _read_pipe(pipe: IO[bytes], run_id: str, stream: str) -> None:
     splitter = LineSplitter()
     writer = log_writer()
@@ -145,7 +203,7 @@ def execute(run_id: str, invocation: Invocation, on_spawn: object = None) -> Pro
     process.exited.set()
     if code < 0:  # killed by a signal: report it the way shells do (SIGKILL → 137)
         code = 128 - code
-    kill_group(popen.pid, signal.SIGKILL)  # children the agent left behind
+    run_processes_kill(run_id, leader=popen.pid)  # what the agent left behind
     for thread in threads:
         thread.join(10)
     supervisor().remove(run_id)
@@ -213,6 +271,12 @@ class Supervisor:
         from runs import services
 
         services.recover_worker(self.name)
+        self.keep_house()
+
+    def keep_house(self) -> None:
+        """Heartbeats, stops and the reconciler on a thread of their own. The production
+        server runs it too (without a worker's recovery): with no worker left, someone must
+        still reap and re-send."""
         self._thread = threading.Thread(target=self._housekeep, name="housekeeping", daemon=True)
         self._thread.start()
 
@@ -243,6 +307,7 @@ class Supervisor:
 
     def _housekeep_once(self, last_beat: float) -> float:
         from runs import services
+        from runs.reconcile import reconcile
         from tasks.planner import admit
 
         run_ids, attempt_ids = self.snapshot()
@@ -251,7 +316,7 @@ class Supervisor:
         if now - last_beat < float(settings.CONDUCTOR["HEARTBEAT_SECONDS"]):
             return last_beat
         services.heartbeat(run_ids, attempt_ids)
-        services.reap_stale()
+        reconcile()
         admit()  # a safety net: waiting tasks get in even if an attempt's end went unseen
         return now
 

@@ -5,10 +5,14 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Iterable
+from datetime import timedelta
 from functools import partial
+from typing import Any
 
 from celery import shared_task
 from django.db import transaction
+from django.utils import timezone
+from kombu.exceptions import OperationalError
 
 from runs import pipeline, services
 from runs.models import Attempt, Run
@@ -69,15 +73,36 @@ def _crash(attempt_id: str, exc: Exception) -> None:
 
 
 def enqueue_attempt(attempt: Attempt) -> None:
-    transaction.on_commit(lambda: attempt_start.apply_async(args=(attempt.id,), queue=SHARED_QUEUE))
+    """Send the attempt to any worker once the transaction commits."""
+    Attempt.objects.filter(id=attempt.id).update(enqueued_at=timezone.now())
+    transaction.on_commit(partial(send_attempt, attempt.id))
 
 
 def enqueue_followup(run: Run, countdown: float = 0) -> None:
     """Follow-ups go to the worker that owns the worktree (shared/DESIGN.md §7)."""
+    due = timezone.now() + timedelta(seconds=countdown)
+    Run.objects.filter(id=run.id).update(enqueued_at=due)
+    transaction.on_commit(partial(send_followup, run, countdown))
+
+
+def send_attempt(attempt_id: str) -> None:
+    _send(attempt_start, (attempt_id,), SHARED_QUEUE)
+
+
+def send_followup(run: Run, countdown: float = 0) -> None:
     queue = worker_queue(run.attempt.worker) if run.attempt.worker else SHARED_QUEUE
-    transaction.on_commit(
-        lambda: run_followup.apply_async(args=(run.id,), queue=queue, countdown=countdown)
-    )
+    _send(run_followup, (run.id,), queue, countdown)
+
+
+def _send(task: Any, args: tuple[str, ...], queue: str, countdown: float = 0) -> None:
+    """Hand work to the broker, after the commit: an error here would turn a request that
+    succeeded into a 500. While the broker is unreachable, an attempt or follow-up waits in
+    the database, admitted and unclaimed, and the reconciler sends it again once the broker
+    is back (runs/reconcile.py); a worktree to retire stays (it is kept anyway on error)."""
+    try:
+        task.apply_async(args=args, queue=queue, countdown=countdown)
+    except (OperationalError, OSError) as exc:
+        log.warning("could not send %s%s to the broker: %s", task.name, args, exc)
 
 
 def enqueue_worktree_retire(attempts: Iterable[Attempt]) -> None:
@@ -86,5 +111,4 @@ def enqueue_worktree_retire(attempts: Iterable[Attempt]) -> None:
     for attempt in attempts:
         queue = worker_queue(attempt.worker) if attempt.worker else SHARED_QUEUE
         repo = attempt.task.project.project_root
-        send = partial(worktree_retire.apply_async, args=(repo, attempt.worktree_path), queue=queue)
-        transaction.on_commit(send)
+        transaction.on_commit(partial(_send, worktree_retire, (repo, attempt.worktree_path), queue))

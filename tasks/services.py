@@ -17,7 +17,7 @@ from runs.models import ACTIVE_STATUSES, Attempt, Run, RunStatus
 from runs.tasks import enqueue_followup
 from tasks import planner, threads
 from tasks.models import Task
-from tasks.selectors import is_done, waiting_attempt
+from tasks.selectors import is_done
 
 
 class TaskConflict(Exception):
@@ -179,14 +179,12 @@ def task_resume_loop(task: Task) -> None:
 
 
 def task_cancel(task: Task, wait: bool = False) -> list[str]:
-    """Stop the task's running runs and dequeue what waits; keep its data. Returns the ids
-    of the runs it stopped; with `wait`, once they ended (bounded, as `/runs/<r>/stop`)."""
+    """Stop the task's running runs and dequeue what has not started, whether it waits for
+    the planner or was already sent to a worker; keep its data. Returns the ids of the runs
+    it stopped; with `wait`, once they ended (bounded, as `/runs/<r>/stop`)."""
     Task.objects.filter(id=task.id).update(column=Task.Column.CANCELLED)
-    waiting = waiting_attempt(task)
-    if waiting is not None:
-        Attempt.objects.filter(id=waiting.id, status=RunStatus.CREATED).update(
-            status=RunStatus.STOPPED, error_summary="cancelled before it started"
-        )
+    for attempt_id in task.attempts.filter(status=RunStatus.CREATED).values_list("id", flat=True):
+        run_services.attempt_stop_unstarted(attempt_id, "cancelled before it started")
     stopped = []
     for run in Run.objects.filter(attempt__task=task, status__in=ACTIVE_STATUSES):
         run_services.run_stop(run)

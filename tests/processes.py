@@ -126,3 +126,35 @@ def processes_of_run(run_id: str) -> list[int]:
             if marker in environ.split(b"\0") and state != "Z":
                 found.append(int(entry.name))
     return found
+
+
+def leftovers(folder: Path) -> str:
+    """A prompt that leaves three processes: one in the agent's group, one in a session of
+    its own (it keeps the run's environment), one in the group without it. Their pids go to
+    `folder/pids`, the agent's to `folder/agent`."""
+    pids = folder / "pids"
+    return (
+        f"echo $$ > {folder}/agent; "
+        f"sleep 600 & echo $! >> {pids}; "
+        f"setsid sleep 600 & echo $! >> {pids}; "
+        f"env -u CONDUCTOR_RUN_ID sleep 600 & echo $! >> {pids}; "
+        "echo started; "
+    )
+
+
+# The agent lives as long as the process that started it, then exits by itself.
+UNTIL_ITS_WORKER_DIES = "parent=$PPID; while kill -0 $parent 2>/dev/null; do sleep 0.05; done"
+
+
+def alive(pid: int) -> bool:
+    try:
+        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+    except (OSError, IndexError):
+        return False
+    return state not in ("Z", "X")
+
+
+def leftover_pids(folder: Path) -> list[int]:
+    pids = folder / "pids"
+    wait_for(lambda: pids.exists() and len(pids.read_text().split()) == 3, what="the leftovers")
+    return [int(pid) for pid in pids.read_text().split()]
