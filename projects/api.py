@@ -151,9 +151,8 @@ class ProjectsApi(APIView):
         if Project.objects.filter(id=fields["project_id"]).exists():
             raise ApiError(409, f"project {fields['project_id']!r} already exists")
         project = Project.objects.create(id=fields.pop("project_id"), **fields)
-        folder = storage.project_dir(project.id)
-        folder.mkdir(parents=True, exist_ok=True)
-        (folder / "PROJECT-ROOT.txt").write_text(project.project_root + "\n")
+        root_note = storage.project_dir(project.id) / "PROJECT-ROOT.txt"
+        storage.file_write(root_note, project.project_root + "\n")
         return Response(selectors.project_summary(project), status=201)
 
 
@@ -506,8 +505,9 @@ def last_lines(text: str, count: int) -> str:
     return text[start + 1 :]
 
 
-def _mtime(path: Path) -> datetime:
-    return datetime.fromtimestamp(path.stat().st_mtime, tz=UTC)
+def _mtime(path: Path) -> datetime | None:
+    found = storage.file_stat(path)
+    return None if found is None else datetime.fromtimestamp(found.st_mtime, tz=UTC)
 
 
 class TaskFileApi(FileApi):
@@ -523,9 +523,10 @@ class TaskFileApi(FileApi):
         if name not in TASK_FILES:
             raise ApiError(400, f"unknown task file {name!r}: use {', '.join(TASK_FILES)}")
         path = storage.task_dir(project_id, task_id) / name
-        if not path.is_file():
+        text = storage.file_text(path)
+        if text is None:
             raise ApiError(404, f"task {task_id!r} has no {name}")
-        return file_response(request, name, path.read_text(errors="replace"), _mtime(path))
+        return file_response(request, name, text, _mtime(path))
 
 
 class RunFileApi(FileApi):

@@ -303,8 +303,8 @@ def _file_size(run: Run, name: str, sizes: dict[tuple[str, str], int]) -> int | 
         return size
     if name == "prompt":
         return len(run.prompt.encode())
-    path = run_folder(run) / "output.md"
-    return path.stat().st_size if path.is_file() else None
+    found = storage.file_stat(run_folder(run) / "output.md")
+    return None if found is None else found.st_size
 
 
 def flat_runs(
@@ -400,6 +400,8 @@ def gc_candidates(project: Project, *, ended_before: datetime, keep_failed: bool
 def folder_bytes(path: Path) -> int:
     """The size of the files under `path` (0 when it does not exist)."""
     total = 0
+    if path.is_symlink():  # planted in place of a run folder: not ours to measure
+        return 0
     for root, _dirs, files in os.walk(path):
         for name in files:
             try:

@@ -33,6 +33,9 @@ class Busy(Exception):
 
 def remove_folder(path: Path) -> None:
     """Remove a data folder; a missing one is fine, any other failure raises OSError."""
+    if path.is_symlink():  # planted in place of a folder: remove the link, never its target
+        path.unlink()
+        return
     try:
         shutil.rmtree(path)
     except FileNotFoundError:

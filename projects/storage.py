@@ -2,7 +2,11 @@
 
 from __future__ import annotations
 
+import errno
+import os
 import shutil
+import stat
+from contextlib import suppress
 from pathlib import Path
 
 from django.conf import settings
@@ -41,3 +45,106 @@ def low_disk_note(folder: str | Path) -> str:
     if free >= LOW_DISK_BYTES:
         return ""
     return f"the disk of {folder} is full ({free // 1024} KiB free): free space and retry"
+
+
+# Agents write in their task and run folders, and may plant symlinks there (or swap a folder
+# for one). Conductor reads and writes those folders only through the functions below, which
+# walk from the data dir one component at a time and follow no symlink on the way: a planted
+# link reads as "not there" and is never written through.
+
+_DIRECTORY = os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_CLOEXEC
+
+
+def file_read(path: Path, *, offset: int = 0, size: int = -1) -> bytes | None:
+    """Up to `size` bytes of a regular file in the data dir from byte `offset`; None when it
+    is missing, a symlink (or below one), or not a regular file (a FIFO would block)."""
+    fd = _open_file(path)
+    if fd is None:
+        return None
+    with os.fdopen(fd, "rb") as handle:
+        handle.seek(offset)
+        return handle.read(size)
+
+
+def file_text(path: Path) -> str | None:
+    data = file_read(path)
+    return None if data is None else data.decode(errors="replace")
+
+
+def file_stat(path: Path) -> os.stat_result | None:
+    """The file's size and times, on the terms of `file_read`."""
+    fd = _open_file(path)
+    if fd is None:
+        return None
+    try:
+        return os.fstat(fd)
+    finally:
+        os.close(fd)
+
+
+def file_write(path: Path, text: str, *, replace: bool = True) -> bool:
+    """Write a file in the data dir, making its folders, through no symlink. A symlink in
+    its place is replaced when `replace`; else anything there is kept (returns False)."""
+    folder = _open_folder(path.parent, make=True)
+    try:
+        flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC
+        try:
+            fd = os.open(path.name, flags, 0o644, dir_fd=folder)
+        except FileExistsError:
+            if not replace:
+                return False
+            os.unlink(path.name, dir_fd=folder)  # the file, or a link, never its target
+            fd = os.open(path.name, flags, 0o644, dir_fd=folder)
+        with os.fdopen(fd, "w") as handle:
+            handle.write(text)
+        return True
+    finally:
+        os.close(folder)
+
+
+def folder_make(path: Path) -> Path:
+    """`mkdir -p` of a folder in the data dir that refuses to go through a symlink."""
+    os.close(_open_folder(path, make=True))
+    return path
+
+
+def _open_file(path: Path) -> int | None:
+    try:
+        folder = _open_folder(path.parent, make=False)
+    except OSError:
+        return None
+    try:
+        flags = os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_CLOEXEC
+        fd = os.open(path.name, flags, dir_fd=folder)
+    except OSError:
+        return None
+    finally:
+        os.close(folder)
+    if not stat.S_ISREG(os.fstat(fd).st_mode):
+        os.close(fd)
+        return None
+    return fd
+
+
+def _open_folder(path: Path, *, make: bool) -> int:
+    """A descriptor of `path`, opened from the data dir without following any symlink
+    below it; OSError when a part is missing (and not `make`), a symlink or a file."""
+    root = data_dir()
+    fd = os.open(root, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
+    try:
+        for part in path.relative_to(root).parts:
+            if make:
+                with suppress(FileExistsError):
+                    os.mkdir(part, 0o755, dir_fd=fd)
+            try:
+                child = os.open(part, _DIRECTORY, dir_fd=fd)
+            except OSError as exc:
+                if exc.errno not in (errno.ELOOP, errno.ENOTDIR):
+                    raise
+                raise OSError(exc.errno, f"{path}: {part} is a symlink or a file, refused") from exc
+            os.close(fd)
+            fd = child
+    except BaseException:
+        os.close(fd)
+        raise
+    return fd

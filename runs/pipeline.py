@@ -195,9 +195,10 @@ def _agent_run(attempt: Attempt, run: Run, cwd: str) -> str:
         session = ""
         if run.previous_run_id and agent.supports_resume:
             session = Run.objects.get(id=run.previous_run_id).agent_session_id
-        command = agent.command(run.prompt, run_dir=_run_dir(attempt, run), session_id=session)
+        run_dir = storage.folder_make(_run_dir(attempt, run))
+        command = agent.command(run.prompt, run_dir=run_dir, session_id=session)
         argv = agent.resolve(command.argv, env.get("PATH", ""))
-    except (AgentNotFound, UnknownAgent, ValueError) as exc:
+    except (AgentNotFound, UnknownAgent, ValueError, OSError) as exc:
         services.run_finish(run, RunStatus.FAILED, exit_code=127, error_summary=str(exc))
         return RunStatus.FAILED
     version = agent.version(env.get("PATH", ""))
@@ -233,7 +234,11 @@ def _script_run(attempt: Attempt, run: Run, cwd: str) -> str:
     if not services.run_claim(run, supervisor().name, cwd):
         return run.status
     script = _run_dir(attempt, run) / "script.sh"
-    script.write_text(run.prompt)
+    try:
+        storage.file_write(script, run.prompt)
+    except OSError as exc:
+        services.run_finish(run, RunStatus.FAILED, exit_code=126, error_summary=str(exc))
+        return RunStatus.FAILED
     result = _execute(run, Invocation(["bash", str(script)], cwd, env))
     status, summary = outcome(result, cwd)
     services.run_finish(
@@ -311,9 +316,7 @@ def run_env(attempt: Attempt, run: Run) -> dict[str, str]:
 
 def _run_dir(attempt: Attempt, run: Run) -> Path:
     task = attempt.task
-    path = storage.run_dir(task.project_id, task.task_id, run.id)
-    path.mkdir(parents=True, exist_ok=True)
-    return path
+    return storage.run_dir(task.project_id, task.task_id, run.id)
 
 
 def _stdout_ends(run: Run) -> tuple[str, str]:
@@ -324,9 +327,13 @@ def _stdout_ends(run: Run) -> tuple[str, str]:
 
 
 def _write_output(attempt: Attempt, run: Run, final: str) -> None:
-    output = _run_dir(attempt, run) / "output.md"
-    if final and not output.exists():
-        output.write_text(final + "\n")
+    """The agent's final message as output.md, unless the agent left something there."""
+    if not final:
+        return
+    try:
+        storage.file_write(_run_dir(attempt, run) / "output.md", final + "\n", replace=False)
+    except OSError as exc:
+        log.warning("run %s: output.md not written: %s", run.id, exc)
 
 
 def _commit_if_dirty(attempt: Attempt, run: Run, status: str) -> None:
@@ -350,5 +357,4 @@ def _commit_if_dirty(attempt: Attempt, run: Run, status: str) -> None:
 
 
 def _final_summary(attempt: Attempt, run: Run) -> str:
-    output = _run_dir(attempt, run) / "output.md"
-    return output.read_text().strip() if output.exists() else ""
+    return (storage.file_text(_run_dir(attempt, run) / "output.md") or "").strip()
