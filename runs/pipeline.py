@@ -83,6 +83,11 @@ def workspace_prepare(attempt: Attempt) -> str:
         folder = storage.task_dir(project.id, task.task_id)
         folder.mkdir(parents=True, exist_ok=True)
         return str(folder)
+    if project.default_branch and not git.branch_name_valid(project.default_branch):
+        raise WorkspaceError(
+            f"default_branch {project.default_branch!r} is not a valid branch name: set the "
+            "project's default_branch to one of its branches; nothing was created"
+        )
     base = project.default_branch or git.current_branch(repo) or git.head_commit(repo)
     slug = slugify(task.title or task.task_id)[:40].strip("-") or "task"
     name = f"{attempt.short_id}-{slug}"
@@ -117,7 +122,7 @@ def worktree_retire(repo: str, path: str) -> None:
         return
     try:
         if git.is_dirty(path):
-            git.commit_all(path, "WIP: uncommitted work kept when its task was deleted")
+            git.commit_all(path, "WIP: uncommitted work kept when its task was deleted", repo=repo)
         git.worktree_remove(repo, path)
     except git.GitError as exc:
         log.warning("kept the worktree %s: %s", path, exc)
@@ -216,6 +221,8 @@ def _agent_run(attempt: Attempt, run: Run, cwd: str) -> str:
     final = agent.final_message(stdout_tail)
     _write_output(attempt, run, final)
     status, summary = outcome(result, cwd)
+    if foreign := _foreign_worktree(attempt):
+        status, summary = RunStatus.FAILED, "; ".join(filter(None, [foreign, summary]))
     services.run_finish(
         run,
         status,
@@ -336,8 +343,21 @@ def _write_output(attempt: Attempt, run: Run, final: str) -> None:
         log.warning("run %s: output.md not written: %s", run.id, exc)
 
 
+def _foreign_worktree(attempt: Attempt) -> str:
+    """What is wrong when the agent left its worktree no longer Conductor's, else ""."""
+    if not attempt.worktree_path:
+        return ""
+    try:
+        git.worktree_check(attempt.task.project.project_root, attempt.worktree_path)
+    except git.GitError as exc:
+        return str(exc)
+    return ""
+
+
 def _commit_if_dirty(attempt: Attempt, run: Run, status: str) -> None:
     path = attempt.worktree_path
+    repo = attempt.task.project.project_root
+    git.worktree_check(repo, path)
     if not git.is_dirty(path):
         Run.objects.filter(id=run.id).update(head_after=git.head_commit(path))
         return
@@ -352,7 +372,7 @@ def _commit_if_dirty(attempt: Attempt, run: Run, status: str) -> None:
         subject = f"WIP ({status}): {subject}"
     body = final if final and final.splitlines()[0] != final else ""
     message = f"{subject}\n\n{body}\n\nConductor-Run: {run.id}\n".replace("\n\n\n\n", "\n\n")
-    head = git.commit_all(path, message)
+    head = git.commit_all(path, message, repo=repo)
     Run.objects.filter(id=run.id).update(head_after=head)
 
 

@@ -4,6 +4,7 @@ the pipeline read or write outside them (issue 7, section 5)."""
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 from rest_framework.test import APIClient
 
@@ -54,3 +55,55 @@ def test_a_fifo_as_output_md_does_not_hang_the_commit(
 
     assert attempt.status == "success", attempt.error_summary
     assert git(project.project_root, "show", f"{attempt.branch}:new.txt") == ""
+
+
+def refs(repo: str) -> str:
+    return git(repo, "for-each-ref", "--format=%(refname) %(objectname)")
+
+
+def test_a_default_branch_shaped_like_an_option_fails_the_attempt_and_touches_nothing(
+    work: str, api: APIClient, project: Project
+) -> None:
+    Project.objects.filter(id=project.id).update(default_branch="--no-checkout")  # an old row
+    before = refs(project.project_root), git(project.project_root, "worktree", "list")
+
+    attempt = finished_attempt(api, "touch new.txt")
+
+    assert attempt.status == "failed"
+    assert "default_branch '--no-checkout' is not a valid branch name" in attempt.error_summary
+    assert (refs(project.project_root), git(project.project_root, "worktree", "list")) == before
+    assert attempt.worktree_path == ""
+
+
+def test_an_agent_that_deletes_its_worktree_git_commits_nowhere(
+    work: str, api: APIClient, project: Project, data_dir: Path, settings: Any
+) -> None:
+    """The data dir inside a git work tree (a dotfiles repo at `~`): without its `.git`, the
+    worktree's folder belongs to that repository, which must not get the commit."""
+    settings.CONDUCTOR = {**settings.CONDUCTOR, "WORKTREE_ROOT": data_dir / "_worktrees"}
+    git(data_dir, "init", "-q", "-b", "main")
+    (data_dir / "secret_key").write_text(SECRET)
+    git(
+        data_dir,
+        "-c",
+        "user.name=U",
+        "-c",
+        "user.email=u@x",
+        "commit",
+        "-q",
+        "--allow-empty",
+        "-m",
+        "dotfiles",
+    )
+
+    attempt = finished_attempt(api, "rm -rf .git; echo work > work.txt")
+
+    assert attempt.status == "failed"
+    assert "is no longer the git worktree Conductor made" in attempt.error_summary
+    assert "nothing was committed" in attempt.error_summary
+    assert git(data_dir, "rev-list", "--count", "HEAD").strip() == "1"
+    assert git(data_dir, "diff", "--cached", "--name-only") == ""
+    run = attempt.runs.get(kind="agent")
+    assert run.status == "failed"
+    assert "is no longer the git worktree Conductor made" in run.error_summary
+    assert run.head_after == ""
