@@ -132,26 +132,66 @@ def worktree_retire(repo: str, path: str) -> None:
 
 
 def _copy_files(project: Project, repo: Path, worktree: Path) -> None:
-    """The project's globs and `.worktreeinclude`'s: files git does not carry (e.g. `.env`)."""
+    """The project's globs and `.worktreeinclude`'s: files git does not carry (e.g. `.env`).
+    A committed `.worktreeinclude` is the repository's word, not the user's: nothing is read
+    from outside the repository nor written outside the worktree (`..`, symlinks)."""
+    repo, worktree = repo.resolve(), worktree.resolve()
+    for pattern in _copy_patterns(project, repo):
+        if ".." in Path(pattern).parts:
+            log.warning("copy_files: skipped %r: it leaves the repository", pattern)
+            continue
+        try:
+            sources = list(repo.glob(pattern.lstrip("/")))
+        except ValueError as exc:  # an empty or malformed pattern
+            log.warning("copy_files: skipped %r: %s", pattern, exc)
+            continue
+        for source in sources:
+            for path in _files_under(source):
+                _copy_one(path.relative_to(repo), repo, worktree)
+
+
+def _copy_patterns(project: Project, repo: Path) -> list[str]:
     patterns = [str(p) for p in project.copy_files]
     include = repo / ".worktreeinclude"
-    if include.is_file():
+    if include.is_file() and not include.is_symlink():
         patterns += [
             line.strip()
-            for line in include.read_text().splitlines()
+            for line in include.read_text(errors="replace").splitlines()
             if line.strip() and not line.lstrip().startswith("#")
         ]
-    for pattern in patterns:
-        for source in repo.glob(pattern.lstrip("/")):
-            relative = source.relative_to(repo)
-            if relative.parts[0] == ".git":
-                continue
-            target = worktree / relative
-            if source.is_dir():
-                shutil.copytree(source, target, dirs_exist_ok=True, symlinks=True)
-            elif source.is_file() and not target.exists():
-                target.parent.mkdir(parents=True, exist_ok=True)
-                shutil.copy2(source, target)
+    return patterns
+
+
+def _files_under(source: Path) -> list[Path]:
+    """The file (or link) itself, or every file and link under a folder (links to folders
+    are not followed)."""
+    if source.is_symlink() or not source.is_dir():
+        return [source]
+    found = []
+    for folder, dirs, files in os.walk(source):
+        links = [name for name in dirs if os.path.islink(os.path.join(folder, name))]
+        found += [Path(folder, name) for name in (*files, *links)]
+    return found
+
+
+def _copy_one(relative: Path, repo: Path, worktree: Path) -> None:
+    """Copy the file `repo/relative` names to `worktree/relative`, unless it resolves outside
+    the repository (or into `.git`) or a symlink in the worktree leads the target out; what
+    the worktree has in its place already (a file, a link) is kept."""
+    source, target = repo / relative, worktree / relative
+    if not relative.parts or relative.parts[0] == ".git":
+        return
+    resolved = source.resolve()
+    if not resolved.is_relative_to(repo) or resolved.relative_to(repo).parts[:1] == (".git",):
+        log.warning("copy_files: skipped %s: it points outside the repository", source)
+        return
+    if not target.parent.resolve().is_relative_to(worktree):
+        log.warning("copy_files: skipped %s: a symlink leads it out of the worktree", target)
+        return
+    if os.path.lexists(target) or not resolved.is_file():
+        return
+    target.parent.mkdir(parents=True, exist_ok=True)
+    shutil.copy2(resolved, target)
 
 
 def _setup_ok(attempt: Attempt, agent_run: Run, cwd: str) -> bool:

@@ -3,9 +3,11 @@ the pipeline read or write outside them (issue 7, section 5)."""
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 from typing import Any
 
+import pytest
 from rest_framework.test import APIClient
 
 from projects.models import Project
@@ -107,3 +109,99 @@ def test_an_agent_that_deletes_its_worktree_git_commits_nowhere(
     assert run.status == "failed"
     assert "is no longer the git worktree Conductor made" in run.error_summary
     assert run.head_after == ""
+
+
+# copy_files and a committed .worktreeinclude copy from the repository into the worktree only.
+
+
+@pytest.fixture
+def outside(tmp_path: Path, settings: Any) -> Path:
+    """A secret beside the repository, and worktrees under their own root in tmp_path."""
+    settings.CONDUCTOR = {**settings.CONDUCTOR, "WORKTREE_ROOT": tmp_path / "worktrees"}
+    (tmp_path / "secret.txt").write_text(SECRET)
+    return tmp_path
+
+
+def commit_file(repo: Path, name: str, text: str) -> None:
+    (repo / name).write_text(text)
+    git(repo, "add", name)
+    git(repo, "commit", "-qm", f"add {name}")
+
+
+def secrets_under(folder: Path) -> list[Path]:
+    return [p for p in folder.rglob("*") if p.is_file() and p.read_text(errors="replace") == SECRET]
+
+
+def test_copy_files_patterns_with_dotdot_copy_nothing(
+    work: str, api: APIClient, project: Project, outside: Path
+) -> None:
+    project.copy_files = ["../secret.txt", "../../secret.txt", "sub/../../secret.txt"]
+    project.save()
+
+    attempt = finished_attempt(api, "ls -a")
+
+    assert attempt.status == "success", attempt.error_summary
+    assert secrets_under(outside / "worktrees") == []
+
+
+def test_a_committed_worktreeinclude_with_dotdot_copies_nothing(
+    work: str, api: APIClient, project: Project, git_repo: Path, outside: Path
+) -> None:
+    commit_file(git_repo, ".worktreeinclude", "../secret.txt\n../../secret.txt\n/../secret.txt\n")
+
+    attempt = finished_attempt(api, "ls -a")
+
+    assert attempt.status == "success", attempt.error_summary
+    assert secrets_under(outside / "worktrees") == []
+
+
+def test_a_source_symlinked_out_of_the_repository_is_not_copied(
+    work: str, api: APIClient, project: Project, git_repo: Path, outside: Path
+) -> None:
+    commit_file(git_repo, ".gitignore", ".env\nconfig/\n")
+    commit_file(git_repo, ".worktreeinclude", ".env\nconfig\n")
+    (git_repo / ".env").symlink_to(outside / "secret.txt")
+    (git_repo / "config").mkdir()
+    (git_repo / "config" / "key").symlink_to(outside / "secret.txt")
+    (git_repo / "config" / "kept.txt").write_text("mine\n")
+
+    attempt = finished_attempt(api, "ls -a")
+
+    assert attempt.status == "success", attempt.error_summary
+    worktree = Path(attempt.worktree_path)
+    assert not os.path.lexists(worktree / ".env")
+    assert not os.path.lexists(worktree / "config" / "key")
+    assert (worktree / "config" / "kept.txt").read_text() == "mine\n"
+
+
+def test_a_worktree_symlink_does_not_lead_a_copy_out(
+    work: str, api: APIClient, project: Project, git_repo: Path, outside: Path
+) -> None:
+    """The base branch has `conf` as a symlink out; the user's checkout has a real `conf/`
+    with an untracked `.env` to copy: the copy must not land in the link's target."""
+    target = outside / "elsewhere"
+    target.mkdir()
+    git(git_repo, "checkout", "-q", "-b", "base")
+    (git_repo / "conf").symlink_to(target)
+    git(git_repo, "add", "conf")
+    git(git_repo, "commit", "-qm", "conf link")
+    git(git_repo, "checkout", "-q", "main")
+    commit_file(git_repo, ".gitignore", "conf/.env\n")
+    (git_repo / "conf").mkdir()
+    (git_repo / "conf" / ".env").write_text("TOKEN=abc\n")
+    Project.objects.filter(id=project.id).update(default_branch="base", copy_files=["conf/.env"])
+
+    attempt = finished_attempt(api, "ls -a")
+
+    assert attempt.status == "success", attempt.error_summary
+    assert list(target.iterdir()) == []
+
+
+def test_an_empty_copy_files_pattern_is_skipped(
+    work: str, api: APIClient, project: Project, outside: Path
+) -> None:
+    Project.objects.filter(id=project.id).update(copy_files=["", "README.md"])  # an old row
+
+    attempt = finished_attempt(api, "cat README.md")
+
+    assert attempt.status == "success", attempt.error_summary
