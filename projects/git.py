@@ -157,8 +157,8 @@ def worktree_check(repo: str | Path, path: str | Path) -> None:
     its worktree's `.git` leaves git to find whatever repository encloses the folder (a
     dotfiles repo at `~`, or the project itself): a commit there would take Conductor's data."""
     folder = Path(path).resolve()
-    top = git(folder, "rev-parse", "--show-toplevel", check=False).strip()
-    admin = git(folder, "rev-parse", "--absolute-git-dir", check=False).strip()
+    found = git(folder, "rev-parse", "--show-toplevel", "--absolute-git-dir", check=False)
+    top, _, admin = found.strip().partition("\n")
     common = Path(repo, git(repo, "rev-parse", "--git-common-dir").strip()).resolve()
     if (
         top
@@ -166,9 +166,9 @@ def worktree_check(repo: str | Path, path: str | Path) -> None:
         and Path(admin).resolve().parent == common / "worktrees"
     ):
         return
-    found = f"the repository at {top}" if top else "no git repository"
+    seen = f"the repository at {top}" if top else "no git repository"
     raise ForeignWorktree(
-        f"{folder} is no longer the git worktree Conductor made for {repo}: git finds {found} "
+        f"{folder} is no longer the git worktree Conductor made for {repo}: git finds {seen} "
         "there (was its .git removed or replaced?); nothing was committed"
     )
 
