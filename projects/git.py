@@ -153,24 +153,31 @@ def is_dirty(path: str | Path) -> bool:
 
 def worktree_check(repo: str | Path, path: str | Path) -> None:
     """Raise ForeignWorktree unless `path` is still the top level of one of `repo`'s linked
-    worktrees with its own admin dir (`<common dir>/worktrees/<name>`). An agent that deletes
-    its worktree's `.git` leaves git to find whatever repository encloses the folder (a
-    dotfiles repo at `~`, or the project itself): a commit there would take Conductor's data."""
+    worktrees, with the admin dir (`<common dir>/worktrees/<name>`) that points back at it.
+    An agent that deletes its worktree's `.git` leaves git to find whatever repository
+    encloses the folder (a dotfiles repo at `~`, or the project itself): a commit there would
+    take Conductor's data. One that points `.git` elsewhere would commit on another branch."""
     folder = Path(path).resolve()
     found = git(folder, "rev-parse", "--show-toplevel", "--absolute-git-dir", check=False)
     top, _, admin = found.strip().partition("\n")
     common = Path(repo, git(repo, "rev-parse", "--git-common-dir").strip()).resolve()
-    if (
-        top
-        and Path(top).resolve() == folder
-        and Path(admin).resolve().parent == common / "worktrees"
-    ):
+    if top and Path(top).resolve() == folder and _admin_of(Path(admin), common) == folder:
         return
     seen = f"the repository at {top}" if top else "no git repository"
     raise ForeignWorktree(
         f"{folder} is no longer the git worktree Conductor made for {repo}: git finds {seen} "
         "there (was its .git removed or replaced?); nothing was committed"
     )
+
+
+def _admin_of(admin: Path, common: Path) -> Path | None:
+    """The worktree folder an admin dir of `common` was made for (its `gitdir` file)."""
+    if admin.resolve().parent != common / "worktrees":
+        return None
+    try:
+        return Path((admin / "gitdir").read_text().strip()).resolve().parent
+    except OSError:
+        return None
 
 
 def commit_all(path: str | Path, message: str, *, repo: str | Path) -> str:

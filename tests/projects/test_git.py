@@ -152,3 +152,15 @@ def test_a_worktree_pointed_at_the_main_git_dir_is_refused(git_repo: Path, workt
 def test_a_plain_folder_is_not_a_worktree(git_repo: Path, tmp_path: Path) -> None:
     with pytest.raises(git.ForeignWorktree, match="no git repository"):
         git.worktree_check(git_repo, tmp_path)
+
+
+def test_a_worktree_pointed_at_another_worktree_is_refused(
+    git_repo: Path, worktree: Path, tmp_path: Path
+) -> None:
+    other = tmp_path / "worktrees" / "other"
+    git.worktree_add(git_repo, other, "conductor/other", "main")
+    (worktree / ".git").write_text((other / ".git").read_text())
+
+    with pytest.raises(git.ForeignWorktree):
+        git.worktree_check(git_repo, worktree)
+    git.worktree_check(git_repo, other)
