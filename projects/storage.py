@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import errno
 import os
 import shutil
 import stat
@@ -51,6 +50,11 @@ def low_disk_note(folder: str | Path) -> str:
 # for one). Conductor reads and writes those folders only through the functions below, which
 # walk from the data dir one component at a time and follow no symlink on the way: a planted
 # link reads as "not there" and is never written through.
+
+
+class PathRefused(OSError):
+    """A symlink stands where Conductor expects a folder of its own."""
+
 
 _DIRECTORY = os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_CLOEXEC
 
@@ -128,7 +132,8 @@ def _open_file(path: Path) -> int | None:
 
 def _open_folder(path: Path, *, make: bool) -> int:
     """A descriptor of `path`, opened from the data dir without following any symlink
-    below it; OSError when a part is missing (and not `make`), a symlink or a file."""
+    below it; PathRefused when a part is a symlink, OSError when it is missing (and not
+    `make`), a file, or cannot be made."""
     root = data_dir()
     fd = os.open(root, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
     try:
@@ -138,10 +143,11 @@ def _open_folder(path: Path, *, make: bool) -> int:
                     os.mkdir(part, 0o755, dir_fd=fd)
             try:
                 child = os.open(part, _DIRECTORY, dir_fd=fd)
-            except OSError as exc:
-                if exc.errno not in (errno.ELOOP, errno.ENOTDIR):
+            except NotADirectoryError as exc:  # what O_NOFOLLOW | O_DIRECTORY says of a link
+                if not stat.S_ISLNK(os.lstat(part, dir_fd=fd).st_mode):
                     raise
-                raise OSError(exc.errno, f"{path}: {part} is a symlink or a file, refused") from exc
+                refused = f"{path}: {part} is a symlink, refused"
+                raise PathRefused(exc.errno, refused) from exc
             os.close(fd)
             fd = child
     except BaseException:

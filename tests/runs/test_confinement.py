@@ -205,3 +205,20 @@ def test_an_empty_copy_files_pattern_is_skipped(
     attempt = finished_attempt(api, "cat README.md")
 
     assert attempt.status == "success", attempt.error_summary
+
+
+def test_a_runs_folder_swapped_for_a_symlink_gets_no_script_written_through(
+    work: str, api: APIClient, project: Project, tmp_path: Path
+) -> None:
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    project.cleanup_script = "echo cleaning"
+    project.save()
+    prompt = f'rm -rf "$CONDUCTOR_TASK_DIR/runs"; ln -s {elsewhere} "$CONDUCTOR_TASK_DIR/runs"'
+
+    attempt = finished_attempt(api, prompt)
+
+    assert attempt.status == "failed"
+    assert "cleanup script failed" in attempt.error_summary
+    assert "is a symlink, refused" in attempt.error_summary
+    assert list(elsewhere.iterdir()) == []
