@@ -183,8 +183,9 @@ class LogWriter:
         self, run: _RunLog, chunks: list[LogChunk], error: str | None, closing: bool
     ) -> None:
         """After a write. A run whose write failed keeps its chunks, numbered and counted, for
-        the next flush: its seq stays contiguous and nothing is counted twice. A closing run
-        that failed three times gives up and says so."""
+        the next flush (one interval later, so an outage is not hammered): its seq stays
+        contiguous and nothing is counted twice. A closing run that failed three times gives
+        up and says so."""
         run.unstored = []
         if error is None:
             run.failures = 0
@@ -193,7 +194,6 @@ class LogWriter:
             log.error("run %s: could not store %d log chunks: %s", run.run_id, len(chunks), error)
             if not (closing and run.failures >= 3):
                 run.unstored = chunks
-                self._wake.set()
                 return
             self._give_up(run, chunks, error)
         if closing:
