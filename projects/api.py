@@ -392,10 +392,8 @@ class TaskResumeApi(APIView):
     )
     def post(self, request: Request, project_id: str, task_id: str) -> Response:
         task = get_task(project_id, task_id)
-        try:
-            (storage.task_dir(project_id, task_id) / "DONE").unlink()
-        except FileNotFoundError:
-            raise ApiError(400, f"task {task_id!r} has no DONE file: nothing to resume") from None
+        if not storage.file_remove(storage.task_dir(project_id, task_id) / "DONE"):
+            raise ApiError(400, f"task {task_id!r} has no DONE file: nothing to resume")
         with suppress(TaskConflict):  # it runs already, or never ran: nothing to restart
             task_resume_loop(task)
         return Response({"project_id": project_id, "task_id": task_id, "resumed": True})

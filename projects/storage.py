@@ -112,6 +112,40 @@ def folder_make(path: Path) -> Path:
     return path
 
 
+def file_remove(path: Path) -> bool:
+    """Remove a file (or a link, never its target) of the data dir; False when there was none
+    (or it is only reached through a symlink)."""
+    try:
+        folder = _open_folder(path.parent, make=False)
+    except OSError:
+        return False
+    try:
+        os.unlink(path.name, dir_fd=folder)
+    except (FileNotFoundError, IsADirectoryError):
+        return False
+    finally:
+        os.close(folder)
+    return True
+
+
+def folder_remove(path: Path) -> None:
+    """`rm -rf` of a folder of the data dir. A symlink in its place is unlinked, never
+    followed; a symlink above it is PathRefused. A missing folder is fine."""
+    try:
+        parent = _open_folder(path.parent, make=False)
+    except FileNotFoundError:
+        return
+    try:
+        if stat.S_ISDIR(os.lstat(path.name, dir_fd=parent).st_mode):
+            shutil.rmtree(path.name, dir_fd=parent)
+        else:
+            os.unlink(path.name, dir_fd=parent)
+    except FileNotFoundError:
+        return
+    finally:
+        os.close(parent)
+
+
 def _open_file(path: Path) -> int | None:
     try:
         folder = _open_folder(path.parent, make=False)

@@ -273,3 +273,22 @@ def test_a_task_folder_swapped_for_a_symlink_is_unlinked_not_emptied(
     assert response.status_code == 204, response.content
     assert not os.path.lexists(folder)
     assert (elsewhere / "keep.txt").read_text() == "the user's\n"
+
+
+def test_a_project_folder_swapped_for_a_symlink_is_never_emptied_through_it(
+    db: None, api: APIClient, project: Project, tmp_path: Path
+) -> None:
+    make_task(project, "del-above")
+    elsewhere = tmp_path / "elsewhere"
+    (elsewhere / "del-above").mkdir(parents=True)
+    (elsewhere / "del-above" / "keep.txt").write_text("the user's\n")
+    folder = storage.project_dir("demo")
+    shutil.rmtree(folder)
+    folder.symlink_to(elsewhere)
+
+    response = delete(api, "demo/tasks/del-above")
+
+    error = assert_error(response, 500, "INTERNAL_ERROR")
+    assert "is a symlink, refused" in error["error"]
+    assert (elsewhere / "del-above" / "keep.txt").read_text() == "the user's\n"
+    assert Task.objects.filter(task_id="del-above").exists(), "nothing half-deleted"

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import shutil
 from pathlib import Path
 
 import pytest
@@ -106,3 +107,33 @@ def test_a_write_makes_the_missing_folders(data_dir: Path) -> None:
 
     assert path.read_text() == "hi"
     assert storage.folder_make(data_dir / "demo" / "t9" / "runs" / "r").is_dir()
+
+
+def test_a_remove_unlinks_a_planted_link_and_never_goes_through_one(
+    folder: Path, data_dir: Path, secret: Path
+) -> None:
+    (folder / "DONE").symlink_to(secret)
+    assert storage.file_remove(folder / "DONE") is True
+    assert secret.read_text() == SECRET
+    assert storage.file_remove(folder / "DONE") is False
+
+    (secret.parent / "DONE").write_text("")
+    runs = folder.parent
+    shutil.rmtree(runs)
+    runs.symlink_to(secret.parent)
+    assert storage.file_remove(runs / "DONE") is False
+    assert (secret.parent / "DONE").exists()
+    with pytest.raises(storage.PathRefused):
+        storage.folder_remove(runs / "anything")
+    storage.folder_remove(runs)
+    assert not os.path.lexists(runs)
+    assert secret.read_text() == SECRET
+
+
+def test_a_folder_remove_removes_the_folder_and_a_missing_one_is_fine(folder: Path) -> None:
+    (folder / "output.md").write_text("x")
+
+    storage.folder_remove(folder.parent)
+    storage.folder_remove(folder.parent)
+
+    assert not folder.parent.exists()
