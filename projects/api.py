@@ -173,11 +173,14 @@ def checked_project_root(value: str) -> Path:
 
 @contextmanager
 def deleting() -> Iterator[None]:
-    """Something still running is a 409; a folder that cannot be removed, a 500."""
+    """Something still running, or a data folder reached through a symlink, is a 409; a
+    folder that cannot be removed, a 500."""
     try:
         yield
     except services.Busy as exc:
         raise ApiError(409, str(exc), **exc.details) from exc
+    except storage.PathRefused as exc:
+        raise ApiError(409, f"the data folder was not removed: {exc}") from exc
     except OSError as exc:
         raise ApiError(500, f"could not remove the data folder: {exc}") from exc
 

@@ -288,7 +288,7 @@ def test_a_project_folder_swapped_for_a_symlink_is_never_emptied_through_it(
 
     response = delete(api, "demo/tasks/del-above")
 
-    error = assert_error(response, 500, "INTERNAL_ERROR")
+    error = assert_error(response, 409, "CONFLICT")
     assert "is a symlink, refused" in error["error"]
     assert (elsewhere / "del-above" / "keep.txt").read_text() == "the user's\n"
     assert Task.objects.filter(task_id="del-above").exists(), "nothing half-deleted"
