@@ -284,18 +284,21 @@ def files_by_run(runs: list[Run]) -> dict[str, list[dict[str, Any]]]:
         .values("run_id", "stream")
         .annotate(size=Sum(OctetLength("text")))
     }
+    outputs = storage.file_sizes([run_folder(run) / "output.md" for run in runs])
     listing: dict[str, list[dict[str, Any]]] = {}
     for run in runs:
         files = []
         for name, label in RUN_FILES.items():
-            size = _file_size(run, name, sizes)
+            size = _file_size(run, name, sizes, outputs)
             if size is not None:
                 files.append({"name": name, "label": label, "size": size})
         listing[run.id] = files
     return listing
 
 
-def _file_size(run: Run, name: str, sizes: dict[tuple[str, str], int]) -> int | None:
+def _file_size(
+    run: Run, name: str, sizes: dict[tuple[str, str], int], outputs: dict[Path, int]
+) -> int | None:
     if name in ("stdout", "stderr"):
         size = sizes.get((run.id, name))
         if size is None and (run.log_lines or run.ended_at):
@@ -303,8 +306,7 @@ def _file_size(run: Run, name: str, sizes: dict[tuple[str, str], int]) -> int | 
         return size
     if name == "prompt":
         return len(run.prompt.encode())
-    found = storage.file_stat(run_folder(run) / "output.md")
-    return None if found is None else found.st_size
+    return outputs.get(run_folder(run) / "output.md")
 
 
 def flat_runs(

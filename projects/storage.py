@@ -86,6 +86,40 @@ def file_stat(path: Path) -> os.stat_result | None:
         os.close(fd)
 
 
+def file_sizes(paths: list[Path]) -> dict[Path, int]:
+    """The sizes of the regular files among `paths`, on the terms of `file_read`, opening each
+    shared grandparent once (a task's run list asks for one file in each run folder)."""
+    sizes: dict[Path, int] = {}
+    by_grandparent: dict[Path, list[Path]] = {}
+    for path in paths:
+        by_grandparent.setdefault(path.parent.parent, []).append(path)
+    for grandparent, inside in by_grandparent.items():
+        try:
+            folder = _open_folder(grandparent, make=False)
+        except OSError:
+            continue
+        try:
+            sizes.update((path, size) for path in inside if (size := _size_at(folder, path)) >= 0)
+        finally:
+            os.close(folder)
+    return sizes
+
+
+def _size_at(grandparent: int, path: Path) -> int:
+    """The size of regular file `<parent name>/<name>` below a folder descriptor, else -1."""
+    try:
+        parent = os.open(path.parent.name, _DIRECTORY, dir_fd=grandparent)
+    except OSError:
+        return -1
+    try:
+        found = os.stat(path.name, dir_fd=parent, follow_symlinks=False)
+    except OSError:
+        return -1
+    finally:
+        os.close(parent)
+    return found.st_size if stat.S_ISREG(found.st_mode) else -1
+
+
 def file_write(path: Path, text: str, *, replace: bool = True) -> bool:
     """Write a file in the data dir, making its folders, through no symlink. A symlink in
     its place is replaced when `replace`; else anything there is kept (returns False)."""

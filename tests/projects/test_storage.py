@@ -137,3 +137,23 @@ def test_a_folder_remove_removes_the_folder_and_a_missing_one_is_fine(folder: Pa
     storage.folder_remove(folder.parent)
 
     assert not folder.parent.exists()
+
+
+def test_file_sizes_counts_only_regular_files_reached_through_no_link(
+    folder: Path, data_dir: Path, secret: Path
+) -> None:
+    runs = folder.parent
+    (folder / "output.md").write_text("hello\n")
+    for name in ("link", "fifo", "swapped", "missing"):
+        (runs / name).mkdir()
+    (runs / "link" / "output.md").symlink_to(secret)
+    os.mkfifo(runs / "fifo" / "output.md")
+    (runs / "swapped").rmdir()
+    (runs / "swapped").symlink_to(secret.parent)
+    (secret.parent / "output.md").write_text(SECRET)
+    names = ("run-1", "link", "fifo", "swapped", "missing")
+    other_task = data_dir / "demo" / "t2" / "runs" / "run-9" / "output.md"
+
+    sizes = storage.file_sizes([*(runs / name / "output.md" for name in names), other_task])
+
+    assert sizes == {folder / "output.md": 6}
