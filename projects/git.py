@@ -171,11 +171,12 @@ def worktree_check(repo: str | Path, path: str | Path) -> None:
 
 
 def _admin_of(admin: Path, common: Path) -> Path | None:
-    """The worktree folder an admin dir of `common` was made for (its `gitdir` file)."""
+    """The worktree folder an admin dir of `common` was made for (its `gitdir` file, absolute
+    or, with `worktree.useRelativePaths`, relative to the admin dir)."""
     if admin.resolve().parent != common / "worktrees":
         return None
     try:
-        return Path((admin / "gitdir").read_text().strip()).resolve().parent
+        return (admin / (admin / "gitdir").read_text().strip()).resolve().parent
     except OSError:
         return None
 

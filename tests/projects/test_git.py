@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
@@ -164,3 +165,13 @@ def test_a_worktree_pointed_at_another_worktree_is_refused(
     with pytest.raises(git.ForeignWorktree):
         git.worktree_check(git_repo, worktree)
     git.worktree_check(git_repo, other)
+
+
+def test_a_worktree_recorded_with_a_relative_path_is_accepted(
+    git_repo: Path, worktree: Path
+) -> None:
+    """`worktree.useRelativePaths` (git 2.48+) records `gitdir` relative to the admin dir."""
+    admin = Path(git_cli(worktree, "rev-parse", "--absolute-git-dir").strip())
+    (admin / "gitdir").write_text(os.path.relpath(worktree / ".git", admin) + "\n")
+
+    git.worktree_check(git_repo, worktree)
