@@ -156,12 +156,14 @@ def worktree_check(repo: str | Path, path: str | Path) -> None:
     worktrees, with the admin dir (`<common dir>/worktrees/<name>`) that points back at it.
     An agent that deletes its worktree's `.git` leaves git to find whatever repository
     encloses the folder (a dotfiles repo at `~`, or the project itself): a commit there would
-    take Conductor's data. One that points `.git` elsewhere would commit on another branch."""
+    take Conductor's data. One that points `.git` (or the folder itself: a symlink) elsewhere
+    would commit on another branch."""
     folder = Path(path).resolve()
     found = git(folder, "rev-parse", "--show-toplevel", "--absolute-git-dir", check=False)
     top, _, admin = found.strip().partition("\n")
     common = Path(repo, git(repo, "rev-parse", "--git-common-dir").strip()).resolve()
-    if top and Path(top).resolve() == folder and _admin_of(Path(admin), common) == folder:
+    ours = bool(top) and Path(top).resolve() == folder and _admin_of(Path(admin), common) == folder
+    if ours and not Path(path).is_symlink():
         return
     seen = f"the repository at {top}" if top else "no git repository"
     raise ForeignWorktree(

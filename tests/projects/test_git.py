@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import shutil
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
@@ -175,3 +176,15 @@ def test_a_worktree_recorded_with_a_relative_path_is_accepted(
     (admin / "gitdir").write_text(os.path.relpath(worktree / ".git", admin) + "\n")
 
     git.worktree_check(git_repo, worktree)
+
+
+def test_a_worktree_folder_swapped_for_a_link_to_another_worktree_is_refused(
+    git_repo: Path, worktree: Path, tmp_path: Path
+) -> None:
+    other = tmp_path / "worktrees" / "other"
+    git.worktree_add(git_repo, other, "conductor/other", "main")
+    shutil.rmtree(worktree)
+    worktree.symlink_to(other)
+
+    with pytest.raises(git.ForeignWorktree):
+        git.worktree_check(git_repo, worktree)
