@@ -143,6 +143,8 @@ class ProjectsApi(APIView):
         data.is_valid(raise_exception=True)
         try:
             project = creation.project_create(**data.validated_data)
+        except storage.PathRefused as exc:
+            raise ApiError(409, f"the project's folder cannot be made: {exc}") from exc
         except OSError as exc:
             raise ApiError(500, f"could not create the project's folder: {exc}") from exc
         return Response(selectors.project_summary(project), status=201)
@@ -150,11 +152,14 @@ class ProjectsApi(APIView):
 
 @contextmanager
 def deleting() -> Iterator[None]:
-    """Something still running is a 409; a folder that cannot be removed, a 500."""
+    """Something still running, or a data folder reached through a symlink, is a 409; a
+    folder that cannot be removed, a 500."""
     try:
         yield
     except services.Busy as exc:
         raise ApiError(409, str(exc), **exc.details) from exc
+    except storage.PathRefused as exc:
+        raise ApiError(409, f"the data folder was not removed: {exc}") from exc
     except OSError as exc:
         raise ApiError(500, f"could not remove the data folder: {exc}") from exc
 
@@ -369,10 +374,8 @@ class TaskResumeApi(APIView):
     )
     def post(self, request: Request, project_id: str, task_id: str) -> Response:
         task = get_task(project_id, task_id)
-        try:
-            (storage.task_dir(project_id, task_id) / "DONE").unlink()
-        except FileNotFoundError:
-            raise ApiError(400, f"task {task_id!r} has no DONE file: nothing to resume") from None
+        if not storage.file_remove(storage.task_dir(project_id, task_id) / "DONE"):
+            raise ApiError(400, f"task {task_id!r} has no DONE file: nothing to resume")
         with suppress(TaskConflict):  # it runs already, or never ran: nothing to restart
             task_resume_loop(task)
         return Response({"project_id": project_id, "task_id": task_id, "resumed": True})
@@ -482,8 +485,9 @@ def last_lines(text: str, count: int) -> str:
     return text[start + 1 :]
 
 
-def _mtime(path: Path) -> datetime:
-    return datetime.fromtimestamp(path.stat().st_mtime, tz=UTC)
+def _mtime(path: Path) -> datetime | None:
+    found = storage.file_stat(path)
+    return None if found is None else datetime.fromtimestamp(found.st_mtime, tz=UTC)
 
 
 class TaskFileApi(FileApi):
@@ -499,9 +503,10 @@ class TaskFileApi(FileApi):
         if name not in TASK_FILES:
             raise ApiError(400, f"unknown task file {name!r}: use {', '.join(TASK_FILES)}")
         path = storage.task_dir(project_id, task_id) / name
-        if not path.is_file():
+        text = storage.file_text(path)
+        if text is None:
             raise ApiError(404, f"task {task_id!r} has no {name}")
-        return file_response(request, name, path.read_text(errors="replace"), _mtime(path))
+        return file_response(request, name, text, _mtime(path))
 
 
 class RunFileApi(FileApi):

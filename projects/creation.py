@@ -8,7 +8,6 @@ creating stands on nothing above `projects`, so those apps can call it.)
 
 from __future__ import annotations
 
-import shutil
 from pathlib import Path
 from typing import Any
 
@@ -71,7 +70,7 @@ def project_check(*, project_id: str, project_root: str, default_branch: str = "
         raise ProjectInvalid("project_id", "must be 1-128 characters of A-Z, a-z, 0-9, '-' or '_'")
     if project_id in RESERVED_IDS:
         raise ProjectInvalid("project_id", f"{project_id!r} is reserved")
-    if default_branch and not git.is_branch_name(default_branch):
+    if default_branch and not git.branch_name_valid(default_branch):
         raise ProjectInvalid("default_branch", f"{default_branch!r} is not a valid branch name")
     return checked_project_root(project_root) if project_root else ""
 
@@ -108,11 +107,11 @@ def _project_make(project_id: str, fields: dict[str, Any]) -> Project:
     with transaction.atomic():
         project = Project.objects.create(id=project_id, **fields)
         try:
-            folder.mkdir(parents=True, exist_ok=True)
+            storage.folder_make(folder)
             if project.project_root:
-                (folder / "PROJECT-ROOT.txt").write_text(project.project_root + "\n")
+                storage.file_write(folder / "PROJECT-ROOT.txt", project.project_root + "\n")
         except OSError:
             if not existed:
-                shutil.rmtree(folder, ignore_errors=True)
+                storage.folder_remove(folder)
             raise
     return project

@@ -1,4 +1,8 @@
-"""The one wrapper around the git CLI. Every git call in Conductor goes through `git()`."""
+"""The one wrapper around the git CLI. Every git call in Conductor goes through `git()`.
+
+Refs and paths that come from users or from a repository go in `operands`, after
+`--end-of-options`, so a branch named `--no-checkout` is a (bad) name and never an option.
+"""
 
 from __future__ import annotations
 
@@ -6,7 +10,7 @@ import fcntl
 import os
 import shutil
 import subprocess
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
 
@@ -17,10 +21,21 @@ class GitError(Exception):
     """A git command failed; the message carries git's own words."""
 
 
+class ForeignWorktree(GitError):
+    """A worktree's folder is no longer the worktree Conductor made."""
+
+
 def git(
-    repo: str | Path, *args: str, check: bool = True, timeout: float = 120, input: str = ""
+    repo: str | Path,
+    *args: str,
+    operands: Sequence[str] = (),
+    check: bool = True,
+    timeout: float = 120,
+    input: str = "",
 ) -> str:
     env = {**os.environ, "GIT_TERMINAL_PROMPT": "0", "LC_ALL": "C"}
+    if operands:
+        args = (*args, "--end-of-options", *operands)
     try:
         done = subprocess.run(
             ["git", "-C", str(repo), *args],
@@ -71,19 +86,17 @@ def current_branch(path: str | Path) -> str:
 
 def branch_exists(path: str | Path, branch: str) -> bool:
     ref = f"refs/heads/{branch}"
-    return bool(git(path, "rev-parse", "--verify", "--quiet", ref, check=False).strip())
+    found = git(path, "rev-parse", "--verify", "--quiet", operands=[ref], check=False)
+    return bool(found.strip())
 
 
-def is_branch_name(name: str) -> bool:
-    """A name `git check-ref-format --branch` accepts, and never one git would take for an
-    option (a leading `-`)."""
+def branch_name_valid(name: str) -> bool:
+    """A name `git branch` would accept (`git check-ref-format --branch`): not an option,
+    not `@{-1}` or another shorthand git expands, no `..`, spaces or control characters."""
     if not name or name.startswith("-"):
         return False
-    try:
-        git("/", "check-ref-format", "--branch", name)
-    except GitError:
-        return False
-    return True
+    done = git("/", "check-ref-format", "--branch", name, check=False)
+    return done.strip() == name
 
 
 @contextmanager
@@ -99,13 +112,25 @@ def worktree_lock(repo: str | Path) -> Iterator[None]:
         os.close(fd)
 
 
+def commit_of(repo: str | Path, revision: str) -> str:
+    """The commit `revision` names; GitError when it names none."""
+    found = git(repo, "rev-parse", "--verify", "--quiet", operands=[f"{revision}^{{commit}}"])
+    return found.strip()
+
+
 def worktree_add(repo: str | Path, path: str | Path, branch: str, base: str) -> None:
-    """`git worktree add -b`. If it fails, nothing of it is left: not the half-made folder,
-    not its registration in the repo, not the branch it made (one that existed stays)."""
+    """`git worktree add -b` from the commit `base` names (git 2.39 hands the base on to
+    `git branch` as it is, where `--no-checkout` would be an option). If it fails, nothing
+    of it is left: not the half-made folder, not its registration in the repo, not the
+    branch it made (one that existed stays)."""
+    try:
+        start = commit_of(repo, base)
+    except GitError as exc:
+        raise GitError(f"invalid reference: {base!r} names no commit") from exc
     with worktree_lock(repo):
         existed = branch_exists(repo, branch)
         try:
-            git(repo, "worktree", "add", "-b", branch, str(path), base)
+            git(repo, "worktree", "add", "-b", branch, operands=[str(path), start])
         except GitError:
             _discard(repo, path, None if existed else branch)
             raise
@@ -118,16 +143,16 @@ def worktree_discard(repo: str | Path, path: str | Path, branch: str) -> None:
 
 
 def _discard(repo: str | Path, path: str | Path, branch: str | None) -> None:
-    git(repo, "worktree", "remove", "--force", str(path), check=False)
+    git(repo, "worktree", "remove", "--force", operands=[str(path)], check=False)
     shutil.rmtree(path, ignore_errors=True)
     git(repo, "worktree", "prune", check=False)
     if branch:
-        git(repo, "branch", "-D", branch, check=False)
+        git(repo, "branch", "-D", operands=[branch], check=False)
 
 
 def worktree_remove(repo: str | Path, path: str | Path) -> None:
     with worktree_lock(repo):
-        git(repo, "worktree", "remove", "--force", str(path))
+        git(repo, "worktree", "remove", "--force", operands=[str(path)])
 
 
 def is_dirty(path: str | Path) -> bool:
@@ -135,8 +160,42 @@ def is_dirty(path: str | Path) -> bool:
     return bool(git(path, "status", "--porcelain", "--untracked-files=all").strip())
 
 
-def commit_all(path: str | Path, message: str) -> str:
-    """Stage everything (untracked included, ignored excluded), commit, return the new HEAD."""
+def worktree_check(repo: str | Path, path: str | Path) -> None:
+    """Raise ForeignWorktree unless `path` is still the top level of one of `repo`'s linked
+    worktrees, with the admin dir (`<common dir>/worktrees/<name>`) that points back at it.
+    An agent that deletes its worktree's `.git` leaves git to find whatever repository
+    encloses the folder (a dotfiles repo at `~`, or the project itself): a commit there would
+    take Conductor's data. One that points `.git` (or the folder itself: a symlink) elsewhere
+    would commit on another branch."""
+    folder = Path(path).resolve()
+    found = git(folder, "rev-parse", "--show-toplevel", "--absolute-git-dir", check=False)
+    top, _, admin = found.strip().partition("\n")
+    common = Path(repo, git(repo, "rev-parse", "--git-common-dir").strip()).resolve()
+    ours = bool(top) and Path(top).resolve() == folder and _admin_of(Path(admin), common) == folder
+    if ours and not Path(path).is_symlink():
+        return
+    seen = f"the repository at {top}" if top else "no git repository"
+    raise ForeignWorktree(
+        f"{folder} is no longer the git worktree Conductor made for {repo}: git finds {seen} "
+        "there (was its .git removed or replaced?); nothing was committed"
+    )
+
+
+def _admin_of(admin: Path, common: Path) -> Path | None:
+    """The worktree folder an admin dir of `common` was made for (its `gitdir` file, absolute
+    or, with `worktree.useRelativePaths`, relative to the admin dir)."""
+    if admin.resolve().parent != common / "worktrees":
+        return None
+    try:
+        return (admin / (admin / "gitdir").read_text().strip()).resolve().parent
+    except OSError:
+        return None
+
+
+def commit_all(path: str | Path, message: str, *, repo: str | Path) -> str:
+    """Stage everything (untracked included, ignored excluded), commit, return the new HEAD;
+    only in a worktree `worktree_check` accepts."""
+    worktree_check(repo, path)
     git(path, "add", "--all")
     identity: list[str] = []
     if not git(path, "config", "user.email", check=False).strip():

@@ -284,18 +284,21 @@ def files_by_run(runs: list[Run]) -> dict[str, list[dict[str, Any]]]:
         .values("run_id", "stream")
         .annotate(size=Sum(OctetLength("text")))
     }
+    outputs = storage.file_sizes([run_folder(run) / "output.md" for run in runs])
     listing: dict[str, list[dict[str, Any]]] = {}
     for run in runs:
         files = []
         for name, label in RUN_FILES.items():
-            size = _file_size(run, name, sizes)
+            size = _file_size(run, name, sizes, outputs)
             if size is not None:
                 files.append({"name": name, "label": label, "size": size})
         listing[run.id] = files
     return listing
 
 
-def _file_size(run: Run, name: str, sizes: dict[tuple[str, str], int]) -> int | None:
+def _file_size(
+    run: Run, name: str, sizes: dict[tuple[str, str], int], outputs: dict[Path, int]
+) -> int | None:
     if name in ("stdout", "stderr"):
         size = sizes.get((run.id, name))
         if size is None and (run.log_lines or run.ended_at):
@@ -303,8 +306,7 @@ def _file_size(run: Run, name: str, sizes: dict[tuple[str, str], int]) -> int | 
         return size
     if name == "prompt":
         return len(run.prompt.encode())
-    path = run_folder(run) / "output.md"
-    return path.stat().st_size if path.is_file() else None
+    return outputs.get(run_folder(run) / "output.md")
 
 
 def flat_runs(
@@ -400,6 +402,8 @@ def gc_candidates(project: Project, *, ended_before: datetime, keep_failed: bool
 def folder_bytes(path: Path) -> int:
     """The size of the files under `path` (0 when it does not exist)."""
     total = 0
+    if path.is_symlink():  # planted in place of a run folder: not ours to measure
+        return 0
     for root, _dirs, files in os.walk(path):
         for name in files:
             try:

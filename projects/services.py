@@ -6,8 +6,8 @@ that made each). The repository and its branches stay: they hold the work.
 
 from __future__ import annotations
 
-import shutil
 import time
+from contextlib import suppress
 from pathlib import Path
 
 from django.db import transaction
@@ -33,10 +33,7 @@ class Busy(Exception):
 
 def remove_folder(path: Path) -> None:
     """Remove a data folder; a missing one is fine, any other failure raises OSError."""
-    try:
-        shutil.rmtree(path)
-    except FileNotFoundError:
-        return
+    storage.folder_remove(path)
 
 
 def run_delete(run: Run) -> None:
@@ -55,7 +52,8 @@ def runs_delete(runs: list[Run]) -> None:
         for start in range(0, len(ids), 500):
             Run.objects.filter(id__in=ids[start : start + 500]).delete()
     for folder in folders:
-        shutil.rmtree(folder, ignore_errors=True)
+        with suppress(OSError):
+            storage.folder_remove(folder)
 
 
 def task_delete(task: Task) -> None:

@@ -7,7 +7,10 @@ entries beside it (`conductor.sqlite3`, `secret_key`, `config.yaml`, `server.loc
 
 from __future__ import annotations
 
+import os
 import shutil
+import stat
+from contextlib import suppress
 from pathlib import Path
 
 from django.conf import settings
@@ -50,3 +53,181 @@ def low_disk_note(folder: str | Path) -> str:
     if free >= LOW_DISK_BYTES:
         return ""
     return f"the disk of {folder} is full ({free // 1024} KiB free): free space and retry"
+
+
+# Agents write in their task and run folders, and may plant symlinks there (or swap a folder
+# for one). Conductor reads and writes those folders only through the functions below, which
+# walk from the data dir one component at a time and follow no symlink on the way: a planted
+# link reads as "not there" and is never written through.
+
+
+class PathRefused(OSError):
+    """A symlink stands where Conductor expects a folder of its own."""
+
+
+_DIRECTORY = os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_CLOEXEC
+
+
+def file_read(path: Path, *, offset: int = 0, size: int = -1) -> bytes | None:
+    """Up to `size` bytes of a regular file in the data dir from byte `offset`; None when it
+    is missing, a symlink (or below one), or not a regular file (a FIFO would block)."""
+    fd = _open_file(path)
+    if fd is None:
+        return None
+    with os.fdopen(fd, "rb") as handle:
+        handle.seek(offset)
+        return handle.read(size)
+
+
+def file_text(path: Path) -> str | None:
+    data = file_read(path)
+    return None if data is None else data.decode(errors="replace")
+
+
+def file_stat(path: Path) -> os.stat_result | None:
+    """The file's size and times, on the terms of `file_read`."""
+    fd = _open_file(path)
+    if fd is None:
+        return None
+    try:
+        return os.fstat(fd)
+    finally:
+        os.close(fd)
+
+
+def file_sizes(paths: list[Path]) -> dict[Path, int]:
+    """The sizes of the regular files among `paths`, on the terms of `file_read`, opening each
+    shared grandparent once (a task's run list asks for one file in each run folder)."""
+    sizes: dict[Path, int] = {}
+    by_grandparent: dict[Path, list[Path]] = {}
+    for path in paths:
+        by_grandparent.setdefault(path.parent.parent, []).append(path)
+    for grandparent, inside in by_grandparent.items():
+        try:
+            folder = _open_folder(grandparent, make=False)
+        except OSError:
+            continue
+        try:
+            sizes.update((path, size) for path in inside if (size := _size_at(folder, path)) >= 0)
+        finally:
+            os.close(folder)
+    return sizes
+
+
+def _size_at(grandparent: int, path: Path) -> int:
+    """The size of regular file `<parent name>/<name>` below a folder descriptor, else -1."""
+    try:
+        parent = os.open(path.parent.name, _DIRECTORY, dir_fd=grandparent)
+    except OSError:
+        return -1
+    try:
+        found = os.stat(path.name, dir_fd=parent, follow_symlinks=False)
+    except OSError:
+        return -1
+    finally:
+        os.close(parent)
+    return found.st_size if stat.S_ISREG(found.st_mode) else -1
+
+
+def file_write(path: Path, text: str, *, replace: bool = True) -> bool:
+    """Write a file in the data dir, making its folders, through no symlink. A symlink in
+    its place is replaced when `replace`; else anything there is kept (returns False)."""
+    folder = _open_folder(path.parent, make=True)
+    try:
+        flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC
+        try:
+            fd = os.open(path.name, flags, 0o644, dir_fd=folder)
+        except FileExistsError:
+            if not replace:
+                return False
+            os.unlink(path.name, dir_fd=folder)  # the file, or a link, never its target
+            fd = os.open(path.name, flags, 0o644, dir_fd=folder)
+        with os.fdopen(fd, "w") as handle:
+            handle.write(text)
+        return True
+    finally:
+        os.close(folder)
+
+
+def folder_make(path: Path) -> Path:
+    """`mkdir -p` of a folder in the data dir that refuses to go through a symlink."""
+    os.close(_open_folder(path, make=True))
+    return path
+
+
+def file_remove(path: Path) -> bool:
+    """Remove a file (or a link, never its target) of the data dir; False when there was none
+    (or it is only reached through a symlink)."""
+    try:
+        folder = _open_folder(path.parent, make=False)
+    except OSError:
+        return False
+    try:
+        os.unlink(path.name, dir_fd=folder)
+    except (FileNotFoundError, IsADirectoryError):
+        return False
+    finally:
+        os.close(folder)
+    return True
+
+
+def folder_remove(path: Path) -> None:
+    """`rm -rf` of a folder of the data dir. A symlink in its place is unlinked, never
+    followed; a symlink above it is PathRefused. A missing folder is fine."""
+    try:
+        parent = _open_folder(path.parent, make=False)
+    except FileNotFoundError:
+        return
+    try:
+        if stat.S_ISDIR(os.lstat(path.name, dir_fd=parent).st_mode):
+            shutil.rmtree(path.name, dir_fd=parent)
+        else:
+            os.unlink(path.name, dir_fd=parent)
+    except FileNotFoundError:
+        return
+    finally:
+        os.close(parent)
+
+
+def _open_file(path: Path) -> int | None:
+    try:
+        folder = _open_folder(path.parent, make=False)
+    except OSError:
+        return None
+    try:
+        flags = os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_CLOEXEC
+        fd = os.open(path.name, flags, dir_fd=folder)
+    except OSError:
+        return None
+    finally:
+        os.close(folder)
+    if not stat.S_ISREG(os.fstat(fd).st_mode):
+        os.close(fd)
+        return None
+    return fd
+
+
+def _open_folder(path: Path, *, make: bool) -> int:
+    """A descriptor of `path`, opened from the data dir without following any symlink
+    below it; PathRefused when a part is a symlink, OSError when it is missing (and not
+    `make`), a file, or cannot be made."""
+    root = data_dir()
+    fd = os.open(root, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
+    try:
+        for part in path.relative_to(root).parts:
+            if make:
+                with suppress(FileExistsError):
+                    os.mkdir(part, 0o755, dir_fd=fd)
+            try:
+                child = os.open(part, _DIRECTORY, dir_fd=fd)
+            except NotADirectoryError as exc:  # what O_NOFOLLOW | O_DIRECTORY says of a link
+                if not stat.S_ISLNK(os.lstat(part, dir_fd=fd).st_mode):
+                    raise
+                refused = f"{path}: {part} is a symlink, refused"
+                raise PathRefused(exc.errno, refused) from exc
+            os.close(fd)
+            fd = child
+    except BaseException:
+        os.close(fd)
+        raise
+    return fd

@@ -34,8 +34,8 @@ def run_file_text(run: Run, name: str, offset: int = 0) -> str | None:
         return text[offset:] if text or run.log_lines or run.ended_at else None
     if name == "prompt":
         return run.prompt[offset:]
-    path = run_folder(run) / "output.md"
-    return path.read_text(errors="replace")[offset:] if path.is_file() else None
+    output = storage.file_text(run_folder(run) / "output.md")
+    return None if output is None else output[offset:]
 
 
 def run_files(run: Run) -> list[dict[str, object]]:

@@ -4,7 +4,8 @@ Readers (one thread per pipe) decode and split what an agent prints into complet
 hand the text to the process's single `LogWriter`. Every ~50 ms, or sooner once 64 KiB wait,
 the writer turns each run's pending text into chunks with the run's next `seq`, writes them
 all in one transaction, and only then publishes them. One writer per process keeps SQLite's
-write lock uncontended (shared/research/embedded-mode.md, Q3).
+write lock uncontended (shared/research/embedded-mode.md, Q3). A write that fails is retried
+with the same numbered chunks, so `seq` has no gap and no line is stored or counted twice.
 """
 
 from __future__ import annotations
@@ -18,7 +19,7 @@ from datetime import datetime
 from typing import Any
 
 from django.conf import settings
-from django.db import OperationalError, close_old_connections, transaction
+from django.db import DatabaseError, close_old_connections, transaction
 from django.db.models import Max
 from django.utils import timezone
 
@@ -103,6 +104,7 @@ class _RunLog:
     closing: bool = False
     closed: threading.Event = field(default_factory=threading.Event)
     failures: int = 0
+    unstored: list[LogChunk] = field(default_factory=list)  # numbered, written next time
 
 
 class LogWriter:
@@ -157,61 +159,59 @@ class LogWriter:
             work = [(run, run.pending, run.closing) for run in self._runs.values()]
             for run, _, _ in work:
                 run.pending, run.pending_bytes = [], 0
-        chunks: list[LogChunk] = []
         now = timezone.now()
-        for run, pending, closing in work:
-            chunks += self._chunks_for(run, pending, closing, now)
-        if chunks and not self._store(work, chunks):
-            return
-        publish_many((run_group(c.run_id), chunk_event(c)) for c in chunks)
-        self._finish_closed([run for run, _, closing in work if closing])
-
-    def _store(
-        self, work: list[tuple[_RunLog, list[tuple[str, str]], bool]], chunks: list[LogChunk]
-    ) -> bool:
-        for attempt in (1, 2):
-            try:
-                with transaction.atomic():
-                    LogChunk.objects.bulk_create(chunks)
-                return True
-            except OperationalError as exc:
-                close_old_connections()
-                if attempt == 2:
-                    self._requeue(work, chunks, str(exc))
-        return False
-
-    def _requeue(
-        self,
-        work: list[tuple[_RunLog, list[tuple[str, str]], bool]],
-        chunks: list[LogChunk],
-        error: str,
-    ) -> None:
-        """Keep unwritten chunks pending; a run closing after repeated failures reports it."""
-        log.error("could not store %d log chunks: %s", len(chunks), error)
-        by_run: dict[str, list[LogChunk]] = {}
-        for chunk in chunks:
-            by_run.setdefault(chunk.run_id, []).append(chunk)
+        batches = {
+            run.run_id: [*run.unstored, *self._chunks_for(run, pending, closing, now)]
+            for run, pending, closing in work
+        }
+        failed = self._store({run_id: chunks for run_id, chunks in batches.items() if chunks})
+        stored = [c for run_id, chunks in batches.items() if run_id not in failed for c in chunks]
+        publish_many((run_group(c.run_id), chunk_event(c)) for c in stored)
         with self._lock:
             for run, _, closing in work:
-                mine = by_run.get(run.run_id, [])
-                run.next_seq -= len(mine)
-                run.failures += 1
-                if closing and run.failures >= 3:
-                    run.totals.error = f"{len(mine)} log chunks could not be stored: {error}"
-                    run.closed.set()
-                    self._runs.pop(run.run_id, None)
-                    continue
-                run.pending[:0] = [(c.stream, c.text) for c in mine]
-        self._wake.set()
+                self._settle(run, batches[run.run_id], failed.get(run.run_id), closing)
 
-    def _finish_closed(self, runs: list[_RunLog]) -> None:
-        with self._lock:
-            for run in runs:
-                if not run.pending:
-                    self._runs.pop(run.run_id, None)
-                    run.closed.set()
-                else:
-                    self._wake.set()
+    def _store(self, batches: dict[str, list[LogChunk]]) -> dict[str, str]:
+        """Write every run's chunks in one transaction; if that fails, each run's in its own,
+        so one run's bad rows hold no other run back. Returns {run_id: error} of the failed."""
+        if not batches or _insert([c for chunks in batches.values() for c in chunks]) is None:
+            return {}
+        failed = {run_id: _insert(chunks) for run_id, chunks in batches.items()}
+        return {run_id: error for run_id, error in failed.items() if error is not None}
+
+    def _settle(
+        self, run: _RunLog, chunks: list[LogChunk], error: str | None, closing: bool
+    ) -> None:
+        """After a write. A run whose write failed keeps its chunks, numbered and counted, for
+        the next flush (one interval later, so an outage is not hammered): its seq stays
+        contiguous and nothing is counted twice. A closing run that failed three times gives
+        up and says so."""
+        run.unstored = []
+        if error is None:
+            run.failures = 0
+        else:
+            run.failures += 1
+            log.error("run %s: could not store %d log chunks: %s", run.run_id, len(chunks), error)
+            if not (closing and run.failures >= 3):
+                run.unstored = chunks
+                return
+            self._give_up(run, chunks, error)
+        if closing:
+            self._finish_closed(run)
+
+    def _give_up(self, run: _RunLog, chunks: list[LogChunk], error: str) -> None:
+        for chunk in chunks:  # the totals say what was stored
+            run.totals.bytes -= len(chunk.text.encode())
+            run.totals.lines -= chunk.line_count
+        run.totals.error = f"{len(chunks)} log chunks could not be stored: {error}"
+        run.pending, run.pending_bytes = [], 0
+
+    def _finish_closed(self, run: _RunLog) -> None:
+        if run.pending:
+            self._wake.set()
+            return
+        self._runs.pop(run.run_id, None)
+        run.closed.set()
 
     def _chunks_for(
         self, run: _RunLog, pending: list[tuple[str, str]], closing: bool, now: datetime
@@ -291,6 +291,19 @@ class LogWriter:
     def _count(totals: LogTotals, text: str, size: int) -> None:
         totals.bytes += size
         totals.lines += text.count("\n")
+
+
+def _insert(chunks: list[LogChunk]) -> str | None:
+    """Write the chunks in one transaction; what went wrong, or None."""
+    try:
+        with transaction.atomic():
+            LogChunk.objects.bulk_create(chunks)
+    except DatabaseError as exc:
+        close_old_connections()
+        for chunk in chunks:  # ids a rolled-back batch got are not theirs
+            chunk.pk = None
+        return str(exc) or type(exc).__name__
+    return None
 
 
 def _split_at_bytes(text: str, budget: int) -> tuple[str, str]:

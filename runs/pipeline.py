@@ -88,6 +88,11 @@ def workspace_prepare(attempt: Attempt) -> str:
         folder = storage.task_dir(project.id, task.task_id)
         folder.mkdir(parents=True, exist_ok=True)
         return str(folder)
+    if project.default_branch and not git.branch_name_valid(project.default_branch):
+        raise WorkspaceError(
+            f"default_branch {project.default_branch!r} is not a valid branch name: set the "
+            "project's default_branch to one of its branches; nothing was created"
+        )
     base = project.default_branch or git.current_branch(repo) or git.head_commit(repo)
     slug = slugify(task.title or task.task_id)[:40].strip("-") or "task"
     name = f"{attempt.short_id}-{slug}"
@@ -122,7 +127,7 @@ def worktree_retire(repo: str, path: str) -> None:
         return
     try:
         if git.is_dirty(path):
-            git.commit_all(path, "WIP: uncommitted work kept when its task was deleted")
+            git.commit_all(path, "WIP: uncommitted work kept when its task was deleted", repo=repo)
         git.worktree_remove(repo, path)
     except git.GitError as exc:
         log.warning("kept the worktree %s: %s", path, exc)
@@ -132,26 +137,66 @@ def worktree_retire(repo: str, path: str) -> None:
 
 
 def _copy_files(project: Project, repo: Path, worktree: Path) -> None:
-    """The project's globs and `.worktreeinclude`'s: files git does not carry (e.g. `.env`)."""
+    """The project's globs and `.worktreeinclude`'s: files git does not carry (e.g. `.env`).
+    A committed `.worktreeinclude` is the repository's word, not the user's: nothing is read
+    from outside the repository nor written outside the worktree (`..`, symlinks)."""
+    repo, worktree = repo.resolve(), worktree.resolve()
+    for pattern in _copy_patterns(project, repo):
+        if ".." in Path(pattern).parts:
+            log.warning("copy_files: skipped %r: it leaves the repository", pattern)
+            continue
+        try:
+            sources = list(repo.glob(pattern.lstrip("/")))
+        except ValueError as exc:  # an empty or malformed pattern
+            log.warning("copy_files: skipped %r: %s", pattern, exc)
+            continue
+        for source in sources:
+            for path in _files_under(source):
+                _copy_one(path.relative_to(repo), repo, worktree)
+
+
+def _copy_patterns(project: Project, repo: Path) -> list[str]:
     patterns = [str(p) for p in project.copy_files]
     include = repo / ".worktreeinclude"
-    if include.is_file():
+    if include.is_file() and not include.is_symlink():
         patterns += [
             line.strip()
-            for line in include.read_text().splitlines()
+            for line in include.read_text(errors="replace").splitlines()
             if line.strip() and not line.lstrip().startswith("#")
         ]
-    for pattern in patterns:
-        for source in repo.glob(pattern.lstrip("/")):
-            relative = source.relative_to(repo)
-            if relative.parts[0] == ".git":
-                continue
-            target = worktree / relative
-            if source.is_dir():
-                shutil.copytree(source, target, dirs_exist_ok=True, symlinks=True)
-            elif source.is_file() and not target.exists():
-                target.parent.mkdir(parents=True, exist_ok=True)
-                shutil.copy2(source, target)
+    return patterns
+
+
+def _files_under(source: Path) -> list[Path]:
+    """The file (or link) itself, or every file and link under a folder (links to folders
+    are not followed)."""
+    if source.is_symlink() or not source.is_dir():
+        return [source]
+    found = []
+    for folder, dirs, files in os.walk(source):
+        links = [name for name in dirs if os.path.islink(os.path.join(folder, name))]
+        found += [Path(folder, name) for name in (*files, *links)]
+    return found
+
+
+def _copy_one(relative: Path, repo: Path, worktree: Path) -> None:
+    """Copy the file `repo/relative` names to `worktree/relative`, unless it resolves outside
+    the repository (or into `.git`) or a symlink in the worktree leads the target out; what
+    the worktree has in its place already (a file, a link) is kept."""
+    source, target = repo / relative, worktree / relative
+    if not relative.parts or relative.parts[0] == ".git":
+        return
+    resolved = source.resolve()
+    if not resolved.is_relative_to(repo) or resolved.relative_to(repo).parts[:1] == (".git",):
+        log.warning("copy_files: skipped %s: it points outside the repository", source)
+        return
+    if not target.parent.resolve().is_relative_to(worktree):
+        log.warning("copy_files: skipped %s: a symlink leads it out of the worktree", target)
+        return
+    if os.path.lexists(target) or not resolved.is_file():
+        return
+    target.parent.mkdir(parents=True, exist_ok=True)
+    shutil.copy2(resolved, target)
 
 
 def _setup_ok(attempt: Attempt, agent_run: Run, cwd: str) -> bool:
@@ -201,9 +246,10 @@ def _agent_run(attempt: Attempt, run: Run, cwd: str) -> str:
         session = ""
         if run.previous_run_id and agent.supports_resume:
             session = Run.objects.get(id=run.previous_run_id).agent_session_id
-        command = agent.command(run.prompt, run_dir=_run_dir(attempt, run), session_id=session)
+        run_dir = storage.folder_make(_run_dir(attempt, run))
+        command = agent.command(run.prompt, run_dir=run_dir, session_id=session)
         argv = agent.resolve(command.argv, env.get("PATH", ""))
-    except (AgentNotFound, UnknownAgent, ValueError) as exc:
+    except (AgentNotFound, UnknownAgent, ValueError, OSError) as exc:
         services.run_finish(run, RunStatus.FAILED, exit_code=127, error_summary=str(exc))
         return RunStatus.FAILED
     version = agent.version(env.get("PATH", ""))
@@ -221,6 +267,8 @@ def _agent_run(attempt: Attempt, run: Run, cwd: str) -> str:
     final = agent.final_message(stdout_tail)
     _write_output(attempt, run, final)
     status, summary = outcome(result, cwd)
+    if foreign := _foreign_worktree(attempt):
+        status, summary = RunStatus.FAILED, "; ".join(filter(None, [foreign, summary]))
     services.run_finish(
         run,
         status,
@@ -239,7 +287,11 @@ def _script_run(attempt: Attempt, run: Run, cwd: str) -> str:
     if not services.run_claim(run, supervisor().name, cwd):
         return run.status
     script = _run_dir(attempt, run) / "script.sh"
-    script.write_text(run.prompt)
+    try:
+        storage.file_write(script, run.prompt)
+    except OSError as exc:
+        services.run_finish(run, RunStatus.FAILED, exit_code=126, error_summary=str(exc))
+        return RunStatus.FAILED
     result = _execute(run, Invocation(["bash", str(script)], cwd, env))
     status, summary = outcome(result, cwd)
     services.run_finish(
@@ -317,9 +369,7 @@ def run_env(attempt: Attempt, run: Run) -> dict[str, str]:
 
 def _run_dir(attempt: Attempt, run: Run) -> Path:
     task = attempt.task
-    path = storage.run_dir(task.project_id, task.task_id, run.id)
-    path.mkdir(parents=True, exist_ok=True)
-    return path
+    return storage.run_dir(task.project_id, task.task_id, run.id)
 
 
 def _stdout_ends(run: Run) -> tuple[str, str]:
@@ -330,13 +380,30 @@ def _stdout_ends(run: Run) -> tuple[str, str]:
 
 
 def _write_output(attempt: Attempt, run: Run, final: str) -> None:
-    output = _run_dir(attempt, run) / "output.md"
-    if final and not output.exists():
-        output.write_text(final + "\n")
+    """The agent's final message as output.md, unless the agent left something there."""
+    if not final:
+        return
+    try:
+        storage.file_write(_run_dir(attempt, run) / "output.md", final + "\n", replace=False)
+    except OSError as exc:
+        log.warning("run %s: output.md not written: %s", run.id, exc)
+
+
+def _foreign_worktree(attempt: Attempt) -> str:
+    """What is wrong when the agent left its worktree no longer Conductor's, else ""."""
+    if not attempt.worktree_path:
+        return ""
+    try:
+        git.worktree_check(attempt.task.project.project_root, attempt.worktree_path)
+    except git.GitError as exc:
+        return str(exc)
+    return ""
 
 
 def _commit_if_dirty(attempt: Attempt, run: Run, status: str) -> None:
     path = attempt.worktree_path
+    repo = attempt.task.project.project_root
+    git.worktree_check(repo, path)
     if not git.is_dirty(path):
         Run.objects.filter(id=run.id).update(head_after=git.head_commit(path))
         return
@@ -351,10 +418,9 @@ def _commit_if_dirty(attempt: Attempt, run: Run, status: str) -> None:
         subject = f"WIP ({status}): {subject}"
     body = final if final and final.splitlines()[0] != final else ""
     message = f"{subject}\n\n{body}\n\nConductor-Run: {run.id}\n".replace("\n\n\n\n", "\n\n")
-    head = git.commit_all(path, message)
+    head = git.commit_all(path, message, repo=repo)
     Run.objects.filter(id=run.id).update(head_after=head)
 
 
 def _final_summary(attempt: Attempt, run: Run) -> str:
-    output = _run_dir(attempt, run) / "output.md"
-    return output.read_text().strip() if output.exists() else ""
+    return (storage.file_text(_run_dir(attempt, run) / "output.md") or "").strip()

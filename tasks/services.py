@@ -108,9 +108,10 @@ def _task_create(
                 task.save()
     except IntegrityError as exc:
         raise TaskConflict(f"task {task_id!r} already exists in project {project.id!r}") from exc
-    folder = storage.task_dir(project.id, task_id)
-    folder.mkdir(parents=True, exist_ok=True)
-    (folder / "TASK.md").write_text(prompt)
+    try:  # the caller's transaction undoes the task when its folder cannot be written
+        storage.file_write(storage.task_dir(project.id, task_id) / "TASK.md", prompt)
+    except storage.PathRefused as exc:
+        raise TaskConflict(f"task {task_id!r}: its folder cannot be written: {exc}") from exc
     return task
 
 

@@ -48,8 +48,8 @@ def parent_message(ref: dict[str, str]) -> Message:
 def link_child(child: Task, parent: Message, ref: dict[str, str]) -> None:
     Task.objects.filter(id=child.id).update(thread_parent=ref)
     child.thread_parent = ref
-    folder = storage.task_dir(child.project_id, child.task_id)
-    (folder / "TASK-THREAD-LINK.yaml").write_text(yaml.safe_dump({"thread_parent": ref}))
+    link = storage.task_dir(child.project_id, child.task_id) / "TASK-THREAD-LINK.yaml"
+    storage.file_write(link, yaml.safe_dump({"thread_parent": ref}))
     request = message_append(
         project_id=child.project_id,
         task_id=child.task_id,

@@ -34,12 +34,7 @@ def _file_bytes(run_id: str, path: Path | None, offset: int) -> bytes:
     if path is None:
         prompt = Run.objects.filter(id=run_id).values_list("prompt", flat=True).first()
         return (prompt or "").encode()[offset : offset + FILE_READ]
-    try:
-        with path.open("rb") as handle:
-            handle.seek(offset)
-            return handle.read(FILE_READ)
-    except FileNotFoundError:
-        return b""
+    return storage.file_read(path, offset=offset, size=FILE_READ) or b""
 
 
 class RunFileFeed:

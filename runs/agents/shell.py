@@ -2,6 +2,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from projects import storage
 from runs.agents.base import Agent, AgentCommand
 
 
@@ -13,7 +14,7 @@ class ShellAgent(Agent):
 
     def command(self, prompt: str, *, run_dir: Path, session_id: str = "") -> AgentCommand:
         script = run_dir / "prompt"
-        script.write_text(prompt)
+        storage.file_write(script, prompt)
         return AgentCommand([*self.base_argv(), *self.extra_flags, str(script)], env=self.env)
 
     def version_argv(self) -> list[str] | None:

@@ -97,3 +97,21 @@ def test_bad_names_and_runs_are_refused(app: Conductor) -> None:
         with EventStream(app, path) as stream:
             assert stream.status == status, path
             assert stream.error()["code"] == ("BAD_REQUEST" if status == 400 else "NOT_FOUND")
+
+
+def test_an_output_md_symlinked_out_streams_nothing(app: Conductor) -> None:
+    secret = app.data / "secret.txt"
+    secret.write_text("secret-key-value\n")
+    task_id, run_id = app.start_task(f'ln -s {secret} "$CONDUCTOR_RUN_DIR/output.md"')
+    app.finished_run(run_id)
+
+    with EventStream(app, _path(task_id, run_id, "output.md")) as stream:
+        assert _text(stream.rest()) == ""
+
+
+def test_a_fifo_as_output_md_streams_nothing_and_ends(app: Conductor) -> None:
+    task_id, run_id = app.start_task('mkfifo "$CONDUCTOR_RUN_DIR/output.md"')
+    app.finished_run(run_id)
+
+    with EventStream(app, _path(task_id, run_id, "output.md")) as stream:
+        assert _text(stream.rest()) == ""

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+import shutil
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
@@ -24,17 +26,26 @@ def test_concurrent_worktree_adds_on_one_repository_all_succeed(
     assert listed.count("branch refs/heads/conductor/b") == 48
 
 
-def test_commit_all_includes_untracked_files_and_skips_ignored_ones(git_repo: Path) -> None:
-    (git_repo / ".gitignore").write_text("*.log\n")
-    (git_repo / "new.txt").write_text("new\n")
-    (git_repo / "debug.log").write_text("noise\n")
+@pytest.fixture
+def worktree(git_repo: Path, tmp_path: Path) -> Path:
+    path = tmp_path / "worktrees" / "wt"
+    git.worktree_add(git_repo, path, "conductor/wt", "main")
+    return path
 
-    head = git.commit_all(git_repo, "Add new.txt\n\nbody")
 
-    assert head == git_cli(git_repo, "rev-parse", "HEAD").strip()
-    files = git_cli(git_repo, "show", "--name-only", "--format=", "HEAD").split()
+def test_commit_all_includes_untracked_files_and_skips_ignored_ones(
+    git_repo: Path, worktree: Path
+) -> None:
+    (worktree / ".gitignore").write_text("*.log\n")
+    (worktree / "new.txt").write_text("new\n")
+    (worktree / "debug.log").write_text("noise\n")
+
+    head = git.commit_all(worktree, "Add new.txt\n\nbody", repo=git_repo)
+
+    assert head == git_cli(git_repo, "rev-parse", "conductor/wt").strip()
+    files = git_cli(worktree, "show", "--name-only", "--format=", "HEAD").split()
     assert sorted(files) == [".gitignore", "new.txt"]
-    assert git_cli(git_repo, "log", "-1", "--format=%B").strip() == "Add new.txt\n\nbody"
+    assert git_cli(worktree, "log", "-1", "--format=%B").strip() == "Add new.txt\n\nbody"
 
 
 def test_a_failing_command_says_what_git_said(git_repo: Path) -> None:
@@ -64,3 +75,116 @@ def test_a_failed_worktree_add_leaves_nothing_behind(git_repo: Path, tmp_path: P
 
     assert not git.branch_exists(git_repo, "conductor/new")
     assert git_cli(git_repo, "worktree", "list", "--porcelain").count("worktree ") == 1
+
+
+def refs(repo: Path) -> str:
+    return git_cli(repo, "for-each-ref", "--format=%(refname) %(objectname)")
+
+
+@pytest.mark.parametrize("base", ["--no-checkout", "--orphan", "-q"])
+def test_a_base_shaped_like_an_option_is_a_bad_ref_not_an_option(
+    git_repo: Path, tmp_path: Path, base: str
+) -> None:
+    before = refs(git_repo)
+
+    with pytest.raises(git.GitError, match="invalid reference"):
+        git.worktree_add(git_repo, tmp_path / "wt", "conductor/x", base)
+
+    assert refs(git_repo) == before
+    assert not (tmp_path / "wt").exists()
+    assert git_cli(git_repo, "worktree", "list", "--porcelain").count("worktree ") == 1
+
+
+def test_a_branch_shaped_like_an_option_is_not_an_option(git_repo: Path) -> None:
+    assert not git.branch_exists(git_repo, "--all")
+    assert git.branch_exists(git_repo, "main")
+
+
+@pytest.mark.parametrize(
+    ("name", "valid"),
+    [
+        ("main", True),
+        ("feature/x-1", True),
+        ("release-2.0", True),
+        ("--no-checkout", False),
+        ("-b", False),
+        ("", False),
+        ("a..b", False),
+        ("with space", False),
+        ("@{-1}", False),
+        ("HEAD", False),
+        ("x.lock", False),
+        ("ends/", False),
+        ("tab\tname", False),
+    ],
+)
+def test_branch_name_valid_is_git_check_ref_format(name: str, valid: bool) -> None:
+    assert git.branch_name_valid(name) is valid
+
+
+def test_a_worktree_without_its_git_is_refused_by_the_commit(
+    git_repo: Path, tmp_path: Path
+) -> None:
+    enclosing = tmp_path / "home"
+    enclosing.mkdir()
+    git_cli(enclosing, "init", "-q", "-b", "main")
+    git_cli(enclosing, "commit", "-q", "--allow-empty", "-m", "dotfiles")
+    worktree = enclosing / "worktrees" / "wt"
+    git.worktree_add(git_repo, worktree, "conductor/wt", "main")
+    git.worktree_check(git_repo, worktree)
+    (worktree / ".git").unlink()
+    (worktree / "new.txt").write_text("agent work\n")
+
+    with pytest.raises(git.ForeignWorktree, match="nothing was committed") as raised:
+        git.commit_all(worktree, "work", repo=git_repo)
+
+    assert str(enclosing) in str(raised.value)
+    assert git_cli(enclosing, "rev-list", "--count", "HEAD").strip() == "1"
+    assert git_cli(enclosing, "diff", "--cached", "--name-only") == ""
+
+
+def test_a_worktree_pointed_at_the_main_git_dir_is_refused(git_repo: Path, worktree: Path) -> None:
+    (worktree / ".git").unlink()
+    (worktree / ".git").write_text(f"gitdir: {git_repo / '.git'}\n")
+
+    with pytest.raises(git.ForeignWorktree):
+        git.worktree_check(git_repo, worktree)
+
+
+def test_a_plain_folder_is_not_a_worktree(git_repo: Path, tmp_path: Path) -> None:
+    with pytest.raises(git.ForeignWorktree, match="no git repository"):
+        git.worktree_check(git_repo, tmp_path)
+
+
+def test_a_worktree_pointed_at_another_worktree_is_refused(
+    git_repo: Path, worktree: Path, tmp_path: Path
+) -> None:
+    other = tmp_path / "worktrees" / "other"
+    git.worktree_add(git_repo, other, "conductor/other", "main")
+    (worktree / ".git").write_text((other / ".git").read_text())
+
+    with pytest.raises(git.ForeignWorktree):
+        git.worktree_check(git_repo, worktree)
+    git.worktree_check(git_repo, other)
+
+
+def test_a_worktree_recorded_with_a_relative_path_is_accepted(
+    git_repo: Path, worktree: Path
+) -> None:
+    """`worktree.useRelativePaths` (git 2.48+) records `gitdir` relative to the admin dir."""
+    admin = Path(git_cli(worktree, "rev-parse", "--absolute-git-dir").strip())
+    (admin / "gitdir").write_text(os.path.relpath(worktree / ".git", admin) + "\n")
+
+    git.worktree_check(git_repo, worktree)
+
+
+def test_a_worktree_folder_swapped_for_a_link_to_another_worktree_is_refused(
+    git_repo: Path, worktree: Path, tmp_path: Path
+) -> None:
+    other = tmp_path / "worktrees" / "other"
+    git.worktree_add(git_repo, other, "conductor/other", "main")
+    shutil.rmtree(worktree)
+    worktree.symlink_to(other)
+
+    with pytest.raises(git.ForeignWorktree):
+        git.worktree_check(git_repo, worktree)

@@ -3,6 +3,8 @@ something runs, 404 when unknown."""
 
 from __future__ import annotations
 
+import os
+import shutil
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -253,3 +255,40 @@ def test_project_delete_unknown_and_invalid(db: None, api: APIClient) -> None:
     assert_error(delete(api, "bad.id"), 400, "BAD_REQUEST")
     Project.objects.create(id="p-force")
     assert_error(api.delete("/api/projects/p-force?force=maybe"), 400, "BAD_REQUEST")
+
+
+def test_a_task_folder_swapped_for_a_symlink_is_unlinked_not_emptied(
+    db: None, api: APIClient, project: Project, tmp_path: Path
+) -> None:
+    make_task(project, "del-link")
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    (elsewhere / "keep.txt").write_text("the user's\n")
+    folder = storage.task_dir("demo", "del-link")
+    shutil.rmtree(folder)
+    folder.symlink_to(elsewhere)
+
+    response = delete(api, "demo/tasks/del-link")
+
+    assert response.status_code == 204, response.content
+    assert not os.path.lexists(folder)
+    assert (elsewhere / "keep.txt").read_text() == "the user's\n"
+
+
+def test_a_project_folder_swapped_for_a_symlink_is_never_emptied_through_it(
+    db: None, api: APIClient, project: Project, tmp_path: Path
+) -> None:
+    make_task(project, "del-above")
+    elsewhere = tmp_path / "elsewhere"
+    (elsewhere / "del-above").mkdir(parents=True)
+    (elsewhere / "del-above" / "keep.txt").write_text("the user's\n")
+    folder = storage.project_dir("demo")
+    shutil.rmtree(folder)
+    folder.symlink_to(elsewhere)
+
+    response = delete(api, "demo/tasks/del-above")
+
+    error = assert_error(response, 409, "CONFLICT")
+    assert "is a symlink, refused" in error["error"]
+    assert (elsewhere / "del-above" / "keep.txt").read_text() == "the user's\n"
+    assert Task.objects.filter(task_id="del-above").exists(), "nothing half-deleted"

@@ -3,6 +3,8 @@ scripts, `{name, content, modified, size_bytes}` for the web UI."""
 
 from __future__ import annotations
 
+import shutil
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -159,3 +161,91 @@ def test_a_missing_task_md_is_404(db: None, api: APIClient, project: Project) ->
 )
 def test_last_lines_counts_newlines(text: str, count: int, expected: str) -> None:
     assert last_lines(text, count) == expected
+
+
+# Nothing escapes its folder: symlinks an agent plants read as "not there", never the target.
+
+SECRET = "secret-key-value\n"
+
+
+def test_a_task_md_symlinked_out_is_404(
+    db: None, api: APIClient, project: Project, data_dir: Path
+) -> None:
+    make_task(project, "f-link")
+    (data_dir / "secret_key").write_text(SECRET)
+    task_md = storage.task_dir("demo", "f-link") / "TASK.md"
+    task_md.unlink()
+    task_md.symlink_to(data_dir / "secret_key")
+
+    response = api.get("/api/projects/demo/tasks/f-link/file", {"name": "TASK.md"})
+
+    assert_error(response, 404, "NOT_FOUND")
+    assert SECRET.encode() not in response.content
+
+
+def test_a_task_folder_swapped_for_a_symlink_is_404(
+    db: None, api: APIClient, project: Project, tmp_path: Path
+) -> None:
+    make_task(project, "f-swap")
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    (elsewhere / "TASK.md").write_text(SECRET)
+    folder = storage.task_dir("demo", "f-swap")
+    shutil.rmtree(folder)
+    folder.symlink_to(elsewhere)
+
+    response = api.get("/api/projects/demo/tasks/f-swap/file", {"name": "TASK.md"})
+
+    assert_error(response, 404, "NOT_FOUND")
+
+
+def test_an_output_md_symlinked_out_is_neither_served_nor_listed(
+    work: str, api: APIClient, project: Project, data_dir: Path
+) -> None:
+    (data_dir / "secret_key").write_text(SECRET)
+    prompt = f'ln -s {data_dir / "secret_key"} "$CONDUCTOR_RUN_DIR/output.md"'
+    run_id = finished_task(api, "f-out", prompt)
+
+    response = api.get(f"/api/projects/demo/tasks/f-out/runs/{run_id}/file", {"name": "output.md"})
+    detail = api.get("/api/projects/demo/tasks/f-out").json()
+
+    assert_error(response, 404, "NOT_FOUND")
+    assert SECRET.encode() not in response.content
+    assert [f["name"] for run in detail["runs"] for f in run["files"]] == [
+        "stdout",
+        "stderr",
+        "prompt",
+    ]
+
+
+def test_a_fifo_as_output_md_is_404_not_a_hang(work: str, api: APIClient, project: Project) -> None:
+    run_id = finished_task(api, "f-fifo", 'mkfifo "$CONDUCTOR_RUN_DIR/output.md"')
+
+    response = api.get(f"/api/projects/demo/tasks/f-fifo/runs/{run_id}/file", {"name": "output.md"})
+
+    assert_error(response, 404, "NOT_FOUND")
+
+
+# The name is a file name from a fixed set, never a path.
+
+
+@pytest.mark.parametrize("name", ["../other-task/TASK.md", "./TASK.md", "x/TASK.md", "/TASK.md"])
+def test_task_file_names_shaped_like_paths_are_400(
+    db: None, api: APIClient, project: Project, name: str
+) -> None:
+    make_task(project, "f-shape")
+    make_task(project, "other-task", prompt="the other task's secret")
+
+    response = api.get("/api/projects/demo/tasks/f-shape/file", {"name": name})
+
+    assert_error(response, 400, "BAD_REQUEST")
+    assert b"secret" not in response.content
+
+
+@pytest.mark.parametrize(
+    "name", ["../other-run/output.md", "./output.md", "x/output.md", "./stdout", "../../TASK.md"]
+)
+def test_run_file_names_shaped_like_paths_are_400(api: APIClient, run_id: str, name: str) -> None:
+    response = run_file(api, run_id, name=name)
+
+    assert_error(response, 400, "BAD_REQUEST")

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import shutil
+from pathlib import Path
+
 from rest_framework.test import APIClient
 
 from projects import storage
@@ -72,3 +75,20 @@ def test_unknown_and_invalid_ids(db: None, api: APIClient, project: Project) -> 
     assert_error(api.post("/api/projects/demo/tasks/nope/resume"), 404, "NOT_FOUND")
     assert_error(api.post("/api/projects/ghost/tasks/nope/resume"), 404, "NOT_FOUND")
     assert_error(api.post("/api/projects/demo/tasks/bad.id/resume"), 400, "BAD_REQUEST")
+
+
+def test_a_done_reached_through_a_symlinked_task_folder_is_not_removed(
+    db: None, api: APIClient, project: Project, tmp_path: Path
+) -> None:
+    make_task(project, "r-link")
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    (elsewhere / "DONE").write_text("the user's\n")
+    folder = storage.task_dir("demo", "r-link")
+    shutil.rmtree(folder)
+    folder.symlink_to(elsewhere)
+
+    response = api.post("/api/projects/demo/tasks/r-link/resume")
+
+    assert_error(response, 400, "BAD_REQUEST")
+    assert (elsewhere / "DONE").read_text() == "the user's\n"

@@ -2,14 +2,18 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable, Iterator
 from typing import Any
 
+import pytest
+from django.db import connection
 from rest_framework.test import APIClient
 
+from projects import storage
 from projects.models import Project
 from runs.logsink import LineSplitter
 from runs.models import LogChunk, Run
-from tests.conftest import create_task, log_text, run_finished
+from tests.conftest import create_task, log_text, run_finished, wait_for
 
 
 def test_a_200000_line_flood_is_stored_whole_with_contiguous_seq(
@@ -96,3 +100,64 @@ def test_fifty_concurrent_runs_on_one_worker_all_finish_with_every_line(
     for n, run in enumerate(runs):
         assert log_text(run.id) == "".join(f"t{n} {i}\n" for i in range(1, 201))
     assert Run.objects.filter(status="running").count() == 0
+
+
+# A database write that fails for real: a trigger on the chunk table, dropped to "recover".
+
+FAILING_TRIGGERS = {
+    # SQLite compiles a trigger's body with each insert: a missing table is an OperationalError.
+    "operational": "INSERT INTO no_such_table VALUES (1)",
+    # RAISE is a constraint failure: an IntegrityError.
+    "integrity": "SELECT RAISE(ABORT, 'the disk said no')",
+}
+
+
+@pytest.fixture(params=FAILING_TRIGGERS)
+def failing_writes(work: str, request: pytest.FixtureRequest) -> Iterator[Callable[[], None]]:
+    """Every LogChunk insert fails until the returned function is called (or the test ends)."""
+
+    def recover() -> None:
+        with connection.cursor() as cursor:
+            cursor.execute("DROP TRIGGER IF EXISTS fail_chunks")
+
+    body = FAILING_TRIGGERS[request.param]
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"CREATE TRIGGER fail_chunks BEFORE INSERT ON runs_logchunk BEGIN {body}; END"
+        )
+    yield recover
+    recover()
+
+
+def test_after_failed_writes_the_retry_keeps_seq_contiguous_and_every_line_once(
+    failing_writes: Callable[[], None], api: APIClient, project: Project, caplog: Any
+) -> None:
+    prompt = (
+        "seq 1 300; echo err >&2\n"
+        'while [ ! -f "$CONDUCTOR_TASK_DIR/go" ]; do sleep 0.02; done\n'
+        "seq 301 600"
+    )
+    run_id = create_task(api, task_id="t-retry", prompt=prompt)["run_id"]
+    errors = lambda: sum(record.name == "runs.logsink" for record in caplog.records)  # noqa: E731
+    wait_for(lambda: errors() >= 3, what="three failed writes")
+    failing_writes()
+    (storage.task_dir("demo", "t-retry") / "go").touch()
+
+    run = run_finished(run_id)
+
+    assert run.status == "success", run.error_summary
+    seqs = list(LogChunk.objects.filter(run=run).order_by("seq").values_list("seq", flat=True))
+    assert seqs == list(range(1, len(seqs) + 1))
+    assert log_text(run.id, "stdout") == "".join(f"{i}\n" for i in range(1, 601))
+    assert log_text(run.id, "stderr") == "err\n"
+    assert (run.log_lines, run.log_bytes) == (601, len(log_text(run.id).encode()))
+
+
+def test_a_run_whose_writes_keep_failing_ends_and_says_so(
+    failing_writes: Callable[[], None], api: APIClient, project: Project
+) -> None:
+    run = run_finished(create_task(api, task_id="t-lost", prompt="seq 1 100")["run_id"])
+
+    assert "log chunks could not be stored" in run.error_summary
+    assert (run.log_lines, run.log_bytes) == (0, 0), "the totals say what was stored"
+    assert not LogChunk.objects.filter(run=run).exists()

@@ -240,3 +240,21 @@ def test_a_task_folder_that_cannot_be_made_is_a_500_and_leaves_nothing(
     assert "folder" in error["error"]
     assert not Task.objects.exists()
     assert not Project.objects.exists()
+
+
+def test_a_task_folder_planted_as_a_symlink_is_409_and_nothing_is_made(
+    db: None, api: APIClient, project: Project, tmp_path: Any
+) -> None:
+    """An agent of another task can plant `<data>/demo/<next task>` as a link out."""
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    storage.task_dir("demo", "t-planted").parent.mkdir(parents=True, exist_ok=True)
+    storage.task_dir("demo", "t-planted").symlink_to(elsewhere)
+
+    response = post(api, {**VALID, "task_id": "t-planted"})
+
+    error = assert_error(response, 409, "CONFLICT")
+    assert "symlink" in error["error"]
+    assert list(elsewhere.iterdir()) == []
+    assert not Task.objects.filter(task_id="t-planted").exists()
+    assert not Run.objects.exists()
