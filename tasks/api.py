@@ -15,6 +15,7 @@ from conductor_site.ids import identifier_field, is_identifier
 from conductor_site.openapi import errors, id_parameter, path_parameters
 from runs.agents import UnknownAgent
 from tasks import drain, openapi, services, threads
+from tasks.loop import loop_checked
 from tasks.models import Task
 from tasks.selectors import tasks_to_api
 
@@ -39,6 +40,9 @@ class TaskCreateApi(APIView):
         project_root = serializers.CharField(required=False, allow_blank=True, default="")
         thread_parent = ThreadParentSerializer(required=False)
         thread_message_type = serializers.ChoiceField(["USER_REQUEST"], required=False)
+
+        def validate_config(self, value: dict[str, Any]) -> dict[str, Any]:
+            return loop_checked(value)
 
         def validate_project_root(self, value: str) -> str:
             """The UI sends "" or `~/…`: expand it; an explicit path must be a directory."""

@@ -159,14 +159,11 @@ def _loop_continue(task: Task) -> None:
     loop = task.loop
     if loop is None or task.column == Task.Column.CANCELLED or is_done(task):
         return
-    limit = int(loop.get("max_iterations", 10))
     done = Run.objects.filter(attempt__task=task, kind=Run.Kind.AGENT).count()
-    if done >= limit:
+    if done >= loop.max_iterations:
         return
     with suppress(TaskConflict):  # already running again: a resume raced us
-        followup_start(
-            task, task.prompt, resume_session=False, delay=float(loop.get("delay_seconds", 0))
-        )
+        followup_start(task, task.prompt, resume_session=False, delay=loop.delay_seconds)
 
 
 def task_resume_loop(task: Task) -> None:
