@@ -86,6 +86,7 @@ MIDDLEWARE = [
     "conductor_site.metrics.ApiRequestsMiddleware",
     "corsheaders.middleware.CorsMiddleware",
     "conductor_site.errors.JsonErrorMiddleware",
+    "conductor_site.params.NulInUrlMiddleware",
     "django.middleware.security.SecurityMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "conductor_site.auth.ApiKeyMiddleware",

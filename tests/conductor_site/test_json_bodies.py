@@ -1,4 +1,5 @@
-"""A JSON body nested too deep is a 400 on every route that reads one, never a 500."""
+"""A JSON body nested too deep or holding a NUL, or a URL holding one, is a 400 on every route,
+never a 500 (PostgreSQL stores no NUL: under `-m production` these run against it)."""
 
 from __future__ import annotations
 
@@ -57,3 +58,50 @@ def test_a_config_nested_to_the_bound_is_accepted(db: None, api: APIClient) -> N
 
     assert response.status_code == 201, response.content
     assert Task.objects.get(task_id="t1").config["a"]["a"]["a"]
+
+
+@pytest.mark.parametrize("path", BODY_ROUTES)
+@pytest.mark.parametrize(
+    "body",
+    [
+        '{"project_id": "demo", "meta": {"k": "a\\u0000b"}}',
+        '{"project_id": "demo", "config": {"a\\u0000": 1}}',
+        '{"project_id": "demo", "body": ["x", ["\\u0000"]]}',
+    ],
+)
+def test_a_nul_anywhere_in_a_body_is_a_400(db: None, api: APIClient, path: str, body: str) -> None:
+    response = api.post(path, body, content_type="application/json")
+
+    error = assert_error(response, 400, "BAD_REQUEST")
+    assert "NUL" in error["error"]
+    assert not Project.objects.exists()
+
+
+def test_a_nul_in_a_message_meta_or_a_task_config_is_a_400(db: None, api: APIClient) -> None:
+    """The bodies that reached the database (the rest stopped at a serializer field)."""
+    message = {"project_id": "demo", "type": "FACT", "body": "ok", "meta": {"k": "a\u0000"}}
+    task = {"project_id": "demo", "task_id": "t1", "agent_type": "shell", "prompt": "true"}
+
+    assert_error(api.post("/api/v1/messages", message, format="json"), 400, "BAD_REQUEST")
+    task_body = {**task, "config": {"note": "\u0000"}}
+    assert_error(api.post("/api/v1/tasks", task_body, format="json"), 400, "BAD_REQUEST")
+    assert not Project.objects.exists()
+
+
+@pytest.mark.parametrize(
+    "url",
+    [
+        "/api/v1/messages?project_id=demo&after=%00",
+        "/api/v1/messages?project_id=demo&since=a%00b",
+        "/api/projects/demo/messages?after=%00",
+        "/api/projects/demo/tasks?search=%00",
+        "/api/v1/runs/%00",
+        "/api/projects/de%00mo",
+    ],
+)
+def test_a_nul_in_the_url_is_a_400(db: None, api: APIClient, url: str) -> None:
+    Project.objects.create(id="demo")
+
+    error = assert_error(api.get(url), 400, "BAD_REQUEST")
+
+    assert "NUL" in error["error"]
