@@ -4,6 +4,7 @@ and stops; PostgreSQL as in every production test."""
 
 from __future__ import annotations
 
+import logging
 import os
 import shutil
 import socket
@@ -18,7 +19,9 @@ from asgiref.sync import async_to_sync
 from channels_redis.pubsub import RedisPubSubChannelLayer
 from django.db import connection
 from django.utils import timezone
+from pytest_django.fixtures import Settings
 
+from messagebus import publish
 from messagebus.publish import run_group
 from projects.models import Project
 from runs.models import Attempt, LogChunk, Run, RunStatus
@@ -193,3 +196,32 @@ def test_a_stream_does_not_wait_on_a_redis_that_hangs(
     assert time.monotonic() - started < PROMPTLY
     assert [e.json()["line"] for e in logs(events)] == ["only line"]
     assert is_done(events[-1])
+
+
+def test_publishing_resumes_once_redis_is_back(
+    private_redis: PrivateRedis,
+    settings: Settings,
+    monkeypatch: pytest.MonkeyPatch,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    backend = "channels_redis.pubsub.RedisPubSubChannelLayer"
+    settings.CHANNEL_LAYERS = {"default": {"BACKEND": backend, "CONFIG": {"hosts": [REDIS_URL]}}}
+    monkeypatch.setattr(publish, "_outage", publish._Outage())
+    monkeypatch.setattr(publish._Outage, "COOL_DOWN_SECONDS", 0.2)
+    event = {"type": "run.changed", "run_id": "r1"}
+
+    with caplog.at_level(logging.WARNING, logger="messagebus.publish"):
+        publish.publish("run.r1", event)
+        publish.publish("run.r1", event)  # in the cool-down: dropped
+        private_redis.start()
+
+        def sent() -> bool:
+            publish.publish("run.r1", event)
+            return not publish._outage.failing
+
+        wait_for(sent, 30, "a publish to the restarted Redis")
+
+    messages = [r.getMessage() for r in caplog.records if r.name == "messagebus.publish"]
+    assert len(messages) == 2
+    assert "live events are dropped" in messages[0]
+    assert messages[1].startswith("publishing works again")
