@@ -15,6 +15,7 @@ from runs.agents import agent_for
 from runs.models import ACTIVE_STATUSES, Attempt, Run, RunStatus
 from runs.tasks import enqueue_followup
 from tasks import planner, threads
+from tasks.dependencies import dependency_cycle_refuse
 from tasks.models import Task
 from tasks.selectors import is_done, waiting_attempt
 
@@ -63,6 +64,9 @@ def task_submit(
                     f"task {task_id!r} already exists in project {project_id!r}: use "
                     "attach_mode 'attach' for a new attempt or 'resume' to follow up"
                 )
+            dependency_cycle_refuse(
+                project_id=project_id, task_id=task_id, depends_on=depends_on or []
+            )
             task = _task_create(project, task_id, agent_type, prompt, config, depends_on, task)
             if parent is not None:
                 threads.link_child(task, parent, thread_parent or {})
