@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import re
 from collections import Counter
 from collections.abc import Iterator
@@ -12,6 +13,8 @@ from typing import Any
 import pytest
 import requests
 import schemathesis
+from django.core.management import call_command
+from django.db import connection
 from django.urls import URLPattern, URLResolver, get_resolver
 from drf_spectacular.drainage import GENERATOR_STATS
 from drf_spectacular.generators import SchemaGenerator
@@ -30,7 +33,7 @@ from schemathesis.core.failures import FailureGroup
 from schemathesis.core.result import Ok
 
 from tests.conftest import git, wait_for
-from tests.processes import Server
+from tests.processes import ConductorProcess, Server, clean_env
 
 # The contract's route inventory (contract-checklist.md §0) but /metrics, /ui/ and the CORS
 # preflight, plus the routes the real clients call (CONTRACT.md).
@@ -229,7 +232,8 @@ def test_the_schema_and_docs_need_the_key_and_the_assets_do_not(
 # output on both streams, a message. Then every operation but the streams is fuzzed, about half
 # the time on those ids, creating projects, tasks (real shell runs) and messages as it goes. A
 # fuzzed task never runs a generated prompt (for the shell agent the prompt is a bash script):
-# it runs `FUZZ_PROMPT`. The SSE streams are left out: most never end.
+# it runs `FUZZ_PROMPT`. The SSE streams are left out: most never end. It runs embedded, and
+# with `-m production` against PostgreSQL, Redis and a worker as well.
 
 SEED_PROMPT = (
     'echo hello; echo oops >&2; echo "# done" > "$CONDUCTOR_RUN_DIR/output.md"; '
@@ -305,8 +309,15 @@ def seed(url: str, project_root: Path) -> dict[str, str]:
     }
 
 
-@pytest.fixture(scope="module")
-def live(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Live]:
+@pytest.fixture(
+    scope="module",
+    params=["embedded", pytest.param("production", marks=pytest.mark.production)],
+)
+def live(
+    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[Live]:
+    """The server, embedded, or in production mode (PostgreSQL, where a NUL fails a query,
+    Redis and a `conductor worker`) on the test database, emptied afterwards."""
     folder: Path = tmp_path_factory.mktemp("openapi")
     repo = folder / "repo"
     repo.mkdir()
@@ -314,13 +325,35 @@ def live(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Live]:
     git(repo, "config", "user.email", "dev@example.com")
     git(repo, "config", "user.name", "Dev")
     git(repo, "commit", "-q", "--allow-empty", "-m", "initial")
-    server = Server(folder / "data", folder / "serve.log")
+    env = production_env(request) if request.param == "production" else {}
+    started = []
+    if env:
+        worker_env = clean_env(CONDUCTOR_DATA_DIR=str(folder / "data"), **env)
+        worker = ConductorProcess(["worker", "--name", "fuzz"], worker_env, folder / "worker.log")
+        started.append(worker)
+        worker.wait_output(" ready.")
+    server = Server(folder / "data", folder / "serve.log", None, **env)
     url = f"http://127.0.0.1:{server.port}"
     try:
         known = seed(url, repo)
         yield Live(url, strict_schema(url), {**known, "project_root": str(repo)})
     finally:
-        server.terminate()
+        for process in (server, *started):
+            process.terminate()
+        if env:
+            with request.getfixturevalue("django_db_blocker").unblock():
+                call_command("flush", interactive=False, verbosity=0)
+
+
+def production_env(request: pytest.FixtureRequest) -> dict[str, str]:
+    if not (os.getenv("DATABASE_URL") and os.getenv("REDIS_URL")):
+        if os.getenv("CONDUCTOR_REQUIRE_PRODUCTION"):
+            pytest.fail("CONDUCTOR_REQUIRE_PRODUCTION is set but DATABASE_URL or REDIS_URL is not")
+        pytest.skip("production mode needs DATABASE_URL (PostgreSQL) and REDIS_URL (Redis)")
+    request.getfixturevalue("django_db_setup")
+    db = connection.settings_dict
+    host = f"{db['USER'] or 'postgres'}@{db['HOST'] or '127.0.0.1'}:{db['PORT'] or 5432}"
+    return {"DATABASE_URL": f"postgres://{host}/{db['NAME']}", "REDIS_URL": os.environ["REDIS_URL"]}
 
 
 def test_the_seeded_server_answers_the_known_ids(live: Live) -> None:
