@@ -7,4 +7,8 @@ from django.core.asgi import get_asgi_application
 
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "conductor_site.settings")
 
-application = ProtocolTypeRouter({"http": get_asgi_application()})
+django_application = get_asgi_application()
+
+from conductor_site.body_length import BodyLength  # noqa: E402 (needs the settings)
+
+application = ProtocolTypeRouter({"http": BodyLength(django_application)})

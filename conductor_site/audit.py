@@ -23,6 +23,8 @@ from django.conf import settings
 from django.core.exceptions import RequestDataTooBig
 from django.http import HttpRequest, HttpResponse
 
+from conductor_site.parsers import json_loads
+
 log = logging.getLogger("conductor.audit")
 
 REQUEST_ID_HEADER = "X-Request-ID"
@@ -118,8 +120,8 @@ class FormSubmissionAuditMiddleware:
 def _request_body(request: HttpRequest) -> Any:
     raw = request.body
     try:
-        return json.loads(raw) if raw else {}
-    except ValueError:
+        return json_loads(raw) if raw else {}
+    except ValueError:  # the view answers it; too deep is a ValueError too
         return {"[UNPARSED]": f"{len(raw)} bytes of non-JSON body"}
 
 

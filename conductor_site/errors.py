@@ -66,6 +66,12 @@ def error_body(status_code: int, message: str, details: dict[str, Any] | None = 
     return {"error": message, "code": CODES.get(status_code, "ERROR"), "details": details or {}}
 
 
+def too_large_body() -> dict[str, Any]:
+    """The 413's body: Django's `RequestDataTooBig` and `conductor_site.body_length` both."""
+    limit = settings.DATA_UPLOAD_MAX_MEMORY_SIZE
+    return error_body(413, f"the request body is larger than {limit} bytes", {"limit": limit})
+
+
 def error_response(status_code: int, message: str, **details: Any) -> Response:
     """For DRF views."""
     return Response(error_body(status_code, message, details), status=status_code)
@@ -89,8 +95,7 @@ def _error_response(exc: Exception, context: dict[str, Any]) -> Response | None:
     if isinstance(exc, ApiError | DomainError):
         return error_response(exc.status_code, exc.message, **exc.details)
     if isinstance(exc, RequestDataTooBig):
-        limit = settings.DATA_UPLOAD_MAX_MEMORY_SIZE
-        return error_response(413, f"the request body is larger than {limit} bytes", limit=limit)
+        return Response(too_large_body(), status=413)
     if isinstance(exc, SuspiciousOperation):
         return error_response(400, f"bad request: {exc}")
     response = exception_handler(exc, context)

@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
+from django.http import HttpRequest, HttpResponse
 from rest_framework.request import Request
 
-from conductor_site.errors import ApiError
+from conductor_site.errors import ApiError, error_json
 from conductor_site.ids import is_identifier
 
 TRUE_WORDS = frozenset({"1", "true", "yes", "on"})
@@ -45,3 +48,17 @@ def query_identifier(request: Request, name: str) -> str | None:
     if value is not None and not is_identifier(value):
         raise ApiError(400, f"invalid {name} {value!r}")
     return value
+
+
+class NulInUrlMiddleware:
+    """A NUL (`%00`) in the path or the query is a 400 for every route: no identifier, cursor
+    or filter holds one, and PostgreSQL refuses it in any query (a 500 on each route that
+    looks a value up, such as a message cursor)."""
+
+    def __init__(self, get_response: Callable[[HttpRequest], HttpResponse]) -> None:
+        self.get_response = get_response
+
+    def __call__(self, request: HttpRequest) -> HttpResponse:
+        if "\x00" in request.path or "%00" in request.META.get("QUERY_STRING", ""):
+            return error_json(400, "the URL holds a NUL (%00)")
+        return self.get_response(request)

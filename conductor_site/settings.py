@@ -86,6 +86,7 @@ MIDDLEWARE = [
     "conductor_site.metrics.ApiRequestsMiddleware",
     "corsheaders.middleware.CorsMiddleware",
     "conductor_site.errors.JsonErrorMiddleware",
+    "conductor_site.params.NulInUrlMiddleware",
     "django.middleware.security.SecurityMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "conductor_site.auth.ApiKeyMiddleware",
@@ -189,6 +190,12 @@ REST_FRAMEWORK = {
         "rest_framework.renderers.JSONRenderer",
         "rest_framework.renderers.BrowsableAPIRenderer",
     ],
+    # JSON bodies nest at most JSON_DEPTH_MAX levels (a 400 past it, not a RecursionError).
+    "DEFAULT_PARSER_CLASSES": [
+        "conductor_site.parsers.JSONParser",
+        "rest_framework.parsers.FormParser",
+        "rest_framework.parsers.MultiPartParser",
+    ],
     "DEFAULT_AUTHENTICATION_CLASSES": [],
     "DEFAULT_PERMISSION_CLASSES": [],
     "UNAUTHENTICATED_USER": None,
@@ -287,6 +294,8 @@ CONDUCTOR: dict[str, Any] = {
     "DISABLE_TASK_START": envbool("CONDUCTOR_DISABLE_TASK_START"),
     "API_URL": os.getenv("CONDUCTOR_API_URL", "http://127.0.0.1:14355"),
     "SSE_KEEPALIVE_SECONDS": envfloat("CONDUCTOR_SSE_KEEPALIVE_SECONDS", 15.0),
+    # The largest `config.loop.max_iterations` a task may ask for.
+    "LOOP_MAX_ITERATIONS": envint("CONDUCTOR_LOOP_MAX_ITERATIONS", 1000),
 }
 
 LOGGING = {

@@ -23,6 +23,8 @@ from messagebus.selectors import BusNotFound, UnknownCursor, message_to_api, mes
 from messagebus.services import TYPE_MAX_LENGTH, MessageInvalid, message_append
 from runs.selectors import rfc3339
 
+PARENTS_MAX = 100  # a message answers a few others; each is looked up when it is posted
+
 
 class StringField(serializers.CharField):
     """A JSON string and nothing else: DRF's CharField would turn `5` into `"5"`."""
@@ -71,7 +73,9 @@ class MessagesApi(APIView):
         project_id = StringField()
         task_id = StringField(required=False, allow_null=True, allow_blank=True)
         run_id = StringField(required=False, allow_null=True, allow_blank=True)
-        parents = serializers.ListField(child=StringField(), required=False, default=list)
+        parents = serializers.ListField(
+            child=StringField(), required=False, default=list, max_length=PARENTS_MAX
+        )
         meta = serializers.DictField(required=False, default=dict)
 
         def validate_project_id(self, value: str) -> str:

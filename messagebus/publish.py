@@ -6,6 +6,8 @@ The channel layer is a lossy doorbell (the database is the truth), but it is not
 the ASGI server's loop in embedded mode (`set_loop`), else a private loop on a daemon thread.
 Until the server's loop runs (recovery at start publishes each run it crashes), an event is
 dropped, not waited on: nobody can be subscribed yet, and each wait would stall the start.
+When the layer is down (Redis gone) a publisher tries once per `_Outage.COOL_DOWN_SECONDS` and
+drops the events in between, with one warning for the outage.
 """
 
 from __future__ import annotations
@@ -13,11 +15,14 @@ from __future__ import annotations
 import asyncio
 import logging
 import threading
+import time
 from collections.abc import Iterable
 from concurrent.futures import TimeoutError as FutureTimeout
 from typing import Any
 
 from channels.layers import get_channel_layer
+from redis.exceptions import ConnectionError as RedisConnectionError
+from redis.exceptions import TimeoutError as RedisTimeoutError
 
 log = logging.getLogger(__name__)
 
@@ -26,6 +31,8 @@ _loop: asyncio.AbstractEventLoop | None = None
 _server_loop = False  # `_loop` is the server's (it runs once the server does), not ours
 _closing = threading.Event()
 _TIMEOUT = 10.0
+# What a layer that is down raises (a bad message raises something else and drops only itself).
+LAYER_DOWN = (OSError, RedisConnectionError, RedisTimeoutError)
 
 
 def set_loop(loop: asyncio.AbstractEventLoop) -> None:
@@ -61,10 +68,54 @@ async def _send_all(items: list[tuple[str, dict[str, Any]]]) -> None:
         await layer.group_send(group, message)
 
 
+class _Outage:
+    """After a failed publish, events are dropped for `COOL_DOWN_SECONDS` before the next try:
+    a layer that is down (Redis gone) or hangs must not hold every log batch for `_TIMEOUT`,
+    nor fill the log with one traceback per batch. Streams re-read the database."""
+
+    COOL_DOWN_SECONDS = 5.0
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self.failing = False
+        self.retry_at = 0.0
+        self.dropped = 0
+
+    def dropping(self, count: int) -> bool:
+        with self._lock:
+            if self.failing and time.monotonic() < self.retry_at:
+                self.dropped += count
+                return True
+            return False
+
+    def failed(self, group: str, error: BaseException | None) -> None:
+        with self._lock:
+            first, self.failing = not self.failing, True
+            self.retry_at = time.monotonic() + self.COOL_DOWN_SECONDS
+        if first:
+            log.warning(
+                "publish to %s failed (%s): live events are dropped until the channel layer "
+                "answers again (tried every %ss); streams re-read the database",
+                group,
+                repr(error) if error else f"no answer in {_TIMEOUT}s",
+                self.COOL_DOWN_SECONDS,
+            )
+
+    def succeeded(self) -> None:
+        if not self.failing:
+            return
+        with self._lock:
+            self.failing, dropped, self.dropped = False, self.dropped, 0
+        log.warning("publishing works again; %d live events were dropped meanwhile", dropped)
+
+
+_outage = _Outage()
+
+
 def publish_many(items: Iterable[tuple[str, dict[str, Any]]]) -> None:
     """Send each `(group, message)` in order; never raises: a lost event is re-read from the DB."""
     batch = list(items)
-    if not batch or _closing.is_set():
+    if not batch or _closing.is_set() or _outage.dropping(len(batch)):
         return
     loop = _event_loop()
     if loop is None:
@@ -74,11 +125,16 @@ def publish_many(items: Iterable[tuple[str, dict[str, Any]]]) -> None:
     while not _closing.is_set():
         try:
             future.result(timeout=0.25)
+            _outage.succeeded()
             return
         except FutureTimeout:
             waited += 0.25
             if waited >= _TIMEOUT:
+                _outage.failed(batch[0][0], None)
                 break
+        except LAYER_DOWN as exc:
+            _outage.failed(batch[0][0], exc)
+            return
         except Exception:
             log.warning("publish to %s failed", batch[0][0], exc_info=True)
             return

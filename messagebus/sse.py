@@ -2,7 +2,10 @@
 
 A stream is a `Feed` driven by `event_stream()`:
 
-1. it joins its channel-layer groups FIRST, so nothing published from then on is missed;
+1. it joins its channel-layer groups FIRST, so nothing published from then on is missed; when
+   the layer is down or slow (`JOIN_TIMEOUT`) it goes on without it, joins in the background
+   and then re-reads the database (a gap), so a Redis outage delays live events, never the
+   replay, and loses nothing;
 2. `replay()` reads from the database what the client has not seen (after its cursor);
 3. then it follows live: `live()` gets every batch of group messages. The channel layer is a
    lossy doorbell (DESIGN.md §5), so a feed drops what it already sent (by cursor) and
@@ -46,6 +49,10 @@ QUEUE_MAX = 10_000  # live messages waiting for the stream; past it they count a
 BATCH_MAX = 1_000
 FRAMES_PER_WRITE = 500
 GROUP_REFRESH_SECONDS = 3_600  # the in-memory layer forgets group members after a day
+JOIN_TIMEOUT = 1.0  # one try at the channel layer; past it a stream goes on from the database
+REJOIN_FIRST_SECONDS = 0.25  # then it tries again in the background, backing off
+REJOIN_MAX_SECONDS = 5.0
+PROBE_GROUP = "sse.probe"
 _LINE_BREAK = re.compile(r"\r\n|\r|\n")
 
 
@@ -103,55 +110,70 @@ def refused(request: HttpRequest, **ids: str | None) -> JsonResponse | None:
 
 
 class Subscription:
-    """A channel joined to groups; a pump task moves what arrives onto a local queue."""
+    """A channel joined to groups; a pump task moves what arrives onto a local queue.
+
+    Joining never holds a stream back: the layer can be down or hang (Redis gone) while the
+    database, the truth, is fine. `__aenter__` tries once, for at most `JOIN_TIMEOUT` (the
+    usual case: joined before the replay, so nothing published from then on is missed). If
+    that fails the stream replays and follows the database alone (keepalive resyncs), while
+    `_rejoin` keeps trying in the background; once it has joined it marks the subscription
+    `lost` and wakes the stream, which re-reads the database after its cursor: whatever was
+    written while it was not subscribed arrives, then it follows live again.
+    """
 
     def __init__(self, groups: list[str]) -> None:
-        self._initial = list(groups)
-        self.groups: set[str] = set()
+        self.groups: set[str] = set(groups)  # wanted; `_joined` holds those the layer has
+        self._joined: set[str] = set()
         self.lost = False
         self._queue: asyncio.Queue[dict[str, Any]] = asyncio.Queue(maxsize=QUEUE_MAX)
         self._layer = get_channel_layer()
         self._channel = ""
         self._pump: asyncio.Task[None] | None = None
+        self._rejoining: asyncio.Task[None] | None = None
         self._refreshed = time.monotonic()
 
     async def __aenter__(self) -> Subscription:
-        if self._layer is not None:
-            self._channel = await self._layer.new_channel("sse.")
-            for group in self._initial:
-                await self.add(group)
-            self._pump = asyncio.create_task(self._pump_messages())
+        if self._layer is not None and not await self._join():
+            self._rejoin_later()
         return self
 
     async def __aexit__(self, *exc: object) -> None:
-        if self._pump is not None:
-            self._pump.cancel()
-        if self._layer is not None:
-            for group in list(self.groups):
-                with suppress(Exception):
-                    await self._layer.group_discard(group, self._channel)
+        for task in (self._rejoining, self._pump):
+            if task is not None:
+                task.cancel()
+        if self._layer is not None and self._joined:
+            _leave_later(self._layer, self._channel, set(self._joined))
         self.groups.clear()
+        self._joined.clear()
 
     async def add(self, group: str) -> None:
-        if self._layer is not None and group not in self.groups:
-            await self._layer.group_add(group, self._channel)
-            self.groups.add(group)
+        if self._layer is None or group in self.groups:
+            return
+        self.groups.add(group)
+        if self._rejoining is None and not await self._join():
+            self._rejoin_later()
 
     async def discard(self, group: str) -> None:
-        if self._layer is not None and group in self.groups:
-            self.groups.discard(group)
-            await self._layer.group_discard(group, self._channel)
+        self.groups.discard(group)
+        if self._layer is not None and group in self._joined:
+            self._joined.discard(group)
+            with suppress(Exception):
+                await asyncio.wait_for(
+                    self._layer.group_discard(group, self._channel), JOIN_TIMEOUT
+                )
 
     async def refresh(self) -> None:
         """Re-join every group now and then: memberships of the in-memory layer expire."""
         if self._layer is None or time.monotonic() - self._refreshed < GROUP_REFRESH_SECONDS:
             return
         self._refreshed = time.monotonic()
-        for group in list(self.groups):
-            await self._layer.group_add(group, self._channel)
+        for group in list(self._joined):
+            with suppress(Exception):
+                await asyncio.wait_for(self._layer.group_add(group, self._channel), JOIN_TIMEOUT)
 
     async def receive(self, timeout: float) -> list[dict[str, Any]] | None:
-        """Every message waiting (at least one), or None after `timeout` seconds."""
+        """Every message waiting (at least one), or None after `timeout` seconds. An empty
+        list when only woken (after a rejoin: `lost` is set)."""
         try:
             first = await asyncio.wait_for(self._queue.get(), max(timeout, 0.001))
         except TimeoutError:
@@ -159,11 +181,47 @@ class Subscription:
         batch = [first]
         while not self._queue.empty() and len(batch) < BATCH_MAX:
             batch.append(self._queue.get_nowait())
-        return batch
+        return [message for message in batch if message is not _WAKE]
 
     def take_lost(self) -> bool:
         lost, self.lost = self.lost, False
         return lost
+
+    async def _join(self) -> bool:
+        """Open the channel and join each wanted group not joined yet; False if the layer
+        failed or took longer than `JOIN_TIMEOUT`."""
+        try:
+            await asyncio.wait_for(self._join_missing(), JOIN_TIMEOUT)
+        except Exception as exc:  # TimeoutError, ConnectionError, OSError, ...
+            if self._rejoining is None:  # once per outage, not once per retry
+                log.warning("SSE stream not subscribed (%r): following the database", exc)
+            return False
+        return True
+
+    async def _join_missing(self) -> None:
+        assert self._layer is not None
+        if not self._channel:
+            self._channel = await self._layer.new_channel("sse.")
+            self._pump = asyncio.create_task(self._pump_messages())
+        for group in sorted(self.groups - self._joined):
+            await self._layer.group_add(group, self._channel)
+            self._joined.add(group)
+
+    def _rejoin_later(self) -> None:
+        if self._rejoining is None:
+            self._rejoining = asyncio.create_task(self._rejoin())
+
+    async def _rejoin(self) -> None:
+        delay = REJOIN_FIRST_SECONDS
+        while True:
+            await asyncio.sleep(delay)
+            delay = min(delay * 2, REJOIN_MAX_SECONDS)
+            if await _layer_answers(self._layer) and await self._join():
+                break
+        self._rejoining = None
+        self.lost = True  # what was published while not joined is in the database
+        with suppress(asyncio.QueueFull):
+            self._queue.put_nowait(_WAKE)
 
     async def _pump_messages(self) -> None:
         assert self._layer is not None
@@ -181,6 +239,34 @@ class Subscription:
                 self._queue.put_nowait(message)
             except asyncio.QueueFull:
                 self.lost = True
+
+
+_WAKE: dict[str, Any] = {"type": "sse.wake"}  # put on a stream's queue by identity only
+_leaving: set[asyncio.Task[None]] = set()
+
+
+async def _layer_answers(layer: Any) -> bool:
+    """A send to a group nobody joined: a cheap probe that, unlike a failed `new_channel`,
+    leaves nothing behind in the layer."""
+    try:
+        await asyncio.wait_for(layer.group_send(PROBE_GROUP, {"type": "sse.probe"}), JOIN_TIMEOUT)
+    except Exception:
+        return False
+    return True
+
+
+def _leave_later(layer: Any, channel: str, groups: set[str]) -> None:
+    """Leave the groups in the background: a stream's end must not wait on a layer that
+    hangs."""
+
+    async def leave() -> None:
+        for group in groups:
+            with suppress(Exception):
+                await asyncio.wait_for(layer.group_discard(group, channel), JOIN_TIMEOUT)
+
+    task = asyncio.create_task(leave())
+    _leaving.add(task)
+    task.add_done_callback(_leaving.discard)
 
 
 class Feed(Protocol):
@@ -201,9 +287,9 @@ async def event_stream(feed: Feed) -> AsyncIterator[str]:
     """Subscribe, replay, then follow live until the feed finishes or the client goes."""
     release_request_thread()
     interval = keepalive_seconds()
+    yield OPENED
     async with Subscription(feed.groups) as subscription:
         feed.subscription = subscription
-        yield OPENED
         async for frame in feed.replay():
             yield frame
         last_write = last_sync = time.monotonic()

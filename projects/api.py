@@ -259,6 +259,9 @@ DURATION_UNITS = {
     "h": 3600,
     "d": 86400,
 }
+# `timezone.now() - older_than` must stay a date (and a huge float no timedelta): a bound far
+# past any run's age.
+DURATION_MAX_HOURS = 876_000  # 100 years
 
 
 def parse_duration(text: str) -> timedelta:
@@ -273,6 +276,10 @@ def parse_duration(text: str) -> timedelta:
         position = part.end()
     if position == 0 or position != len(text):
         raise ApiError(400, f"older_than must be a duration such as 168h or 30m, not {text!r}")
+    if not seconds <= DURATION_MAX_HOURS * 3600:
+        raise ApiError(
+            400, f"older_than must be between 0 and {DURATION_MAX_HOURS}h (100 years), not {text!r}"
+        )
     return timedelta(seconds=seconds)
 
 

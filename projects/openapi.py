@@ -190,7 +190,8 @@ GC_PARAMETERS = [
     OpenApiParameter(
         "older_than",
         OpenApiTypes.STR,
-        description="A Go duration (`168h`, `1h30m`, `0`; also `d`). Default 168h.",
+        description="A Go duration (`168h`, `1h30m`, `0`; also `d`), at most 876000h. "
+        "Default 168h.",
     ),
     bool_parameter("dry_run", "Only count what would be deleted."),
     bool_parameter("keep_failed", "Keep failed and crashed runs."),

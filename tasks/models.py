@@ -3,6 +3,7 @@ from __future__ import annotations
 from django.db import models
 
 from conductor_site.ids import identifier_validator
+from tasks.loop import Loop, loop_of
 
 
 class Task(models.Model):
@@ -55,12 +56,9 @@ class Task(models.Model):
         return not self.thread_parent and not self.depends_on
 
     @property
-    def loop(self) -> dict | None:
+    def loop(self) -> Loop | None:
         """The Ralph loop settings (`config.loop`: true or an object), None without a loop."""
-        loop = self.config.get("loop") if isinstance(self.config, dict) else None
-        if loop is True:
-            return {}
-        return loop if isinstance(loop, dict) else None
+        return loop_of(self.config)
 
 
 class Gate(models.Model):

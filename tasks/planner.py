@@ -57,12 +57,12 @@ class Dependencies:
 
 
 def dependencies(task: Task) -> Dependencies:
-    from tasks.selectors import task_status_of
+    from tasks.selectors import dependency_status
 
     failed, pending = [], []
     for dep_id in task.depends_on:
         dep = Task.objects.filter(project_id=task.project_id, task_id=dep_id).first()
-        status = task_status_of(dep) if dep else "missing"
+        status = dependency_status(dep) if dep else "missing"
         if status == "failed":
             failed.append(dep_id)
         elif status != "completed":

@@ -88,6 +88,15 @@ def task_status_of(task: Task) -> str:
     return task_status(task, agent_runs(task))
 
 
+def dependency_status(task: Task) -> str:
+    """`task_status_of` for a task that another one waits on: while it waits for the planner
+    itself it is `queued`, without asking about its own `depends_on`, so a chain of
+    dependencies is never followed link by link (that recursed, and a cycle never ended)."""
+    if waiting_attempt(task) is not None:
+        return "queued"
+    return task_status(task, agent_runs(task), waiting=False)
+
+
 def queue_position(task: Task) -> int:
     """1..N while the task waits for a slot (oldest first), else 0."""
     return planner.queue_position(waiting_attempt(task))

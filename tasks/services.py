@@ -16,6 +16,7 @@ from runs.agents import agent_for
 from runs.models import ACTIVE_STATUSES, Attempt, Run, RunStatus
 from runs.tasks import enqueue_followup
 from tasks import planner, threads
+from tasks.dependencies import dependency_cycle_refuse
 from tasks.models import Task
 from tasks.selectors import is_done
 
@@ -62,6 +63,9 @@ def task_submit(
                     f"task {task_id!r} already exists in project {project_id!r}: use "
                     "attach_mode 'attach' for a new attempt or 'resume' to follow up"
                 )
+            dependency_cycle_refuse(
+                project_id=project_id, task_id=task_id, depends_on=depends_on or []
+            )
             task = _task_create(project, task_id, agent_type, prompt, config, depends_on, task)
             if parent is not None:
                 threads.link_child(task, parent, thread_parent or {})
@@ -159,14 +163,11 @@ def _loop_continue(task: Task) -> None:
     loop = task.loop
     if loop is None or task.column == Task.Column.CANCELLED or is_done(task):
         return
-    limit = int(loop.get("max_iterations", 10))
     done = Run.objects.filter(attempt__task=task, kind=Run.Kind.AGENT).count()
-    if done >= limit:
+    if done >= loop.max_iterations:
         return
     with suppress(TaskConflict):  # already running again: a resume raced us
-        followup_start(
-            task, task.prompt, resume_session=False, delay=float(loop.get("delay_seconds", 0))
-        )
+        followup_start(task, task.prompt, resume_session=False, delay=loop.delay_seconds)
 
 
 def task_resume_loop(task: Task) -> None:

@@ -75,20 +75,15 @@ class ConductorProcess:
 
 
 class Server(ConductorProcess):
-    def __init__(
-        self,
-        data_dir: Path,
-        log: Path,
-        port: int | None = None,
-        ready_timeout: float = 60,
-        **env: str,
-    ) -> None:
+    READY_SECONDS = 60.0  # how long the start may take before the test fails
+
+    def __init__(self, data_dir: Path, log: Path, port: int | None = None, **env: str) -> None:
         self.port = port or free_port()
         environ = clean_env(
             CONDUCTOR_DATA_DIR=str(data_dir), CONDUCTOR_STOP_GRACE_SECONDS="1", **env
         )
         super().__init__(["serve", "--port", str(self.port)], environ, log)
-        wait_for(self._healthy, ready_timeout, "the server to answer /api/v1/health")
+        wait_for(self._healthy, self.READY_SECONDS, "the server to answer /api/v1/health")
 
     def _healthy(self) -> bool:
         assert self.popen.poll() is None, f"server exited:\n{self.output()}"

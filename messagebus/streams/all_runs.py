@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections import OrderedDict
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from django.db.models import Q
@@ -153,7 +153,17 @@ async def all_runs_stream(request: HttpRequest) -> HttpResponseBase:
     if refusal := refused(request):
         return refusal
     cursor = cursor_param(request, "after")
-    since = parse_datetime(cursor) if cursor else timezone.now() - CONNECT_SLACK
-    if since is None or since.tzinfo is None:
+    since = cursor_time(cursor) if cursor else timezone.now() - CONNECT_SLACK
+    if since is None:
         return error_response(400, f"invalid cursor {cursor!r}: expected an RFC 3339 time")
     return sse_response(AllRunsFeed(since))
+
+
+def cursor_time(cursor: str) -> datetime | None:
+    """The cursor as a UTC time; None unless it is a real RFC 3339 time with its zone (not
+    `2026-13-45`, not a `+99:00` offset, not a time that leaves the calendar in UTC)."""
+    try:
+        since = parse_datetime(cursor)
+        return since.astimezone(UTC) if since is not None and since.tzinfo is not None else None
+    except (ValueError, OverflowError):
+        return None

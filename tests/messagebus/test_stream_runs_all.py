@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator
+from datetime import datetime, timedelta, timezone
+from urllib.parse import quote
 
 import pytest
 
@@ -73,8 +75,36 @@ def test_reconnecting_with_the_last_event_id_replays_what_happened_since(app: Co
     assert replayed == ["run_started", "run_updated"]
 
 
-def test_a_bad_cursor_is_refused(app: Conductor) -> None:
-    for cursor in ("yesterday", "2026-01-01T10:00:00"):  # no zone: ambiguous
-        with EventStream(app, f"/api/v1/runs/stream/all?after={cursor}") as stream:
-            assert stream.status == 400
-            assert stream.error()["code"] == "BAD_REQUEST"
+def test_a_cursor_with_an_offset_means_the_same_instant(app: Conductor) -> None:
+    with EventStream(app, "/api/v1/runs/stream/all") as stream:
+        _, run_id = app.start_task("echo hi")
+        created = stream.until(
+            lambda e: e.json() == {**e.json(), "type": "run_created", "run_id": run_id}
+        )[-1]
+    app.finished_run(run_id)
+    plus_two = datetime.fromisoformat(str(created.id)).astimezone(timezone(timedelta(hours=2)))
+
+    with EventStream(app, f"/api/v1/runs/stream/all?after={quote(plus_two.isoformat())}") as stream:
+        events = stream.until(_ended(run_id))
+    replayed = [data["type"] for name, data in _of(run_id, events) if name == "message"]
+    assert replayed == ["run_started", "run_updated"]
+
+
+BAD_CURSORS = [
+    "yesterday",
+    "2026-01-01T10:00:00",  # no zone: ambiguous
+    "2026-13-45T10:00:00Z",  # the shape of a time, not a date
+    "2026-01-01T10:00:00+99:00",  # no such offset
+    "9999-12-31T23:00:00-23:00",  # after the calendar's end in UTC
+    "0001-01-01T00:00:00+23:00",  # before its start
+]
+
+
+@pytest.mark.parametrize("cursor", BAD_CURSORS)
+def test_a_bad_cursor_is_refused(app: Conductor, cursor: str) -> None:
+    with EventStream(app, f"/api/v1/runs/stream/all?after={quote(cursor)}") as stream:
+        assert stream.status == 400
+        assert stream.error()["code"] == "BAD_REQUEST"
+    with EventStream(app, "/api/v1/runs/stream/all", last_event_id=cursor) as stream:
+        assert stream.status == 400
+        assert cursor in stream.error()["error"]

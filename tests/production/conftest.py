@@ -92,7 +92,7 @@ def start_server(transactional_db: None, tmp_path: Path) -> Iterator[Callable[..
             **env,
         }
         log = tmp_path / f"server-{len(started)}.log"
-        server = Server(settings.DATA_DIR, log, None, 60, **environ)
+        server = Server(settings.DATA_DIR, log, None, **environ)
         started.append(server)
         return server
 

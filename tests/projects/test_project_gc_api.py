@@ -88,6 +88,22 @@ def test_bad_parameters_are_400(api: APIClient, runs: dict[str, Run], query: str
     assert remaining(runs) == set(runs)
 
 
+@pytest.mark.parametrize(
+    "duration", ["99999999999999999999h", "1" + "0" * 400 + "s", "876001h", "36501d"]
+)
+def test_a_duration_past_the_bound_is_400_with_the_range(
+    api: APIClient, runs: dict[str, Run], duration: str
+) -> None:
+    body = assert_error(gc(api, f"?older_than={duration}"), 400, "BAD_REQUEST")
+
+    assert "between 0 and 876000h" in body["error"]
+    assert remaining(runs) == set(runs)
+
+
+def test_the_longest_duration_is_accepted(api: APIClient, runs: dict[str, Run]) -> None:
+    assert gc(api, "?older_than=876000h").json()["deleted_runs"] == 0
+
+
 @pytest.mark.parametrize("context", BROWSER_CONTEXTS)
 def test_a_browser_cannot_collect(api: APIClient, runs: dict[str, Run], context: str) -> None:
     assert_error(gc(api, **BROWSER_CONTEXTS[context]), 403, "FORBIDDEN")
