@@ -18,7 +18,7 @@ from django.http import HttpRequest, HttpResponse
 from django.urls import reverse
 from django.utils.http import urlencode
 
-from runs.models import Attempt, LogChunk, Run
+from runs.models import Attempt, LogChunk, Run, Worker
 
 LOG_PAGE_CHUNKS = 200
 LOG_PAGE_CHARS = 1024 * 1024
@@ -228,3 +228,9 @@ class LogChunkAdmin(ViewAndDeleteOnly, admin.ModelAdmin):
     def has_delete_permission(self, request: HttpRequest, obj: LogChunk | None = None) -> bool:
         # Chunks go with their run; deleting some would leave holes in its contiguous `seq`.
         return False
+
+
+@admin.register(Worker)
+class WorkerAdmin(ViewAndDeleteOnly, admin.ModelAdmin):
+    list_display = ("name", "heartbeat_at")
+    ordering = ("-heartbeat_at",)

@@ -114,6 +114,17 @@ class Run(models.Model):
         return self.status in ACTIVE_STATUSES
 
 
+class Worker(models.Model):
+    """A worker's last sign of life. Only the worker that made an attempt's worktree can run
+    its follow-ups, so a follow-up waiting for a worker that is gone must be told so."""
+
+    name = models.CharField(primary_key=True, max_length=255)
+    heartbeat_at = models.DateTimeField()
+
+    def __str__(self) -> str:
+        return self.name
+
+
 class LogChunk(models.Model):
     """A batch of complete lines printed by a run; `seq` is contiguous from 1 per run."""
 

@@ -7,6 +7,8 @@ admitted attempt, or a queued follow-up whose attempt is idle, `REQUEUE_SECONDS`
 last sent (a broker that was down when it was created, or that lost its queue in a restart).
 A second copy is harmless: claims are conditional. The re-send itself is claimed with a
 conditional update of `enqueued_at`, so of several reconcilers only one sends each time.
+A follow-up can only run on the worker that holds its attempt's worktree: once that worker has
+not been seen for the heartbeat timeout, the follow-up fails saying so, instead of waiting.
 """
 
 from __future__ import annotations
@@ -18,13 +20,34 @@ from django.db.models import Q, QuerySet
 from django.utils import timezone
 
 from runs import services
-from runs.models import Attempt, Run, RunStatus
+from runs.models import Attempt, Run, RunStatus, Worker
 from runs.tasks import send_attempt, send_followup
 
 
 def reconcile() -> None:
     services.reap_stale()
+    followups_orphaned_fail()
     requeue_unclaimed()
+
+
+def followups_orphaned_fail() -> int:
+    """Fail the queued follow-ups whose worker is gone; returns how many."""
+    timeout = float(settings.CONDUCTOR["HEARTBEAT_TIMEOUT_SECONDS"])
+    cutoff = timezone.now() - timedelta(seconds=timeout)
+    alive = Worker.objects.filter(heartbeat_at__gte=cutoff).values_list("name", flat=True)
+    failed = 0
+    for run in (
+        unclaimed_followups(cutoff).exclude(attempt__worker="").exclude(attempt__worker__in=alive)
+    ):
+        worker = run.attempt.worker
+        failed += services.run_cancel_unstarted(
+            run,
+            RunStatus.FAILED,
+            f"worker '{worker}', which holds this attempt's worktree, has not been seen for "
+            f"over {timeout:.0f}s: start it again and resume, or start a new attempt "
+            "(attach_mode 'attach')",
+        )
+    return failed
 
 
 def requeue_unclaimed() -> int:

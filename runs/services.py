@@ -13,7 +13,7 @@ from django.db.models import Q
 from django.utils import timezone
 
 from runs.events import run_changed
-from runs.models import ACTIVE_STATUSES, TERMINAL_STATUSES, Attempt, Run, RunStatus
+from runs.models import ACTIVE_STATUSES, TERMINAL_STATUSES, Attempt, Run, RunStatus, Worker
 from runs.supervisor import run_processes_kill
 
 log = logging.getLogger(__name__)
@@ -56,13 +56,15 @@ def run_finish(run: Run, status: str, **fields: object) -> bool:
     return done == 1
 
 
-def run_cancel_unstarted(run: Run, status: str, error_summary: str) -> None:
+def run_cancel_unstarted(run: Run, status: str, error_summary: str) -> int:
+    """created/queued → `status`; 0 when it started (or ended) meanwhile."""
     done = Run.objects.filter(id=run.id, status__in=[RunStatus.CREATED, RunStatus.QUEUED]).update(
         status=status, error_summary=error_summary, ended_at=timezone.now()
     )
     if done:
         run.refresh_from_db()
         run_changed(run, "updated")
+    return done
 
 
 def attempt_finish(attempt: Attempt, status: str, error_summary: str = "") -> None:
@@ -144,8 +146,12 @@ def stop_requested(run_ids: list[str]) -> list[str]:
     )
 
 
-def heartbeat(run_ids: list[str], attempt_ids: list[str]) -> None:
+def heartbeat(run_ids: list[str], attempt_ids: list[str], worker: str = "") -> None:
+    """The runs and attempts a worker keeps alive, and the worker itself (a process that runs
+    no work, the production server, passes no name)."""
     now = timezone.now()
+    if worker:
+        Worker.objects.update_or_create(name=worker, defaults={"heartbeat_at": now})
     if run_ids:
         Run.objects.filter(id__in=run_ids, status=RunStatus.RUNNING).update(heartbeat_at=now)
     if attempt_ids:

@@ -235,6 +235,7 @@ class Supervisor:
         self._lock = threading.Lock()
         self._stopping = threading.Event()
         self._thread: threading.Thread | None = None
+        self._works = False  # runs work (a worker, the embedded server), not only keeps house
 
     def add(self, process: RunProcess) -> None:
         with self._lock:
@@ -271,6 +272,7 @@ class Supervisor:
         from runs import services
 
         services.recover_worker(self.name)
+        self._works = True
         self.keep_house()
 
     def keep_house(self) -> None:
@@ -315,7 +317,7 @@ class Supervisor:
         now = time.monotonic()
         if now - last_beat < float(settings.CONDUCTOR["HEARTBEAT_SECONDS"]):
             return last_beat
-        services.heartbeat(run_ids, attempt_ids)
+        services.heartbeat(run_ids, attempt_ids, self.name if self._works else "")
         reconcile()
         admit()  # a safety net: waiting tasks get in even if an attempt's end went unseen
         return now

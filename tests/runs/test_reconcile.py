@@ -9,8 +9,8 @@ from django.utils import timezone
 
 from projects.models import Project
 from runs import services
-from runs.models import Attempt, Run, RunStatus
-from runs.reconcile import requeue_unclaimed
+from runs.models import Attempt, Run, RunStatus, Worker
+from runs.reconcile import followups_orphaned_fail, requeue_unclaimed
 from tasks.models import Task
 from tests.conftest import attempt_finished, run_finished
 
@@ -58,3 +58,36 @@ def test_only_one_reconciler_sends_each_time_and_only_when_due(db: None, project
     assert requeue_unclaimed() == 0
     resent = Attempt.objects.get(id=run.attempt_id).enqueued_at
     assert resent is not None and resent > timezone.now() - LONG_AGO
+
+
+def test_a_follow_up_for_a_worker_that_is_gone_fails_saying_what_to_do(
+    work: str, project: Project
+) -> None:
+    first = run_finished(lost_attempt(project).id)
+    attempt = attempt_finished(first.attempt_id)
+    Attempt.objects.filter(id=attempt.id).update(worker="gone-host")  # its worktree is there
+    Worker.objects.create(name="gone-host", heartbeat_at=timezone.now() - LONG_AGO)
+    followup = services.run_create(attempt, Run.Kind.AGENT, "echo again", previous_run=first)
+    Run.objects.filter(id=followup.id).update(created_at=timezone.now() - LONG_AGO)
+
+    ended = run_finished(followup.id)
+
+    assert ended.status == "failed"
+    assert "worker 'gone-host'" in ended.error_summary
+    assert "attach_mode 'attach'" in ended.error_summary
+    assert attempt_finished(attempt.id).status == "success"  # the attempt's own work stands
+
+
+def test_a_follow_up_for_a_live_worker_waits_for_it(db: None, project: Project) -> None:
+    attempt = Attempt.objects.create(
+        task=Task.objects.create(project=project, task_id="t2", prompt="p", agent_type="shell"),
+        agent="shell",
+        status=RunStatus.SUCCESS,
+        worker="busy-host",
+    )
+    Worker.objects.create(name="busy-host", heartbeat_at=timezone.now())
+    followup = services.run_create(attempt, Run.Kind.AGENT, "echo later")
+    Run.objects.filter(id=followup.id).update(created_at=timezone.now() - LONG_AGO)
+
+    assert followups_orphaned_fail() == 0
+    assert Run.objects.get(id=followup.id).status == "queued"
