@@ -6,6 +6,12 @@ the writer turns each run's pending text into chunks with the run's next `seq`, 
 all in one transaction, and only then publishes them. One writer per process keeps SQLite's
 write lock uncontended (shared/research/embedded-mode.md, Q3). A write that fails is retried
 with the same numbered chunks, so `seq` has no gap and no line is stored or counted twice.
+
+Memory per run is bounded: past `LOG_PENDING_BYTES` of text not yet taken by the writer (or
+while a failed write waits for its retry), `append` waits, the reader stops reading, and the
+agent blocks on a full pipe as it would writing into any slow reader. Each piece is copied a
+fixed number of times (pieces of a stream are joined once per flush), so a flood costs time
+linear in its bytes.
 """
 
 from __future__ import annotations
@@ -88,6 +94,7 @@ class LogTotals:
     lines: int = 0
     truncated: bool = False
     error: str = ""
+    peak_held_bytes: int = 0  # the most of the run's text in memory at once, not yet stored
 
 
 @dataclass
@@ -105,6 +112,8 @@ class _RunLog:
     closed: threading.Event = field(default_factory=threading.Event)
     failures: int = 0
     unstored: list[LogChunk] = field(default_factory=list)  # numbered, written next time
+    held_bytes: int = 0  # appended text not yet stored: pending, being written, or unstored
+    unstored_bytes: int = 0  # the part of held_bytes being written, or awaiting its retry
 
 
 class LogWriter:
@@ -113,6 +122,7 @@ class LogWriter:
     def __init__(self) -> None:
         self._runs: dict[str, _RunLog] = {}
         self._lock = threading.Lock()
+        self._room = threading.Condition(self._lock)  # notified when pending text is taken
         self._wake = threading.Event()
         self._thread = threading.Thread(target=self._loop, name="log-writer", daemon=True)
         self._thread.start()
@@ -123,14 +133,22 @@ class LogWriter:
             self._runs[run_id] = _RunLog(run_id, next_seq=last + 1)
 
     def append(self, run_id: str, stream: str, text: str) -> None:
+        """Queue a reader's text; waits while the run already has `LOG_PENDING_BYTES` queued
+        (the writer takes it within a flush, or after the retry of a failed write)."""
         if not text:
             return
+        bound = int(_conf("LOG_PENDING_BYTES"))
         with self._lock:
             run = self._runs.get(run_id)
+            while run is not None and run.pending_bytes >= bound:
+                self._room.wait(1.0)  # a flush, a give-up or the close notifies
+                run = self._runs.get(run_id)
             if run is None:  # a straggler after the run was closed
                 return
             run.pending.append((stream, text))
             run.pending_bytes += len(text)
+            run.held_bytes += len(text)
+            run.totals.peak_held_bytes = max(run.totals.peak_held_bytes, run.held_bytes)
             if run.pending_bytes >= _conf("LOG_FLUSH_BYTES"):
                 self._wake.set()
 
@@ -155,10 +173,11 @@ class LogWriter:
                 log.exception("log writer flush failed")
 
     def flush(self) -> None:
+        """Store what every run has pending. A run whose last write failed retries only that
+        write: what it printed since waits in `pending`, which bounds it."""
         with self._lock:
-            work = [(run, run.pending, run.closing) for run in self._runs.values()]
-            for run, _, _ in work:
-                run.pending, run.pending_bytes = [], 0
+            work = [self._take(run) for run in self._runs.values()]
+            self._room.notify_all()
         now = timezone.now()
         batches = {
             run.run_id: [*run.unstored, *self._chunks_for(run, pending, closing, now)]
@@ -170,6 +189,16 @@ class LogWriter:
         with self._lock:
             for run, _, closing in work:
                 self._settle(run, batches[run.run_id], failed.get(run.run_id), closing)
+
+    @staticmethod
+    def _take(run: _RunLog) -> tuple[_RunLog, list[tuple[str, str]], bool]:
+        """What this flush writes of the run: its pending text, unless a failed write awaits
+        its retry (then `unstored_bytes` already names what is being written)."""
+        if run.unstored:
+            return run, [], run.closing
+        pending, run.unstored_bytes = run.pending, run.pending_bytes
+        run.pending, run.pending_bytes = [], 0
+        return run, pending, run.closing
 
     def _store(self, batches: dict[str, list[LogChunk]]) -> dict[str, str]:
         """Write every run's chunks in one transaction; if that fails, each run's in its own,
@@ -189,6 +218,8 @@ class LogWriter:
         run.unstored = []
         if error is None:
             run.failures = 0
+            run.held_bytes -= run.unstored_bytes
+            run.unstored_bytes = 0
         else:
             run.failures += 1
             log.error("run %s: could not store %d log chunks: %s", run.run_id, len(chunks), error)
@@ -205,12 +236,14 @@ class LogWriter:
             run.totals.lines -= chunk.line_count
         run.totals.error = f"{len(chunks)} log chunks could not be stored: {error}"
         run.pending, run.pending_bytes = [], 0
+        self._room.notify_all()
 
     def _finish_closed(self, run: _RunLog) -> None:
         if run.pending:
             self._wake.set()
             return
         self._runs.pop(run.run_id, None)
+        self._room.notify_all()
         run.closed.set()
 
     def _chunks_for(
@@ -316,13 +349,15 @@ def _split_at_bytes(text: str, budget: int) -> tuple[str, str]:
 
 
 def _merge(pieces: list[tuple[str, str]]) -> list[tuple[str, str]]:
-    merged: list[tuple[str, str]] = []
+    """Consecutive pieces of one stream as one text, each joined once: concatenating them
+    one by one copied the text so far for every piece (quadratic in a flood)."""
+    groups: list[tuple[str, list[str]]] = []
     for stream, text in pieces:
-        if merged and merged[-1][0] == stream:
-            merged[-1] = (stream, merged[-1][1] + text)
+        if groups and groups[-1][0] == stream:
+            groups[-1][1].append(text)
         else:
-            merged.append((stream, text))
-    return merged
+            groups.append((stream, [text]))
+    return [(stream, "".join(texts)) for stream, texts in groups]
 
 
 def chunk_event(chunk: LogChunk) -> dict[str, object]:

@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import os
+import threading
 from collections.abc import Callable, Iterator
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -13,6 +16,7 @@ from projects import storage
 from projects.models import Project
 from runs.logsink import LineSplitter
 from runs.models import LogChunk, Run
+from runs.supervisor import READ_SIZE, Invocation, ProcessResult, execute
 from tests.conftest import create_task, log_text, run_finished, wait_for
 
 
@@ -161,3 +165,79 @@ def test_a_run_whose_writes_keep_failing_ends_and_says_so(
     assert "log chunks could not be stored" in run.error_summary
     assert (run.log_lines, run.log_bytes) == (0, 0), "the totals say what was stored"
     assert not LogChunk.objects.filter(run=run).exists()
+
+
+# Bounded memory: a flood waits on its pipe instead of piling up in the writer.
+
+FLOOD_LINES = 2_000_000  # 14.9 MB of `seq`
+
+
+def _flood(run_id: str, cwd: Path, spawned: list[int]) -> tuple[threading.Thread, list[Any]]:
+    """`seq 1 FLOOD_LINES` through the real supervisor and writer, on a thread of its own."""
+    results: list[ProcessResult] = []
+    invocation = Invocation(["seq", "1", str(FLOOD_LINES)], str(cwd), dict(os.environ))
+    thread = threading.Thread(
+        target=lambda: results.append(execute(run_id, invocation, on_spawn=spawned.append))
+    )
+    thread.start()
+    return thread, results
+
+
+def _a_finished_run(api: APIClient, task_id: str) -> Run:
+    """A real run row (its own output is empty) for `_flood` to write into."""
+    run = run_finished(create_task(api, task_id=task_id, prompt="true")["run_id"])
+    assert not LogChunk.objects.filter(run=run).exists()
+    return run
+
+
+def _flood_stored_whole(run: Run) -> None:
+    seqs = list(LogChunk.objects.filter(run=run).order_by("seq").values_list("seq", flat=True))
+    assert seqs == list(range(1, len(seqs) + 1))
+    assert log_text(run.id) == "".join(f"{i}\n" for i in range(1, FLOOD_LINES + 1))
+
+
+def _waits_on_its_pipe(pid: int) -> bool:
+    """The process sleeps in the kernel writing to a full pipe (`pipe_write`,
+    `anon_pipe_write` or `pipe_wait`, by kernel version)."""
+    try:
+        return "pipe" in Path(f"/proc/{pid}/wchan").read_text()
+    except OSError:
+        return False
+
+
+def test_a_flood_holds_at_most_the_pending_bound_in_memory(
+    work: str, api: APIClient, project: Project, settings: Any, tmp_path: Path
+) -> None:
+    bound = 256 * 1024
+    settings.CONDUCTOR = {**settings.CONDUCTOR, "LOG_PENDING_BYTES": bound}
+    run = _a_finished_run(api, "t-flood")
+
+    thread, results = _flood(run.id, tmp_path, [])
+    thread.join(240)
+
+    assert results and results[0].exit_code == 0
+    # what waits (the bound and one more read) plus the batch being written (as much again)
+    assert results[0].totals.peak_held_bytes <= 2 * (bound + 2 * READ_SIZE)
+    _flood_stored_whole(run)
+
+
+def test_a_flood_while_writes_fail_waits_on_its_pipe_and_loses_nothing(
+    failing_writes: Callable[[], None],
+    api: APIClient,
+    project: Project,
+    settings: Any,
+    tmp_path: Path,
+) -> None:
+    bound = 256 * 1024
+    run = _a_finished_run(api, "t-outage")  # prints nothing: no chunk insert fails yet
+    settings.CONDUCTOR = {**settings.CONDUCTOR, "LOG_PENDING_BYTES": bound}
+    spawned: list[int] = []
+
+    thread, results = _flood(run.id, tmp_path, spawned)
+    wait_for(lambda: spawned and _waits_on_its_pipe(spawned[0]), what="seq blocked on its pipe")
+    failing_writes()
+    thread.join(240)
+
+    assert results and results[0].exit_code == 0, results
+    assert results[0].totals.peak_held_bytes <= 2 * (bound + 2 * READ_SIZE)
+    _flood_stored_whole(run)
