@@ -252,7 +252,7 @@ def _agent_run(attempt: Attempt, run: Run, cwd: str) -> str:
     except (AgentNotFound, UnknownAgent, ValueError, OSError) as exc:
         services.run_finish(run, RunStatus.FAILED, exit_code=127, error_summary=str(exc))
         return RunStatus.FAILED
-    version = agent.version(env.get("PATH", ""))
+    version = agent.version_soon(env.get("PATH", ""))
     task = attempt.task
     message_append(
         project_id=task.project_id,
@@ -274,7 +274,7 @@ def _agent_run(attempt: Attempt, run: Run, cwd: str) -> str:
         status,
         exit_code=result.exit_code,
         error_summary=summary,
-        agent_version=version,
+        agent_version=version.result(),
         agent_session_id=agent.session_id(stdout_head)[:255],
         head_before=head,
         **_log_fields(result),

@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import json
+import os
 import shlex
 import shutil
 import subprocess
 from collections.abc import Iterator
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from functools import lru_cache
 from pathlib import Path
@@ -75,13 +77,22 @@ class Agent:
         return [*self.base_argv(), "--version"]
 
     def version(self, path: str) -> str:
+        """The first line of `<agent> --version`, asked once per binary and modification
+        time: an upgrade (a new file, or a link pointing elsewhere) is asked again."""
         argv = self.version_argv()
         if not argv:
             return ""
         try:
-            return _version_of(tuple(self.resolve(argv, path)))
-        except AgentNotFound:
+            resolved = self.resolve(argv, path)
+            modified = os.stat(resolved[0]).st_mtime_ns
+        except (AgentNotFound, OSError):
             return ""
+        return _version_of(tuple(resolved), modified)
+
+    def version_soon(self, path: str) -> Future[str]:
+        """`version` on a thread of its own, so that a probe (a cold `node` start can take
+        longer than the agent's setup) runs beside the agent instead of before it."""
+        return _probes.submit(self.version, path)
 
     def session_id(self, stdout_head: str) -> str:
         """The agent's session id, read from the start of its output ('' if none)."""
@@ -92,9 +103,13 @@ class Agent:
         return ""
 
 
+_probes = ThreadPoolExecutor(max_workers=2, thread_name_prefix="agent-version")
+
+
 @lru_cache(maxsize=64)
-def _version_of(argv: tuple[str, ...]) -> str:
-    """First line of `<agent> --version`, asked once per process, with a timeout."""
+def _version_of(argv: tuple[str, ...], modified_ns: int) -> str:
+    """First line of `<agent> --version` with a timeout; cached per argv and the binary's
+    modification time (the key's second part, not read here)."""
     try:
         done = subprocess.run(
             argv,

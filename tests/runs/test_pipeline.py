@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 from typing import Any
 
@@ -250,3 +251,36 @@ def test_attach_starts_a_new_attempt_on_its_own_branch(
     branches = set(Attempt.objects.values_list("branch", flat=True))
     assert len(branches) == 2
     assert Run.objects.filter(kind="agent").count() == 2
+
+
+def test_the_agent_version_is_asked_once_per_binary_and_modification_time(
+    work: str, api: APIClient, project: Project, tmp_path: Path
+) -> None:
+    probes = tmp_path / "probes"
+    binary = tmp_path / "agent"
+
+    def install(version: str) -> None:
+        binary.write_text(
+            "#!/bin/bash\n"
+            f'if [ "$1" = --version ]; then echo probe >> {probes}; echo "agent {version}"; '
+            "exit 0; fi\ncat > /dev/null\n"
+        )
+        binary.chmod(0o755)
+
+    def run_version(task_id: str) -> str:
+        run = run_finished(create_task(api, task_id=task_id, agent_type="counted")["run_id"])
+        assert run.status == "success", run.error_summary
+        return run.agent_version
+
+    install("1.0")
+    AgentProfile.objects.create(name="counted", agent_type="claude", command=str(binary))
+
+    assert [run_version("t1"), run_version("t2")] == ["agent 1.0", "agent 1.0"]
+    assert probes.read_text().count("probe") == 1, "asked once for two runs"
+
+    install("2.0")  # an upgrade: the same path, a new modification time
+    modified = binary.stat().st_mtime + 10
+    os.utime(binary, (modified, modified))
+
+    assert run_version("t3") == "agent 2.0"
+    assert probes.read_text().count("probe") == 2
