@@ -118,11 +118,11 @@ def commit_of(repo: str | Path, revision: str) -> str:
     return found.strip()
 
 
-def worktree_add(repo: str | Path, path: str | Path, branch: str, base: str) -> None:
+def worktree_add(repo: str | Path, path: str | Path, branch: str, base: str) -> str:
     """`git worktree add -b` from the commit `base` names (git 2.39 hands the base on to
-    `git branch` as it is, where `--no-checkout` would be an option). If it fails, nothing
-    of it is left: not the half-made folder, not its registration in the repo, not the
-    branch it made (one that existed stays)."""
+    `git branch` as it is, where `--no-checkout` would be an option); returns that commit
+    (the new worktree's HEAD). If it fails, nothing of it is left: not the half-made folder,
+    not its registration in the repo, not the branch it made (one that existed stays)."""
     try:
         start = commit_of(repo, base)
     except GitError as exc:
@@ -134,6 +134,7 @@ def worktree_add(repo: str | Path, path: str | Path, branch: str, base: str) -> 
         except GitError:
             _discard(repo, path, None if existed else branch)
             raise
+    return start
 
 
 def worktree_discard(repo: str | Path, path: str | Path, branch: str) -> None:

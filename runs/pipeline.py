@@ -100,7 +100,7 @@ def workspace_prepare(attempt: Attempt) -> str:
     path = storage.worktree_root() / project.id / name
     path.parent.mkdir(parents=True, exist_ok=True)
     try:
-        git.worktree_add(repo, path, branch, base)
+        start = git.worktree_add(repo, path, branch, base)
         try:
             _copy_files(project, Path(repo), path)
         except OSError:
@@ -114,7 +114,7 @@ def workspace_prepare(attempt: Attempt) -> str:
         branch=branch,
         base_branch=base,
         target_branch=base,
-        base_commit=git.head_commit(path),
+        base_commit=start,
     )
     attempt.refresh_from_db()
     return str(path)
