@@ -1,7 +1,7 @@
 """How many PostgreSQL connections one production worker holds while N runs are alive at once.
 
 Usage: DATABASE_URL=postgres://… REDIS_URL=redis://… .venv/bin/python bench/connections.py
-       [--runs N] [--sequential S]
+       [--runs N] [--sequential S] [--connection-limit L]
 
 Starts a production `conductor serve` (it migrates the database) and one `conductor worker`
 on a throwaway data dir, then N shell agents that each wait until all N have started (so all
@@ -9,6 +9,11 @@ are alive together), print and exit. Every 20 ms it counts the worker's sessions
 `pg_stat_activity` (by application_name, which PGAPPNAME sets for code that does not name its
 connections). Then S runs of `true` one after another: the wall time from POST to `success`,
 which carries any cost per run of taking a connection from the pool again.
+
+With `--connection-limit L`, Conductor runs as a new role that may hold L connections, on a new
+database (both dropped afterwards): what is left to it when another client holds the rest of
+PostgreSQL's max_connections. A role's limit binds only that role, so on a shared server
+nobody else is starved (DATABASE_URL must then be a superuser's).
 """
 
 from __future__ import annotations
@@ -23,7 +28,10 @@ import tempfile
 import threading
 import time
 import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
+from urllib.parse import urlparse
 
 import psycopg
 
@@ -34,10 +42,24 @@ from api import CONDUCTOR, call, free_port
 ENDED = ("success", "failed", "stopped", "crashed")
 
 
-def production_env(data_dir: str, **extra: str) -> dict[str, str]:
-    if not (os.getenv("DATABASE_URL") and os.getenv("REDIS_URL")):
-        raise SystemExit("set DATABASE_URL (PostgreSQL) and REDIS_URL: this is production mode")
-    return {**os.environ, "CONDUCTOR_DATA_DIR": data_dir, **extra}
+def production_env(data_dir: str, database_url: str, **extra: str) -> dict[str, str]:
+    return {**os.environ, "DATABASE_URL": database_url, "CONDUCTOR_DATA_DIR": data_dir, **extra}
+
+
+@contextmanager
+def limited_database(admin_url: str, limit: int) -> Iterator[str]:
+    """The URL of a new database owned by a new role that may hold `limit` connections."""
+    name = f"conductor_bench_{uuid.uuid4().hex[:8]}"
+    with psycopg.connect(admin_url, autocommit=True) as admin:
+        admin.execute(f"CREATE ROLE {name} LOGIN CONNECTION LIMIT {limit}")
+        admin.execute(f"CREATE DATABASE {name} OWNER {name}")
+    url = urlparse(admin_url)
+    try:
+        yield url._replace(netloc=f"{name}@{url.hostname}:{url.port or 5432}", path=name).geturl()
+    finally:
+        with psycopg.connect(admin_url, autocommit=True) as admin:
+            admin.execute(f"DROP DATABASE {name} WITH (FORCE)")
+            admin.execute(f"DROP ROLE {name}")
 
 
 def start(args: list[str], env: dict[str, str], log: Path, ready: str) -> subprocess.Popen[bytes]:
@@ -100,6 +122,9 @@ def together(conn: http.client.HTTPConnection, project: str, runs: int, app: str
     sampler.join()
     ok = found.count("success")
     print(f"{runs} runs at once: {ok} succeeded, all ended in {elapsed:.1f} s; ", end="")
+    if failed := [r for r, status in zip(run_ids, found, strict=True) if status != "success"]:
+        run = call(conn, "GET", f"/api/v1/runs/{failed[0]}")
+        print(f"the first failure: {run}; ", end="")
     print(f"the worker held at most {sampler.peak} PostgreSQL connections")
 
 
@@ -120,19 +145,32 @@ def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--runs", type=int, default=50)
     parser.add_argument("--sequential", type=int, default=20)
+    parser.add_argument("--connection-limit", type=int, default=0)
     args = parser.parse_args()
+    admin_url = os.getenv("DATABASE_URL", "")
+    if not (admin_url and os.getenv("REDIS_URL")):
+        raise SystemExit("set DATABASE_URL (PostgreSQL) and REDIS_URL: this is production mode")
+    if not args.connection_limit:
+        bench(args, admin_url)
+        return
+    with limited_database(admin_url, args.connection_limit) as database_url:
+        print(f"Conductor may hold {args.connection_limit} connections in all")
+        bench(args, database_url)
+
+
+def bench(args: argparse.Namespace, database_url: str) -> None:
     data_dir = tempfile.mkdtemp(prefix="conductor-bench-")
     port, name = free_port(), f"bench-{uuid.uuid4().hex[:8]}"
     app = f"conductor worker {name}"
     server = start(
         ["serve", "--port", str(port)],
-        production_env(data_dir),
+        production_env(data_dir, database_url),
         Path(data_dir, "serve.log"),
         "on http",
     )
     worker = start(
         ["worker", "--name", name],
-        production_env(data_dir, PGAPPNAME=app),
+        production_env(data_dir, database_url, PGAPPNAME=app),
         Path(data_dir, "worker.log"),
         " ready.",
     )
