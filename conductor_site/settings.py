@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Any
 
 import dj_database_url
+from django.core.exceptions import ImproperlyConfigured
 
 from conductor_site.config import data_dir, load_config
 
@@ -152,11 +153,14 @@ elif DATABASES["default"]["ENGINE"] == "django.db.backends.postgresql":
     # its connection until it ends. A worker's threads give theirs back before each long wait
     # (conductor_site/db.py), so a small pool serves all its runs; a thread that finds every
     # connection in use waits for one (up to `timeout`), it never opens more.
-    _POOL_SIZE = (
-        envint("CONDUCTOR_WORKER_DB_CONNECTIONS", 10)
+    _POOL_SETTING, _POOL_DEFAULT = (
+        ("CONDUCTOR_WORKER_DB_CONNECTIONS", 10)
         if PROCESS == "worker"
-        else envint("CONDUCTOR_SERVER_DB_CONNECTIONS", 100)
+        else ("CONDUCTOR_SERVER_DB_CONNECTIONS", 100)
     )
+    _POOL_SIZE = envint(_POOL_SETTING, _POOL_DEFAULT)
+    if _POOL_SIZE < 1:
+        raise ImproperlyConfigured(f"{_POOL_SETTING} must be at least 1, not {_POOL_SIZE}")
     DATABASES["default"]["OPTIONS"] = {
         "application_name": _application_name(),  # a DATABASE_URL's own name wins
         **DATABASES["default"].get("OPTIONS", {}),

@@ -4,6 +4,7 @@ served by a pool of ten connections. A real `conductor worker`, PostgreSQL and R
 
 from __future__ import annotations
 
+import subprocess
 from collections.abc import Callable
 from pathlib import Path
 
@@ -14,7 +15,8 @@ from rest_framework.test import APIClient
 from projects.models import Project
 from runs.models import TERMINAL_STATUSES, Run
 from tests.conftest import create_task, log_text, wait_for
-from tests.processes import ConductorProcess
+from tests.processes import CONDUCTOR, ConductorProcess
+from tests.production.conftest import _worker_env
 
 pytestmark = pytest.mark.production
 
@@ -71,3 +73,13 @@ def test_fifty_runs_at_once_hold_at_most_ten_connections(
     assert not failed, failed
     assert all(f"together: {RUNS}" in log_text(run_id) for run_id in run_ids)
     assert 0 < peak <= POOL_SIZE, peak
+
+
+def test_a_worker_with_no_connections_allowed_refuses_to_start(tmp_path: Path) -> None:
+    env = _worker_env(CONDUCTOR_WORKER_DB_CONNECTIONS="0")
+    done = subprocess.run(
+        [CONDUCTOR, "worker", "--name", "none"], env=env, capture_output=True, text=True, timeout=60
+    )
+
+    assert done.returncode != 0
+    assert "CONDUCTOR_WORKER_DB_CONNECTIONS must be at least 1, not 0" in done.stderr
