@@ -144,6 +144,7 @@ def _serve(args: argparse.Namespace) -> int:
         os.environ["CONDUCTOR_DISABLE_TASK_START"] = "1"
     url_host = f"[{args.host}]" if ":" in args.host else args.host
     os.environ.setdefault("CONDUCTOR_API_URL", f"http://{url_host}:{args.port}")
+    os.environ["CONDUCTOR_PROCESS"] = "server"
     os.environ.setdefault("DJANGO_SETTINGS_MODULE", "conductor_site.settings")
     django.setup()
     from django.conf import settings
@@ -165,6 +166,7 @@ def _serve(args: argparse.Namespace) -> int:
 def _worker(args: argparse.Namespace) -> int:
     if args.name:
         os.environ["CONDUCTOR_WORKER_NAME"] = args.name
+    os.environ["CONDUCTOR_PROCESS"] = "worker"  # its own pool size (settings)
     os.environ.setdefault("DJANGO_SETTINGS_MODULE", "conductor_site.settings")
     django.setup()
     from django.conf import settings

@@ -10,10 +10,12 @@ from __future__ import annotations
 
 import os
 import secrets
+import socket
 from pathlib import Path
 from typing import Any
 
 import dj_database_url
+from django.core.exceptions import ImproperlyConfigured
 
 from conductor_site.config import data_dir, load_config
 
@@ -56,6 +58,9 @@ ALLOWED_HOSTS = os.getenv("ALLOWED_HOSTS", "*").split(",")
 
 REDIS_URL = os.getenv("REDIS_URL", "")
 EMBEDDED = not REDIS_URL
+# "server" or "worker": `conductor serve` and `conductor worker` say which they are.
+PROCESS = os.getenv("CONDUCTOR_PROCESS", "server")
+WORKER_NAME = os.getenv("CONDUCTOR_WORKER_NAME") or socket.gethostname()
 
 INSTALLED_APPS = [
     "daphne",
@@ -119,6 +124,14 @@ TEMPLATES = [
     },
 ]
 
+
+def _application_name() -> str:
+    """Who holds which PostgreSQL connection, in pg_stat_activity (63 characters at most)."""
+    if PROCESS == "worker":
+        return f"conductor worker {WORKER_NAME}"[:63]
+    return f"conductor {PROCESS}"
+
+
 # SQLite: WAL, BEGIN IMMEDIATE (no lock-upgrade failures), a long busy timeout
 # (shared/research/embedded-mode.md, Q3).
 _SQLITE_PATH = DATA_DIR / "conductor.sqlite3"
@@ -136,11 +149,22 @@ if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
     DATABASES["default"]["TEST"] = {"NAME": str(DATA_DIR / "test.sqlite3")}
 elif DATABASES["default"]["ENGINE"] == "django.db.backends.postgresql":
     # Under ASGI every request runs in a thread of its own, so without a pool each one would
-    # open a PostgreSQL connection (3-4 ms a request, docs/benchmarks.md). A thread holds its
-    # connection as long as it would without the pool; max_size only bounds the reuse.
+    # open a PostgreSQL connection (3-4 ms a request, docs/benchmarks.md). A request holds
+    # its connection until it ends. A worker's threads give theirs back before each long wait
+    # (conductor_site/db.py), so a small pool serves all its runs; a thread that finds every
+    # connection in use waits for one (up to `timeout`), it never opens more.
+    _POOL_SETTING, _POOL_DEFAULT = (
+        ("CONDUCTOR_WORKER_DB_CONNECTIONS", 10)
+        if PROCESS == "worker"
+        else ("CONDUCTOR_SERVER_DB_CONNECTIONS", 100)
+    )
+    _POOL_SIZE = envint(_POOL_SETTING, _POOL_DEFAULT)
+    if _POOL_SIZE < 1:
+        raise ImproperlyConfigured(f"{_POOL_SETTING} must be at least 1, not {_POOL_SIZE}")
     DATABASES["default"]["OPTIONS"] = {
+        "application_name": _application_name(),  # a DATABASE_URL's own name wins
         **DATABASES["default"].get("OPTIONS", {}),
-        "pool": {"min_size": 2, "max_size": 100, "timeout": 30},
+        "pool": {"min_size": min(2, _POOL_SIZE), "max_size": _POOL_SIZE, "timeout": 30},
     }
 # django-prometheus's wrappers of the same backends add the `django_db_*` metrics (queries,
 # errors, connections) to /metrics; options such as transaction_mode work as before.
@@ -284,7 +308,7 @@ CONDUCTOR: dict[str, Any] = {
     "HEARTBEAT_TIMEOUT_SECONDS": envfloat("CONDUCTOR_HEARTBEAT_TIMEOUT_SECONDS", 30.0),
     # An admitted start no worker claimed this long after it was sent is sent again.
     "REQUEUE_SECONDS": envfloat("CONDUCTOR_REQUEUE_SECONDS", 30.0),
-    "WORKER_NAME": os.getenv("CONDUCTOR_WORKER_NAME", ""),
+    "WORKER_NAME": WORKER_NAME,
     "WORKER_CONCURRENCY": envint("CONDUCTOR_WORKER_CONCURRENCY", 64),
     "AGENT_VERSION_TIMEOUT": envfloat("CONDUCTOR_AGENT_VERSION_TIMEOUT", 5.0),
     # Flag > CONDUCTOR_API_KEY > config file; empty = auth off.

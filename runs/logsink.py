@@ -29,6 +29,7 @@ from django.db import DatabaseError, close_old_connections, transaction
 from django.db.models import Max
 from django.utils import timezone
 
+from conductor_site.db import connection_release
 from messagebus.publish import publish_many, run_group
 from runs.models import LogChunk
 
@@ -169,6 +170,7 @@ class LogWriter:
             self._wake.clear()
             try:
                 self.flush()
+                connection_release()  # until the next flush, which may be minutes away
             except Exception:
                 log.exception("log writer flush failed")
 

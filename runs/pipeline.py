@@ -13,6 +13,7 @@ from django.conf import settings
 from django.utils import timezone
 from django.utils.text import slugify
 
+from conductor_site.db import connection_release
 from messagebus.services import message_append
 from projects import git, storage
 from projects.models import Project
@@ -99,6 +100,7 @@ def workspace_prepare(attempt: Attempt) -> str:
     branch = f"{settings.CONDUCTOR['BRANCH_PREFIX']}/{name}"
     path = storage.worktree_root() / project.id / name
     path.parent.mkdir(parents=True, exist_ok=True)
+    connection_release()  # the repository's worktree lock may keep it waiting behind others
     try:
         start = git.worktree_add(repo, path, branch, base)
         try:

@@ -11,7 +11,6 @@ from __future__ import annotations
 import logging
 import os
 import signal
-import socket
 import subprocess
 import threading
 import time
@@ -23,6 +22,7 @@ from typing import IO
 from django.conf import settings
 from django.db import close_old_connections
 
+from conductor_site.db import connection_release
 from runs.logsink import LineSplitter, LogTotals, log_writer
 
 log = logging.getLogger(__name__)
@@ -199,6 +199,7 @@ def execute(run_id: str, invocation: Invocation, on_spawn: object = None) -> Pro
     if callable(on_spawn):
         on_spawn(popen.pid)
     threads = _start_io(popen, run_id, invocation.stdin)
+    connection_release()  # the agent may run for hours; nothing here needs the database
     code = popen.wait()
     process.exited.set()
     if code < 0:  # killed by a signal: report it the way shells do (SIGKILL → 137)
@@ -300,6 +301,7 @@ class Supervisor:
             try:
                 last_beat = self._housekeep_once(last_beat)
                 last_error = ""
+                connection_release()
             except Exception as exc:
                 if str(exc) != last_error:  # say it once, not twice a second
                     log.exception("housekeeping failed; retrying")
@@ -328,7 +330,7 @@ _supervisor_lock = threading.Lock()
 
 
 def worker_name() -> str:
-    return str(settings.CONDUCTOR["WORKER_NAME"] or socket.gethostname())
+    return str(settings.CONDUCTOR["WORKER_NAME"])
 
 
 def supervisor() -> Supervisor:
