@@ -27,7 +27,6 @@ from runs.models import ACTIVE_STATUSES, TERMINAL_STATUSES, Attempt, LogChunk, R
 from runs.selectors import rfc3339, run_to_api
 from tasks.models import Task
 from tasks.selectors import (
-    TASK_ROW_FIELDS,
     agent_runs,
     blocked_by,
     is_done,
@@ -36,8 +35,8 @@ from tasks.selectors import (
     row_activity,
     row_admission,
     run_rows_of,
+    task_rows,
     task_status,
-    waiting_tasks,
 )
 
 # `?status=` of the task list: one task status, or a group of them. `done` is the DONE marker.
@@ -162,7 +161,7 @@ def task_page(
     """A page of the project's tasks, newest first, and how many match in all. Without a
     status filter only the page is read; with one, every task's status is needed first."""
     tasks = Task.objects.filter(project=project).order_by("-created_at", "-id")
-    rows = tasks.values(*TASK_ROW_FIELDS)
+    rows = task_rows(tasks)
     if status is None:
         return task_items(list(rows[offset : offset + limit])), tasks.count()
     matching = [item for item in task_items(list(rows)) if _matches(item, status)]
@@ -176,11 +175,10 @@ def _matches(item: dict[str, Any], status: str) -> bool:
 
 
 def task_items(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
-    """The task-list shape of tasks read as values (`TASK_ROW_FIELDS`), in two queries plus
-    the planner's own for tasks that wait for admission."""
+    """The task-list shape of tasks read by `task_rows`, in three queries plus the planner's
+    own for tasks that wait for admission."""
     runs = run_rows_of([row["id"] for row in rows])
-    waiting = waiting_tasks(runs.waiting)
-    return [_task_item(row, runs.by_task[row["id"]], waiting.get(row["id"])) for row in rows]
+    return [_task_item(row, runs.by_task[row["id"]], runs.waiting.get(row["id"])) for row in rows]
 
 
 def _task_item(
@@ -194,14 +192,14 @@ def _task_item(
         "project_id": row["project_id"],
         "status": status,
         "last_activity": row_activity(row, runs),
-        "created_at": rfc3339(row["created_at"]),
+        "created_at": rfc3339(row["created"]),
         "queue_position": position,
-        "depends_on": row["depends_on"],
+        "depends_on": row["dependencies"],
         "blocked_by": blockers,
         "thread_parent": row["thread_parent"] or None,
         "run_count": len(runs),
         "run_counts": dict(Counter(run["status"] for run in runs)),
-        "done": row["done_at"] is not None,
+        "done": row["done"] is not None,
         "last_run_status": latest["status"] if latest else None,
         "last_run_exit_code": _ended_exit_code(latest),
     }

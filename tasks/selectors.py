@@ -16,26 +16,14 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-from django.db.models import QuerySet
+from django.db.models import F, QuerySet
 
+from conductor_site.db_functions import json_value, utc_datetime
 from runs.models import Attempt, Run, RunStatus
-from runs.selectors import RUN_ROW_FIELDS, rfc3339, run_row_to_api
+from runs.selectors import rfc3339, run_row_to_api, run_rows
 from tasks import planner
 from tasks.loop import loop_of
 from tasks.models import Task
-
-# The task fields the lists read.
-TASK_ROW_FIELDS = (
-    "id",
-    "project_id",
-    "task_id",
-    "depends_on",
-    "thread_parent",
-    "config",
-    "done_at",
-    "created_at",
-    "updated_at",
-)
 
 
 def agent_runs(task: Task, newest_first: bool = True) -> list[Run]:
@@ -47,41 +35,46 @@ def agent_runs(task: Task, newest_first: bool = True) -> list[Run]:
     )
 
 
+def task_rows(tasks: QuerySet[Task]) -> QuerySet[Task, Any]:
+    """The tasks as the values the lists read."""
+    return tasks.values(
+        "id",
+        "project_id",
+        "task_id",
+        "thread_parent",
+        dependencies=json_value("depends_on"),
+        settings=json_value("config"),
+        done=utc_datetime("done_at"),
+        created=utc_datetime("created_at"),
+        updated=utc_datetime("updated_at"),
+    )
+
+
 @dataclass
 class RunRows:
-    """The agent runs of some tasks as values, newest first (with the attempt's `agent`),
-    and the pks of the tasks whose attempt waits for the planner."""
+    """The agent runs of some tasks as `runs.selectors.run_rows`, newest first, and the tasks
+    that wait for the planner, as models for its questions."""
 
     by_task: dict[int, list[dict[str, Any]]] = field(default_factory=lambda: defaultdict(list))
-    waiting: set[int] = field(default_factory=set)
+    waiting: dict[int, Task] = field(default_factory=dict)
 
 
-def run_rows_of(task_pks: list[int]) -> RunRows:
-    """`RunRows` of these tasks in two queries."""
+def run_rows_of(task_pks: Iterable[int] | QuerySet[Task, Any]) -> RunRows:
+    """`RunRows` of these tasks (pks, or a query of them) in two queries, and one more when
+    some wait for the planner."""
     found = RunRows()
-    agent_of: dict[str, str] = {}
-    task_of: dict[str, int] = {}
-    attempts = Attempt.objects.filter(task_id__in=task_pks).values_list(
-        "id", "task_id", "agent", "admitted_at", "status"
-    )
-    for attempt_id, task_pk, agent, admitted_at, status in attempts:
-        agent_of[attempt_id], task_of[attempt_id] = agent, task_pk
-        if admitted_at is None and status == RunStatus.CREATED:
-            found.waiting.add(task_pk)
+    runs = Run.objects.filter(attempt__task_id__in=task_pks, kind=Run.Kind.AGENT).order_by()
+    for row in run_rows(runs).annotate(task_pk=F("attempt__task_id")):
+        found.by_task[row["task_pk"]].append(row)
     # Sorted here, per task: no ORDER BY can tempt SQLite's planner away from the index that
-    # finds just these attempts' runs.
-    runs = Run.objects.filter(attempt_id__in=list(task_of), kind=Run.Kind.AGENT).order_by()
-    for row in runs.values("attempt_id", *RUN_ROW_FIELDS):
-        row["agent"] = agent_of[row["attempt_id"]]
-        found.by_task[task_of[row["attempt_id"]]].append(row)
+    # finds just these tasks' runs.
     for task_runs in found.by_task.values():
-        task_runs.sort(key=lambda row: (row["created_at"], row["id"]), reverse=True)
+        task_runs.sort(key=lambda row: (row["created"], row["id"]), reverse=True)
+    waiting = Attempt.objects.filter(
+        task_id__in=task_pks, admitted_at__isnull=True, status=RunStatus.CREATED
+    ).values("task_id")
+    found.waiting = {task.pk: task for task in Task.objects.filter(pk__in=waiting)}
     return found
-
-
-def waiting_tasks(task_pks: Iterable[int]) -> dict[int, Task]:
-    """The tasks that wait for the planner, as models for its questions (one query)."""
-    return {task.pk: task for task in Task.objects.filter(pk__in=list(task_pks))}
 
 
 def waiting_attempt(task: Task) -> Attempt | None:
@@ -171,9 +164,7 @@ def activity_of(
 
 
 def row_activity(row: dict[str, Any], runs: list[dict[str, Any]]) -> str | None:
-    return activity_of(
-        row["updated_at"], [(r["ended_at"], r["started_at"], r["created_at"]) for r in runs]
-    )
+    return activity_of(row["updated"], [(r["ended"], r["started"], r["created"]) for r in runs])
 
 
 def row_admission(
@@ -185,8 +176,8 @@ def row_admission(
         [run["status"] for run in runs],
         waiting=waiting is not None,
         blocked=lambda: waiting is not None and bool(planner.dependencies(waiting).pending),
-        looping=loop_of(row["config"]) is not None,
-        done=row["done_at"] is not None,
+        looping=loop_of(row["settings"]) is not None,
+        done=row["done"] is not None,
     )
     if waiting is None:
         return status, 0, []
@@ -195,10 +186,9 @@ def row_admission(
 
 def tasks_to_api(tasks: QuerySet[Task]) -> list[dict[str, Any]]:
     """The `/api/v1/tasks` shape, runs newest first."""
-    rows = list(tasks.values(*TASK_ROW_FIELDS))
-    runs = run_rows_of([row["id"] for row in rows])
-    waiting = waiting_tasks(runs.waiting)
-    return [_task_to_api(row, runs.by_task[row["id"]], waiting.get(row["id"])) for row in rows]
+    rows = list(task_rows(tasks))
+    runs = run_rows_of(tasks.values("id"))
+    return [_task_to_api(row, runs.by_task[row["id"]], runs.waiting.get(row["id"])) for row in rows]
 
 
 def _task_to_api(
@@ -212,12 +202,9 @@ def _task_to_api(
         "status": status,
         "queue_position": position,
         "last_activity": row_activity(row, runs),
-        "depends_on": row["depends_on"],
+        "depends_on": row["dependencies"],
         "blocked_by": blockers,
         "thread_parent": row["thread_parent"],
-        "done": row["done_at"] is not None,
-        "runs": [
-            run_row_to_api(run, agent=run["agent"], project_id=project_id, task_id=task_id)
-            for run in runs
-        ],
+        "done": row["done"] is not None,
+        "runs": [run_row_to_api(run, project_id=project_id, task_id=task_id) for run in runs],
     }
