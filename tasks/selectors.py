@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-from django.db.models import F, QuerySet
+from django.db.models import BooleanField, ExpressionWrapper, F, Q, QuerySet
 
 from conductor_site.db_functions import json_value, utc_datetime
 from runs.models import Attempt, Run, RunStatus
@@ -60,20 +60,25 @@ class RunRows:
 
 
 def run_rows_of(task_pks: Iterable[int] | QuerySet[Task, Any]) -> RunRows:
-    """`RunRows` of these tasks (pks, or a query of them) in two queries, and one more when
-    some wait for the planner."""
+    """`RunRows` of these tasks (pks, or a query of them) in one query, and one more when
+    some wait: an attempt has its agent run from the start (`attempt_create`), so the runs
+    tell which attempts wait for the planner."""
     found = RunRows()
+    waits = Q(attempt__admitted_at__isnull=True, attempt__status=RunStatus.CREATED)
     runs = Run.objects.filter(attempt__task_id__in=task_pks, kind=Run.Kind.AGENT).order_by()
-    for row in run_rows(runs).annotate(task_pk=F("attempt__task_id")):
+    waiting = set()
+    for row in run_rows(runs).annotate(
+        task_pk=F("attempt__task_id"), waits=ExpressionWrapper(waits, BooleanField())
+    ):
+        if row.pop("waits"):
+            waiting.add(row["task_pk"])
         found.by_task[row["task_pk"]].append(row)
     # Sorted here, per task: no ORDER BY can tempt SQLite's planner away from the index that
     # finds just these tasks' runs.
     for task_runs in found.by_task.values():
         task_runs.sort(key=lambda row: (row["created"], row["id"]), reverse=True)
-    waiting = Attempt.objects.filter(
-        task_id__in=task_pks, admitted_at__isnull=True, status=RunStatus.CREATED
-    ).values("task_id")
-    found.waiting = {task.pk: task for task in Task.objects.filter(pk__in=waiting)}
+    if waiting:
+        found.waiting = {task.pk: task for task in Task.objects.filter(pk__in=waiting)}
     return found
 
 
