@@ -6,6 +6,11 @@ Usage: .venv/bin/python bench/api.py [--messages N] [--writers W] [--tasks T] [-
    follows `/api/v1/messages/stream`; appends/s, and post → SSE delivery latency.
 2. task list: T tasks (each with one finished agent run), C client threads reading pages of
    `GET /api/projects/<p>/tasks?limit=50` (and `GET /api/v1/tasks/<t>`); p50/p99 latency.
+3. whole list and CPU: one client reading `GET /api/v1/tasks?project_id=<p>` (every task, the
+   contract has no paging): its time and the server's RSS growth; then the server's own CPU
+   (user + system, from /proc) per page of 50.
+
+`--only lists` skips the bus.
 """
 
 from __future__ import annotations
@@ -183,12 +188,62 @@ def task_list(port: int, tasks: int, clients: int, requests: int = 50) -> None:
         )
 
 
+def server_cpu(server: subprocess.Popen[bytes]) -> float:
+    """The server's user + system CPU seconds so far (Linux /proc)."""
+    fields = Path(f"/proc/{server.pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def server_rss_mb(server: subprocess.Popen[bytes]) -> float:
+    for line in Path(f"/proc/{server.pid}/status").read_text().splitlines():
+        if line.startswith("VmHWM:"):  # the peak: what the list made the server hold
+            return int(line.split()[1]) / 1024
+    return 0.0
+
+
+def whole_list(server: subprocess.Popen[bytes], port: int, tasks: int, requests: int = 5) -> None:
+    conn = http.client.HTTPConnection("127.0.0.1", port)
+    path = "/api/v1/tasks?project_id=list"
+    call(conn, "GET", "/api/projects/list/tasks?limit=50")  # warm: imports, caches
+    before = server_rss_mb(server)
+    samples = []
+    for _ in range(requests):
+        start = time.perf_counter()
+        body = call(conn, "GET", path)
+        samples.append(time.perf_counter() - start)
+    assert isinstance(body, dict) and len(body["tasks"]) == tasks
+    print(
+        f"GET {path}, {tasks:,} tasks, one client, {requests} requests: "
+        f"{percentiles(samples)}, max {max(samples) * 1000:.0f} ms; server peak RSS "
+        f"{before:.0f} → {server_rss_mb(server):.0f} MB"
+    )
+
+
+def page_cpu(server: subprocess.Popen[bytes], port: int, tasks: int, pages: int = 400) -> None:
+    conn = http.client.HTTPConnection("127.0.0.1", port)
+    for label, path in (
+        (
+            "GET /api/projects/list/tasks?limit=50&offset=<n>",
+            "/api/projects/list/tasks?limit=50&offset={n}",
+        ),
+        ("GET /api/v1/health", "/api/v1/health"),
+    ):
+        start = server_cpu(server)
+        for i in range(pages):
+            call(conn, "GET", path.format(n=i * 37 % max(tasks - 50, 1)))
+        used = server_cpu(server) - start
+        print(
+            f"{label}, one client, {pages} requests: {used / pages * 1000:.1f} ms server CPU each"
+        )
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--messages", type=int, default=5000)
     parser.add_argument("--writers", type=int, default=8)
     parser.add_argument("--tasks", type=int, default=10_000)
     parser.add_argument("--clients", type=int, default=20)
+    parser.add_argument("--only", choices=["lists"], help="skip the bus")
     args = parser.parse_args()
     data_dir = tempfile.mkdtemp(prefix="conductor-bench-")
     port = free_port()
@@ -198,7 +253,10 @@ def main() -> None:
     seed_tasks(data_dir, args.tasks)
     server = start_server(data_dir, port)
     try:
-        bus(port, args.messages, args.writers)
+        if args.only is None:
+            bus(port, args.messages, args.writers)
+        whole_list(server, port, args.tasks)
+        page_cpu(server, port, args.tasks)
         task_list(port, args.tasks, args.clients)
     finally:
         server.terminate()

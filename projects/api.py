@@ -34,7 +34,7 @@ from runs.files import RUN_FILES, UnknownFile, run_file_text, run_folder
 from runs.models import ACTIVE_STATUSES, LogChunk, Run
 from runs.selectors import rfc3339
 from tasks.models import Task
-from tasks.services import TaskConflict, task_resume_loop
+from tasks.services import TaskConflict, task_done_remove, task_resume_loop
 
 TASK_LIST_DEFAULT_LIMIT = 50
 PAGE_MAX_LIMIT = 500
@@ -381,7 +381,7 @@ class TaskResumeApi(APIView):
     )
     def post(self, request: Request, project_id: str, task_id: str) -> Response:
         task = get_task(project_id, task_id)
-        if not storage.file_remove(storage.task_dir(project_id, task_id) / "DONE"):
+        if not task_done_remove(task):
             raise ApiError(400, f"task {task_id!r} has no DONE file: nothing to resume")
         with suppress(TaskConflict):  # it runs already, or never ran: nothing to restart
             task_resume_loop(task)

@@ -2,8 +2,9 @@
 and details, run summaries, flat run lists and statistics.
 
 Lists are built from a fixed number of queries whatever their length: a task page loads its
-tasks, their attempts and their agent runs in three queries (and a count). Only tasks that wait
-for admission (queued or blocked) go through the planner one by one, as `tasks.selectors` does.
+tasks, their attempts and their agent runs as values in three queries (and a count), and
+nothing from the task folders. Only tasks that wait for admission (queued or blocked) go
+through the planner one by one, as `tasks.selectors` does.
 """
 
 from __future__ import annotations
@@ -26,13 +27,15 @@ from runs.models import ACTIVE_STATUSES, TERMINAL_STATUSES, Attempt, LogChunk, R
 from runs.selectors import rfc3339, run_to_api
 from tasks.models import Task
 from tasks.selectors import (
-    admission,
     agent_runs,
-    agent_runs_of,
     blocked_by,
     is_done,
     last_activity,
     queue_position,
+    row_activity,
+    row_admission,
+    run_rows_of,
+    task_rows,
     task_status,
 )
 
@@ -158,10 +161,10 @@ def task_page(
     """A page of the project's tasks, newest first, and how many match in all. Without a
     status filter only the page is read; with one, every task's status is needed first."""
     tasks = Task.objects.filter(project=project).order_by("-created_at", "-id")
+    rows = task_rows(tasks)
     if status is None:
-        page = list(tasks[offset : offset + limit])
-        return task_items(page), tasks.count()
-    matching = [item for item in task_items(list(tasks)) if _matches(item, status)]
+        return task_items(list(rows[offset : offset + limit])), tasks.count()
+    matching = [item for item in task_items(list(rows)) if _matches(item, status)]
     return matching[offset : offset + limit], len(matching)
 
 
@@ -171,41 +174,43 @@ def _matches(item: dict[str, Any], status: str) -> bool:
     return item["status"] in TASK_STATUS_FILTERS[status]
 
 
-def task_items(tasks: list[Task]) -> list[dict[str, Any]]:
-    """The task-list shape of each task, in two queries plus the planner's own for tasks that
-    wait for admission."""
-    runs, waiting = agent_runs_of(tasks)
-    return [_task_item(task, runs[task.pk], task.pk in waiting) for task in tasks]
+def task_items(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """The task-list shape of tasks read by `task_rows`, in three queries plus the planner's
+    own for tasks that wait for admission."""
+    runs = run_rows_of([row["id"] for row in rows])
+    return [_task_item(row, runs.by_task[row["id"]], runs.waiting.get(row["id"])) for row in rows]
 
 
-def _task_item(task: Task, runs: list[Run], waiting: bool) -> dict[str, Any]:
+def _task_item(
+    row: dict[str, Any], runs: list[dict[str, Any]], waiting: Task | None
+) -> dict[str, Any]:
     latest = runs[0] if runs else None
-    status, position, blockers = admission(task, runs, waiting)
+    status, position, blockers = row_admission(row, runs, waiting)
     return {
-        "id": task.task_id,
-        "task_id": task.task_id,
-        "project_id": task.project_id,
+        "id": row["task_id"],
+        "task_id": row["task_id"],
+        "project_id": row["project_id"],
         "status": status,
-        "last_activity": last_activity(task, runs),
-        "created_at": rfc3339(task.created_at),
+        "last_activity": row_activity(row, runs),
+        "created_at": rfc3339(row["created"]),
         "queue_position": position,
-        "depends_on": task.depends_on,
+        "depends_on": row["dependencies"],
         "blocked_by": blockers,
-        "thread_parent": task.thread_parent or None,
+        "thread_parent": row["thread_parent"] or None,
         "run_count": len(runs),
-        "run_counts": dict(Counter(run.status for run in runs)),
-        "done": is_done(task),
-        "last_run_status": latest.status if latest else None,
+        "run_counts": dict(Counter(run["status"] for run in runs)),
+        "done": row["done"] is not None,
+        "last_run_status": latest["status"] if latest else None,
         "last_run_exit_code": _ended_exit_code(latest),
     }
 
 
-def _ended_exit_code(run: Run | None) -> int | None:
+def _ended_exit_code(run: dict[str, Any] | None) -> int | None:
     """The exit code as the run shapes give it once the run ended (-1 when it ended without
     one, e.g. it never started); None while it has not ended."""
-    if run is None or run.status not in TERMINAL_STATUSES:
+    if run is None or run["status"] not in TERMINAL_STATUSES:
         return None
-    return run.exit_code if run.exit_code is not None else -1
+    return run["exit_code"] if run["exit_code"] is not None else -1
 
 
 def task_detail(task: Task) -> dict[str, Any]:

@@ -6,7 +6,9 @@ from datetime import datetime
 from typing import Any
 
 from django.conf import settings
+from django.db.models import F, QuerySet
 
+from conductor_site.db_functions import utc_datetime
 from runs.models import TERMINAL_STATUSES, LogChunk, Run
 
 
@@ -16,23 +18,57 @@ def rfc3339(value: datetime | None) -> str | None:
     return value.isoformat().replace("+00:00", "Z")
 
 
+def run_rows(runs: QuerySet[Run]) -> QuerySet[Run, Any]:
+    """The runs as the values `run_row_to_api` reads: the lists build no Run models (building
+    10,000 of them was half of a whole task list's time)."""
+    return runs.values(
+        "id",
+        "kind",
+        "status",
+        "exit_code",
+        "agent_version",
+        "error_summary",
+        agent=F("attempt__agent"),
+        created=utc_datetime("created_at"),
+        started=utc_datetime("started_at"),
+        ended=utc_datetime("ended_at"),
+    )
+
+
 def run_to_api(run: Run) -> dict[str, Any]:
     """Conductor Loop's run shape: `end_time` and `exit_code` only once the run ended."""
     task = run.attempt.task
-    data: dict[str, Any] = {
-        "run_id": run.id,
-        "project_id": task.project_id,
-        "task_id": task.task_id,
+    row = {
+        "id": run.id,
         "kind": run.kind,
         "status": run.status,
-        "start_time": rfc3339(run.started_at or run.created_at),
-        "agent": run.attempt.agent,
+        "exit_code": run.exit_code,
         "agent_version": run.agent_version,
         "error_summary": run.error_summary,
+        "agent": run.attempt.agent,
+        "created": run.created_at,
+        "started": run.started_at,
+        "ended": run.ended_at,
     }
-    if run.status in TERMINAL_STATUSES:
-        data["end_time"] = rfc3339(run.ended_at)
-        data["exit_code"] = run.exit_code if run.exit_code is not None else -1
+    return run_row_to_api(row, project_id=task.project_id, task_id=task.task_id)
+
+
+def run_row_to_api(row: dict[str, Any], *, project_id: str, task_id: str) -> dict[str, Any]:
+    """`run_to_api` of a run read by `run_rows`."""
+    data: dict[str, Any] = {
+        "run_id": row["id"],
+        "project_id": project_id,
+        "task_id": task_id,
+        "kind": row["kind"],
+        "status": row["status"],
+        "start_time": rfc3339(row["started"] or row["created"]),
+        "agent": row["agent"],
+        "agent_version": row["agent_version"],
+        "error_summary": row["error_summary"],
+    }
+    if row["status"] in TERMINAL_STATUSES:
+        data["end_time"] = rfc3339(row["ended"])
+        data["exit_code"] = row["exit_code"] if row["exit_code"] is not None else -1
     return data
 
 

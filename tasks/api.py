@@ -69,7 +69,7 @@ class TaskCreateApi(APIView):
             if not is_identifier(project_id):
                 raise ApiError(400, f"invalid project_id {project_id!r}")
             tasks = tasks.filter(project_id=project_id)
-        return Response({"tasks": tasks_to_api(list(tasks))})
+        return Response({"tasks": tasks_to_api(tasks)})
 
     @extend_schema(
         operation_id="task_create",
@@ -140,7 +140,8 @@ class TaskDetailApi(APIView):
         responses={200: openapi.TaskSerializer, **errors(400, 404)},
     )
     def get(self, request: Request, task_id: str) -> Response:
-        return Response(tasks_to_api([get_task(request, task_id)])[0])
+        task = get_task(request, task_id)
+        return Response(tasks_to_api(Task.objects.filter(pk=task.pk))[0])
 
     @extend_schema(
         operation_id="task_cancel",

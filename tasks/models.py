@@ -27,6 +27,12 @@ class Task(models.Model):
     thread_parent = models.JSONField(
         null=True, blank=True, help_text="The QUESTION/FACT message this task answers."
     )
+    done_at = models.DateTimeField(
+        null=True,
+        blank=True,
+        help_text="Since when the agent's DONE marker is in the task folder, as the worker "
+        "saw it when the task's last run ended; cleared when resume removes it.",
+    )
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
 

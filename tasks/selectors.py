@@ -1,14 +1,28 @@
-"""Reading tasks: their Conductor Loop status and API forms."""
+"""Reading tasks: their Conductor Loop status and API forms.
+
+The lists (`/api/v1/tasks`, a project's task page) read values, not models, and nothing from
+the task folders: a task's rows, its attempts and its agent runs in three queries for any
+number of tasks, and whether the agent wrote `DONE` from `Task.done_at` (the worker records
+it when a run ends). At 10,000 tasks a `stat` per task and a model per row were 90% of the
+time. Only tasks that wait for admission (queued or blocked) go through the planner, one by
+one, as the detail routes do.
+"""
 
 from __future__ import annotations
 
 from collections import defaultdict
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+from datetime import datetime
 from typing import Any
 
-from projects import storage
+from django.db.models import BooleanField, ExpressionWrapper, F, Q, QuerySet
+
+from conductor_site.db_functions import json_value, utc_datetime
 from runs.models import Attempt, Run, RunStatus
-from runs.selectors import rfc3339, run_to_api
+from runs.selectors import rfc3339, run_row_to_api, run_rows
 from tasks import planner
+from tasks.loop import loop_of
 from tasks.models import Task
 
 
@@ -21,35 +35,51 @@ def agent_runs(task: Task, newest_first: bool = True) -> list[Run]:
     )
 
 
-def agent_runs_of(tasks: list[Task]) -> tuple[dict[int, list[Run]], set[int]]:
-    """Each task's agent runs, newest first, and the pks of the tasks whose attempt waits for
-    the planner: two queries for any number of tasks."""
-    attempts = list(
-        Attempt.objects.filter(task_id__in=[task.pk for task in tasks]).values_list(
-            "id", "task_id", "admitted_at", "status"
-        )
+def task_rows(tasks: QuerySet[Task]) -> QuerySet[Task, Any]:
+    """The tasks as the values the lists read."""
+    return tasks.values(
+        "id",
+        "project_id",
+        "task_id",
+        "thread_parent",
+        dependencies=json_value("depends_on"),
+        settings=json_value("config"),
+        done=utc_datetime("done_at"),
+        created=utc_datetime("created_at"),
+        updated=utc_datetime("updated_at"),
     )
-    task_of = {attempt_id: task_pk for attempt_id, task_pk, _, _ in attempts}
-    waiting = {
-        task_pk
-        for _, task_pk, admitted_at, status in attempts
-        if admitted_at is None and status == RunStatus.CREATED
-    }
-    by_pk = {task.pk: task for task in tasks}
-    runs: dict[int, list[Run]] = defaultdict(list)
-    # Sorted here, per task: no ORDER BY can tempt SQLite's planner away from the index that
-    # finds just these attempts' runs.
-    for run in (
-        Run.objects.filter(attempt_id__in=list(task_of), kind=Run.Kind.AGENT)
-        .select_related("attempt")
-        .defer("prompt")
-        .order_by()
+
+
+@dataclass
+class RunRows:
+    """The agent runs of some tasks as `runs.selectors.run_rows`, newest first, and the tasks
+    that wait for the planner, as models for its questions."""
+
+    by_task: dict[int, list[dict[str, Any]]] = field(default_factory=lambda: defaultdict(list))
+    waiting: dict[int, Task] = field(default_factory=dict)
+
+
+def run_rows_of(task_pks: Iterable[int] | QuerySet[Task, Any]) -> RunRows:
+    """`RunRows` of these tasks (pks, or a query of them) in one query, and one more when
+    some wait: an attempt has its agent run from the start (`attempt_create`), so the runs
+    tell which attempts wait for the planner."""
+    found = RunRows()
+    waits = Q(attempt__admitted_at__isnull=True, attempt__status=RunStatus.CREATED)
+    runs = Run.objects.filter(attempt__task_id__in=task_pks, kind=Run.Kind.AGENT).order_by()
+    waiting = set()
+    for row in run_rows(runs).annotate(
+        task_pk=F("attempt__task_id"), waits=ExpressionWrapper(waits, BooleanField())
     ):
-        run.attempt.task = by_pk[run.attempt.task_id]  # the tasks we have, not a copy each
-        runs[run.attempt.task_id].append(run)
-    for task_runs in runs.values():
-        task_runs.sort(key=lambda run: (run.created_at, run.id), reverse=True)
-    return runs, waiting
+        if row.pop("waits"):
+            waiting.add(row["task_pk"])
+        found.by_task[row["task_pk"]].append(row)
+    # Sorted here, per task: no ORDER BY can tempt SQLite's planner away from the index that
+    # finds just these tasks' runs.
+    for task_runs in found.by_task.values():
+        task_runs.sort(key=lambda row: (row["created"], row["id"]), reverse=True)
+    if waiting:
+        found.waiting = {task.pk: task for task in Task.objects.filter(pk__in=waiting)}
+    return found
 
 
 def waiting_attempt(task: Task) -> Attempt | None:
@@ -58,30 +88,46 @@ def waiting_attempt(task: Task) -> Attempt | None:
 
 
 def is_done(task: Task) -> bool:
-    """The agent wrote the `DONE` marker in its task folder (the Ralph loop's end)."""
-    return (storage.task_dir(task.project_id, task.task_id) / "DONE").is_file()
+    """The agent wrote the `DONE` marker in its task folder (the Ralph loop's end), as the
+    worker recorded it (`tasks.services.task_done_record`)."""
+    return task.done_at is not None
+
+
+def status_of(
+    statuses: list[str], *, waiting: bool, blocked: Callable[[], bool], looping: bool, done: bool
+) -> str:
+    """The one rule: `running`, `queued`, `blocked`, `completed`, `failed` or `idle`
+    (CONTRACT.md), from the agent runs' statuses, newest first; `blocked` is asked only of a
+    task that waits for the planner."""
+    if RunStatus.RUNNING in statuses:
+        return "running"
+    if waiting:
+        return "blocked" if blocked() else "queued"
+    if not statuses:
+        return "idle"
+    latest = statuses[0]
+    if latest in (RunStatus.CREATED, RunStatus.QUEUED):
+        return "running"
+    if latest == RunStatus.SUCCESS and (not looping or done):
+        return "completed"
+    if latest in (RunStatus.FAILED, RunStatus.CRASHED):
+        return "failed"
+    return "idle"
 
 
 def task_status(task: Task, runs: list[Run], waiting: bool | None = None) -> str:
-    """`running`, `queued`, `blocked`, `completed`, `failed` or `idle` (CONTRACT.md); `runs`
-    are the task's agent runs, newest first; `waiting` says whether an attempt waits for the
-    planner (None: look it up)."""
-    if any(run.status == RunStatus.RUNNING for run in runs):
-        return "running"
+    """`status_of` a task; `runs` are its agent runs, newest first; `waiting` says whether an
+    attempt waits for the planner (None: look it up)."""
+    statuses = [run.status for run in runs]
     if waiting is None:
-        waiting = waiting_attempt(task) is not None
-    if waiting:
-        return "blocked" if planner.dependencies(task).pending else "queued"
-    if not runs:
-        return "idle"
-    latest = runs[0]
-    if latest.status in (RunStatus.CREATED, RunStatus.QUEUED):
-        return "running"
-    if latest.status == RunStatus.SUCCESS and (task.loop is None or is_done(task)):
-        return "completed"
-    if latest.status in (RunStatus.FAILED, RunStatus.CRASHED):
-        return "failed"
-    return "idle"
+        waiting = RunStatus.RUNNING not in statuses and waiting_attempt(task) is not None
+    return status_of(
+        statuses,
+        waiting=waiting,
+        blocked=lambda: bool(planner.dependencies(task).pending),
+        looping=task.loop is not None,
+        done=is_done(task),
+    )
 
 
 def task_status_of(task: Task) -> str:
@@ -110,35 +156,60 @@ def blocked_by(task: Task) -> list[str]:
 
 
 def last_activity(task: Task, runs: list[Run]) -> str | None:
-    times = [task.updated_at, *(r.ended_at or r.started_at or r.created_at for r in runs)]
-    return rfc3339(max(times))
+    return activity_of(task.updated_at, [(r.ended_at, r.started_at, r.created_at) for r in runs])
 
 
-def tasks_to_api(tasks: list[Task]) -> list[dict[str, Any]]:
-    """The `/api/v1/tasks` shape, runs newest first; the planner is asked only about tasks
-    that wait for it."""
-    runs, waiting = agent_runs_of(tasks)
-    return [_task_to_api(task, runs[task.pk], task.pk in waiting) for task in tasks]
+def activity_of(
+    updated_at: datetime, run_times: Iterable[tuple[datetime | None, datetime | None, datetime]]
+) -> str | None:
+    """The task's last change or its runs' last event (ended, else started, else created)."""
+    return rfc3339(
+        max([updated_at, *(ended or started or created for ended, started, created in run_times)])
+    )
 
 
-def admission(task: Task, runs: list[Run], waiting: bool) -> tuple[str, int, list[str]]:
-    """Status, queue position and blockers; the planner is asked only when the task waits."""
-    if not waiting:
-        return task_status(task, runs, waiting=False), 0, []
-    return task_status(task, runs, waiting=True), queue_position(task), blocked_by(task)
+def row_activity(row: dict[str, Any], runs: list[dict[str, Any]]) -> str | None:
+    return activity_of(row["updated"], [(r["ended"], r["started"], r["created"]) for r in runs])
 
 
-def _task_to_api(task: Task, runs: list[Run], waiting: bool) -> dict[str, Any]:
-    status, position, blockers = admission(task, runs, waiting)
+def row_admission(
+    row: dict[str, Any], runs: list[dict[str, Any]], waiting: Task | None
+) -> tuple[str, int, list[str]]:
+    """Status, queue position and blockers of a task read as values; `waiting` is its model
+    when an attempt waits for the planner, the only case the planner is asked."""
+    status = status_of(
+        [run["status"] for run in runs],
+        waiting=waiting is not None,
+        blocked=lambda: waiting is not None and bool(planner.dependencies(waiting).pending),
+        looping=loop_of(row["settings"]) is not None,
+        done=row["done"] is not None,
+    )
+    if waiting is None:
+        return status, 0, []
+    return status, queue_position(waiting), blocked_by(waiting)
+
+
+def tasks_to_api(tasks: QuerySet[Task]) -> list[dict[str, Any]]:
+    """The `/api/v1/tasks` shape, runs newest first."""
+    rows = list(task_rows(tasks))
+    runs = run_rows_of(tasks.values("id"))
+    return [_task_to_api(row, runs.by_task[row["id"]], runs.waiting.get(row["id"])) for row in rows]
+
+
+def _task_to_api(
+    row: dict[str, Any], runs: list[dict[str, Any]], waiting: Task | None
+) -> dict[str, Any]:
+    status, position, blockers = row_admission(row, runs, waiting)
+    project_id, task_id = row["project_id"], row["task_id"]
     return {
-        "project_id": task.project_id,
-        "task_id": task.task_id,
+        "project_id": project_id,
+        "task_id": task_id,
         "status": status,
         "queue_position": position,
-        "last_activity": last_activity(task, runs),
-        "depends_on": task.depends_on,
+        "last_activity": row_activity(row, runs),
+        "depends_on": row["dependencies"],
         "blocked_by": blockers,
-        "thread_parent": task.thread_parent,
-        "done": is_done(task),
-        "runs": [run_to_api(run) for run in runs],
+        "thread_parent": row["thread_parent"],
+        "done": row["done"] is not None,
+        "runs": [run_row_to_api(run, project_id=project_id, task_id=task_id) for run in runs],
     }

@@ -12,6 +12,7 @@ from projects import storage
 from projects.models import Project
 from runs.models import Attempt, Run, RunStatus
 from tasks.models import Task
+from tasks.services import task_done_record
 from tests.projects.builders import assert_error, assert_rfc3339_utc, make_run, make_task
 
 ITEM_KEYS = {
@@ -63,6 +64,7 @@ def every_status(db: None, project: Project) -> dict[str, Task]:
     waiting(made["blocked"])
     make_run(made["stopped"], RunStatus.STOPPED, exit_code=-15)
     (storage.task_dir("demo", "s-completed") / "DONE").touch()
+    task_done_record(made["completed"])  # what the worker does once the run ended
     return made
 
 
