@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import time
 from contextlib import suppress
-from pathlib import Path
 
 from django.db import transaction
 from django.db.models import Q, QuerySet
@@ -31,18 +30,13 @@ class Busy(Exception):
         self.details = details
 
 
-def remove_folder(path: Path) -> None:
-    """Remove a data folder; a missing one is fine, any other failure raises OSError."""
-    storage.folder_remove(path)
-
-
 def run_delete(run: Run) -> None:
     if run.status in ACTIVE_STATUSES:
         raise Busy(f"run {run.id!r} is {run.status}: stop it first", status=run.status)
     folder = run_folder(run)
     with transaction.atomic():
         run.delete()
-        remove_folder(folder)
+        storage.folder_remove(folder)
 
 
 def runs_delete(runs: list[Run]) -> None:
@@ -63,7 +57,7 @@ def task_delete(task: Task) -> None:
             raise Busy(f"task {task.task_id!r} has active runs: stop them first")
         enqueue_worktree_retire(_attempts(Task.objects.filter(pk=task.pk)))
         task.delete()
-        remove_folder(folder)
+        storage.folder_remove(folder)
 
 
 def _attempts(tasks: QuerySet[Task]) -> list[Attempt]:
@@ -87,7 +81,7 @@ def project_delete(project: Project, *, force: bool) -> tuple[int, int]:
     with transaction.atomic():
         enqueue_worktree_retire(_attempts(project.tasks.all()))
         project.delete()
-        remove_folder(folder)
+        storage.folder_remove(folder)
     return deleted_tasks, freed
 
 
