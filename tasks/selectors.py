@@ -11,19 +11,21 @@ one, as the detail routes do.
 from __future__ import annotations
 
 from collections import defaultdict
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any
+from typing import Any, TypeVar
 
-from django.db.models import BooleanField, ExpressionWrapper, F, Q, QuerySet
+from django.db.models import BooleanField, ExpressionWrapper, F, FilteredRelation, Q, QuerySet
 
-from conductor_site.db_functions import json_value, utc_datetime
+from conductor_site.db_functions import json_value, utc_text
 from runs.models import Attempt, Run, RunStatus
 from runs.selectors import rfc3339, run_row_to_api, run_rows
 from tasks import planner
 from tasks.loop import loop_of
 from tasks.models import Task
+
+Time = TypeVar("Time", datetime, str)
 
 
 def agent_runs(task: Task, newest_first: bool = True) -> list[Run]:
@@ -36,7 +38,7 @@ def agent_runs(task: Task, newest_first: bool = True) -> list[Run]:
 
 
 def task_rows(tasks: QuerySet[Task]) -> QuerySet[Task, Any]:
-    """The tasks as the values the lists read."""
+    """The tasks as the values the lists read, times as UTC text (`rfc3339` takes it)."""
     return tasks.values(
         "id",
         "project_id",
@@ -44,9 +46,9 @@ def task_rows(tasks: QuerySet[Task]) -> QuerySet[Task, Any]:
         "thread_parent",
         dependencies=json_value("depends_on"),
         settings=json_value("config"),
-        done=utc_datetime("done_at"),
-        created=utc_datetime("created_at"),
-        updated=utc_datetime("updated_at"),
+        done=utc_text("done_at"),
+        created=utc_text("created_at"),
+        updated=utc_text("updated_at"),
     )
 
 
@@ -160,12 +162,13 @@ def last_activity(task: Task, runs: list[Run]) -> str | None:
 
 
 def activity_of(
-    updated_at: datetime, run_times: Iterable[tuple[datetime | None, datetime | None, datetime]]
+    updated_at: Time, run_times: Iterable[tuple[Time | None, Time | None, Time]]
 ) -> str | None:
-    """The task's last change or its runs' last event (ended, else started, else created)."""
-    return rfc3339(
-        max([updated_at, *(ended or started or created for ended, started, created in run_times)])
-    )
+    """The task's last change or its runs' last event (ended, else started, else created).
+    The times are datetimes, or the UTC text the lists read, which sorts the same way."""
+    times: list[Time] = [updated_at]
+    times.extend(ended or started or created for ended, started, created in run_times)
+    return rfc3339(max(times))
 
 
 def row_activity(row: dict[str, Any], runs: list[dict[str, Any]]) -> str | None:
@@ -190,26 +193,109 @@ def row_admission(
 
 
 def tasks_to_api(tasks: QuerySet[Task]) -> list[dict[str, Any]]:
-    """The `/api/v1/tasks` shape, runs newest first."""
-    rows = list(task_rows(tasks))
-    runs = run_rows_of(tasks.values("id"))
-    return [_task_to_api(row, runs.by_task[row["id"]], runs.waiting.get(row["id"])) for row in rows]
+    """The `/api/v1/tasks` shape, oldest task first, runs newest first."""
+    return [task for batch in task_batches(tasks) for task in batch]
 
 
-def _task_to_api(
-    row: dict[str, Any], runs: list[dict[str, Any]], waiting: Task | None
-) -> dict[str, Any]:
-    status, position, blockers = row_admission(row, runs, waiting)
-    project_id, task_id = row["project_id"], row["task_id"]
+def task_batches(tasks: QuerySet[Task], size: int = 100) -> Iterator[list[dict[str, Any]]]:
+    """`tasks_to_api` a batch at a time (`conductor_site.renderers.json_list_response`), from
+    one query read as it streams: only a batch's rows and shapes are alive at once."""
+    batch = []
+    for rows in _by_task(listed_rows(tasks).iterator(chunk_size=2000)):
+        batch.append(_listed_task(rows))
+        if len(batch) == size:
+            yield batch
+            batch = []
+    if batch:
+        yield batch
+
+
+def listed_rows(tasks: QuerySet[Task]) -> QuerySet[Task, Any]:
+    """Each task joined with each of its agent runs (one row with the run's fields None for a
+    task without any), oldest task first and its runs newest first, times as UTC text; the
+    last value says whether the run's attempt waits for the planner."""
+    waits = Q(attempts__admitted_at__isnull=True, attempts__status=RunStatus.CREATED)
+    agent_runs = FilteredRelation(
+        "attempts__runs", condition=Q(attempts__runs__kind=Run.Kind.AGENT)
+    )
+    return (
+        tasks.annotate(run=agent_runs)
+        .order_by("created_at", "id", F("run__created_at").desc(), F("run__id").desc())
+        .values_list(*LISTED_TASK, *LISTED_RUN, ExpressionWrapper(waits, BooleanField()))
+    )
+
+
+LISTED_TASK = (
+    "id",
+    "project_id",
+    "task_id",
+    "thread_parent",
+    json_value("depends_on"),
+    json_value("config"),
+    utc_text("done_at"),
+    utc_text("updated_at"),
+)
+LISTED_RUN = (
+    "run__id",
+    "run__kind",
+    "run__status",
+    "run__exit_code",
+    "run__agent_version",
+    "run__error_summary",
+    "attempts__agent",
+    utc_text("run__created_at"),
+    utc_text("run__started_at"),
+    utc_text("run__ended_at"),
+)
+
+
+def _by_task(rows: Iterable[tuple[Any, ...]]) -> Iterator[list[tuple[Any, ...]]]:
+    """The rows of `listed_rows`, a list for each task."""
+    current: list[tuple[Any, ...]] = []
+    for row in rows:
+        if current and row[0] != current[0][0]:
+            yield current
+            current = []
+        current.append(row)
+    if current:
+        yield current
+
+
+def _listed_task(rows: list[tuple[Any, ...]]) -> dict[str, Any]:
+    """One task's API form from its `listed_rows`; the planner is asked about it, with its
+    model, only while one of its attempts waits."""
+    pk, project_id, task_id, thread_parent, depends_on, config, done, updated = rows[0][:8]
+    task = {"settings": config, "done": done, "updated": updated}
+    runs = [_listed_run(*row[8:18]) for row in rows if row[8] is not None]
+    waits = any(row[18] for row in rows if row[8] is not None)
+    waiting = Task.objects.get(pk=pk) if waits else None
+    status, position, blockers = row_admission(task, runs, waiting)
     return {
         "project_id": project_id,
         "task_id": task_id,
         "status": status,
         "queue_position": position,
-        "last_activity": row_activity(row, runs),
-        "depends_on": row["dependencies"],
+        "last_activity": row_activity(task, runs),
+        "depends_on": depends_on,
         "blocked_by": blockers,
-        "thread_parent": row["thread_parent"],
-        "done": row["done"] is not None,
+        "thread_parent": thread_parent,
+        "done": done is not None,
         "runs": [run_row_to_api(run, project_id=project_id, task_id=task_id) for run in runs],
+    }
+
+
+def _listed_run(*values: Any) -> dict[str, Any]:
+    """A run of `listed_rows` as `runs.selectors.run_rows` reads it."""
+    run_id, kind, status, exit_code, version, summary, agent, created, started, ended = values
+    return {
+        "id": run_id,
+        "kind": kind,
+        "status": status,
+        "exit_code": exit_code,
+        "agent_version": version,
+        "error_summary": summary,
+        "agent": agent,
+        "created": created,
+        "started": started,
+        "ended": ended,
     }
