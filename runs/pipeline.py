@@ -47,7 +47,9 @@ def attempt_execute(attempt_id: str) -> None:
             _fail_before_agent(attempt, agent_run, RunStatus.FAILED, f"workspace: {exc}")
             return
         if _setup_ok(attempt, agent_run, cwd):
-            _agent_then_wrap_up(attempt, agent_run, cwd)
+            ran_setup = bool(attempt.task.project.setup_script.strip())
+            head = "" if ran_setup else attempt.base_commit
+            _agent_then_wrap_up(attempt, agent_run, cwd, head_before=head)
 
 
 def followup_execute(run_id: str) -> None:
@@ -218,13 +220,16 @@ def _fail_before_agent(attempt: Attempt, agent_run: Run, status: str, reason: st
     services.attempt_finish(attempt, status, reason)
 
 
-def _agent_then_wrap_up(attempt: Attempt, run: Run, cwd: str) -> None:
-    status = _agent_run(attempt, run, cwd)
+def _agent_then_wrap_up(attempt: Attempt, run: Run, cwd: str, head_before: str = "") -> None:
+    """The agent, then its commit and the cleanup script. `head_before` is the worktree's
+    HEAD when nothing has run in it yet (its base commit), else "" (git is asked)."""
+    common = _common_dir(attempt)
+    status = _agent_run(attempt, run, cwd, head_before, common)
     run.refresh_from_db()
     summary = run.error_summary
     if attempt.worktree_path:
         try:
-            _commit_if_dirty(attempt, run, status)
+            _commit_if_dirty(attempt, run, status, common)
         except git.GitError as exc:
             status, summary = RunStatus.FAILED, f"could not commit the agent's changes: {exc}"
     script = attempt.task.project.cleanup_script
@@ -238,7 +243,7 @@ def _agent_then_wrap_up(attempt: Attempt, run: Run, cwd: str) -> None:
     services.attempt_finish(attempt, status, summary)
 
 
-def _agent_run(attempt: Attempt, run: Run, cwd: str) -> str:
+def _agent_run(attempt: Attempt, run: Run, cwd: str, head_before: str, common: Path | None) -> str:
     """Claim the run unless its caller did (a follow-up), then run the agent to its end."""
     env = run_env(attempt, run)
     if run.status != RunStatus.RUNNING and not services.run_claim(run, supervisor().name, cwd):
@@ -263,13 +268,13 @@ def _agent_run(attempt: Attempt, run: Run, cwd: str) -> str:
         type="task_start",
         body=f"{attempt.agent} started",
     )
-    head = git.head_commit(cwd) if attempt.worktree_path else ""
+    head = head_before or (git.head_commit(cwd) if attempt.worktree_path else "")
     result = _execute(run, Invocation(argv, cwd, {**env, **command.env}, command.stdin))
     stdout_head, stdout_tail = _stdout_ends(run)
     final = agent.final_message(stdout_tail)
     _write_output(attempt, run, final)
     status, summary = outcome(result, cwd)
-    if foreign := _foreign_worktree(attempt):
+    if foreign := _foreign_worktree(attempt, common):
         status, summary = RunStatus.FAILED, "; ".join(filter(None, [foreign, summary]))
     services.run_finish(
         run,
@@ -391,23 +396,36 @@ def _write_output(attempt: Attempt, run: Run, final: str) -> None:
         log.warning("run %s: output.md not written: %s", run.id, exc)
 
 
-def _foreign_worktree(attempt: Attempt) -> str:
+def _common_dir(attempt: Attempt) -> Path | None:
+    """The project repository's git dir, which the worktree checks of one run compare with:
+    looked up once, as the repository was when the agent started (None: no worktree, or git
+    could not say; each check then asks, and reports what is wrong)."""
+    if not attempt.worktree_path:
+        return None
+    try:
+        return git.common_dir(attempt.task.project.project_root)
+    except git.GitError:
+        return None
+
+
+def _foreign_worktree(attempt: Attempt, common: Path | None) -> str:
     """What is wrong when the agent left its worktree no longer Conductor's, else ""."""
     if not attempt.worktree_path:
         return ""
     try:
-        git.worktree_check(attempt.task.project.project_root, attempt.worktree_path)
+        git.worktree_check(attempt.task.project.project_root, attempt.worktree_path, common=common)
     except git.GitError as exc:
         return str(exc)
     return ""
 
 
-def _commit_if_dirty(attempt: Attempt, run: Run, status: str) -> None:
+def _commit_if_dirty(attempt: Attempt, run: Run, status: str, common: Path | None) -> None:
     path = attempt.worktree_path
     repo = attempt.task.project.project_root
-    git.worktree_check(repo, path)
-    if not git.is_dirty(path):
-        Run.objects.filter(id=run.id).update(head_after=git.head_commit(path))
+    git.worktree_check(repo, path, common=common)
+    dirty, head = git.dirty_and_head(path)
+    if not dirty:
+        Run.objects.filter(id=run.id).update(head_after=head)
         return
     final = _final_summary(attempt, run)
     task = attempt.task
@@ -420,7 +438,7 @@ def _commit_if_dirty(attempt: Attempt, run: Run, status: str) -> None:
         subject = f"WIP ({status}): {subject}"
     body = final if final and final.splitlines()[0] != final else ""
     message = f"{subject}\n\n{body}\n\nConductor-Run: {run.id}\n".replace("\n\n\n\n", "\n\n")
-    head = git.commit_all(path, message, repo=repo)
+    head = git.commit_all(path, message, repo=repo, common=common)
     Run.objects.filter(id=run.id).update(head_after=head)
 
 
