@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 from datetime import UTC, datetime, timedelta
+from typing import Any
 
 from django.db.models import F
 from rest_framework.renderers import JSONRenderer
@@ -105,3 +106,17 @@ def test_the_list_is_oldest_first_whatever_the_ids(
     tasks = api.get("/api/v1/tasks?project_id=demo").json()["tasks"]
 
     assert [task["task_id"] for task in tasks] == ["c", "b", "a"]
+
+
+def test_the_whole_list_is_one_query(
+    db: None, api: APIClient, project: Project, django_assert_num_queries: Any
+) -> None:
+    for n in range(30):
+        task = make_task(project, f"t{n}")
+        for _ in range(n % 3):
+            make_run(task)
+
+    with django_assert_num_queries(1):
+        response = api.get("/api/v1/tasks?project_id=demo")
+
+    assert [len(task["runs"]) for task in response.json()["tasks"]] == [n % 3 for n in range(30)]
