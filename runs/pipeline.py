@@ -6,6 +6,7 @@ import logging
 import os
 import shutil
 import signal
+from collections.abc import Callable
 from contextlib import suppress
 from pathlib import Path
 
@@ -260,16 +261,9 @@ def _agent_run(attempt: Attempt, run: Run, cwd: str, head_before: str, common: P
         services.run_finish(run, RunStatus.FAILED, exit_code=127, error_summary=str(exc))
         return RunStatus.FAILED
     version = agent.version_soon(env.get("PATH", ""))
-    task = attempt.task
-    message_append(
-        project_id=task.project_id,
-        task_id=task.task_id,
-        run_id=run.id,
-        type="task_start",
-        body=f"{attempt.agent} started",
-    )
     head = head_before or (git.head_commit(cwd) if attempt.worktree_path else "")
-    result = _execute(run, Invocation(argv, cwd, {**env, **command.env}, command.stdin))
+    invocation = Invocation(argv, cwd, {**env, **command.env}, command.stdin)
+    result = _execute(run, invocation, started=lambda: _task_started(attempt, run))
     stdout_head, stdout_tail = _stdout_ends(run)
     final = agent.final_message(stdout_tail)
     _write_output(attempt, run, final)
@@ -307,11 +301,30 @@ def _script_run(attempt: Attempt, run: Run, cwd: str) -> str:
     return status
 
 
-def _execute(run: Run, invocation: Invocation) -> ProcessResult:
-    def record_pid(pid: int) -> None:
-        Run.objects.filter(id=run.id).update(pid=pid)
+def _execute(
+    run: Run, invocation: Invocation, started: Callable[[], None] | None = None
+) -> ProcessResult:
+    """`execute`, recording the pid; `started` is told once the process runs (what it
+    writes no longer delays the agent's start)."""
 
-    return execute(run.id, invocation, on_spawn=record_pid)
+    def spawned(pid: int) -> None:
+        Run.objects.filter(id=run.id).update(pid=pid)
+        if started is not None:
+            started()
+
+    return execute(run.id, invocation, on_spawn=spawned)
+
+
+def _task_started(attempt: Attempt, run: Run) -> None:
+    """The task's bus hears that its agent started (`task_start`)."""
+    task = attempt.task
+    message_append(
+        project_id=task.project_id,
+        task_id=task.task_id,
+        run_id=run.id,
+        type="task_start",
+        body=f"{attempt.agent} started",
+    )
 
 
 def _log_fields(result: ProcessResult) -> dict[str, object]:
