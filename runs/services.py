@@ -18,7 +18,7 @@ from projects import storage
 from runs.events import run_changed
 from runs.files import run_folder
 from runs.models import ACTIVE_STATUSES, TERMINAL_STATUSES, Attempt, Run, RunStatus, Worker
-from runs.supervisor import run_processes_kill
+from runs.processes import run_processes_kill
 
 log = logging.getLogger(__name__)
 
