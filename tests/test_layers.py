@@ -40,7 +40,7 @@ KNOWN = {
 
 def imported_apps(path: Path) -> set[str]:
     """The apps a module imports, at its top or inside its functions."""
-    found = set()
+    found: set[str] = set()
     for node in ast.walk(ast.parse(path.read_text(), str(path))):
         if isinstance(node, ast.Import):
             names = [alias.name for alias in node.names]
@@ -54,7 +54,7 @@ def imported_apps(path: Path) -> set[str]:
 
 def upward_imports() -> set[tuple[str, str]]:
     """(module, app) for every import of an app on a higher floor than the module's own."""
-    upward = set()
+    upward: set[tuple[str, str]] = set()
     for app in CHECKED:
         for path in sorted((ROOT / app).rglob("*.py")):
             module = path.relative_to(ROOT).as_posix()
