@@ -15,7 +15,7 @@ from django.utils import timezone
 from kombu.exceptions import OperationalError
 
 from conductor_site.celery import SHARED_QUEUE, worker_queue
-from runs import pipeline, services
+from runs import pipeline, services, workspace
 from runs.models import Attempt, Run
 from runs.signals import attempt_finished
 
@@ -49,7 +49,7 @@ def run_followup(run_id: str) -> None:
 
 @shared_task(name="runs.worktree_retire", ignore_result=True)
 def worktree_retire(repo: str, path: str) -> None:
-    pipeline.worktree_retire(repo, path)
+    workspace.worktree_retire(repo, path)
 
 
 def _ended(attempt_id: str) -> None:

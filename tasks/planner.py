@@ -15,7 +15,6 @@ from dataclasses import dataclass
 
 from django.conf import settings
 from django.db import transaction
-from django.utils import timezone
 
 from runs import services as run_services
 from runs.models import Attempt, Run, RunStatus
@@ -115,21 +114,13 @@ def admit() -> list[str]:
 
 
 def _admit(attempt: Attempt) -> None:
-    updated = Attempt.objects.filter(id=attempt.id, admitted_at__isnull=True).update(
-        admitted_at=timezone.now()
-    )
-    if updated:
+    if run_services.attempt_admit(attempt):
         enqueue_attempt(attempt)
 
 
 def _fail_blocked(attempt: Attempt, failed: list[str]) -> None:
     reason = f"dependency {', '.join(repr(t) for t in failed)} failed; this task did not start"
-    updated = Attempt.objects.filter(id=attempt.id, status=RunStatus.CREATED).update(
-        status=RunStatus.FAILED, error_summary=reason, admitted_at=timezone.now()
-    )
-    if updated:
-        for run in attempt.runs.filter(status__in=[RunStatus.CREATED, RunStatus.QUEUED]):
-            run_services.run_cancel_unstarted(run, RunStatus.FAILED, reason)
+    run_services.attempt_fail_blocked(attempt, reason)
 
 
 def queue_position(attempt: Attempt | None) -> int:
