@@ -1,4 +1,5 @@
-"""The Celery app. Embedded mode uses the in-memory broker inside `conductor serve`."""
+"""The Celery app and its queue names. Embedded mode uses the in-memory broker inside
+`conductor serve`."""
 
 from __future__ import annotations
 

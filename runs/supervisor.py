@@ -1,9 +1,10 @@
 """Agent processes inside a worker: spawning, reading, stopping, heartbeats and reaping.
 
-Each process gets its own session (so its whole group can be signalled), two reader threads
-and no Python process of its own; one housekeeping thread per worker heartbeats the runs it
-owns, picks up stop requests made in other processes, and runs the reconciler (reaps runs
-whose worker vanished, re-sends starts no worker claimed: runs/reconcile.py).
+Each process gets its own session (so its whole group can be signalled, `runs.processes`), two
+reader threads and no Python process of its own; one housekeeping thread per worker heartbeats
+the runs it owns, picks up stop requests made in other processes, runs the reconciler (reaps
+runs whose worker vanished, re-sends starts no worker claimed: runs/reconcile.py) and sends
+`runs.signals.housekeeping` for the apps above (the planner admits what waits).
 """
 
 from __future__ import annotations
