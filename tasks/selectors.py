@@ -1,11 +1,13 @@
 """Reading tasks: their Conductor Loop status and API forms.
 
 The lists (`/api/v1/tasks`, a project's task page) read values, not models, and nothing from
-the task folders: a task's rows, its attempts and its agent runs in three queries for any
-number of tasks, and whether the agent wrote `DONE` from `Task.done_at` (the worker records
-it when a run ends). At 10,000 tasks a `stat` per task and a model per row were 90% of the
-time. Only tasks that wait for admission (queued or blocked) go through the planner, one by
-one, as the detail routes do.
+the task folders: a page's tasks and their agent runs in a fixed number of queries, the whole
+list in one (`task_batches`, read as it streams and shaped a batch at a time), times as UTC
+text, and whether the agent wrote `DONE` from `Task.done_at` (the worker records it when a
+run ends). At 10,000 tasks a `stat` per task and a model per row were 90% of the time, then
+building datetimes and garbage-collecting the whole list's objects most of the rest. Only
+tasks that wait for admission (queued or blocked) go through the planner, one by one, as the
+detail routes do.
 """
 
 from __future__ import annotations
