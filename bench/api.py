@@ -10,7 +10,7 @@ Usage: .venv/bin/python bench/api.py [--messages N] [--writers W] [--tasks T] [-
    contract has no paging): the time to its last byte, the server's CPU and RSS growth; then
    the server's own CPU (user + system, from /proc) per page of 50.
 
-`--only lists` skips the bus.
+`--only lists` skips the bus; `--only whole` measures the whole list alone.
 """
 
 from __future__ import annotations
@@ -247,7 +247,11 @@ def main() -> None:
     parser.add_argument("--writers", type=int, default=8)
     parser.add_argument("--tasks", type=int, default=10_000)
     parser.add_argument("--clients", type=int, default=20)
-    parser.add_argument("--only", choices=["lists"], help="skip the bus")
+    parser.add_argument(
+        "--only",
+        choices=["lists", "whole"],
+        help="skip the bus (whole: and all but the whole list)",
+    )
     args = parser.parse_args()
     data_dir = tempfile.mkdtemp(prefix="conductor-bench-")
     port = free_port()
@@ -260,8 +264,9 @@ def main() -> None:
         if args.only is None:
             bus(port, args.messages, args.writers)
         whole_list(server, port, args.tasks)
-        page_cpu(server, port, args.tasks)
-        task_list(port, args.tasks, args.clients)
+        if args.only != "whole":
+            page_cpu(server, port, args.tasks)
+            task_list(port, args.tasks, args.clients)
     finally:
         server.terminate()
         server.wait(30)
