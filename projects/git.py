@@ -460,7 +460,7 @@ def leftover_markers(path: str | Path, files: Sequence[str]) -> list[str]:
     """Of `files`, those whose working copy still holds conflict markers."""
     if not files:
         return []
-    out = git(path, "diff", "--cached", "--check", operands=["HEAD", "--", *files], check=False)
+    out = git(path, "diff", "--check", operands=["HEAD", "--", *files], check=False)
     return sorted(
         {line.split(":", 1)[0] for line in out.splitlines() if "leftover conflict marker" in line}
     )

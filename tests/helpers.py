@@ -80,3 +80,19 @@ def attempt_with_commits(
     )
     attempt.refresh_from_db()
     return attempt
+
+
+def commit_on(repo: Path, branch: str, files: dict[str, str], message: str = "moved") -> str:
+    """A commit on `branch` made without touching any working tree (someone else's push)."""
+    scratch = repo.parent / f"scratch-{branch}"
+    git_cli(repo, "worktree", "add", "-q", str(scratch), branch)
+    for name, text in files.items():
+        (scratch / name).write_text(text)
+    git_cli(scratch, "add", "--all")
+    git_cli(scratch, "commit", "-qm", message)
+    git_cli(repo, "worktree", "remove", str(scratch))
+    return git_cli(repo, "rev-parse", branch).strip()
+
+
+def parents(repo: Path, commit: str) -> list[str]:
+    return git_cli(repo, "rev-list", "--parents", "-n1", commit).split()[1:]

@@ -8,12 +8,14 @@ import shutil
 from pathlib import Path
 
 import pytest
+from rest_framework.test import APIClient
 
-from projects.models import Project
+from projects.models import AgentProfile, Project
 from runs import landing
 from runs.models import Attempt
 from tasks.models import Task
-from tests.helpers import attempt_with_commits, git_cli, worktree_state
+from tests.conftest import attempt_finished, create_task, run_finished
+from tests.helpers import attempt_with_commits, commit_on, git_cli, parents, worktree_state
 
 FIXTURES = Path(__file__).parent.parent / "fixtures"
 
@@ -32,22 +34,6 @@ def attempt(task: Task) -> Attempt:
         [{"hello.txt": "hello\n"}, {"hello.txt": "hello world\n", "docs/a.md": "a\n"}],
         summary="Added hello.txt\n\nIt greets the world.",
     )
-
-
-def commit_on(repo: Path, branch: str, files: dict[str, str], message: str = "moved") -> str:
-    """A commit on `branch` made without touching any working tree (someone else's push)."""
-    scratch = repo.parent / f"scratch-{branch}"
-    git_cli(repo, "worktree", "add", "-q", str(scratch), branch)
-    for name, text in files.items():
-        (scratch / name).write_text(text)
-    git_cli(scratch, "add", "--all")
-    git_cli(scratch, "commit", "-qm", message)
-    git_cli(repo, "worktree", "remove", str(scratch))
-    return git_cli(repo, "rev-parse", branch).strip()
-
-
-def parents(repo: Path, commit: str) -> list[str]:
-    return git_cli(repo, "rev-list", "--parents", "-n1", commit).split()[1:]
 
 
 def checkout_other_branch(repo: Path) -> None:
@@ -274,3 +260,24 @@ def test_refusals_say_what_is_wrong(git_repo: Path, attempt: Attempt, task: Task
         landing.attempt_merge(unstarted.id)
     with pytest.raises(landing.AttemptNotFound):
         landing.attempt_merge("att-nope")
+
+
+def test_an_agents_real_attempt_squash_merges_with_its_final_message(
+    work: str, api: APIClient, project: Project, fake_claude: AgentProfile, git_repo: Path
+) -> None:
+    created = create_task(
+        api,
+        agent_type="fake-claude",
+        prompt="Add a greeting\nwrite hello.txt hello world\nsummary Wrote hello.txt for you",
+    )
+    attempt = attempt_finished(run_finished(created["run_id"]).attempt_id)
+    assert attempt.status == "success", attempt.error_summary
+
+    merged = landing.attempt_merge(attempt.id)
+
+    task = Task.objects.get(id=attempt.task_id)
+    message = git_cli(git_repo, "log", "-1", "--format=%B", "main")
+    assert message.startswith(f"{task.title}\n\nWrote hello.txt for you\n")
+    assert (git_repo / "hello.txt").read_text() == "hello world\n"
+    assert git_cli(git_repo, "rev-parse", "HEAD").strip() == merged.commit
+    assert task.column == Task.Column.DONE
