@@ -281,3 +281,20 @@ def test_an_agents_real_attempt_squash_merges_with_its_final_message(
     assert (git_repo / "hello.txt").read_text() == "hello world\n"
     assert git_cli(git_repo, "rev-parse", "HEAD").strip() == merged.commit
     assert task.column == Task.Column.DONE
+
+
+def test_a_users_tree_that_cannot_be_updated_gets_the_target_back(
+    git_repo: Path, attempt: Attempt
+) -> None:
+    """The user's own git holds the index (index.lock) while Conductor merges."""
+    (git_repo / ".git" / "index.lock").write_text("")
+    main = git_cli(git_repo, "rev-parse", "main")
+    before = worktree_state(git_repo)
+
+    with pytest.raises(landing.LandingConflict, match="so the merge was undone") as refused:
+        landing.attempt_merge(attempt.id)
+
+    assert "index.lock" in refused.value.details["git"]
+    assert git_cli(git_repo, "rev-parse", "main") == main
+    assert worktree_state(git_repo) == before
+    assert Attempt.objects.get(id=attempt.id).merge_commit == ""
