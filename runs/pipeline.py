@@ -60,7 +60,7 @@ def followup_execute(run_id: str) -> None:
     if not services.run_claim(run, supervisor().name, cwd):
         return
     claimed = (
-        Attempt.objects.filter(id=attempt.id)
+        Attempt.objects.filter(id=attempt.id, operation="")  # not while landing (runs/landing.py)
         .exclude(status__in=[RunStatus.RUNNING, RunStatus.CREATED])
         .update(status=RunStatus.RUNNING, heartbeat_at=timezone.now(), error_summary="")
     )

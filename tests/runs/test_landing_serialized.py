@@ -10,11 +10,14 @@ from pathlib import Path
 import pytest
 from django.db import connection
 from django.utils import timezone
+from rest_framework.test import APIClient
 
 from projects.models import Project
 from runs import landing, services
 from runs.models import Attempt, RunStatus
 from tasks.models import Task
+from tasks.services import followup_start
+from tests.conftest import attempt_finished, create_task, run_finished
 from tests.helpers import attempt_with_commits, git_cli
 
 
@@ -87,3 +90,17 @@ def test_two_merges_at_once_one_wins_the_other_is_refused(
     assert git_cli(git_repo, "rev-list", f"{main}..main", "--first-parent").split() == [
         won[0].commit
     ]
+
+
+def test_a_follow_up_does_not_start_while_the_attempt_is_being_landed(
+    work: str, api: APIClient, project: Project
+) -> None:
+    created = create_task(api, prompt="echo first > first.txt")
+    attempt = attempt_finished(run_finished(created["run_id"]).attempt_id)
+    token = services.attempt_operation_begin(attempt.id, "rebase")
+    assert token is not None
+
+    followup = run_finished(followup_start(Task.objects.get(id=attempt.task_id), "true").id)
+
+    assert (followup.status, followup.error_summary) == ("failed", "the attempt was busy")
+    assert Attempt.objects.get(id=attempt.id).status == "success"
