@@ -304,6 +304,15 @@ def _empty_tree(repo: str | Path) -> str:
     return git(repo, "hash-object", "-t", "tree", "-w", "--stdin").strip()
 
 
+def objects_of(repo: str | Path, names: Sequence[str]) -> list[str]:
+    """The object each name (ref, `<commit>^{tree}`, ...) names, '' for none: one git call for
+    several lookups, the names on stdin where none can be an option."""
+    out = git(
+        repo, "cat-file", "--batch-check=%(objectname)", input="".join(f"{n}\n" for n in names)
+    )
+    return ["" if line.endswith(" missing") else line for line in out.splitlines()]
+
+
 def tree_of(repo: str | Path, commit: str) -> str:
     return git(repo, "rev-parse", "--verify", "--quiet", operands=[f"{commit}^{{tree}}"]).strip()
 

@@ -97,21 +97,18 @@ def _merge_inputs(attempt: Attempt, expected: str) -> tuple[str, str, str]:
     """The repository, the target's commit and the branch's, once merging makes sense."""
     repo = _repository(attempt)
     target, branch = attempt.target_branch, attempt.branch
-    if not target or not git.branch_exists(repo, target):
-        raise LandingRefused(
-            f"the target branch {target!r} does not exist: change the attempt's target branch"
-        )
     if target == branch:
         raise LandingRefused(f"the attempt's branch {branch} is its own target")
-    old, head = git.commit_of(repo, _ref(target)), git.commit_of(repo, _ref(branch))
+    old, head = git.objects_of(repo, [_ref(target), _ref(branch)])
+    if not old or not head:
+        missing = f"the target branch {target!r}" if not old else f"the branch {branch!r}"
+        raise LandingRefused(f"{missing} does not exist: change the attempt's target branch")
     if expected and expected != old:
         raise LandingConflict(
             f"{target} moved to {old} since {expected} was reviewed: review again, then merge",
             reason="target_moved",
             target_commit=old,
         )
-    if git.is_ancestor(repo, head, old):
-        _nothing_to_merge(attempt)
     return repo, old, head
 
 
@@ -131,6 +128,8 @@ def _squash(attempt: Attempt, repo: str, old: str, head: str, message: str) -> s
 
 def _merge_commit(attempt: Attempt, repo: str, old: str, head: str, message: str) -> str:
     merged = _merge_or_refuse(repo, old, head, attempt)
+    if merged.tree == git.tree_of(repo, old):
+        _nothing_to_merge(attempt)
     subject = f"Merge branch '{attempt.branch}' into {attempt.target_branch}"
     default = f"{subject}\n\n{squash_message(attempt)}"
     return git.commit_tree(repo, merged.tree, [old, head], message or default)
@@ -139,7 +138,7 @@ def _merge_commit(attempt: Attempt, repo: str, old: str, head: str, message: str
 def _rebase_ff(attempt: Attempt, repo: str, old: str, head: str, message: str) -> str:
     """The branch's commits replayed on the target one by one (authors and messages kept,
     commits that become empty dropped), then fast-forwarded; `message` does not apply."""
-    if git.is_ancestor(repo, old, head):
+    if head != old and git.is_ancestor(repo, old, head):
         return head  # nothing to replay: a plain fast-forward
     onto = old
     for line in git.commits_to_replay(repo, old, head):
@@ -461,10 +460,10 @@ def _refuse_busy(attempt_id: str, operation: str) -> None:
 
 def _repository(attempt: Attempt) -> str:
     project = attempt.task.project
-    if not project.has_repository:
-        raise LandingRefused(f"project {project.id} has no git repository to land into")
     if not attempt.branch:
         raise LandingRefused(f"attempt {attempt.id} has no branch (its worktree was never made)")
+    if not project.project_root:
+        raise LandingRefused(f"project {project.id} has no git repository to land into")
     return project.project_root
 
 
