@@ -307,6 +307,9 @@ def _empty_tree(repo: str | Path) -> str:
 def objects_of(repo: str | Path, names: Sequence[str]) -> list[str]:
     """The object each name (ref, `<commit>^{tree}`, ...) names, '' for none: one git call for
     several lookups, the names on stdin where none can be an option."""
+    for name in names:
+        if "\n" in name:
+            raise GitError(f"invalid reference name: {name!r}")
     out = git(
         repo, "cat-file", "--batch-check=%(objectname)", input="".join(f"{n}\n" for n in names)
     )

@@ -21,7 +21,7 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, NoReturn
 
 from conductor_site.errors import DomainError
 from projects import git, github
@@ -100,9 +100,12 @@ def _merge_inputs(attempt: Attempt, expected: str) -> tuple[str, str, str]:
     if target == branch:
         raise LandingRefused(f"the attempt's branch {branch} is its own target")
     old, head = git.objects_of(repo, [_ref(target), _ref(branch)])
-    if not old or not head:
-        missing = f"the target branch {target!r}" if not old else f"the branch {branch!r}"
-        raise LandingRefused(f"{missing} does not exist: change the attempt's target branch")
+    if not old:
+        raise LandingRefused(
+            f"the target branch {target!r} does not exist: change the attempt's target branch"
+        )
+    if not head:
+        raise LandingRefused(f"the attempt's branch {branch!r} does not exist any more")
     if expected and expected != old:
         raise LandingConflict(
             f"{target} moved to {old} since {expected} was reviewed: review again, then merge",
@@ -112,7 +115,7 @@ def _merge_inputs(attempt: Attempt, expected: str) -> tuple[str, str, str]:
     return repo, old, head
 
 
-def _nothing_to_merge(attempt: Attempt) -> None:
+def _nothing_to_merge(attempt: Attempt) -> NoReturn:
     raise LandingConflict(
         f"nothing to merge: {attempt.target_branch} already has the changes of {attempt.branch}",
         reason="nothing_to_merge",
@@ -173,7 +176,7 @@ def _merge_or_refuse(repo: str, old: str, head: str, attempt: Attempt) -> git.Me
     return merged
 
 
-def _conflicts(merged: git.MergeResult, what: str) -> None:
+def _conflicts(merged: git.MergeResult, what: str) -> NoReturn:
     files = ", ".join(merged.conflicts)
     raise LandingConflict(
         f"{what} in {files}: rebase the attempt onto its target and resolve them, then merge",
@@ -236,7 +239,7 @@ def _target_move(
         try:
             git.tree_advance(checkout.path, old, new)
         except git.GitError as exc:
-            git.ref_update(repo, ref, old, new, f"conductor: merge undone: {exc}")
+            git.ref_update(repo, ref, old, new, f"conductor: merge of attempt {attempt.id} undone")
             raise LandingConflict(
                 f"{checkout.path} could not be brought up to date, so the merge was undone: "
                 "commit or move what is in the way there, then merge again",
@@ -432,7 +435,6 @@ def _operation(attempt_id: str, operation: str) -> Iterator[Attempt]:
     token = services.attempt_operation_begin(attempt_id, operation)
     if token is None:
         _refuse_busy(attempt_id, operation)
-    assert token is not None
     try:
         attempt = Attempt.objects.select_related("task__project").filter(id=attempt_id).first()
         if attempt is None:
@@ -444,7 +446,7 @@ def _operation(attempt_id: str, operation: str) -> Iterator[Attempt]:
         services.attempt_operation_end(attempt_id, operation, token)
 
 
-def _refuse_busy(attempt_id: str, operation: str) -> None:
+def _refuse_busy(attempt_id: str, operation: str) -> NoReturn:
     attempt = Attempt.objects.filter(id=attempt_id).first()
     if attempt is None:
         raise AttemptNotFound(f"attempt {attempt_id} not found")
