@@ -66,8 +66,9 @@ def gh_ready(repo: str | Path) -> None:
 
 
 def pr_create(repo: str | Path, *, head: str, base: str, title: str, body: str) -> str:
-    """The new pull request's URL (gh prints it last)."""
-    args = ["--head", head, "--base", base, "--title", title, "--body", body]
+    """The new pull request's URL (gh prints it last). Values go as `--flag=value`, so a
+    title that starts with `-` stays a title."""
+    args = [f"--head={head}", f"--base={base}", f"--title={title}", f"--body={body}"]
     out = gh(repo, "pr", "create", *args)
     return out.strip().splitlines()[-1] if out.strip() else ""
 

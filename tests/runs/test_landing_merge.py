@@ -298,3 +298,16 @@ def test_a_users_tree_that_cannot_be_updated_gets_the_target_back(
     assert git_cli(git_repo, "rev-parse", "main") == main
     assert worktree_state(git_repo) == before
     assert Attempt.objects.get(id=attempt.id).merge_commit == ""
+
+
+def test_a_git_failure_is_a_conflict_with_gits_own_words(
+    git_repo: Path, attempt: Attempt, tmp_path: Path
+) -> None:
+    git_repo.rename(tmp_path / "moved-away")
+
+    with pytest.raises(landing.LandingConflict) as refused:
+        landing.attempt_merge(attempt.id)
+
+    assert refused.value.details["reason"] == "git"
+    assert "cannot change to" in refused.value.details["git"]
+    assert Attempt.objects.get(id=attempt.id).operation == ""
