@@ -56,8 +56,17 @@ def git(
         raise GitError(f"git {args[0]} timed out after {timeout:.0f}s") from exc
     if check and done.returncode not in codes:
         message = (done.stderr or done.stdout).strip() or f"exit code {done.returncode}"
-        raise GitError(redacted(f"git {' '.join(args[:2])}: {message}"))
+        raise GitError(redacted(f"git {_command(args)}: {message}"))
     return done.stdout
+
+
+def _command(args: Sequence[str]) -> str:
+    """The command's name and first argument for its error, past `-c <name>=<value>` and
+    other global options."""
+    rest = list(args)
+    while rest and rest[0].startswith("-"):
+        rest = rest[2:] if rest[0] == "-c" else rest[1:]
+    return " ".join(rest[:2])
 
 
 def redacted(text: str) -> str:

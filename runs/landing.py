@@ -153,7 +153,7 @@ def _rebase_ff(attempt: Attempt, repo: str, old: str, head: str, message: str) -
             )
         picked = git.cherry_pick_tree(repo, commit, onto)
         if picked.conflicts:
-            _conflicts(picked, f"commit {commit} does not apply on {attempt.target_branch}")
+            _conflicts(picked, f"commit {commit} conflicts with {attempt.target_branch}")
         if picked.tree != git.tree_of(repo, onto):
             info = git.commit_info(repo, commit)
             onto = git.commit_tree(repo, picked.tree, [onto], info.message, info.author)

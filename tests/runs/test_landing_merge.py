@@ -174,10 +174,24 @@ def test_every_operation_leaves_a_dirty_users_tree_on_another_branch_byte_for_by
     before = worktree_state(git_repo)
     index = (git_repo / ".git" / "index").read_bytes()
 
-    landing.attempt_rebase(attempt.id)
     landing.attempt_push(attempt.id)
-    with pytest.raises(landing.LandingConflict):
-        landing.attempt_conflicts_abort(attempt.id)
+    commit_on(git_repo, "main", {"hello.txt": "hallo\n"})
+    for strategy in ("squash", "merge", "rebase"):
+        with pytest.raises(landing.LandingConflict, match="conflicts"):
+            landing.attempt_merge(attempt.id, strategy=strategy)
+    with pytest.raises(landing.LandingConflict, match="conflicts"):
+        landing.attempt_rebase(attempt.id)
+    landing.attempt_conflicts_abort(attempt.id)
+    with pytest.raises(landing.LandingConflict, match="conflicts"):
+        landing.attempt_rebase(attempt.id)
+    with pytest.raises(landing.LandingConflict, match="conflict markers"):
+        landing.attempt_rebase_continue(attempt.id)
+    Path(attempt.worktree_path, "hello.txt").write_text("hallo\n")
+    with pytest.raises(landing.LandingConflict, match=r"stopped on conflicts in hello\.txt"):
+        landing.attempt_rebase_continue(attempt.id)  # the branch's second commit
+    Path(attempt.worktree_path, "hello.txt").write_text("hallo world\n")
+    landing.attempt_rebase_continue(attempt.id)
+    landing.attempt_push(attempt.id, force=True)
     landing.attempt_merge(attempt.id, strategy="merge")
 
     assert worktree_state(git_repo) == before
