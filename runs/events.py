@@ -1,7 +1,5 @@
 """Live events about runs, sent through the one `publish()` seam after the change committed.
 
-`attempt_changed` is the in-process signal of an attempt's landing changes.
-
 Group `runs` gets every lifecycle change of every run (`run.changed`), for
 `/api/v1/runs/stream/all`; group `run.<id>` gets the run's own log chunks (`log.chunk`, see
 `runs.logsink.chunk_event`) and its status changes (`run.changed`).
@@ -12,17 +10,11 @@ from __future__ import annotations
 from typing import Any
 
 from django.db import transaction
-from django.dispatch import Signal
 
 from messagebus.publish import publish_many, run_group
 from runs.models import Run
 
 ALL_RUNS_GROUP = "runs"
-
-# Sent inside the transaction that changed the attempt, with `attempt` and `change` (`merged`,
-# `rebased`, `pr`): apps above `runs` (the board in `tasks`) act on it without `runs`
-# importing them.
-attempt_changed = Signal()
 
 
 def run_event(run: Run, change: str) -> dict[str, Any]:
