@@ -325,3 +325,36 @@ def test_a_git_failure_is_a_conflict_with_gits_own_words(
     assert refused.value.details["reason"] == "git"
     assert "cannot change to" in refused.value.details["git"]
     assert Attempt.objects.get(id=attempt.id).operation == ""
+
+
+def test_the_rebase_strategy_drops_a_commit_the_target_already_has(
+    git_repo: Path, task: Task
+) -> None:
+    checkout_other_branch(git_repo)
+    attempt = attempt_with_commits(task, [{"other.txt": "same\n"}, {"hello.txt": "hi\n"}])
+    moved = commit_on(git_repo, "main", {"other.txt": "same\n"})
+
+    merged = landing.attempt_merge(attempt.id, strategy="rebase")
+
+    assert parents(git_repo, merged.commit) == [moved]
+    assert git_cli(git_repo, "log", "-1", "--format=%s", "main") == "Step 2\n"
+
+
+def test_the_rebase_strategy_refuses_a_branch_with_a_merge_commit(
+    git_repo: Path, attempt: Attempt
+) -> None:
+    checkout_other_branch(git_repo)
+    worktree = attempt.worktree_path
+    git_cli(worktree, "checkout", "-q", "-b", "side")
+    Path(worktree, "side.txt").write_text("side\n")
+    git_cli(worktree, "add", "side.txt")
+    git_cli(worktree, "commit", "-qm", "side")
+    git_cli(worktree, "checkout", "-q", attempt.branch)
+    git_cli(worktree, "merge", "-q", "--no-ff", "-m", "merge side", "side")
+    main = commit_on(git_repo, "main", {"other.txt": "other\n"})  # so commits must be replayed
+
+    with pytest.raises(landing.LandingRefused, match="has a merge commit"):
+        landing.attempt_merge(attempt.id, strategy="rebase")
+
+    assert git_cli(git_repo, "rev-parse", "main").strip() == main
+    assert landing.attempt_merge(attempt.id, strategy="merge").commit
