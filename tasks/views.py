@@ -23,6 +23,13 @@ from tasks.forms import TaskCreateForm
 from tasks.models import Task
 
 COLUMN_PAGE = 50
+COLUMN_LABELS = {
+    Task.Column.TODO: "To do",
+    Task.Column.IN_PROGRESS: "In progress",
+    Task.Column.IN_REVIEW: "In review",
+    Task.Column.DONE: "Done",
+    Task.Column.CANCELLED: "Cancelled",
+}
 
 
 @require_safe
@@ -36,7 +43,7 @@ def board(request: HttpRequest, project_id: str) -> HttpResponse:
             "count": counts[value],
             **_column_page(project, value, 0),
         }
-        for value, label in Task.Column.choices
+        for value, label in COLUMN_LABELS.items()
     ]
     context = {
         "section": "projects",
