@@ -8,6 +8,7 @@ from typing import Any
 
 from playwright.sync_api import Browser, Page, expect
 
+from tests.browser.conftest import screenshot
 from tests.conftest import wait_for
 from tests.processes import Server
 
@@ -81,6 +82,7 @@ def test_a_project_is_made_from_the_form_and_its_errors_are_shown(
     expect(page.get_by_role("status")).to_contain_text("Project from-form created.")
     page.get_by_role("link", name="Projects", exact=True).click()
     expect(page.get_by_role("link", name="from-form")).to_be_visible()
+    screenshot(page, "projects")
 
 
 def test_a_task_made_on_the_board_is_dragged_to_another_column(
@@ -103,6 +105,7 @@ def test_a_task_made_on_the_board_is_dragged_to_another_column(
     page.reload()
     expect(page.locator('[data-column="inreview"] .card', has_text="Say hello")).to_be_visible()
     expect(page.locator('[data-column="todo"] .card')).to_have_count(0)
+    screenshot(page, "board")
 
 
 def test_a_run_is_stopped_from_now(page: Page, server: Server) -> None:
@@ -111,9 +114,34 @@ def test_a_run_is_stopped_from_now(page: Page, server: Server) -> None:
     wait_for(lambda: run_status(server, run_id) == "running", 60, "the run to start")
 
     page.goto(url(server, "/ui/now/"))
+    screenshot(page, "now")
     page.locator(f'tr[data-run="{run_id}"]').get_by_role("button", name="Stop").click()
 
     expect(page.get_by_role("status")).to_contain_text(f"Stop sent to {run_id}")
     wait_for(lambda: run_status(server, run_id) == "stopped", 60, "the run to stop")
     page.reload()
     expect(page.locator(f'tr[data-run="{run_id}"]')).to_have_count(0)
+
+
+def test_a_card_moves_with_the_keyboard(page: Page, server: Server, git_repo: Path) -> None:
+    created(server, "/api/projects", {"project_id": "keys", "project_root": str(git_repo)})
+    for task_id in ("first", "second"):
+        body = {"project_id": "keys", "task_id": task_id, "agent_type": "shell"}
+        created(server, "/api/v1/tasks", {**body, "prompt": "true"})
+    page.goto(url(server, "/ui/projects/keys/"))
+
+    cards = page.locator(".card")
+    for key, column, order in [
+        ("Alt+ArrowUp", "todo", ["second", "first"]),
+        ("Alt+ArrowRight", "inprogress", ["second"]),
+    ]:
+        page.locator('.card[data-task="second"]').focus()
+        with page.expect_response(lambda response: "/move/" in response.url) as move:
+            page.keyboard.press(key)
+        assert move.value.status == 204
+
+        page.reload()
+        column_cards = page.locator(f'[data-column="{column}"] .card')
+        expect(column_cards).to_have_count(len(order))
+        assert [column_cards.nth(i).get_attribute("data-task") for i in range(len(order))] == order
+    expect(cards).to_have_count(2)
