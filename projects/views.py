@@ -10,6 +10,7 @@ from django.contrib import messages
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.template.defaultfilters import filesizeformat
+from django.utils.dateparse import parse_datetime
 from django.views.decorators.http import require_http_methods, require_safe
 
 from projects import selectors
@@ -25,7 +26,12 @@ def project_list(request: HttpRequest) -> HttpResponse:
     counts = selectors.agent_run_counts_by_project()
     names = dict(Project.objects.values_list("id", "name"))
     rows = [
-        {**summary, "name": names.get(summary["id"], ""), "runs": counts.get(summary["id"], {})}
+        {
+            **summary,
+            "name": names.get(summary["id"], ""),
+            "runs": counts.get(summary["id"], {}),
+            "active_at": parse_datetime(summary["last_activity"] or ""),
+        }
         for summary in selectors.project_summaries()
     ]
     return render(request, "projects/list.html", {"section": "projects", "projects": rows})

@@ -18,11 +18,17 @@
       window.confirm("Cancel task " + card.dataset.task + "? Its running agents are stopped.");
   }
 
-  function store(card) {
+  function recount(list, change) {
+    const count = list.closest(".column").querySelector(".count");
+    count.textContent = String(Number(count.textContent) + change);
+  }
+
+  function store(card, from) {
+    const to = card.parentElement;
     const after = neighbour(card, "previousElementSibling");
     const before = neighbour(card, "nextElementSibling");
     const body = new URLSearchParams({
-      column: card.parentElement.dataset.column,
+      column: to.dataset.column,
       after: after ? after.dataset.task : "",
       before: before ? before.dataset.task : "",
     });
@@ -32,7 +38,13 @@
       body: body,
       credentials: "same-origin",
     }).then(function (response) {
-      if (response.ok) return;
+      if (response.ok) {
+        if (from !== to) {
+          recount(from, -1);
+          recount(to, 1);
+        }
+        return;
+      }
       return response.json().then(function (error) {
         window.alert("The move was refused: " + error.error);
         window.location.reload();
@@ -46,7 +58,7 @@
       window.location.reload();
       return;
     }
-    store(event.item);
+    store(event.item, event.from);
   }
 
   function keyed(event) {
@@ -69,7 +81,7 @@
     }
     event.preventDefault();
     card.focus();
-    store(card);
+    store(card, list);
   }
 
   lists.forEach(function (list) {

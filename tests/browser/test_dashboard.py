@@ -3,6 +3,7 @@ form, a task made on the board and dragged to another column, a run stopped from
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 from typing import Any
 
@@ -81,7 +82,8 @@ def test_a_project_is_made_from_the_form_and_its_errors_are_shown(
     expect(page).to_have_url(url(server, "/ui/projects/from-form/"))
     expect(page.get_by_role("status")).to_contain_text("Project from-form created.")
     page.get_by_role("link", name="Projects", exact=True).click()
-    expect(page.get_by_role("link", name="from-form")).to_be_visible()
+    row = page.locator("tr", has=page.get_by_role("link", name="from-form"))
+    expect(row.locator("td").last).to_have_text(re.compile(r"^0\sbytes$"))  # fetched by htmx
     screenshot(page, "projects")
 
 
@@ -101,6 +103,8 @@ def test_a_task_made_on_the_board_is_dragged_to_another_column(
     with page.expect_response(lambda response: "/move/" in response.url) as move:
         card.drag_to(page.locator('[data-column="inreview"]'))
     assert move.value.status == 204
+    expect(page.locator("#column-inreview .count")).to_have_text("1")
+    expect(page.locator("#column-todo .count")).to_have_text("0")
 
     page.reload()
     expect(page.locator('[data-column="inreview"] .card', has_text="Say hello")).to_be_visible()
