@@ -84,7 +84,10 @@ class ProjectCreateForm(forms.Form):
         label="Project id", max_length=128, help_text="Letters, digits, '-' and '_'."
     )
     project_root = forms.CharField(
-        label="Repository folder", max_length=4096, help_text="Absolute path of the git repository."
+        label="Repository folder",
+        max_length=4096,
+        help_text="Absolute path of the git repository.",
+        widget=forms.TextInput(attrs={"list": "home-dirs"}),
     )
     name = forms.CharField(max_length=200, required=False)
     default_branch = forms.CharField(

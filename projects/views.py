@@ -60,7 +60,8 @@ def project_new(request: HttpRequest) -> HttpResponse:
         else:
             messages.success(request, f"Project {project.id} created.")
             return redirect("board", project_id=project.id)
-    return render(request, "projects/form.html", {"section": "projects", "form": form})
+    context = {"section": "projects", "form": form, "home_dirs": selectors.home_dirs()}
+    return render(request, "projects/form.html", context)
 
 
 @require_http_methods(["GET", "POST"])

@@ -83,6 +83,15 @@ def test_the_creation_services_refusals_are_shown_in_the_form(
     assert list(Project.objects.values_list("id", flat=True)) == ["demo"]
 
 
+def test_the_form_suggests_the_folders_of_existing_projects(
+    client: Client, project: Project
+) -> None:
+    page = client.get("/ui/projects/new/").content.decode()
+
+    assert 'list="home-dirs"' in page
+    assert f'<datalist id="home-dirs"><option value="{project.project_root}">' in page
+
+
 def test_editing_a_project_runs_the_same_checks(client: Client, project: Project) -> None:
     url = "/ui/projects/demo/edit/"
     refused = client.post(url, {"project_root": "not/absolute"})
