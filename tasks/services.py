@@ -258,12 +258,8 @@ def _position_between(
 ) -> float:
     """A position between the neighbours; when none is left between them (equal, or
     floats exhausted) the column is renumbered 0, 1, 2, ... first."""
-    if after is None and before is None:
-        last = Task.objects.filter(project_id=project_id, column=column).order_by("-position")
-        top = last.values_list("position", flat=True).first()
-        return 0.0 if top is None else top + 1
     if after is None:
-        return before.position - 1  # type: ignore[union-attr]
+        return _column_end(project_id, column) if before is None else before.position - 1
     if before is None:
         return after.position + 1
     middle = (after.position + before.position) / 2
@@ -275,6 +271,12 @@ def _position_between(
     after.refresh_from_db(fields=["position"])
     before.refresh_from_db(fields=["position"])
     return _position_between(project_id, column, after, before, renumbered=True)
+
+
+def _column_end(project_id: str, column: str) -> float:
+    last = Task.objects.filter(project_id=project_id, column=column).order_by("-position")
+    top = last.values_list("position", flat=True).first()
+    return 0.0 if top is None else top + 1
 
 
 def _column_renumber(project_id: str, column: str) -> None:
