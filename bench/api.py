@@ -243,7 +243,7 @@ def main() -> None:
     parser.add_argument("--writers", type=int, default=8)
     parser.add_argument("--tasks", type=int, default=10_000)
     parser.add_argument("--clients", type=int, default=20)
-    parser.add_argument("--only", choices=["lists"], help="skip the bus")
+    parser.add_argument("--only", choices=["bus", "lists"], help="run one part")
     args = parser.parse_args()
     data_dir = tempfile.mkdtemp(prefix="conductor-bench-")
     port = free_port()
@@ -253,11 +253,12 @@ def main() -> None:
     seed_tasks(data_dir, args.tasks)
     server = start_server(data_dir, port)
     try:
-        if args.only is None:
+        if args.only in (None, "bus"):
             bus(port, args.messages, args.writers)
-        whole_list(server, port, args.tasks)
-        page_cpu(server, port, args.tasks)
-        task_list(port, args.tasks, args.clients)
+        if args.only in (None, "lists"):
+            whole_list(server, port, args.tasks)
+            page_cpu(server, port, args.tasks)
+            task_list(port, args.tasks, args.clients)
     finally:
         server.terminate()
         server.wait(30)

@@ -10,5 +10,7 @@ os.environ.setdefault("DJANGO_SETTINGS_MODULE", "conductor_site.settings")
 django_application = get_asgi_application()
 
 from conductor_site.body_length import BodyLength  # noqa: E402 (needs the settings)
+from messagebus.append_route import BusAppends  # noqa: E402
 
-application = ProtocolTypeRouter({"http": BodyLength(django_application)})
+# Chunked bodies get their length first; then the lean bus append, then Django.
+application = ProtocolTypeRouter({"http": BodyLength(BusAppends(django_application))})
