@@ -6,7 +6,8 @@ many clients post. Here every post that arrives while a batch commits waits for 
 one: one lock, one INSERT, one UPDATE and one commit for the whole batch
 (`services.messages_insert`), then one publish of the batch's events in pk order, then each
 request gets its own row. The thread is the only one that uses its database connection, so
-the connection lives as long as the thread (no SQLite file opened per request).
+the SQLite connection lives as long as the thread (no file opened per request); a pooled
+PostgreSQL one goes back to the pool whenever no post is waiting.
 
 Order holds as for single appends: the batch takes the same bus lock, so pk order is commit
 order in every process; the events of a batch leave in pk order, after its commit.
@@ -22,11 +23,12 @@ import threading
 from collections.abc import Callable
 from concurrent.futures import Future
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, TypeVar
 
 from django.db import connection, transaction
 
 from conductor_site.audit import audit_append
+from conductor_site.db import connection_release
 from conductor_site.errors import DomainError
 from messagebus.models import Message
 from messagebus.publish import publish_many
@@ -35,6 +37,7 @@ from messagebus.services import MessageInvalid, bus_events, bus_made, messages_i
 log = logging.getLogger(__name__)
 
 BATCH_MAX = 500  # posts per transaction: one UPDATE names them all
+T = TypeVar("T")
 
 
 @dataclass
@@ -52,40 +55,67 @@ class Post:
 
 
 class AppendWriter:
-    """The process's one group-committing writer (`append_writer()`), started on first use."""
+    """The process's group-committing writer (`append_writer()`): two threads in a pipeline.
+
+    `bus-writer` commits batches; `bus-deliver` takes what was committed (every batch
+    waiting, in commit order), publishes its doorbells, writes its audit lines with one
+    fsync, then answers the requests. So a batch commits while the one before it waits for
+    the disk or the event loop.
+    """
 
     def __init__(self) -> None:
         self._posts: queue.SimpleQueue[Post] = queue.SimpleQueue()
-        self._thread = threading.Thread(target=self._run, name="bus-writer", daemon=True)
-        self._thread.start()
+        self._written: queue.SimpleQueue[list[tuple[Post, Message]]] = queue.SimpleQueue()
+        for name, target in (("bus-writer", self._write_batches), ("bus-deliver", self._deliver)):
+            threading.Thread(target=target, name=name, daemon=True).start()
 
     def submit(self, post: Post) -> Future[Message]:
         self._posts.put(post)
         return post.done
 
-    def _run(self) -> None:
+    def _write_batches(self) -> None:
         while True:
-            batch = [self._posts.get()]
-            while len(batch) < BATCH_MAX:
-                try:
-                    batch.append(self._posts.get_nowait())
-                except queue.Empty:
-                    break
-            self._write(batch)
+            batch = _waiting(self._posts, BATCH_MAX)
+            try:
+                self._written.put(_committed_batch(batch))
+                _release_when_idle(self._posts)
+            except Exception as exc:
+                log.warning("a batch of %d bus appends failed", len(batch), exc_info=True)
+                connection.close()  # the next batch starts on a fresh connection
+                for post in batch:
+                    if not post.done.done():
+                        post.done.set_exception(exc)
 
-    def _write(self, batch: list[Post]) -> None:
+    def _deliver(self) -> None:
+        while True:
+            written = [item for batch in _waiting(self._written) for item in batch]
+            try:
+                publish_many(bus_events([message for _, message in written]))
+            except Exception:  # the rows are committed: a stream re-reads them
+                log.warning("the doorbells of %d bus appends failed", len(written), exc_info=True)
+                connection.close()
+            _audit(written)
+            for post, message in written:
+                post.done.set_result(message)
+            _release_when_idle(self._written)
+
+
+def _release_when_idle(items: queue.SimpleQueue[Any]) -> None:
+    """Nothing more to do: a pooled connection (production) goes back to the pool; SQLite's
+    stays open (conductor_site.db)."""
+    if items.empty():
+        connection_release()
+
+
+def _waiting(items: queue.SimpleQueue[T], most: int | None = None) -> list[T]:
+    """The next item (waiting for one), then every other already there, up to `most`."""
+    batch = [items.get()]
+    while most is None or len(batch) < most:
         try:
-            written = _committed_batch(batch)
-        except Exception as exc:
-            log.warning("a batch of %d bus appends failed", len(batch), exc_info=True)
-            connection.close()  # the next batch starts on a fresh connection
-            for post in batch:
-                post.done.set_exception(exc)
-            return
-        publish_many(bus_events([message for _, message in written]))
-        _audit(written)
-        for post, message in written:
-            post.done.set_result(message)
+            batch.append(items.get_nowait())
+        except queue.Empty:
+            break
+    return batch
 
 
 def _committed_batch(batch: list[Post]) -> list[tuple[Post, Message]]:
