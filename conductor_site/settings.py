@@ -141,10 +141,6 @@ DATABASES = {
     )
 }
 if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
-    # Kept open for the life of its thread: the threads that live (the bus writer, the
-    # streams' shared executor, the worker's) stop opening the file and reading the schema
-    # for every query; a request's own thread ends with the request and its connection too.
-    DATABASES["default"]["CONN_MAX_AGE"] = None
     DATABASES["default"]["OPTIONS"] = {
         "transaction_mode": "IMMEDIATE",
         "timeout": 30,

@@ -1,20 +1,17 @@
-"""Group commit (messagebus.writer): a batch costs what one append costs, order holds, a bad
-post fails alone; and connections outlive a read on the streams' shared threads."""
+"""Group commit (messagebus.writer): a batch costs what one append costs, order holds, and a
+bad post fails alone."""
 
 from __future__ import annotations
 
-import asyncio
 import threading
 from typing import Any
 
 import pytest
 from django.db import connection
-from django.db.backends.signals import connection_created
 from django.test.utils import CaptureQueriesContext
 
 from messagebus import writer
 from messagebus.models import Message
-from messagebus.sse import db
 from messagebus.writer import Post, _committed_batch, append_writer
 from projects.creation import ProjectInvalid
 from projects.models import Project
@@ -76,21 +73,3 @@ def test_concurrent_posts_commit_and_ring_in_order(monkeypatch: pytest.MonkeyPat
     assert all(ids == sorted(ids) for ids in by_thread.values())
     for group in ("bus.demo", "bus.demo.t1"):
         assert [event["msg_id"] for g, event in rung if g == group] == stored
-
-
-def test_the_streams_threads_keep_their_connection() -> None:
-    opened: list[int] = []
-
-    def count(**_: Any) -> None:
-        opened.append(threading.get_ident())
-
-    async def three_reads() -> None:
-        for _ in range(3):
-            await db(Project.objects.count)
-
-    connection_created.connect(count)
-    try:
-        asyncio.run(three_reads())
-    finally:
-        connection_created.disconnect(count)
-    assert len(opened) <= 1
