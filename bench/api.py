@@ -288,7 +288,7 @@ RATE_PATHS = (
 )
 
 
-def rates(server: Server, port: int, tasks: int, clients: int, requests: int = 2000) -> None:
+def rates(server: Server, port: int, tasks: int, clients: int, requests: int) -> None:
     """Requests per server core-second: what one core of server serves of each route."""
     for label, method, path in RATE_PATHS:
         body = {"type": "FACT", "body": "rate"} if method == "POST" else None
@@ -345,6 +345,7 @@ def main() -> None:
     parser.add_argument("--database-url", default="", help="production mode: this database")
     parser.add_argument("--redis-url", default="", help="production mode: this Redis")
     parser.add_argument("--processes", type=int, default=1, help="server processes")
+    parser.add_argument("--requests", type=int, default=2000, help="rates: requests per route")
     args = parser.parse_args()
     if bool(args.database_url) != bool(args.redis_url):
         raise SystemExit("production mode needs both --database-url and --redis-url")
@@ -363,7 +364,7 @@ def main() -> None:
             page_cpu(server, port, args.tasks)
             task_list(port, args.tasks, args.clients)
         if args.only in (None, "rates"):
-            rates(server, port, args.tasks, args.clients)
+            rates(server, port, args.tasks, args.clients, args.requests)
             open_loop(port, args.tasks)
     finally:
         server.stop()
