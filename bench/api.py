@@ -37,6 +37,7 @@ import tempfile
 import threading
 import time
 from collections.abc import Callable
+from contextlib import suppress
 from pathlib import Path
 from typing import Any
 
@@ -81,7 +82,8 @@ class Server:
     def pids(self) -> list[int]:
         pids = [self.process.pid]
         for task in Path(f"/proc/{self.process.pid}/task").iterdir():
-            pids += [int(pid) for pid in (task / "children").read_text().split()]
+            with suppress(FileNotFoundError):  # a thread that ended meanwhile
+                pids += [int(pid) for pid in (task / "children").read_text().split()]
         return pids
 
     def cpu(self) -> float:
