@@ -61,15 +61,15 @@ class CodexNormalizer(Normalizer):
         if kind in ("agent_message", "reasoning"):
             text_kind: TextKind = "assistant_message" if kind == "agent_message" else "thinking"
             entry = text_entry(text_kind, clip(str_of(item.get("text"))))
-            return [self.put(f"item:{item_id}", entry)]
+            return [self.put("item", item_id, entry)]
         if kind == "todo_list":
-            return [self.put(f"item:{item_id}", tools.plan(item.get("items")))]
+            return [self.put("item", item_id, tools.plan(item.get("items")))]
         if kind == "error":
-            return [self.put(f"item:{item_id}", error_entry(str_of(item.get("message"))))]
+            return [self.put("item", item_id, error_entry(str_of(item.get("message"))))]
         if kind == "command_execution":
             return self._command(item_id, item, ended)
         if kind == "file_change":
-            return [self.put(f"tool:{item_id}", file_change(item_id, item))]
+            return [self.put("tool", item_id, file_change(item_id, item))]
         if kind in ("mcp_tool_call", "web_search"):
             return self._tool(item_id, item, ended)
         return None

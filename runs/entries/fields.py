@@ -17,7 +17,7 @@ def parse_event(line: str) -> dict[str, Any] | None:
     if not (line.startswith("{") and line.endswith("}")):
         return None
     try:
-        value = json.loads(line, parse_constant=_refuse_constant)
+        value = _DECODER.decode(line)
     except (ValueError, RecursionError):
         return None
     return value if isinstance(value, dict) else None
@@ -25,6 +25,11 @@ def parse_event(line: str) -> dict[str, Any] | None:
 
 def _refuse_constant(name: str) -> None:
     raise ValueError(f"{name} is not JSON")
+
+
+_DECODER = json.JSONDecoder(
+    parse_constant=_refuse_constant
+)  # one for all: `loads` makes one per call
 
 
 def clip(text: str, limit: int = MAX_TEXT) -> str:

@@ -81,7 +81,7 @@ class Normalizer:
 
     def _recognised(self, event: dict[str, Any]) -> list[Upsert] | None:
         """`on_event`, with a JSON event of an unexpected shape (a list where a string was
-        expected) answered as unrecognised: the accessors below make this rare, and an agent's
+        expected) answered as unrecognised: `runs.entries.fields` makes this rare, and an agent's
         odd line must never stop the conversation."""
         try:
             return self.on_event(event)
@@ -95,9 +95,12 @@ class Normalizer:
         self._next += 1
         return index, entry
 
-    def put(self, key: str, entry: Entry) -> Upsert:
-        """The entry known by `key` (a tool call's id, an item's id): at its index if it was
-        seen, else at the next one."""
+    def put(self, space: str, ident: str, entry: Entry) -> Upsert:
+        """The entry known by `ident` in `space` (a tool call's id, an item's id): at its index
+        if it was seen, else at the next one. Without an id it can only be a new entry."""
+        if not ident:
+            return self.add(entry)
+        key = f"{space}:{ident}"
         known = self._keyed.pop(key, None)
         index = known[0] if known is not None else self.add(entry)[0]
         self._keyed[key] = (index, entry)
@@ -105,8 +108,8 @@ class Normalizer:
             self._keyed.popitem(last=False)
         return index, entry
 
-    def known(self, key: str) -> Entry | None:
-        found = self._keyed.get(key)
+    def known(self, space: str, ident: str) -> Entry | None:
+        found = self._keyed.get(f"{space}:{ident}") if ident else None
         return found[1] if found is not None else None
 
     def grow(self, kind: TextKind, piece: str) -> Upsert:
@@ -125,8 +128,8 @@ class Normalizer:
     def tool_started(self, call_id: str, tool: str, args: dict[str, Any]) -> list[Upsert]:
         """A tool call asked for: `pending`, or a `plan` entry for a todo tool."""
         if tools.is_plan(tool):
-            return [self.put(f"tool:{call_id}", tools.plan(args.get("todos")))]
-        return [self.put(f"tool:{call_id}", tools.tool_use(tool, call_id, args))]
+            return [self.put("tool", call_id, tools.plan(args.get("todos")))]
+        return [self.put("tool", call_id, tools.tool_use(tool, call_id, args))]
 
     def tool_ended(
         self,
@@ -140,8 +143,7 @@ class Normalizer:
     ) -> list[Upsert]:
         """A tool call's result, under the index of its start; a result whose start was not
         seen (`tool` and `args` then say what it was) gets an entry of its own."""
-        key = f"tool:{call_id}"
-        call = self.known(key)
+        call = self.known("tool", call_id)
         if call is None:
             if tools.is_plan(tool):
                 return self.tool_started(call_id, tool, args or {})
@@ -149,7 +151,7 @@ class Normalizer:
         if call["type"] != "tool_use":
             return []  # a todo tool's acknowledgement: its plan entry says it all
         ended = tools.tool_finished(call, failed=failed, output=output, exit_code=exit_code)
-        return [self.put(key, ended)]
+        return [self.put("tool", call_id, ended)]
 
     def session(self, session_id: str, model: str = "") -> list[Upsert]:
         """A `session` entry the first time a session id is seen."""

@@ -52,7 +52,7 @@ class OpencodeNormalizer(Normalizer):
         if not text.strip():
             return []
         kind: TextKind = "thinking" if event.get("type") == "reasoning" else "assistant_message"
-        return [self.put(f"part:{str_of(part.get('id'))}", text_entry(kind, text))]
+        return [self.put("part", str_of(part.get("id")), text_entry(kind, text))]
 
     def on_tool_use(self, event: dict[str, Any], part: dict[str, Any]) -> list[Upsert]:
         state = dict_of(part.get("state"))

@@ -12,6 +12,7 @@ from __future__ import annotations
 import json
 import re
 import shlex
+from functools import lru_cache
 from typing import Any
 
 from runs.entries.fields import clip, dict_of, list_of, str_of
@@ -56,6 +57,7 @@ PLAN_STATUSES: dict[str, PlanStatus] = {
 }
 
 
+@lru_cache(maxsize=512)
 def folded(name: str) -> str:
     return re.sub(r"[^a-z0-9]", "", name.lower())
 

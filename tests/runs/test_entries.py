@@ -269,3 +269,15 @@ def test_tool_kinds(tool: str, args: dict[str, Any], kind: str) -> None:
     assert action["kind"] == kind
     if kind == "command":
         assert action["command"] in ("ls", "bash -lc 'ls -la'")
+
+
+def test_events_without_ids_are_each_a_new_entry() -> None:
+    texts = [{"type": "text", "sessionID": "s", "part": {"text": word}} for word in ("a", "b")]
+    upserts: list[Any] = normalizer("opencode").feed(
+        "stdout", "".join(json.dumps(event) + "\n" for event in texts)
+    )
+    assert [(index, entry.get("text")) for index, entry in upserts] == [
+        (1, None),
+        (2, "a"),
+        (3, "b"),
+    ]
