@@ -58,9 +58,11 @@ class Normalizer:
         return self._next
 
     def feed(self, stream: str, text: str) -> list[Upsert]:
-        """The upserts for `text`, complete lines of `stream` (a LogChunk's text)."""
+        """The upserts for `text`, complete lines of `stream` (a LogChunk's text). Lines end
+        at `\n` only: Node's JSON.stringify leaves U+2028 and U+2029 unescaped in strings,
+        which `str.splitlines` would cut."""
         upserts: list[Upsert] = []
-        for line in text.splitlines():
+        for line in text.split("\n"):
             upserts.extend(self.feed_line(stream, line))
         return upserts
 

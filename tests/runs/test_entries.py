@@ -281,3 +281,9 @@ def test_events_without_ids_are_each_a_new_entry() -> None:
         (2, "a"),
         (3, "b"),
     ]
+
+
+def test_a_line_separator_inside_a_json_string_does_not_cut_the_line() -> None:
+    line = '{"type": "message", "role": "assistant", "content": "a\u2028b\u0085c"}'
+    upserts: list[Any] = normalizer("gemini").feed("stdout", line + "\r\n")
+    assert upserts == [(1, {"type": "assistant_message", "text": "a\u2028b\u0085c"})]
