@@ -75,7 +75,8 @@ class Normalizer:
                     return upserts
         if not line.strip():
             return []
-        return [self.add(Raw(type="raw", stream=stream, text=clip(line)))]
+        text = clip(line.removesuffix("\r"))  # a CRLF line, as Windows-minded tools print
+        return [self.add(Raw(type="raw", stream=stream, text=text))]
 
     def on_event(self, event: dict[str, Any]) -> list[Upsert] | None:
         """The upserts for one JSON object of the agent's output; `None`: not recognised."""

@@ -287,3 +287,6 @@ def test_a_line_separator_inside_a_json_string_does_not_cut_the_line() -> None:
     line = '{"type": "message", "role": "assistant", "content": "a\u2028b\u0085c"}'
     upserts: list[Any] = normalizer("gemini").feed("stdout", line + "\r\n")
     assert upserts == [(1, {"type": "assistant_message", "text": "a\u2028b\u0085c"})]
+    assert normalizer("raw").feed("stdout", "dos line\r\n") == [
+        (1, {"type": "raw", "stream": "stdout", "text": "dos line"})
+    ]
