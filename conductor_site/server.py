@@ -25,7 +25,7 @@ def run_server(host: str, port: int) -> int:
     from twisted.internet import reactor
 
     from conductor_site.api import conductor_version
-    from messagebus import publish
+    from conductor_site.live import publish
     from projects.layout import data_dir_migrate
     from runs import services
     from runs.supervisor import let_agents_take_sigint, supervisor

@@ -23,6 +23,7 @@ urlpatterns = [
         name="schema",
     ),
     path("api/docs/", SpectacularSwaggerView.as_view(url_name="schema"), name="swagger-ui"),
+    path("api/", include("runs.stream_urls")),
     path("api/", include("messagebus.stream_urls")),
     path("api/", include("messagebus.urls")),
     path("api/v1/", include("tasks.urls")),

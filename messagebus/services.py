@@ -20,8 +20,8 @@ from typing import Any
 
 from django.db import connection, transaction
 
+from conductor_site.live.publish import publish_many
 from messagebus.models import Message
-from messagebus.publish import publish_many
 from messagebus.selectors import bus_task, message_to_api
 from projects.creation import project_ensure
 from runs.models import Run

@@ -11,7 +11,7 @@ from typing import Any
 
 from django.db import transaction
 
-from messagebus.publish import publish_many, run_group
+from conductor_site.live.publish import publish_many, run_group
 from runs.models import Run
 
 ALL_RUNS_GROUP = "runs"

@@ -30,7 +30,7 @@ from django.db.models import Max
 from django.utils import timezone
 
 from conductor_site.db import connection_release
-from messagebus.publish import publish_many, run_group
+from conductor_site.live.publish import publish_many, run_group
 from runs.models import LogChunk
 
 log = logging.getLogger(__name__)

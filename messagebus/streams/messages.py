@@ -11,9 +11,7 @@ from django.http import HttpRequest
 from django.http.response import HttpResponseBase
 from django.views.decorators.csrf import csrf_exempt
 
-from messagebus.selectors import BusNotFound, UnknownCursor, message_to_api, messages_after
-from messagebus.services import bus_group
-from messagebus.sse import (
+from conductor_site.live.sse import (
     Subscription,
     cursor_param,
     db,
@@ -23,6 +21,8 @@ from messagebus.sse import (
     sse_json,
     sse_response,
 )
+from messagebus.selectors import BusNotFound, UnknownCursor, message_to_api, messages_after
+from messagebus.services import bus_group
 
 
 def _bus_after(project_id: str, task_id: str | None, after: str | None) -> list[tuple[str, dict]]:

@@ -12,7 +12,7 @@ import pytest
 from channels.layers import get_channel_layer
 from pytest_django.fixtures import Settings
 
-from messagebus import publish
+from conductor_site.live import publish
 from tests.conftest import wait_for
 from tests.processes import free_port
 
@@ -76,11 +76,11 @@ def layer_down(settings: Settings, monkeypatch: pytest.MonkeyPatch) -> Iterator[
 def test_a_down_layer_is_tried_once_per_cool_down_and_warned_about_once(
     layer_down: None, caplog: pytest.LogCaptureFixture
 ) -> None:
-    with caplog.at_level(logging.WARNING, logger="messagebus.publish"):
+    with caplog.at_level(logging.WARNING, logger="conductor_site.live.publish"):
         for n in range(20):
             publish.publish("run.r1", {"type": "log.chunk", "seq": n})
 
-    warnings = [r for r in caplog.records if r.name == "messagebus.publish"]
+    warnings = [r for r in caplog.records if r.name == "conductor_site.live.publish"]
     assert len(warnings) == 1
     assert "live events are dropped" in warnings[0].getMessage()
     assert publish._outage.dropped == 19
@@ -91,9 +91,9 @@ def test_after_the_cool_down_it_tries_again(
 ) -> None:
     monkeypatch.setattr(publish._Outage, "COOL_DOWN_SECONDS", 0.0)
 
-    with caplog.at_level(logging.WARNING, logger="messagebus.publish"):
+    with caplog.at_level(logging.WARNING, logger="conductor_site.live.publish"):
         for n in range(3):
             publish.publish("run.r1", {"type": "log.chunk", "seq": n})
 
     assert publish._outage.dropped == 0  # each one tried
-    assert len([r for r in caplog.records if r.name == "messagebus.publish"]) == 1
+    assert len([r for r in caplog.records if r.name == "conductor_site.live.publish"]) == 1

@@ -21,8 +21,8 @@ from django.db import connection
 from django.utils import timezone
 from pytest_django.fixtures import Settings
 
-from messagebus import publish
-from messagebus.publish import run_group
+from conductor_site.live import publish
+from conductor_site.live.publish import run_group
 from projects.models import Project
 from runs.models import Attempt, LogChunk, Run, RunStatus
 from tasks.models import Task
@@ -210,7 +210,7 @@ def test_publishing_resumes_once_redis_is_back(
     monkeypatch.setattr(publish._Outage, "COOL_DOWN_SECONDS", 0.2)
     event = {"type": "run.changed", "run_id": "r1"}
 
-    with caplog.at_level(logging.WARNING, logger="messagebus.publish"):
+    with caplog.at_level(logging.WARNING, logger="conductor_site.live.publish"):
         publish.publish("run.r1", event)
         publish.publish("run.r1", event)  # in the cool-down: dropped
         private_redis.start()
@@ -221,7 +221,7 @@ def test_publishing_resumes_once_redis_is_back(
 
         wait_for(sent, 30, "a publish to the restarted Redis")
 
-    messages = [r.getMessage() for r in caplog.records if r.name == "messagebus.publish"]
+    messages = [r.getMessage() for r in caplog.records if r.name == "conductor_site.live.publish"]
     assert len(messages) == 2
     assert "live events are dropped" in messages[0]
     assert messages[1].startswith("publishing works again")

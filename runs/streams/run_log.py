@@ -10,8 +10,8 @@ from django.http import HttpRequest
 from django.http.response import HttpResponseBase
 from django.views.decorators.csrf import csrf_exempt
 
-from messagebus.publish import run_group
-from messagebus.sse import (
+from conductor_site.live.publish import run_group
+from conductor_site.live.sse import (
     Subscription,
     cursor_param,
     db,
@@ -20,7 +20,7 @@ from messagebus.sse import (
     sse_json,
     sse_response,
 )
-from messagebus.streams.run_reads import PAGE, Chunk, RunLog, RunRef, run_changed, run_ref
+from runs.streams.run_reads import PAGE, Chunk, RunLog, RunRef, run_changed, run_ref
 
 LOG_CURSOR = re.compile(r"^(\d{1,18}):(\d{1,18})\Z")
 

@@ -15,7 +15,7 @@ from django.utils import timezone
 from django.utils.dateparse import parse_datetime
 from django.views.decorators.csrf import csrf_exempt
 
-from messagebus.sse import (
+from conductor_site.live.sse import (
     Subscription,
     cursor_param,
     db,
@@ -26,10 +26,10 @@ from messagebus.sse import (
     sse_json,
     sse_response,
 )
-from messagebus.streams.run_reads import RunRef, ref_of
 from runs.events import ALL_RUNS_GROUP
 from runs.models import TERMINAL_STATUSES, Run
 from runs.selectors import rfc3339
+from runs.streams.run_reads import RunRef, ref_of
 
 ALL_RUNS_REPLAY_MAX = 1_000  # runs replayed after a cursor
 SENT_RUNS_MAX = 10_000

@@ -11,9 +11,19 @@ from django.http import HttpRequest
 from django.http.response import HttpResponseBase
 from django.views.decorators.csrf import csrf_exempt
 
-from messagebus.publish import run_group
-from messagebus.sse import Subscription, db, error_response, refused, sse_frame, sse_response
-from messagebus.streams.run_reads import (
+from conductor_site.live.publish import run_group
+from conductor_site.live.sse import (
+    Subscription,
+    db,
+    error_response,
+    refused,
+    sse_frame,
+    sse_response,
+)
+from projects import storage
+from runs.files import RUN_FILES
+from runs.models import Run
+from runs.streams.run_reads import (
     PAGE,
     Chunk,
     RunLog,
@@ -22,9 +32,6 @@ from messagebus.streams.run_reads import (
     run_ref,
     run_state,
 )
-from projects import storage
-from runs.files import RUN_FILES
-from runs.models import Run
 
 FILE_READ = 4 * 1024 * 1024
 

@@ -11,8 +11,8 @@ from django.http import HttpRequest
 from django.http.response import HttpResponseBase
 from django.views.decorators.csrf import csrf_exempt
 
-from messagebus.publish import run_group
-from messagebus.sse import (
+from conductor_site.live.publish import run_group
+from conductor_site.live.sse import (
     Subscription,
     cursor_param,
     db,
@@ -21,10 +21,10 @@ from messagebus.sse import (
     sse_json,
     sse_response,
 )
-from messagebus.streams.run_reads import PAGE, Chunk, RunLog, RunRef, ref_of, run_changed
 from runs.events import ALL_RUNS_GROUP
 from runs.models import Run
 from runs.selectors import rfc3339
+from runs.streams.run_reads import PAGE, Chunk, RunLog, RunRef, ref_of, run_changed
 from tasks.models import Task
 
 TASK_LOG_CURSOR = re.compile(r"^([A-Za-z0-9_-]{1,128}):(\d{1,18}):(\d{1,18})\Z")

@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from messagebus.sse import db
+from conductor_site.live.sse import db
 from runs.models import TERMINAL_STATUSES, LogChunk, Run
 from runs.selectors import rfc3339
 
