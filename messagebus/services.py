@@ -11,7 +11,6 @@ clocks differ, and a clock can step back), so msg_id order is pk order too, in e
 
 from __future__ import annotations
 
-import hashlib
 import json
 import uuid
 from datetime import UTC, datetime
@@ -20,7 +19,8 @@ from typing import Any
 
 from django.db import connection, transaction
 
-from conductor_site.live.publish import publish_many
+from conductor_site.live.events import BusMessage, bus_group
+from conductor_site.live.publish import publish
 from messagebus.models import Message
 from messagebus.selectors import bus_task, message_to_api
 from projects.creation import project_ensure
@@ -30,7 +30,6 @@ from tasks.models import Task
 BUS_LOCK_KEY = 0x636F6E64627573  # "condbus": the advisory lock every append takes
 SEQ_DIGITS = 12
 TYPE_MAX_LENGTH = 64
-GROUP_NAME_LIMIT = 100  # Channels refuses group names of 100 characters or more
 
 
 class MessageInvalid(ValueError):
@@ -71,7 +70,7 @@ def message_append(
     }
     with transaction.atomic():
         message = _insert(fields)
-        transaction.on_commit(partial(publish_many, bus_events(message)))
+        transaction.on_commit(partial(publish, bus_events(message)))
     return message
 
 
@@ -85,23 +84,17 @@ def _bus_made(project_id: str, task_id: str | None) -> Task | None:
     return task
 
 
-def bus_group(project_id: str, task_id: str | None = None) -> str:
-    """`bus.<project_id>` (every message of the project) or `bus.<project_id>.<task_id>`.
-
-    Ids may be 128 characters, Channels' group names fewer than 100: a longer name is hashed
-    into `bus..<hex>`, which no pair of ids can spell (ids never contain a dot).
-    """
-    name = f"bus.{project_id}" if task_id is None else f"bus.{project_id}.{task_id}"
-    if len(name) < GROUP_NAME_LIMIT:
-        return name
-    return f"bus..{hashlib.sha256(name.encode()).hexdigest()}"
-
-
-def bus_events(message: Message) -> list[tuple[str, dict[str, Any]]]:
+def bus_events(message: Message) -> list[tuple[str, BusMessage]]:
     """The doorbell: `type` is the Channels handler (`bus.message`); the message's own type
     is in `message`, the full list item (a subscriber may also re-read after its cursor)."""
     item = message_to_api(message)
-    event = {**item, "type": "bus.message", "message": item}
+    event: BusMessage = {
+        "type": "bus.message",
+        "msg_id": message.msg_id,
+        "project_id": message.project_id,
+        "task_id": item["task_id"],
+        "message": item,
+    }
     groups = [bus_group(message.project_id)]
     if message.task is not None:
         groups.append(bus_group(message.project_id, message.task.task_id))

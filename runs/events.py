@@ -7,23 +7,20 @@ Group `runs` gets every lifecycle change of every run (`run.changed`), for
 
 from __future__ import annotations
 
-from typing import Any
-
 from django.db import transaction
 
-from conductor_site.live.publish import publish_many, run_group
+from conductor_site.live.events import ALL_RUNS_GROUP, RunChange, RunChanged, run_group
+from conductor_site.live.publish import publish
 from runs.models import Run
 
-ALL_RUNS_GROUP = "runs"
 
-
-def run_event(run: Run, change: str) -> dict[str, Any]:
-    """`change` is `created`, `started` or `updated` (any later status change)."""
+def run_event(run: Run, change: RunChange) -> RunChanged:
     task = run.attempt.task
     return {
         "type": "run.changed",
         "change": change,
         "run_id": run.id,
+        "attempt_id": run.attempt_id,
         "project_id": task.project_id,
         "task_id": task.task_id,
         "kind": run.kind,
@@ -32,9 +29,7 @@ def run_event(run: Run, change: str) -> dict[str, Any]:
     }
 
 
-def run_changed(run: Run, change: str) -> None:
+def run_changed(run: Run, change: RunChange) -> None:
     """Publish once the surrounding transaction (if any) has committed."""
     event = run_event(run, change)
-    transaction.on_commit(
-        lambda: publish_many([(ALL_RUNS_GROUP, event), (run_group(run.id), event)])
-    )
+    transaction.on_commit(lambda: publish([(ALL_RUNS_GROUP, event), (run_group(run.id), event)]))

@@ -1,58 +1,31 @@
-"""Server-sent events: the machinery every stream shares (docs/api/streams.md).
+"""Server-sent events: a feed (`conductor_site.live.engine`) framed as SSE text
+(docs/api/streams.md).
 
-A stream is a `Feed` driven by `event_stream()`:
-
-1. it joins its channel-layer groups FIRST, so nothing published from then on is missed; when
-   the layer is down or slow (`JOIN_TIMEOUT`) it goes on without it, joins in the background
-   and then re-reads the database (a gap), so a Redis outage delays live events, never the
-   replay, and loses nothing;
-2. `replay()` reads from the database what the client has not seen (after its cursor);
-3. then it follows live: `live()` gets every batch of group messages. The channel layer is a
-   lossy doorbell (DESIGN.md §5), so a feed drops what it already sent (by cursor) and
-   re-reads the database on a gap, or whenever a message is only a doorbell;
-4. when nothing was written for `SSE_KEEPALIVE_SECONDS` (15 s) it sends `: keepalive` and
-   calls `resync()`, which re-reads the database: a lost doorbell delays, never loses;
-5. it ends when the feed says so (`finished`) or when the client goes (Django cancels it).
-
-While idle a stream is one coroutine waiting on a queue: no thread, no database connection.
-Database reads go through `database_sync_to_async` on the loop's shared executor (not the
-request's own thread), which closes the connection after each read (`CONN_MAX_AGE=0`).
+This module only frames: `event_stream()` lets go of the request's thread, opens with
+`: connected`, turns each batch of the engine into `id:`/`event:`/`data:` frames (joined into
+writes of up to `FRAMES_PER_WRITE`), and writes `: keepalive` when the engine says the feed
+was idle for `SSE_KEEPALIVE_SECONDS` (15 s). It also holds what every SSE view checks before
+it streams (method, ids, the cursor), answered with the house error shape.
 """
 
 from __future__ import annotations
 
-import asyncio
 import json
-import logging
 import re
-import time
-from collections.abc import AsyncIterator, Callable
-from contextlib import suppress
-from typing import Any, Protocol, TypeVar
+from collections.abc import AsyncIterator
+from typing import Any
 
 from asgiref.sync import SyncToAsync
-from channels.db import database_sync_to_async
-from channels.layers import get_channel_layer
 from django.conf import settings
 from django.http import HttpRequest, JsonResponse, StreamingHttpResponse
 
 from conductor_site.errors import error_body
 from conductor_site.ids import is_identifier
-
-log = logging.getLogger(__name__)
-
-T = TypeVar("T")
+from conductor_site.live.engine import Feed, FeedEvent, follow
 
 OPENED = ": connected\n\n"
 KEEPALIVE = ": keepalive\n\n"
-QUEUE_MAX = 10_000  # live messages waiting for the stream; past it they count as lost
-BATCH_MAX = 1_000
 FRAMES_PER_WRITE = 500
-GROUP_REFRESH_SECONDS = 3_600  # the in-memory layer forgets group members after a day
-JOIN_TIMEOUT = 1.0  # one try at the channel layer; past it a stream goes on from the database
-REJOIN_FIRST_SECONDS = 0.25  # then it tries again in the background, backing off
-REJOIN_MAX_SECONDS = 5.0
-PROBE_GROUP = "sse.probe"
 _LINE_BREAK = re.compile(r"\r\n|\r|\n")
 
 
@@ -73,16 +46,11 @@ def sse_json(payload: Any, *, event: str | None = None, id: str | None = None) -
     return sse_frame(text, event=event, id=id)
 
 
-def sse_batched(frames: list[str]) -> list[str]:
-    """The frames joined into writes of up to `FRAMES_PER_WRITE` each."""
-    return [
-        "".join(frames[i : i + FRAMES_PER_WRITE]) for i in range(0, len(frames), FRAMES_PER_WRITE)
-    ]
-
-
-async def db(func: Callable[..., T], *args: Any) -> T:
-    """A short database read on the loop's shared executor; the connection is closed after."""
-    return await database_sync_to_async(func, thread_sensitive=False)(*args)
+def sse_event(event: FeedEvent) -> str:
+    """A feed's event as SSE: raw text as it is, a payload as compact JSON."""
+    if isinstance(event.data, str):
+        return sse_frame(event.data, event=event.name, id=event.id)
+    return sse_json(event.data, event=event.name, id=event.id)
 
 
 def error_response(status: int, message: str, **details: Any) -> JsonResponse:
@@ -109,207 +77,16 @@ def refused(request: HttpRequest, **ids: str | None) -> JsonResponse | None:
     return None
 
 
-class Subscription:
-    """A channel joined to groups; a pump task moves what arrives onto a local queue.
-
-    Joining never holds a stream back: the layer can be down or hang (Redis gone) while the
-    database, the truth, is fine. `__aenter__` tries once, for at most `JOIN_TIMEOUT` (the
-    usual case: joined before the replay, so nothing published from then on is missed). If
-    that fails the stream replays and follows the database alone (keepalive resyncs), while
-    `_rejoin` keeps trying in the background; once it has joined it marks the subscription
-    `lost` and wakes the stream, which re-reads the database after its cursor: whatever was
-    written while it was not subscribed arrives, then it follows live again.
-    """
-
-    def __init__(self, groups: list[str]) -> None:
-        self.groups: set[str] = set(groups)  # wanted; `_joined` holds those the layer has
-        self._joined: set[str] = set()
-        self.lost = False
-        self._queue: asyncio.Queue[dict[str, Any]] = asyncio.Queue(maxsize=QUEUE_MAX)
-        self._layer = get_channel_layer()
-        self._channel = ""
-        self._pump: asyncio.Task[None] | None = None
-        self._rejoining: asyncio.Task[None] | None = None
-        self._refreshed = time.monotonic()
-
-    async def __aenter__(self) -> Subscription:
-        if self._layer is not None and not await self._join():
-            self._rejoin_later()
-        return self
-
-    async def __aexit__(self, *exc: object) -> None:
-        for task in (self._rejoining, self._pump):
-            if task is not None:
-                task.cancel()
-        if self._layer is not None and self._joined:
-            _leave_later(self._layer, self._channel, set(self._joined))
-        self.groups.clear()
-        self._joined.clear()
-
-    async def add(self, group: str) -> None:
-        if self._layer is None or group in self.groups:
-            return
-        self.groups.add(group)
-        if self._rejoining is None and not await self._join():
-            self._rejoin_later()
-
-    async def discard(self, group: str) -> None:
-        self.groups.discard(group)
-        if self._layer is not None and group in self._joined:
-            self._joined.discard(group)
-            with suppress(Exception):
-                await asyncio.wait_for(
-                    self._layer.group_discard(group, self._channel), JOIN_TIMEOUT
-                )
-
-    async def refresh(self) -> None:
-        """Re-join every group now and then: memberships of the in-memory layer expire."""
-        if self._layer is None or time.monotonic() - self._refreshed < GROUP_REFRESH_SECONDS:
-            return
-        self._refreshed = time.monotonic()
-        for group in list(self._joined):
-            with suppress(Exception):
-                await asyncio.wait_for(self._layer.group_add(group, self._channel), JOIN_TIMEOUT)
-
-    async def receive(self, timeout: float) -> list[dict[str, Any]] | None:
-        """Every message waiting (at least one), or None after `timeout` seconds. An empty
-        list when only woken (after a rejoin: `lost` is set)."""
-        try:
-            first = await asyncio.wait_for(self._queue.get(), max(timeout, 0.001))
-        except TimeoutError:
-            return None
-        batch = [first]
-        while not self._queue.empty() and len(batch) < BATCH_MAX:
-            batch.append(self._queue.get_nowait())
-        return [message for message in batch if message is not _WAKE]
-
-    def take_lost(self) -> bool:
-        lost, self.lost = self.lost, False
-        return lost
-
-    async def _join(self) -> bool:
-        """Open the channel and join each wanted group not joined yet; False if the layer
-        failed or took longer than `JOIN_TIMEOUT`."""
-        try:
-            await asyncio.wait_for(self._join_missing(), JOIN_TIMEOUT)
-        except Exception as exc:  # TimeoutError, ConnectionError, OSError, ...
-            if self._rejoining is None:  # once per outage, not once per retry
-                log.warning("SSE stream not subscribed (%r): following the database", exc)
-            return False
-        return True
-
-    async def _join_missing(self) -> None:
-        assert self._layer is not None
-        if not self._channel:
-            self._channel = await self._layer.new_channel("sse.")
-            self._pump = asyncio.create_task(self._pump_messages())
-        for group in sorted(self.groups - self._joined):
-            await self._layer.group_add(group, self._channel)
-            self._joined.add(group)
-
-    def _rejoin_later(self) -> None:
-        if self._rejoining is None:
-            self._rejoining = asyncio.create_task(self._rejoin())
-
-    async def _rejoin(self) -> None:
-        delay = REJOIN_FIRST_SECONDS
-        while True:
-            await asyncio.sleep(delay)
-            delay = min(delay * 2, REJOIN_MAX_SECONDS)
-            if await _layer_answers(self._layer) and await self._join():
-                break
-        self._rejoining = None
-        self.lost = True  # what was published while not joined is in the database
-        with suppress(asyncio.QueueFull):
-            self._queue.put_nowait(_WAKE)
-
-    async def _pump_messages(self) -> None:
-        assert self._layer is not None
-        while True:
-            try:
-                message = await self._layer.receive(self._channel)
-            except asyncio.CancelledError:
-                raise
-            except Exception:
-                log.warning("SSE channel receive failed; re-reading the database", exc_info=True)
-                self.lost = True
-                await asyncio.sleep(1)
-                continue
-            try:
-                self._queue.put_nowait(message)
-            except asyncio.QueueFull:
-                self.lost = True
-
-
-_WAKE: dict[str, Any] = {"type": "sse.wake"}  # put on a stream's queue by identity only
-_leaving: set[asyncio.Task[None]] = set()
-
-
-async def _layer_answers(layer: Any) -> bool:
-    """A send to a group nobody joined: a cheap probe that, unlike a failed `new_channel`,
-    leaves nothing behind in the layer."""
-    try:
-        await asyncio.wait_for(layer.group_send(PROBE_GROUP, {"type": "sse.probe"}), JOIN_TIMEOUT)
-    except Exception:
-        return False
-    return True
-
-
-def _leave_later(layer: Any, channel: str, groups: set[str]) -> None:
-    """Leave the groups in the background: a stream's end must not wait on a layer that
-    hangs."""
-
-    async def leave() -> None:
-        for group in groups:
-            with suppress(Exception):
-                await asyncio.wait_for(layer.group_discard(group, channel), JOIN_TIMEOUT)
-
-    task = asyncio.create_task(leave())
-    _leaving.add(task)
-    task.add_done_callback(_leaving.discard)
-
-
-class Feed(Protocol):
-    """One stream's content. Each method yields ready SSE text."""
-
-    groups: list[str]
-    finished: bool
-    subscription: Subscription | None
-
-    def replay(self) -> AsyncIterator[str]: ...
-
-    def live(self, messages: list[dict[str, Any]], lost: bool) -> AsyncIterator[str]: ...
-
-    def resync(self) -> AsyncIterator[str]: ...
-
-
 async def event_stream(feed: Feed) -> AsyncIterator[str]:
-    """Subscribe, replay, then follow live until the feed finishes or the client goes."""
+    """The feed as SSE text, until it finishes or the client goes (Django cancels it)."""
     release_request_thread()
-    interval = keepalive_seconds()
     yield OPENED
-    async with Subscription(feed.groups) as subscription:
-        feed.subscription = subscription
-        async for frame in feed.replay():
-            yield frame
-        last_write = last_sync = time.monotonic()
-        while not feed.finished:
-            wait = min(last_write, last_sync) + interval - time.monotonic()
-            messages = await subscription.receive(wait)
-            lost = subscription.take_lost()
-            if messages or lost:
-                async for frame in feed.live(messages or [], lost):
-                    yield frame
-                    last_write = time.monotonic()
-            if not feed.finished and time.monotonic() - last_sync >= interval:
-                last_sync = time.monotonic()
-                await subscription.refresh()
-                async for frame in feed.resync():
-                    yield frame
-                    last_write = time.monotonic()
-            if not feed.finished and time.monotonic() - last_write >= interval:
-                yield KEEPALIVE
-                last_write = time.monotonic()
+    async for batch in follow(feed, keepalive_seconds()):
+        if not batch:
+            yield KEEPALIVE
+            continue
+        for start in range(0, len(batch), FRAMES_PER_WRITE):
+            yield "".join(sse_event(event) for event in batch[start : start + FRAMES_PER_WRITE])
 
 
 def sse_response(feed: Feed) -> StreamingHttpResponse:

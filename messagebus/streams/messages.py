@@ -5,24 +5,16 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator
 from functools import partial
-from typing import Any
 
 from django.http import HttpRequest
 from django.http.response import HttpResponseBase
 from django.views.decorators.csrf import csrf_exempt
 
-from conductor_site.live.sse import (
-    Subscription,
-    cursor_param,
-    db,
-    error_response,
-    refused,
-    sse_batched,
-    sse_json,
-    sse_response,
-)
+from conductor_site.live.engine import Batch, FeedEvent, db
+from conductor_site.live.events import LiveEvent, bus_group
+from conductor_site.live.sse import cursor_param, error_response, refused, sse_response
+from conductor_site.live.subscription import Subscription
 from messagebus.selectors import BusNotFound, UnknownCursor, message_to_api, messages_after
-from messagebus.services import bus_group
 
 
 def _bus_after(project_id: str, task_id: str | None, after: str | None) -> list[tuple[str, dict]]:
@@ -42,18 +34,18 @@ class BusFeed:
         self.task_id = task_id
         self.last = after
 
-    def replay(self) -> AsyncIterator[str]:
+    def replay(self) -> AsyncIterator[Batch]:
         return self._catch_up()
 
-    def resync(self) -> AsyncIterator[str]:
+    def resync(self) -> AsyncIterator[Batch]:
         return self._catch_up()
 
-    async def live(self, messages: list[dict[str, Any]], lost: bool) -> AsyncIterator[str]:
-        if lost or any(message.get("type") == "bus.message" for message in messages):
-            async for frame in self._catch_up():
-                yield frame
+    async def live(self, messages: list[LiveEvent], lost: bool) -> AsyncIterator[Batch]:
+        if lost or any(message["type"] == "bus.message" for message in messages):
+            async for batch in self._catch_up():
+                yield batch
 
-    async def _catch_up(self) -> AsyncIterator[str]:
+    async def _catch_up(self) -> AsyncIterator[Batch]:
         try:
             items = await db(_bus_after, self.project_id, self.task_id, self.last)
         except (BusNotFound, UnknownCursor):  # the project, task or cursor was deleted
@@ -61,8 +53,7 @@ class BusFeed:
             return
         if items:
             self.last = items[-1][0]
-            for text in sse_batched([sse_json(item, id=msg_id) for msg_id, item in items]):
-                yield text
+            yield [FeedEvent(item, id=msg_id) for msg_id, item in items]
 
 
 async def _bus_stream(

@@ -138,7 +138,7 @@ def test_the_doorbell_rings_both_groups_after_commit(
     t1: Task, monkeypatch: pytest.MonkeyPatch, django_capture_on_commit_callbacks: Any
 ) -> None:
     sent: list[list[tuple[str, dict[str, Any]]]] = []
-    monkeypatch.setattr(services, "publish_many", lambda items: sent.append(list(items)))
+    monkeypatch.setattr(services, "publish", lambda items: sent.append(list(items)))
 
     with django_capture_on_commit_callbacks(execute=False) as callbacks:
         message = message_append(project_id="demo", task_id="t1", type="FACT", body="4")
@@ -147,7 +147,13 @@ def test_the_doorbell_rings_both_groups_after_commit(
         callback()
 
     item = message_to_api(message)
-    event = {**item, "type": "bus.message", "message": item}
+    event = {
+        "type": "bus.message",
+        "msg_id": message.msg_id,
+        "project_id": "demo",
+        "task_id": "t1",
+        "message": item,
+    }
     assert sent == [[("bus.demo", event), ("bus.demo.t1", event)]]
     assert event["message"]["type"] == "FACT"
 
@@ -156,7 +162,7 @@ def test_a_project_message_rings_the_project_group_only(
     demo: Project, monkeypatch: pytest.MonkeyPatch, django_capture_on_commit_callbacks: Any
 ) -> None:
     sent: list[list[tuple[str, dict[str, Any]]]] = []
-    monkeypatch.setattr(services, "publish_many", lambda items: sent.append(list(items)))
+    monkeypatch.setattr(services, "publish", lambda items: sent.append(list(items)))
 
     with django_capture_on_commit_callbacks(execute=True):
         message_append(project_id="demo")
