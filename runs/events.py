@@ -1,17 +1,26 @@
-"""Live events about runs, sent through the one `publish()` seam after the change committed.
+"""Live events about runs and attempts: each change is recorded in the event log (in the
+caller's transaction) and published once that commits (`conductor_site.live.history.record`).
 
 Group `runs` gets every lifecycle change of every run (`run.changed`), for
 `/api/v1/runs/stream/all`; group `run.<id>` gets the run's own log chunks (`log.chunk`, see
-`runs.logsink.chunk_event`) and its status changes (`run.changed`).
+`runs.logsink.chunk_event`) and its status changes; `attempt.<id>` its attempt's changes;
+`project.<id>` all of them, for the board.
 """
 
 from __future__ import annotations
 
-from django.db import transaction
-
-from conductor_site.live.events import ALL_RUNS_GROUP, RunChange, RunChanged, run_group
-from conductor_site.live.publish import publish
-from runs.models import Run
+from conductor_site.live.events import (
+    ALL_RUNS_GROUP,
+    AttemptChange,
+    AttemptChanged,
+    RunChange,
+    RunChanged,
+    attempt_group,
+    project_group,
+    run_group,
+)
+from conductor_site.live.history import record
+from runs.models import Attempt, Run
 
 
 def run_event(run: Run, change: RunChange) -> RunChanged:
@@ -30,6 +39,23 @@ def run_event(run: Run, change: RunChange) -> RunChanged:
 
 
 def run_changed(run: Run, change: RunChange) -> None:
-    """Publish once the surrounding transaction (if any) has committed."""
     event = run_event(run, change)
-    transaction.on_commit(lambda: publish([(ALL_RUNS_GROUP, event), (run_group(run.id), event)]))
+    groups = [ALL_RUNS_GROUP, run_group(run.id), project_group(event["project_id"])]
+    record(event, groups)
+
+
+def attempt_event(attempt: Attempt, change: AttemptChange) -> AttemptChanged:
+    return {
+        "type": "attempt.changed",
+        "change": change,
+        "attempt_id": attempt.id,
+        "project_id": attempt.task.project_id,
+        "task_id": attempt.task.task_id,
+        "status": attempt.status,
+        "error_summary": attempt.error_summary,
+    }
+
+
+def attempt_changed(attempt: Attempt, change: AttemptChange) -> None:
+    event = attempt_event(attempt, change)
+    record(event, [attempt_group(attempt.id), project_group(event["project_id"])])

@@ -310,6 +310,7 @@ class Supervisor:
                     close_old_connections()
 
     def _housekeep_once(self, last_beat: float) -> float:
+        from conductor_site.live.history import events_prune_due
         from runs import services
         from runs.reconcile import reconcile
         from tasks.planner import admit
@@ -322,6 +323,7 @@ class Supervisor:
         services.heartbeat(run_ids, attempt_ids, self.name if self._works else "")
         reconcile()
         admit()  # a safety net: waiting tasks get in even if an attempt's end went unseen
+        events_prune_due()  # at most hourly
         return now
 
 

@@ -15,7 +15,9 @@ as SSE text; a WebSocket consumer as JSON frames):
 4. when nothing was sent for `idle_seconds` it calls `resync()`, which re-reads the database
    (a lost doorbell delays, never loses), and yields an empty batch: the transport's cue for a
    keepalive;
-5. it ends when the feed says so (`finished`) or when the consumer stops iterating.
+5. it ends when the feed says so (`finished`) or when the transport closes it: a transport
+   iterates it inside `contextlib.aclosing`, so a client that goes leaves its groups at once,
+   not when the generator is collected.
 
 While idle a feed is one coroutine waiting on a queue: no thread, no database connection.
 Database reads go through `db()`, on the loop's shared executor, which closes the connection
@@ -25,7 +27,7 @@ after each read (`CONN_MAX_AGE=0`).
 from __future__ import annotations
 
 import time
-from collections.abc import AsyncIterator, Callable, Mapping
+from collections.abc import AsyncGenerator, AsyncIterator, Callable, Mapping
 from dataclasses import dataclass
 from typing import Any, Protocol, TypeVar
 
@@ -70,7 +72,7 @@ async def db(func: Callable[..., T], *args: Any) -> T:
     return await database_sync_to_async(func, thread_sensitive=False)(*args)
 
 
-async def follow(feed: Feed, idle_seconds: float) -> AsyncIterator[Batch]:
+async def follow(feed: Feed, idle_seconds: float) -> AsyncGenerator[Batch, None]:
     """Subscribe, replay, then follow live until the feed finishes; an empty batch after
     `idle_seconds` with nothing sent."""
     async with Subscription(feed.groups) as subscription:

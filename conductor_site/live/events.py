@@ -29,7 +29,14 @@ TaskChange = Literal["created", "updated", "moved", "deleted"]
 AttemptChange = Literal["created", "started", "updated"]
 
 
-class RunChanged(TypedDict):
+class Recorded(TypedDict, total=False):
+    """The events the event log keeps carry their id there once recorded (`total=False`,
+    not `NotRequired`: postponed annotations hide that from `__required_keys__`)."""
+
+    event_id: int
+
+
+class RunChanged(Recorded):
     """A run's row changed: `created`, `started`, or `updated` (any later status change)."""
 
     type: Literal["run.changed"]
@@ -65,7 +72,7 @@ class BusMessage(TypedDict):
     message: dict[str, Any]
 
 
-class TaskChanged(TypedDict):
+class TaskChanged(Recorded):
     """A task was created, edited, moved to another board column, or deleted."""
 
     type: Literal["task.changed"]
@@ -75,7 +82,7 @@ class TaskChanged(TypedDict):
     column: str
 
 
-class AttemptChanged(TypedDict):
+class AttemptChanged(Recorded):
     """An attempt's status changed."""
 
     type: Literal["attempt.changed"]

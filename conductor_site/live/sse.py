@@ -13,6 +13,7 @@ from __future__ import annotations
 import json
 import re
 from collections.abc import AsyncIterator
+from contextlib import aclosing
 from typing import Any
 
 from asgiref.sync import SyncToAsync
@@ -81,12 +82,13 @@ async def event_stream(feed: Feed) -> AsyncIterator[str]:
     """The feed as SSE text, until it finishes or the client goes (Django cancels it)."""
     release_request_thread()
     yield OPENED
-    async for batch in follow(feed, keepalive_seconds()):
-        if not batch:
-            yield KEEPALIVE
-            continue
-        for start in range(0, len(batch), FRAMES_PER_WRITE):
-            yield "".join(sse_event(event) for event in batch[start : start + FRAMES_PER_WRITE])
+    async with aclosing(follow(feed, keepalive_seconds())) as batches:
+        async for batch in batches:
+            if not batch:
+                yield KEEPALIVE
+                continue
+            for start in range(0, len(batch), FRAMES_PER_WRITE):
+                yield "".join(sse_event(e) for e in batch[start : start + FRAMES_PER_WRITE])
 
 
 def sse_response(feed: Feed) -> StreamingHttpResponse:

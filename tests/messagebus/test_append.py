@@ -8,10 +8,11 @@ from typing import Any
 
 import pytest
 
+from conductor_site.live.events import BusMessage, bus_group
 from messagebus import services
 from messagebus.models import Message
 from messagebus.selectors import BusNotFound, message_to_api
-from messagebus.services import MessageInvalid, bus_group, message_append
+from messagebus.services import MessageInvalid, message_append
 from projects.models import Project
 from runs.models import Run
 from tasks.models import Task
@@ -147,7 +148,7 @@ def test_the_doorbell_rings_both_groups_after_commit(
         callback()
 
     item = message_to_api(message)
-    event = {
+    event: BusMessage = {
         "type": "bus.message",
         "msg_id": message.msg_id,
         "project_id": "demo",
@@ -155,7 +156,7 @@ def test_the_doorbell_rings_both_groups_after_commit(
         "message": item,
     }
     assert sent == [[("bus.demo", event), ("bus.demo.t1", event)]]
-    assert event["message"]["type"] == "FACT"
+    assert item["type"] == "FACT"
 
 
 def test_a_project_message_rings_the_project_group_only(
