@@ -19,6 +19,7 @@ from conductor_site.live.history import (
     event_to_api,
     events_after,
     filtered,
+    newest_id,
 )
 from conductor_site.live.models import Event
 from conductor_site.openapi import errors, id_parameter, int_parameter
@@ -65,6 +66,7 @@ class EventPagination(BasePagination):
                 "limit": self.limit,
                 "has_more": self.has_more,
                 "next_after": data[-1]["id"] if data else fallback,
+                "last_id": newest_id(),
             }
         )
 
@@ -72,7 +74,7 @@ class EventPagination(BasePagination):
         integer = {"type": "integer"}
         return {
             "type": "object",
-            "required": ["items", "total", "counts", "limit", "has_more", "next_after"],
+            "required": ["items", "total", "counts", "limit", "has_more", "next_after", "last_id"],
             "properties": {
                 "items": schema,
                 "total": {**integer, "description": "How many match the filters, of all kept."},
@@ -83,6 +85,11 @@ class EventPagination(BasePagination):
                     **integer,
                     "nullable": True,
                     "description": "The next page's `after`: the last item's id, else `after`.",
+                },
+                "last_id": {
+                    **integer,
+                    "description": "The newest event's id, of any filter (0: none): where a "
+                    "client that starts over follows from.",
                 },
             },
         }

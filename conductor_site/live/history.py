@@ -108,6 +108,10 @@ def counts_by_type(events: QuerySet[Event]) -> dict[str, int]:
     return {row["type"]: row["n"] for row in rows}
 
 
+def newest_id() -> int:
+    return Event.objects.aggregate(m=Max("id"))["m"] or 0
+
+
 def pruned_through() -> int:
     return EventPruning.objects.values_list("through_id", flat=True).first() or 0
 
@@ -129,7 +133,7 @@ def events_prune() -> int:
     """Delete what is past the retention; returns how many were deleted."""
     conf = settings.CONDUCTOR
     too_old = timezone.now() - timedelta(days=float(conf["EVENTS_KEEP_DAYS"]))
-    newest = Event.objects.aggregate(m=Max("id"))["m"] or 0
+    newest = newest_id()
     by_age = Event.objects.filter(at__lt=too_old).aggregate(m=Max("id"))["m"] or 0
     through = max(by_age, newest - int(conf["EVENTS_KEEP_MAX"]))
     if through <= pruned_through():

@@ -65,6 +65,7 @@ def test_it_lists_the_history_oldest_first_with_counts(api: APIClient, history: 
     assert page["total"] == 4
     assert page["counts"] == {"task.changed": 3, "run.changed": 1}
     assert page["has_more"] is False and page["next_after"] == history[-1]
+    assert page["last_id"] == history[-1] == events(api, "?project=p1")["last_id"]
     first = page["items"][0]
     assert first["type"] == "task.changed" and first["project_id"] == "p1"
     assert first["task_id"] == "t1" and first["run_id"] is None
