@@ -8,7 +8,7 @@ preflights never need it; everything else does, the SSE streams included.
 from __future__ import annotations
 
 import hmac
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 
 from django.conf import settings
 from django.http import HttpRequest, HttpResponse, JsonResponse
@@ -18,11 +18,20 @@ EXEMPT_PREFIXES = ("/ui/", "/static/")
 UNAUTHORIZED = {"error": "unauthorized", "message": "valid API key required"}
 
 
-def presented_key(request: HttpRequest) -> str:
-    header = request.headers.get("Authorization", "")
+def presented_key(headers: Mapping[str, str]) -> str:
+    """The key in `Authorization: Bearer` or `X-API-Key`; `headers` as `request.headers`, or
+    a WebSocket scope's headers with lower-case names (never a URL: it would be logged)."""
+    header = headers.get("Authorization", headers.get("authorization", ""))
     if header[:7].lower() == "bearer ":
         return header[7:].strip()
-    return request.headers.get("X-API-Key", "")
+    return headers.get("X-API-Key", headers.get("x-api-key", ""))
+
+
+def key_accepted(presented: str) -> bool:
+    """True when no key is configured, or `presented` is it (in constant time: how much of a
+    guess matched must not show in the timing)."""
+    key = str(settings.CONDUCTOR["API_KEY"])
+    return not key or hmac.compare_digest(presented.encode(), key.encode())
 
 
 def is_preflight(request: HttpRequest) -> bool:
@@ -44,13 +53,7 @@ class ApiKeyMiddleware:
         self.get_response = get_response
 
     def __call__(self, request: HttpRequest) -> HttpResponse:
-        key = str(settings.CONDUCTOR["API_KEY"])
-        if (
-            key
-            and not is_exempt(request)
-            # Constant time: how much of a guess matched must not show in the timing.
-            and not hmac.compare_digest(presented_key(request).encode(), key.encode())
-        ):
+        if not is_exempt(request) and not key_accepted(presented_key(request.headers)):
             # Compact, byte for byte the contract's body.
             response = JsonResponse(
                 UNAUTHORIZED, status=401, json_dumps_params={"separators": (",", ":")}
