@@ -10,6 +10,7 @@ from contextlib import suppress
 from pathlib import Path
 
 from django.conf import settings
+from django.db import transaction
 from django.utils import timezone
 from django.utils.text import slugify
 
@@ -19,6 +20,7 @@ from projects import git, storage
 from projects.models import Project
 from runs import services
 from runs.agents import AgentNotFound, UnknownAgent, agent_for
+from runs.events import attempt_changed
 from runs.models import Attempt, LogChunk, Run, RunStatus
 from runs.supervisor import Invocation, ProcessResult, execute, supervisor
 
@@ -32,9 +34,12 @@ class WorkspaceError(Exception):
 def attempt_execute(attempt_id: str) -> None:
     """Run a new attempt from its worktree to its cleanup script."""
     sup = supervisor()
-    claimed = Attempt.objects.filter(id=attempt_id, status=RunStatus.CREATED).update(
-        status=RunStatus.RUNNING, worker=sup.name, heartbeat_at=timezone.now()
-    )
+    with transaction.atomic():
+        claimed = Attempt.objects.filter(id=attempt_id, status=RunStatus.CREATED).update(
+            status=RunStatus.RUNNING, worker=sup.name, heartbeat_at=timezone.now()
+        )
+        if claimed:
+            attempt_changed(attempt_id, "started")
     if claimed != 1:
         return  # a duplicate delivery, or stopped before it started
     attempt = Attempt.objects.select_related("task__project").get(id=attempt_id)
@@ -59,11 +64,14 @@ def followup_execute(run_id: str) -> None:
     cwd = attempt_cwd(attempt)
     if not services.run_claim(run, supervisor().name, cwd):
         return
-    claimed = (
-        Attempt.objects.filter(id=attempt.id)
-        .exclude(status__in=[RunStatus.RUNNING, RunStatus.CREATED])
-        .update(status=RunStatus.RUNNING, heartbeat_at=timezone.now(), error_summary="")
-    )
+    with transaction.atomic():
+        claimed = (
+            Attempt.objects.filter(id=attempt.id)
+            .exclude(status__in=[RunStatus.RUNNING, RunStatus.CREATED])
+            .update(status=RunStatus.RUNNING, heartbeat_at=timezone.now(), error_summary="")
+        )
+        if claimed:
+            attempt_changed(attempt.id, "started")
     if claimed != 1:
         services.run_finish(run, RunStatus.FAILED, error_summary="the attempt was busy")
         return

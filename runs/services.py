@@ -15,7 +15,7 @@ from django.db.models import Q
 from django.utils import timezone
 
 from projects import storage
-from runs.events import run_changed
+from runs.events import attempt_changed, run_changed
 from runs.files import run_folder
 from runs.models import ACTIVE_STATUSES, TERMINAL_STATUSES, Attempt, Run, RunStatus, Worker
 from runs.supervisor import run_processes_kill
@@ -25,14 +25,15 @@ log = logging.getLogger(__name__)
 
 def run_create(attempt: Attempt, kind: str, prompt: str, previous_run: Run | None = None) -> Run:
     """A new queued run; live subscribers hear of it once it is committed."""
-    run = Run.objects.create(
-        attempt=attempt,
-        kind=kind,
-        prompt=prompt,
-        status=RunStatus.QUEUED,
-        previous_run=previous_run,
-    )
-    run_changed(run, "created")
+    with transaction.atomic():
+        run = Run.objects.create(
+            attempt=attempt,
+            kind=kind,
+            prompt=prompt,
+            status=RunStatus.QUEUED,
+            previous_run=previous_run,
+        )
+        run_changed(run, "created")
     return run
 
 
@@ -40,34 +41,37 @@ def run_claim(run: Run, worker: str, cwd: str) -> bool:
     """queued/created → running; False when the run was stopped (or taken) meanwhile. Either
     way `run` is re-read, so a caller that lost reports the status the run has now."""
     now = timezone.now()
-    claimed = Run.objects.filter(
-        id=run.id, status__in=[RunStatus.CREATED, RunStatus.QUEUED]
-    ).update(status=RunStatus.RUNNING, worker=worker, cwd=cwd, started_at=now, heartbeat_at=now)
-    run.refresh_from_db()
-    if claimed == 1:
-        run_changed(run, "started")
+    with transaction.atomic():  # the change and its event commit together
+        claimed = Run.objects.filter(
+            id=run.id, status__in=[RunStatus.CREATED, RunStatus.QUEUED]
+        ).update(status=RunStatus.RUNNING, worker=worker, cwd=cwd, started_at=now, heartbeat_at=now)
+        run.refresh_from_db()
+        if claimed == 1:
+            run_changed(run, "started")
     return claimed == 1
 
 
 def run_finish(run: Run, status: str, **fields: object) -> bool:
     """running → a terminal status. False when something else (the reaper) ended it first."""
-    done = Run.objects.filter(id=run.id, status=RunStatus.RUNNING).update(
-        status=status, ended_at=timezone.now(), **fields
-    )
-    run.refresh_from_db()
-    if done == 1:
-        run_changed(run, "updated")
+    with transaction.atomic():
+        done = Run.objects.filter(id=run.id, status=RunStatus.RUNNING).update(
+            status=status, ended_at=timezone.now(), **fields
+        )
+        run.refresh_from_db()
+        if done == 1:
+            run_changed(run, "updated")
     return done == 1
 
 
 def run_cancel_unstarted(run: Run, status: str, error_summary: str) -> int:
     """created/queued → `status`; 0 when it started (or ended) meanwhile."""
-    done = Run.objects.filter(id=run.id, status__in=[RunStatus.CREATED, RunStatus.QUEUED]).update(
-        status=status, error_summary=error_summary, ended_at=timezone.now()
-    )
-    if done:
-        run.refresh_from_db()
-        run_changed(run, "updated")
+    with transaction.atomic():
+        done = Run.objects.filter(
+            id=run.id, status__in=[RunStatus.CREATED, RunStatus.QUEUED]
+        ).update(status=status, error_summary=error_summary, ended_at=timezone.now())
+        if done:
+            run.refresh_from_db()
+            run_changed(run, "updated")
     return done
 
 
@@ -76,20 +80,24 @@ def attempt_finish(attempt: Attempt, status: str, error_summary: str = "") -> No
     never end, and no delete could pass it."""
     if status not in TERMINAL_STATUSES:
         raise ValueError(f"an attempt cannot end {status!r}")
-    Attempt.objects.filter(id=attempt.id, status=RunStatus.RUNNING).update(
-        status=status, error_summary=error_summary
-    )
+    with transaction.atomic():
+        done = Attempt.objects.filter(id=attempt.id, status=RunStatus.RUNNING).update(
+            status=status, error_summary=error_summary
+        )
+        if done:
+            attempt_changed(attempt.id, "updated")
 
 
 def attempt_stop_unstarted(attempt_id: str, reason: str) -> bool:
     """created → stopped: its start, waiting for the planner or already sent to a worker,
     then finds nothing to claim."""
-    return (
-        Attempt.objects.filter(id=attempt_id, status=RunStatus.CREATED).update(
+    with transaction.atomic():
+        done = Attempt.objects.filter(id=attempt_id, status=RunStatus.CREATED).update(
             status=RunStatus.STOPPED, error_summary=reason
         )
-        == 1
-    )
+        if done:
+            attempt_changed(attempt_id, "updated")
+    return done == 1
 
 
 def run_stop(run: Run) -> str:
@@ -112,9 +120,9 @@ def run_stop(run: Run) -> str:
             Run.objects.filter(
                 id=run.id, status=RunStatus.RUNNING, stop_requested_at__isnull=True
             ).update(stop_requested_at=now)
-    run.refresh_from_db()
-    if unstarted:
-        run_changed(run, "updated")
+        run.refresh_from_db()
+        if unstarted:
+            run_changed(run, "updated")
     return run.status
 
 
@@ -207,9 +215,12 @@ def recover_embedded() -> int:
 def crash_attempt(attempt: Attempt, reason: str, local: bool = False) -> int:
     """The attempt and its active runs become `crashed`; `local`: their pids are of this
     host (see `_crash_run`)."""
-    done = Attempt.objects.filter(id=attempt.id, status=attempt.status).update(
-        status=RunStatus.CRASHED, error_summary=reason
-    )
+    with transaction.atomic():
+        done = Attempt.objects.filter(id=attempt.id, status=attempt.status).update(
+            status=RunStatus.CRASHED, error_summary=reason
+        )
+        if done:
+            attempt_changed(attempt.id, "updated")
     for run in attempt.runs.filter(status__in=ACTIVE_STATUSES):
         _crash_run(run, reason, local)
     return done
@@ -220,12 +231,13 @@ def _crash_run(run: Run, reason: str, local: bool = False) -> int:
     pid is of this host), then mark it `crashed`."""
     if run.status == RunStatus.RUNNING:
         run_processes_kill(run.id, leader=run.pid if local else None)
-    done = Run.objects.filter(id=run.id, status=run.status).update(
-        status=RunStatus.CRASHED, error_summary=reason, ended_at=timezone.now()
-    )
-    if done:
-        run.refresh_from_db()
-        run_changed(run, "updated")
+    with transaction.atomic():
+        done = Run.objects.filter(id=run.id, status=run.status).update(
+            status=RunStatus.CRASHED, error_summary=reason, ended_at=timezone.now()
+        )
+        if done:
+            run.refresh_from_db()
+            run_changed(run, "updated")
     return done
 
 

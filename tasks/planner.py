@@ -18,6 +18,7 @@ from django.db import transaction
 from django.utils import timezone
 
 from runs import services as run_services
+from runs.events import attempt_changed
 from runs.models import Attempt, RunStatus
 from runs.tasks import enqueue_attempt
 from tasks.models import Gate, Task
@@ -103,9 +104,12 @@ def _admit(attempt: Attempt) -> None:
 
 def _fail_blocked(attempt: Attempt, failed: list[str]) -> None:
     reason = f"dependency {', '.join(repr(t) for t in failed)} failed; this task did not start"
-    updated = Attempt.objects.filter(id=attempt.id, status=RunStatus.CREATED).update(
-        status=RunStatus.FAILED, error_summary=reason, admitted_at=timezone.now()
-    )
+    with transaction.atomic():
+        updated = Attempt.objects.filter(id=attempt.id, status=RunStatus.CREATED).update(
+            status=RunStatus.FAILED, error_summary=reason, admitted_at=timezone.now()
+        )
+        if updated:
+            attempt_changed(attempt.id, "updated")
     if updated:
         for run in attempt.runs.filter(status__in=[RunStatus.CREATED, RunStatus.QUEUED]):
             run_services.run_cancel_unstarted(run, RunStatus.FAILED, reason)

@@ -17,6 +17,7 @@ from projects.models import Project
 from projects.selectors import attempts_with_worktrees, has_active_work
 from runs import services as run_services
 from runs.agents import agent_for
+from runs.events import attempt_changed
 from runs.models import ACTIVE_STATUSES, Attempt, Run, RunStatus
 from runs.tasks import enqueue_followup, enqueue_worktree_retire
 from tasks import planner, threads
@@ -132,8 +133,10 @@ def _title(prompt: str) -> str:
 
 def attempt_create(task: Task, agent: str, prompt: str) -> Run:
     """A new attempt, waiting for the planner, with its agent run."""
-    attempt = Attempt.objects.create(task=task, agent=agent)
-    return run_services.run_create(attempt, Run.Kind.AGENT, prompt)
+    with transaction.atomic():
+        attempt = Attempt.objects.create(task=task, agent=agent)
+        attempt_changed(attempt.id, "created")
+        return run_services.run_create(attempt, Run.Kind.AGENT, prompt)
 
 
 def followup_start(task: Task, prompt: str, resume_session: bool = True, delay: float = 0) -> Run:
