@@ -11,6 +11,7 @@ from django.utils import timezone
 from pytest_django.fixtures import Settings
 from rest_framework.test import APIClient
 
+from conductor_site.live import history as event_log
 from conductor_site.live.history import events_prune, record
 from conductor_site.live.models import Event
 from tests.helpers import assert_error
@@ -146,3 +147,29 @@ def test_a_deleted_task_keeps_its_history(api: APIClient, db: None) -> None:
     task.delete()
 
     assert [i["task_id"] for i in events(api, "?project=p1")["items"]] == ["t1"]
+
+
+def test_an_event_goes_live_once_committed_with_its_log_id(
+    db: None, monkeypatch: pytest.MonkeyPatch, django_capture_on_commit_callbacks: Any
+) -> None:
+    sent: list[list[tuple[str, dict[str, Any]]]] = []
+    monkeypatch.setattr(event_log, "publish", lambda items: sent.append(list(items)))
+
+    with django_capture_on_commit_callbacks(execute=False) as callbacks:
+        row = record(
+            {
+                "type": "task.changed",
+                "change": "moved",
+                "project_id": "p1",
+                "task_id": "t1",
+                "column": "done",
+            },
+            ["project.p1"],
+        )
+    assert sent == []
+    for callback in callbacks:
+        callback()
+
+    assert [[group for group, _ in items] for items in sent] == [["project.p1", "events"]]
+    assert sent[0][0][1]["event_id"] == row.id
+    assert "event_id" not in Event.objects.get(id=row.id).payload
