@@ -56,7 +56,7 @@ def attempt_event(attempt: Attempt, change: AttemptChange) -> AttemptChanged:
     }
 
 
-def attempt_changed(attempt_id: str, change: AttemptChange) -> None:
+def attempt_status_changed(attempt_id: str, change: AttemptChange) -> None:
     """Inside the change's transaction: the event of the attempt's row as it is now."""
     attempt = Attempt.objects.select_related("task").get(id=attempt_id)
     event = attempt_event(attempt, change)

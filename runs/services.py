@@ -7,7 +7,7 @@ from __future__ import annotations
 import logging
 import time
 from contextlib import suppress
-from datetime import timedelta
+from datetime import datetime, timedelta
 
 from django.conf import settings
 from django.db import transaction
@@ -15,10 +15,11 @@ from django.db.models import Q
 from django.utils import timezone
 
 from projects import storage
-from runs.events import attempt_changed, run_changed
+from runs.events import attempt_status_changed, run_changed
 from runs.files import run_folder
 from runs.models import ACTIVE_STATUSES, TERMINAL_STATUSES, Attempt, Run, RunStatus, Worker
 from runs.processes import run_processes_kill
+from runs.signals import attempt_changed
 
 log = logging.getLogger(__name__)
 
@@ -85,7 +86,7 @@ def attempt_finish(attempt: Attempt, status: str, error_summary: str = "") -> No
             status=status, error_summary=error_summary
         )
         if done:
-            attempt_changed(attempt.id, "updated")
+            attempt_status_changed(attempt.id, "updated")
 
 
 def attempt_stop_unstarted(attempt_id: str, reason: str) -> bool:
@@ -96,7 +97,7 @@ def attempt_stop_unstarted(attempt_id: str, reason: str) -> bool:
             status=RunStatus.STOPPED, error_summary=reason
         )
         if done:
-            attempt_changed(attempt_id, "updated")
+            attempt_status_changed(attempt_id, "updated")
     return done == 1
 
 
@@ -108,21 +109,21 @@ def attempt_claim(attempt_id: str, worker: str) -> bool:
             status=RunStatus.RUNNING, worker=worker, heartbeat_at=timezone.now()
         )
         if claimed:
-            attempt_changed(attempt_id, "started")
+            attempt_status_changed(attempt_id, "started")
     return claimed == 1
 
 
 def attempt_resume(attempt: Attempt) -> bool:
     """An ended attempt → running again, for a follow-up in its worktree; False while it is
-    busy (running, or not started)."""
+    busy (running, not started, or being landed: `attempt_operation_begin`)."""
     with transaction.atomic():
         resumed = (
-            Attempt.objects.filter(id=attempt.id)
+            Attempt.objects.filter(id=attempt.id, operation="")
             .exclude(status__in=[RunStatus.RUNNING, RunStatus.CREATED])
             .update(status=RunStatus.RUNNING, heartbeat_at=timezone.now(), error_summary="")
         )
         if resumed:
-            attempt_changed(attempt.id, "started")
+            attempt_status_changed(attempt.id, "started")
     return resumed == 1
 
 
@@ -158,7 +159,7 @@ def attempt_fail_blocked(attempt: Attempt, reason: str) -> bool:
             status=RunStatus.FAILED, error_summary=reason, admitted_at=timezone.now()
         )
         if updated:
-            attempt_changed(attempt.id, "updated")
+            attempt_status_changed(attempt.id, "updated")
     if updated:
         for run in attempt.runs.filter(status__in=[RunStatus.CREATED, RunStatus.QUEUED]):
             run_cancel_unstarted(run, RunStatus.FAILED, reason)
@@ -285,7 +286,7 @@ def crash_attempt(attempt: Attempt, reason: str, local: bool = False) -> int:
             status=RunStatus.CRASHED, error_summary=reason
         )
         if done:
-            attempt_changed(attempt.id, "updated")
+            attempt_status_changed(attempt.id, "updated")
     for run in attempt.runs.filter(status__in=ACTIVE_STATUSES):
         _crash_run(run, reason, local)
     return done
@@ -335,3 +336,54 @@ def runs_delete(runs: list[Run]) -> None:
     for folder in folders:
         with suppress(OSError):
             storage.folder_remove(folder)
+
+
+# Landing (runs/landing.py): one operation at a time per attempt, and what landing records.
+
+OPERATION_STALE = timedelta(minutes=15)
+
+
+def attempt_operation_begin(attempt_id: str, operation: str) -> datetime | None:
+    """Take the attempt's one operation slot, from any process: a conditional update, so of
+    two at once one wins. Refused while an agent or script may run in its worktree
+    (created/running). A slot held past OPERATION_STALE (its process died) is taken over.
+    Returns the token to give back to `attempt_operation_end`, None when refused."""
+    now = timezone.now()
+    free = Q(operation="") | Q(operation_started_at__lt=now - OPERATION_STALE)
+    taken = (
+        Attempt.objects.filter(free, id=attempt_id)
+        .exclude(status__in=[RunStatus.CREATED, RunStatus.RUNNING])
+        .update(operation=operation, operation_started_at=now)
+    )
+    return now if taken == 1 else None
+
+
+def attempt_operation_end(attempt_id: str, operation: str, token: datetime) -> None:
+    Attempt.objects.filter(id=attempt_id, operation=operation, operation_started_at=token).update(
+        operation="", operation_started_at=None
+    )
+
+
+def attempt_merged(attempt: Attempt, *, commit: str, strategy: str) -> None:
+    """Record the merge; the board hears it (`attempt_changed`) in the same transaction."""
+    with transaction.atomic():
+        Attempt.objects.filter(id=attempt.id).update(
+            merge_commit=commit, merge_strategy=strategy, merged_at=timezone.now()
+        )
+        attempt.refresh_from_db()
+        attempt_changed.send(sender=Attempt, attempt=attempt, change="merged")
+
+
+def attempt_rebased(attempt: Attempt, *, base_commit: str) -> None:
+    """After a rebase the attempt starts from the target's commit it was rebased onto."""
+    with transaction.atomic():
+        Attempt.objects.filter(id=attempt.id).update(base_commit=base_commit)
+        attempt.refresh_from_db()
+        attempt_changed.send(sender=Attempt, attempt=attempt, change="rebased")
+
+
+def attempt_pr_record(attempt: Attempt, *, url: str, number: int, state: str) -> None:
+    with transaction.atomic():
+        Attempt.objects.filter(id=attempt.id).update(pr_url=url, pr_number=number, pr_state=state)
+        attempt.refresh_from_db()
+        attempt_changed.send(sender=Attempt, attempt=attempt, change="pr")
