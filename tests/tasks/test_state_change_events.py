@@ -14,6 +14,7 @@ from conductor_site.live.models import Event
 from projects.models import Project
 from runs.models import Run, RunStatus
 from runs.services import run_claim, run_stop
+from tasks.services import task_merged, task_move
 from tests.conftest import attempt_finished, create_task, run_finished
 from tests.projects.builders import make_run, make_task
 
@@ -86,3 +87,13 @@ def test_a_change_rolled_back_leaves_no_event(project: Project) -> None:
 
     assert not Event.objects.exists()
     assert Run.objects.get(id=run.id).status == RunStatus.QUEUED
+
+
+def test_a_board_move_and_a_merge_are_task_moves(project: Project) -> None:
+    task = make_task(project, "t1")
+
+    task_move(task, "inreview")
+    task_merged(task.pk)
+    task_merged(task.pk)  # already done: no change, no event
+
+    assert changes() == [("task.changed", "moved", "inreview"), ("task.changed", "moved", "done")]
