@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import hmac
 import ipaddress
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 
 from django.conf import settings
 from django.contrib.auth.views import redirect_to_login
@@ -22,8 +22,13 @@ EXEMPT_PREFIXES = ("/ui/", "/static/")
 UNAUTHORIZED = {"error": "unauthorized", "message": "valid API key required"}
 
 
-def presented_key(request: HttpRequest) -> str:
-    return key_in(request.headers.get("Authorization", ""), request.headers.get("X-API-Key", ""))
+def presented_key(headers: Mapping[str, str]) -> str:
+    """The key in `Authorization: Bearer` or `X-API-Key`; `headers` as `request.headers`, or
+    a WebSocket scope's headers with lower-case names (never a URL: it would be logged)."""
+    return key_in(
+        headers.get("Authorization", headers.get("authorization", "")),
+        headers.get("X-API-Key", headers.get("x-api-key", "")),
+    )
 
 
 def key_in(authorization: str, x_api_key: str) -> str:
@@ -59,7 +64,7 @@ class ApiKeyMiddleware:
         self.get_response = get_response
 
     def __call__(self, request: HttpRequest) -> HttpResponse:
-        if not is_exempt(request) and not key_accepted(presented_key(request)):
+        if not is_exempt(request) and not key_accepted(presented_key(request.headers)):
             # Compact, byte for byte the contract's body.
             response = JsonResponse(
                 UNAUTHORIZED, status=401, json_dumps_params={"separators": (",", ":")}

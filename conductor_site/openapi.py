@@ -26,6 +26,7 @@ ERROR_MEANINGS = {
     403: "Refused to a browser context (web UI, Origin, fetch metadata or session)",
     404: "Not found",
     409: "Conflict with the current state",
+    410: "Gone: the cursor is older than the kept history; start over",
     503: "Task execution is disabled on this server",
 }
 

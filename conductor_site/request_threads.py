@@ -11,7 +11,7 @@ are made and ended as before. (The database connection still closes at each requ
 `CONN_MAX_AGE=0`: keeping SQLite's open broke the log writer's recovery from a failed write,
 tests/runs/test_logs.py; the bus writer keeps its own, messagebus.writer.)
 
-An SSE stream lets go of its request thread while it streams (`messagebus.sse`
+An SSE stream lets go of its request thread while it streams (`conductor_site.live.sse`
 `release_request_thread` shuts its executor down): such an executor is `retired` and is not
 given back.
 """

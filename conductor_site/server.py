@@ -39,7 +39,7 @@ def run_server(host: str, port: int, processes: int = 1) -> int:
     from twisted.internet import reactor
 
     from conductor_site.api import conductor_version
-    from messagebus import publish
+    from conductor_site.live import publish
     from projects.layout import data_dir_migrate
     from runs import services
     from runs.supervisor import let_agents_take_sigint, supervisor
@@ -121,7 +121,7 @@ def serve_inherited(fd: int) -> int:
     from daphne.server import twisted_loop
     from twisted.internet import reactor, task
 
-    from messagebus import publish
+    from conductor_site.live import publish
 
     listener = socket.socket(fileno=fd)
     parent = os.getppid()

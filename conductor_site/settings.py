@@ -324,6 +324,9 @@ CONDUCTOR: dict[str, Any] = {
     "DISABLE_TASK_START": envbool("CONDUCTOR_DISABLE_TASK_START"),
     "API_URL": os.getenv("CONDUCTOR_API_URL", "http://127.0.0.1:14355"),
     "SSE_KEEPALIVE_SECONDS": envfloat("CONDUCTOR_SSE_KEEPALIVE_SECONDS", 15.0),
+    # The event log (GET /api/v1/events) keeps this many days, and at most this many events.
+    "EVENTS_KEEP_DAYS": envfloat("CONDUCTOR_EVENTS_KEEP_DAYS", 30.0),
+    "EVENTS_KEEP_MAX": envint("CONDUCTOR_EVENTS_KEEP_MAX", 1_000_000),
     # The largest `config.loop.max_iterations` a task may ask for.
     "LOOP_MAX_ITERATIONS": envint("CONDUCTOR_LOOP_MAX_ITERATIONS", 1000),
 }

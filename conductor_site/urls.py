@@ -4,8 +4,10 @@ from django.contrib import admin
 from django.urls import include, path
 from django.views.generic import RedirectView
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
+from rest_framework.routers import SimpleRouter
 
 from conductor_site.api import HealthApi, VersionApi, conductor_version
+from conductor_site.live.api import EventViewSet
 from conductor_site.metrics import metrics_view
 from conductor_site.views import SignInView, SignOutView, first_run
 
@@ -13,6 +15,9 @@ handler400 = "conductor_site.errors.json_400"
 handler403 = "conductor_site.errors.json_403"
 handler404 = "conductor_site.errors.json_404"
 handler500 = "conductor_site.errors.json_500"
+
+router = SimpleRouter(trailing_slash=False, use_regex_path=False)
+router.register("events", EventViewSet, basename="event")
 
 urlpatterns = [
     path("api/v1/health", HealthApi.as_view()),
@@ -23,8 +28,10 @@ urlpatterns = [
         name="schema",
     ),
     path("api/docs/", SpectacularSwaggerView.as_view(url_name="schema"), name="swagger-ui"),
+    path("api/", include("runs.stream_urls")),
     path("api/", include("messagebus.stream_urls")),
     path("api/", include("messagebus.urls")),
+    path("api/v1/", include(router.urls)),
     path("api/v1/", include("tasks.urls")),
     path("api/v1/", include("runs.urls")),
     path("api/projects", include("projects.urls")),

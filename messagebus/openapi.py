@@ -3,8 +3,8 @@
 The REST routes (`messagebus.api`) describe themselves with `@extend_schema` and the shapes
 below. The streams are plain async Django views, which drf-spectacular cannot see: the
 postprocessing hook `streams_in_schema` writes their operations from `STREAMS`, one entry per
-view of `messagebus.stream_urls`, and warns (failing the schema test) about a stream it does
-not know.
+view of `messagebus.stream_urls` and `runs.stream_urls`, and warns (failing the schema test)
+about a stream it does not know.
 """
 
 from __future__ import annotations
@@ -21,6 +21,7 @@ from rest_framework import serializers
 
 from conductor_site.openapi import ID_SCHEMA, error_objects, int_parameter
 from messagebus import stream_urls
+from runs import stream_urls as run_stream_urls
 from runs.files import RUN_FILES
 
 
@@ -183,7 +184,7 @@ def _stream_routes() -> list[tuple[str, URLPattern]]:
     return [
         (route, pattern)
         for route, pattern in _routes(get_resolver().url_patterns, "/")
-        if pattern in stream_urls.urlpatterns
+        if pattern in stream_urls.urlpatterns or pattern in run_stream_urls.urlpatterns
     ]
 
 

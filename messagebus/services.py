@@ -11,18 +11,19 @@ clocks differ, and a clock can step back), so msg_id order is pk order too, in e
 
 from __future__ import annotations
 
-import hashlib
 import json
 import uuid
 from datetime import UTC, datetime
+from functools import partial
 from typing import Any
 
 from django.db import connection, transaction
 from django.db.models import CharField, Value
 from django.db.models.functions import Cast, Concat, LPad
 
+from conductor_site.live.events import BusMessage, bus_group
+from conductor_site.live.publish import publish
 from messagebus.models import Message
-from messagebus.publish import publish_many
 from messagebus.selectors import bus_task, message_to_api
 from projects.creation import project_ensure
 from runs.models import Run
@@ -31,7 +32,6 @@ from tasks.models import Task
 BUS_LOCK_KEY = 0x636F6E64627573  # "condbus": the advisory lock every append takes
 SEQ_DIGITS = 12
 TYPE_MAX_LENGTH = 64
-GROUP_NAME_LIMIT = 100  # Channels refuses group names of 100 characters or more
 
 
 class MessageInvalid(ValueError):
@@ -72,7 +72,7 @@ def message_append(
     }
     with transaction.atomic():
         (message,) = messages_insert([fields])
-        transaction.on_commit(lambda: publish_many(bus_events([message])))
+        transaction.on_commit(partial(publish, bus_events([message])))
     return message
 
 
@@ -87,25 +87,13 @@ def bus_made(project_id: str, task_id: str | None) -> Task | None:
     return task
 
 
-def bus_group(project_id: str, task_id: str | None = None) -> str:
-    """`bus.<project_id>` (every message of the project) or `bus.<project_id>.<task_id>`.
-
-    Ids may be 128 characters, Channels' group names fewer than 100: a longer name is hashed
-    into `bus..<hex>`, which no pair of ids can spell (ids never contain a dot).
-    """
-    name = f"bus.{project_id}" if task_id is None else f"bus.{project_id}.{task_id}"
-    if len(name) < GROUP_NAME_LIMIT:
-        return name
-    return f"bus..{hashlib.sha256(name.encode()).hexdigest()}"
-
-
-def bus_events(messages: list[Message]) -> list[tuple[str, dict[str, Any]]]:
+def bus_events(messages: list[Message]) -> list[tuple[str, BusMessage]]:
     """The doorbells of appended messages, in pk order: `type` is the Channels handler
     (`bus.message`); the message's own type is in `message`, the full list item. `after` is
     the msg_id before it on that group's bus (None: the first), so a stream that sent that
     one can send this one as it is, without reading the database (messagebus.streams)."""
     last: dict[str, str | None] = {}
-    events = []
+    events: list[tuple[str, BusMessage]] = []
     for message in messages:
         item = message_to_api(message)
         for group, bus in _buses(message):
@@ -116,7 +104,14 @@ def bus_events(messages: list[Message]) -> list[tuple[str, dict[str, Any]]]:
                     .values_list("msg_id", flat=True)
                     .first()
                 )
-            event = {**item, "type": "bus.message", "message": item, "after": last[group]}
+            event: BusMessage = {
+                "type": "bus.message",
+                "msg_id": message.msg_id,
+                "project_id": message.project_id,
+                "task_id": item["task_id"],
+                "message": item,
+                "after": last[group],
+            }
             events.append((group, event))
             last[group] = message.msg_id
     return events

@@ -30,8 +30,8 @@ from django.db import connection, transaction
 from conductor_site.audit import audit_append
 from conductor_site.db import connection_release
 from conductor_site.errors import DomainError
+from conductor_site.live.publish import publish
 from messagebus.models import Message
-from messagebus.publish import publish_many
 from messagebus.services import MessageInvalid, bus_events, bus_made, messages_insert
 
 log = logging.getLogger(__name__)
@@ -90,7 +90,7 @@ class AppendWriter:
         while True:
             written = [item for batch in _waiting(self._written) for item in batch]
             try:
-                publish_many(bus_events([message for _, message in written]))
+                publish(bus_events([message for _, message in written]))
             except Exception:  # the rows are committed: a stream re-reads them
                 log.warning("the doorbells of %d bus appends failed", len(written), exc_info=True)
                 connection.close()

@@ -30,7 +30,8 @@ from django.db.models import Max
 from django.utils import timezone
 
 from conductor_site.db import connection_release
-from messagebus.publish import publish_many, run_group
+from conductor_site.live import events
+from conductor_site.live.publish import publish
 from runs.models import LogChunk
 
 log = logging.getLogger(__name__)
@@ -187,7 +188,7 @@ class LogWriter:
         }
         failed = self._store({run_id: chunks for run_id, chunks in batches.items() if chunks})
         stored = [c for run_id, chunks in batches.items() if run_id not in failed for c in chunks]
-        publish_many((run_group(c.run_id), chunk_event(c)) for c in stored)
+        publish((events.run_group(c.run_id), chunk_event(c)) for c in stored)
         with self._lock:
             for run, _, closing in work:
                 self._settle(run, batches[run.run_id], failed.get(run.run_id), closing)
@@ -362,7 +363,7 @@ def _merge(pieces: list[tuple[str, str]]) -> list[tuple[str, str]]:
     return [(stream, "".join(texts)) for stream, texts in groups]
 
 
-def chunk_event(chunk: LogChunk) -> dict[str, object]:
+def chunk_event(chunk: LogChunk) -> events.LogChunk:
     return {
         "type": "log.chunk",
         "run_id": chunk.run_id,

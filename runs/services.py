@@ -15,7 +15,7 @@ from django.db.models import Q
 from django.utils import timezone
 
 from projects import storage
-from runs.events import run_changed
+from runs.events import attempt_status_changed, run_changed
 from runs.files import run_folder
 from runs.models import ACTIVE_STATUSES, TERMINAL_STATUSES, Attempt, Run, RunStatus, Worker
 from runs.processes import run_processes_kill
@@ -26,14 +26,15 @@ log = logging.getLogger(__name__)
 
 def run_create(attempt: Attempt, kind: str, prompt: str, previous_run: Run | None = None) -> Run:
     """A new queued run; live subscribers hear of it once it is committed."""
-    run = Run.objects.create(
-        attempt=attempt,
-        kind=kind,
-        prompt=prompt,
-        status=RunStatus.QUEUED,
-        previous_run=previous_run,
-    )
-    run_changed(run, "created")
+    with transaction.atomic():
+        run = Run.objects.create(
+            attempt=attempt,
+            kind=kind,
+            prompt=prompt,
+            status=RunStatus.QUEUED,
+            previous_run=previous_run,
+        )
+        run_changed(run, "created")
     return run
 
 
@@ -41,34 +42,37 @@ def run_claim(run: Run, worker: str, cwd: str) -> bool:
     """queued/created → running; False when the run was stopped (or taken) meanwhile. Either
     way `run` is re-read, so a caller that lost reports the status the run has now."""
     now = timezone.now()
-    claimed = Run.objects.filter(
-        id=run.id, status__in=[RunStatus.CREATED, RunStatus.QUEUED]
-    ).update(status=RunStatus.RUNNING, worker=worker, cwd=cwd, started_at=now, heartbeat_at=now)
-    run.refresh_from_db()
-    if claimed == 1:
-        run_changed(run, "started")
+    with transaction.atomic():  # the change and its event commit together
+        claimed = Run.objects.filter(
+            id=run.id, status__in=[RunStatus.CREATED, RunStatus.QUEUED]
+        ).update(status=RunStatus.RUNNING, worker=worker, cwd=cwd, started_at=now, heartbeat_at=now)
+        run.refresh_from_db()
+        if claimed == 1:
+            run_changed(run, "started")
     return claimed == 1
 
 
 def run_finish(run: Run, status: str, **fields: object) -> bool:
     """running → a terminal status. False when something else (the reaper) ended it first."""
-    done = Run.objects.filter(id=run.id, status=RunStatus.RUNNING).update(
-        status=status, ended_at=timezone.now(), **fields
-    )
-    run.refresh_from_db()
-    if done == 1:
-        run_changed(run, "updated")
+    with transaction.atomic():
+        done = Run.objects.filter(id=run.id, status=RunStatus.RUNNING).update(
+            status=status, ended_at=timezone.now(), **fields
+        )
+        run.refresh_from_db()
+        if done == 1:
+            run_changed(run, "updated")
     return done == 1
 
 
 def run_cancel_unstarted(run: Run, status: str, error_summary: str) -> int:
     """created/queued → `status`; 0 when it started (or ended) meanwhile."""
-    done = Run.objects.filter(id=run.id, status__in=[RunStatus.CREATED, RunStatus.QUEUED]).update(
-        status=status, error_summary=error_summary, ended_at=timezone.now()
-    )
-    if done:
-        run.refresh_from_db()
-        run_changed(run, "updated")
+    with transaction.atomic():
+        done = Run.objects.filter(
+            id=run.id, status__in=[RunStatus.CREATED, RunStatus.QUEUED]
+        ).update(status=status, error_summary=error_summary, ended_at=timezone.now())
+        if done:
+            run.refresh_from_db()
+            run_changed(run, "updated")
     return done
 
 
@@ -77,42 +81,50 @@ def attempt_finish(attempt: Attempt, status: str, error_summary: str = "") -> No
     never end, and no delete could pass it."""
     if status not in TERMINAL_STATUSES:
         raise ValueError(f"an attempt cannot end {status!r}")
-    Attempt.objects.filter(id=attempt.id, status=RunStatus.RUNNING).update(
-        status=status, error_summary=error_summary
-    )
+    with transaction.atomic():
+        done = Attempt.objects.filter(id=attempt.id, status=RunStatus.RUNNING).update(
+            status=status, error_summary=error_summary
+        )
+        if done:
+            attempt_status_changed(attempt.id, "updated")
 
 
 def attempt_stop_unstarted(attempt_id: str, reason: str) -> bool:
     """created → stopped: its start, waiting for the planner or already sent to a worker,
     then finds nothing to claim."""
-    return (
-        Attempt.objects.filter(id=attempt_id, status=RunStatus.CREATED).update(
+    with transaction.atomic():
+        done = Attempt.objects.filter(id=attempt_id, status=RunStatus.CREATED).update(
             status=RunStatus.STOPPED, error_summary=reason
         )
-        == 1
-    )
+        if done:
+            attempt_status_changed(attempt_id, "updated")
+    return done == 1
 
 
 def attempt_claim(attempt_id: str, worker: str) -> bool:
     """created → running on `worker`; False for a duplicate delivery, or an attempt stopped
     before it started."""
-    return (
-        Attempt.objects.filter(id=attempt_id, status=RunStatus.CREATED).update(
+    with transaction.atomic():  # the change and its event commit together
+        claimed = Attempt.objects.filter(id=attempt_id, status=RunStatus.CREATED).update(
             status=RunStatus.RUNNING, worker=worker, heartbeat_at=timezone.now()
         )
-        == 1
-    )
+        if claimed:
+            attempt_status_changed(attempt_id, "started")
+    return claimed == 1
 
 
 def attempt_resume(attempt: Attempt) -> bool:
     """An ended attempt → running again, for a follow-up in its worktree; False while it is
     busy (running, not started, or being landed: `attempt_operation_begin`)."""
-    return (
-        Attempt.objects.filter(id=attempt.id, operation="")
-        .exclude(status__in=[RunStatus.RUNNING, RunStatus.CREATED])
-        .update(status=RunStatus.RUNNING, heartbeat_at=timezone.now(), error_summary="")
-        == 1
-    )
+    with transaction.atomic():
+        resumed = (
+            Attempt.objects.filter(id=attempt.id, operation="")
+            .exclude(status__in=[RunStatus.RUNNING, RunStatus.CREATED])
+            .update(status=RunStatus.RUNNING, heartbeat_at=timezone.now(), error_summary="")
+        )
+        if resumed:
+            attempt_status_changed(attempt.id, "started")
+    return resumed == 1
 
 
 def attempt_worktree_record(
@@ -142,9 +154,12 @@ def attempt_admit(attempt: Attempt) -> bool:
 def attempt_fail_blocked(attempt: Attempt, reason: str) -> bool:
     """created → failed, with its runs that never started, when it can never be admitted (a
     dependency failed); False when it started or ended meanwhile."""
-    updated = Attempt.objects.filter(id=attempt.id, status=RunStatus.CREATED).update(
-        status=RunStatus.FAILED, error_summary=reason, admitted_at=timezone.now()
-    )
+    with transaction.atomic():
+        updated = Attempt.objects.filter(id=attempt.id, status=RunStatus.CREATED).update(
+            status=RunStatus.FAILED, error_summary=reason, admitted_at=timezone.now()
+        )
+        if updated:
+            attempt_status_changed(attempt.id, "updated")
     if updated:
         for run in attempt.runs.filter(status__in=[RunStatus.CREATED, RunStatus.QUEUED]):
             run_cancel_unstarted(run, RunStatus.FAILED, reason)
@@ -171,9 +186,9 @@ def run_stop(run: Run) -> str:
             Run.objects.filter(
                 id=run.id, status=RunStatus.RUNNING, stop_requested_at__isnull=True
             ).update(stop_requested_at=now)
-    run.refresh_from_db()
-    if unstarted:
-        run_changed(run, "updated")
+        run.refresh_from_db()
+        if unstarted:
+            run_changed(run, "updated")
     return run.status
 
 
@@ -266,9 +281,12 @@ def recover_embedded() -> int:
 def crash_attempt(attempt: Attempt, reason: str, local: bool = False) -> int:
     """The attempt and its active runs become `crashed`; `local`: their pids are of this
     host (see `_crash_run`)."""
-    done = Attempt.objects.filter(id=attempt.id, status=attempt.status).update(
-        status=RunStatus.CRASHED, error_summary=reason
-    )
+    with transaction.atomic():
+        done = Attempt.objects.filter(id=attempt.id, status=attempt.status).update(
+            status=RunStatus.CRASHED, error_summary=reason
+        )
+        if done:
+            attempt_status_changed(attempt.id, "updated")
     for run in attempt.runs.filter(status__in=ACTIVE_STATUSES):
         _crash_run(run, reason, local)
     return done
@@ -279,12 +297,13 @@ def _crash_run(run: Run, reason: str, local: bool = False) -> int:
     pid is of this host), then mark it `crashed`."""
     if run.status == RunStatus.RUNNING:
         run_processes_kill(run.id, leader=run.pid if local else None)
-    done = Run.objects.filter(id=run.id, status=run.status).update(
-        status=RunStatus.CRASHED, error_summary=reason, ended_at=timezone.now()
-    )
-    if done:
-        run.refresh_from_db()
-        run_changed(run, "updated")
+    with transaction.atomic():
+        done = Run.objects.filter(id=run.id, status=run.status).update(
+            status=RunStatus.CRASHED, error_summary=reason, ended_at=timezone.now()
+        )
+        if done:
+            run.refresh_from_db()
+            run_changed(run, "updated")
     return done
 
 

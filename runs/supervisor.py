@@ -24,6 +24,7 @@ from django.conf import settings
 from django.db import close_old_connections
 
 from conductor_site.db import connection_release
+from conductor_site.live.history import events_prune_due
 from runs import services
 from runs.logsink import LineSplitter, LogTotals, log_writer
 from runs.processes import kill_group, run_processes_kill
@@ -259,6 +260,7 @@ class Supervisor:
             return last_beat
         services.heartbeat(run_ids, attempt_ids, self.name if self._works else "")
         reconcile()
+        events_prune_due()  # at most hourly
         housekeeping.send(sender=Supervisor)
         return now
 

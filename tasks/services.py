@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from contextlib import suppress
 from dataclasses import dataclass
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
@@ -18,10 +19,12 @@ from projects.models import Project
 from projects.selectors import attempts_with_worktrees, has_active_work
 from runs import services as run_services
 from runs.agents import agent_for
+from runs.events import attempt_status_changed
 from runs.models import ACTIVE_STATUSES, Attempt, Run, RunStatus
 from runs.tasks import enqueue_followup, enqueue_worktree_retire
 from tasks import planner, threads
 from tasks.dependencies import dependency_cycle_refuse
+from tasks.events import task_changed
 from tasks.models import Task
 from tasks.selectors import is_done
 
@@ -123,6 +126,7 @@ def _task_create(
                 task.save()
     except IntegrityError as exc:
         raise TaskConflict(f"task {task_id!r} already exists in project {project.id!r}") from exc
+    task_changed(task, "created")
     try:  # the caller's transaction undoes the task when its folder cannot be written
         storage.file_write(storage.task_dir(project.id, task_id) / "TASK.md", fields["prompt"])
     except storage.PathRefused as exc:
@@ -137,8 +141,10 @@ def _title(prompt: str) -> str:
 
 def attempt_create(task: Task, agent: str, prompt: str) -> Run:
     """A new attempt, waiting for the planner, with its agent run."""
-    attempt = Attempt.objects.create(task=task, agent=agent)
-    return run_services.run_create(attempt, Run.Kind.AGENT, prompt)
+    with transaction.atomic():
+        attempt = Attempt.objects.create(task=task, agent=agent)
+        attempt_status_changed(attempt.id, "created")
+        return run_services.run_create(attempt, Run.Kind.AGENT, prompt)
 
 
 def followup_start(task: Task, prompt: str, resume_session: bool = True, delay: float = 0) -> Run:
@@ -177,15 +183,23 @@ def task_done_record(task: Task) -> None:
     made a list of 10,000 tasks take a second)."""
     marker = storage.file_stat(_done_marker(task))
     done_at = None if marker is None else (task.done_at or timezone.now())
-    Task.objects.filter(id=task.id).update(done_at=done_at)
-    task.done_at = done_at
+    _done_at_set(task, done_at)
+
+
+def _done_at_set(task: Task, done_at: datetime | None) -> None:
+    """Store `done_at`; a change of done-ness is a task change (the board shows it)."""
+    changed = (task.done_at is None) != (done_at is None)
+    with transaction.atomic():
+        Task.objects.filter(id=task.id).update(done_at=done_at)
+        task.done_at = done_at
+        if changed:
+            task_changed(task, "updated")
 
 
 def task_done_remove(task: Task) -> bool:
     """Remove the `DONE` marker (resume) and its record; False when there was no marker."""
     removed = storage.file_remove(_done_marker(task))
-    Task.objects.filter(id=task.id).update(done_at=None)
-    task.done_at = None
+    _done_at_set(task, None)
     return removed
 
 
@@ -208,8 +222,7 @@ def task_resume_loop(task: Task) -> None:
     """After `DONE` was removed: start the loop again if nothing runs."""
     if task.loop is None or task.attempts.filter(status__in=ACTIVE_STATUSES).exists():
         return
-    Task.objects.filter(id=task.id).update(column=Task.Column.IN_PROGRESS)
-    task.refresh_from_db()
+    _column_move(task, Task.Column.IN_PROGRESS)
     with suppress(TaskConflict):  # the attempt that just ended saw no DONE and went on itself
         followup_start(task, task.prompt, resume_session=False)
 
@@ -233,6 +246,8 @@ def task_move(task: Task, column: str, *, after: str = "", before: str = "") -> 
             _neighbour(task, column, "before", before),
         )
         Task.objects.filter(pk=task.pk).update(column=column, position=position)
+        task.refresh_from_db()
+        task_changed(task, "moved")
     if column == Task.Column.CANCELLED:
         task_cancel(task)
     task.refresh_from_db()
@@ -292,7 +307,7 @@ def task_cancel(task: Task, wait: bool = False) -> list[str]:
     """Stop the task's running runs and dequeue what has not started, whether it waits for
     the planner or was already sent to a worker; keep its data. Returns the ids of the runs
     it stopped; with `wait`, once they ended (bounded, as `/runs/<r>/stop`)."""
-    Task.objects.filter(id=task.id).update(column=Task.Column.CANCELLED)
+    _column_move(task, Task.Column.CANCELLED)
     for attempt_id in task.attempts.filter(status=RunStatus.CREATED).values_list("id", flat=True):
         run_services.attempt_stop_unstarted(attempt_id, "cancelled before it started")
     stopped = []
@@ -305,16 +320,27 @@ def task_cancel(task: Task, wait: bool = False) -> list[str]:
     return stopped
 
 
+def _column_move(task: Task, column: str) -> None:
+    with transaction.atomic():
+        moved = Task.objects.filter(id=task.id).exclude(column=column).update(column=column)
+        task.refresh_from_db()
+        if moved:
+            task_changed(task, "moved")
+
+
 def task_delete(task: Task) -> None:
     folder = storage.task_dir(task.project_id, task.task_id)
     with transaction.atomic():
         if has_active_work(Task.objects.filter(pk=task.pk)):
             raise run_services.Busy(f"task {task.task_id!r} has active runs: stop them first")
         enqueue_worktree_retire(attempts_with_worktrees(Task.objects.filter(pk=task.pk)))
+        task_changed(task, "deleted")
         task.delete()
         storage.folder_remove(folder)
 
 
 def task_merged(task_pk: int) -> None:
     """An attempt of the task was merged into its target: the task is done on the board."""
-    Task.objects.filter(id=task_pk).update(column=Task.Column.DONE)
+    task = Task.objects.filter(id=task_pk).first()
+    if task is not None:
+        _column_move(task, Task.Column.DONE)

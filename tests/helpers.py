@@ -8,6 +8,8 @@ import subprocess
 from pathlib import Path
 from typing import Any
 
+from conductor_site.live.events import LogChunk
+
 
 def assert_error(response: Any, status: int, code: str) -> dict[str, Any]:
     """The response is the one error shape with this status and code; returns its body."""
@@ -18,6 +20,19 @@ def assert_error(response: Any, status: int, code: str) -> dict[str, Any]:
     assert isinstance(body["error"], str) and body["error"]
     assert body["code"] == code
     return dict(body)
+
+
+def log_chunk_event(run_id: str, seq: int, text: str = "line\n") -> LogChunk:
+    """A typed `log.chunk` live event, as the log writer publishes it."""
+    return {
+        "type": "log.chunk",
+        "run_id": run_id,
+        "seq": seq,
+        "stream": "stdout",
+        "text": text,
+        "lines": text.count("\n"),
+        "timestamp": "2026-12-01T00:00:00+00:00",
+    }
 
 
 def tree_fingerprint(folder: Path) -> dict[str, str]:

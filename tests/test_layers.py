@@ -30,9 +30,6 @@ KNOWN = {
     ("projects/services.py", "tasks"),
     # The old data-dir layout is moved run folder by run folder.
     ("projects/layout.py", "runs"),
-    # `messagebus.publish` is the live-events seam, to become a layer of its own.
-    ("runs/events.py", "messagebus"),
-    ("runs/logsink.py", "messagebus"),
     # The pipeline posts the `task_start` message on the task's bus.
     ("runs/pipeline.py", "messagebus"),
     # A thread's question and its answer are bus messages.

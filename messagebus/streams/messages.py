@@ -5,24 +5,17 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator
 from functools import partial
-from typing import Any
+from typing import Any, cast
 
 from django.http import HttpRequest
 from django.http.response import HttpResponseBase
 from django.views.decorators.csrf import csrf_exempt
 
+from conductor_site.live.engine import Batch, FeedEvent, db
+from conductor_site.live.events import BusMessage, LiveEvent, bus_group
+from conductor_site.live.sse import cursor_param, error_response, refused, sse_response
+from conductor_site.live.subscription import Subscription
 from messagebus.selectors import BusNotFound, UnknownCursor, message_to_api, messages_after
-from messagebus.services import bus_group
-from messagebus.sse import (
-    Subscription,
-    cursor_param,
-    db,
-    error_response,
-    refused,
-    sse_batched,
-    sse_json,
-    sse_response,
-)
 
 
 def _bus_after(project_id: str, task_id: str | None, after: str | None) -> list[tuple[str, dict]]:
@@ -44,24 +37,23 @@ class BusFeed:
         self.task_id = task_id
         self.last = after
 
-    def replay(self) -> AsyncIterator[str]:
+    def replay(self) -> AsyncIterator[Batch]:
         return self._catch_up()
 
-    def resync(self) -> AsyncIterator[str]:
+    def resync(self) -> AsyncIterator[Batch]:
         return self._catch_up()
 
-    async def live(self, messages: list[dict[str, Any]], lost: bool) -> AsyncIterator[str]:
-        bells = [message for message in messages if message.get("type") == "bus.message"]
+    async def live(self, messages: list[LiveEvent], lost: bool) -> AsyncIterator[Batch]:
+        bells = [cast(BusMessage, m) for m in messages if m["type"] == "bus.message"]
         items = None if lost else self._chained(bells)
         if items:
             self.last = items[-1]["msg_id"]
-            for text in sse_batched([sse_json(item, id=item["msg_id"]) for item in items]):
-                yield text
+            yield [FeedEvent(item, id=item["msg_id"]) for item in items]
         elif items is None:
-            async for frame in self._catch_up():
-                yield frame
+            async for batch in self._catch_up():
+                yield batch
 
-    def _chained(self, bells: list[dict[str, Any]]) -> list[dict[str, Any]] | None:
+    def _chained(self, bells: list[BusMessage]) -> list[dict[str, Any]] | None:
         """The doorbells' messages not sent yet, if each names the one before it (`after`)
         as the last one sent: then nothing can be missing. None: read the database."""
         items: list[dict[str, Any]] = []
@@ -69,13 +61,13 @@ class BusFeed:
         for bell in bells:
             if last is not None and bell["msg_id"] <= last:
                 continue  # sent already (msg_id order is append order)
-            if "after" not in bell or bell["after"] != last:
+            if bell.get("after", "") != last:  # a doorbell without `after`: read the database
                 return None
             items.append(bell["message"])
             last = bell["msg_id"]
         return items
 
-    async def _catch_up(self) -> AsyncIterator[str]:
+    async def _catch_up(self) -> AsyncIterator[Batch]:
         try:
             items = await db(_bus_after, self.project_id, self.task_id, self.last)
         except (BusNotFound, UnknownCursor):  # the project, task or cursor was deleted
@@ -83,8 +75,7 @@ class BusFeed:
             return
         if items:
             self.last = items[-1][0]
-            for text in sse_batched([sse_json(item, id=msg_id) for msg_id, item in items]):
-                yield text
+            yield [FeedEvent(item, id=msg_id) for msg_id, item in items]
 
 
 async def _bus_stream(

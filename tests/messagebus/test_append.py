@@ -8,10 +8,11 @@ from typing import Any
 
 import pytest
 
+from conductor_site.live.events import BusMessage, bus_group
 from messagebus import services
 from messagebus.models import Message
 from messagebus.selectors import BusNotFound, message_to_api
-from messagebus.services import MessageInvalid, bus_group, message_append
+from messagebus.services import MessageInvalid, message_append
 from projects.models import Project
 from runs.models import Run
 from tasks.models import Task
@@ -138,7 +139,7 @@ def test_the_doorbell_rings_both_groups_after_commit(
     t1: Task, monkeypatch: pytest.MonkeyPatch, django_capture_on_commit_callbacks: Any
 ) -> None:
     sent: list[list[tuple[str, dict[str, Any]]]] = []
-    monkeypatch.setattr(services, "publish_many", lambda items: sent.append(list(items)))
+    monkeypatch.setattr(services, "publish", lambda items: sent.append(list(items)))
 
     with django_capture_on_commit_callbacks(execute=False) as callbacks:
         message = message_append(project_id="demo", task_id="t1", type="FACT", body="4")
@@ -147,16 +148,23 @@ def test_the_doorbell_rings_both_groups_after_commit(
         callback()
 
     item = message_to_api(message)
-    event = {**item, "type": "bus.message", "message": item, "after": None}
+    event: BusMessage = {
+        "type": "bus.message",
+        "msg_id": message.msg_id,
+        "project_id": "demo",
+        "task_id": "t1",
+        "message": item,
+        "after": None,
+    }
     assert sent == [[("bus.demo", event), ("bus.demo.t1", event)]]
-    assert event["message"]["type"] == "FACT"
+    assert item["type"] == "FACT"
 
 
 def test_each_doorbell_names_the_message_before_it_on_its_bus(
     t1: Task, monkeypatch: pytest.MonkeyPatch, django_capture_on_commit_callbacks: Any
 ) -> None:
     sent: list[tuple[str, dict[str, Any]]] = []
-    monkeypatch.setattr(services, "publish_many", lambda items: sent.extend(items))
+    monkeypatch.setattr(services, "publish", lambda items: sent.extend(items))
 
     with django_capture_on_commit_callbacks(execute=True):
         first = message_append(project_id="demo", task_id="t1", body="1")
@@ -176,7 +184,7 @@ def test_a_project_message_rings_the_project_group_only(
     demo: Project, monkeypatch: pytest.MonkeyPatch, django_capture_on_commit_callbacks: Any
 ) -> None:
     sent: list[list[tuple[str, dict[str, Any]]]] = []
-    monkeypatch.setattr(services, "publish_many", lambda items: sent.append(list(items)))
+    monkeypatch.setattr(services, "publish", lambda items: sent.append(list(items)))
 
     with django_capture_on_commit_callbacks(execute=True):
         message_append(project_id="demo")

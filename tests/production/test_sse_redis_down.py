@@ -21,12 +21,13 @@ from django.db import connection
 from django.utils import timezone
 from pytest_django.fixtures import Settings
 
-from messagebus import publish
-from messagebus.publish import run_group
+from conductor_site.live import publish
+from conductor_site.live.events import run_group
 from projects.models import Project
 from runs.models import Attempt, LogChunk, Run, RunStatus
 from tasks.models import Task
 from tests.conftest import wait_for
+from tests.helpers import log_chunk_event
 from tests.messagebus.test_stream_support import Conductor, EventStream, is_done, logs
 from tests.processes import Server
 
@@ -209,20 +210,20 @@ def test_publishing_resumes_once_redis_is_back(
     settings.CHANNEL_LAYERS = {"default": {"BACKEND": backend, "CONFIG": {"hosts": [REDIS_URL]}}}
     monkeypatch.setattr(publish, "_outage", publish._Outage())
     monkeypatch.setattr(publish._Outage, "COOL_DOWN_SECONDS", 0.2)
-    event = {"type": "run.changed", "run_id": "r1"}
+    event = log_chunk_event("r1", 1)
 
-    with caplog.at_level(logging.WARNING, logger="messagebus.publish"):
-        publish.publish("run.r1", event)
-        publish.publish("run.r1", event)  # in the cool-down: dropped
+    with caplog.at_level(logging.WARNING, logger="conductor_site.live.publish"):
+        publish.publish([("run.r1", event)])
+        publish.publish([("run.r1", event)])  # in the cool-down: dropped
         private_redis.start()
 
         def sent() -> bool:
-            publish.publish("run.r1", event)
+            publish.publish([("run.r1", event)])
             return not publish._outage.failing
 
         wait_for(sent, 30, "a publish to the restarted Redis")
 
-    messages = [r.getMessage() for r in caplog.records if r.name == "messagebus.publish"]
+    messages = [r.getMessage() for r in caplog.records if r.name == "conductor_site.live.publish"]
     assert len(messages) == 2
     assert "live events are dropped" in messages[0]
     assert messages[1].startswith("publishing works again")

@@ -5,15 +5,19 @@ from __future__ import annotations
 import codecs
 from collections.abc import AsyncIterator
 from pathlib import Path
-from typing import Any
 
 from django.http import HttpRequest
 from django.http.response import HttpResponseBase
 from django.views.decorators.csrf import csrf_exempt
 
-from messagebus.publish import run_group
-from messagebus.sse import Subscription, db, error_response, refused, sse_frame, sse_response
-from messagebus.streams.run_reads import (
+from conductor_site.live.engine import Batch, FeedEvent, db
+from conductor_site.live.events import LiveEvent, run_group
+from conductor_site.live.sse import error_response, refused, sse_response
+from conductor_site.live.subscription import Subscription
+from projects import storage
+from runs.files import RUN_FILES
+from runs.models import Run
+from runs.streams.run_reads import (
     PAGE,
     Chunk,
     RunLog,
@@ -22,9 +26,6 @@ from messagebus.streams.run_reads import (
     run_ref,
     run_state,
 )
-from projects import storage
-from runs.files import RUN_FILES
-from runs.models import Run
 
 FILE_READ = 4 * 1024 * 1024
 
@@ -54,27 +55,27 @@ class RunFileFeed:
         folder = storage.run_dir(run.project_id, run.task_id, run.id)
         self.path = folder / "output.md" if name == "output.md" else None
 
-    def replay(self) -> AsyncIterator[str]:
+    def replay(self) -> AsyncIterator[Batch]:
         return self._catch_up()
 
-    def resync(self) -> AsyncIterator[str]:
+    def resync(self) -> AsyncIterator[Batch]:
         return self._catch_up()
 
-    async def live(self, messages: list[dict[str, Any]], lost: bool) -> AsyncIterator[str]:
+    async def live(self, messages: list[LiveEvent], lost: bool) -> AsyncIterator[Batch]:
         from_log = self.name in ("stdout", "stderr") and not lost and not run_changed(messages)
         chunks, gap = self.log.take(messages) if from_log else ([], True)
         if text := self._text(chunks):
-            yield sse_frame(text)
+            yield [FeedEvent(text)]
         if gap:
-            async for frame in self._catch_up():
-                yield frame
+            async for batch in self._catch_up():
+                yield batch
 
-    async def _catch_up(self) -> AsyncIterator[str]:
+    async def _catch_up(self) -> AsyncIterator[Batch]:
         if self.name in ("stdout", "stderr"):
             while True:
                 state, chunks = await self.log.read()
                 if text := self._text(chunks):
-                    yield sse_frame(text)
+                    yield [FeedEvent(text)]
                 if len(chunks) < PAGE:
                     break
         else:
@@ -82,12 +83,11 @@ class RunFileFeed:
             while data := await db(_file_bytes, self.run.id, self.path, self.sent_bytes):
                 self.sent_bytes += len(data)
                 if text := self.decoder.decode(data, final=False):
-                    yield sse_frame(text)
+                    yield [FeedEvent(text)]
         if state is None or state.ended:
-            if tail := self.decoder.decode(b"", final=True):
-                yield sse_frame(tail)
+            ending = [FeedEvent(tail)] if (tail := self.decoder.decode(b"", final=True)) else []
             self.finished = True
-            yield sse_frame("{}", event="done")
+            yield [*ending, FeedEvent("{}", name="done")]
 
     def _text(self, chunks: list[Chunk]) -> str:
         return "".join(chunk.text for chunk in chunks if chunk.stream == self.name)

@@ -15,21 +15,19 @@ from django.utils import timezone
 from django.utils.dateparse import parse_datetime
 from django.views.decorators.csrf import csrf_exempt
 
-from messagebus.sse import (
-    Subscription,
+from conductor_site.live.engine import Batch, FeedEvent, db
+from conductor_site.live.events import ALL_RUNS_GROUP, LiveEvent
+from conductor_site.live.sse import (
     cursor_param,
-    db,
     error_response,
     keepalive_seconds,
     refused,
-    sse_batched,
-    sse_json,
     sse_response,
 )
-from messagebus.streams.run_reads import RunRef, ref_of
-from runs.events import ALL_RUNS_GROUP
+from conductor_site.live.subscription import Subscription
 from runs.models import TERMINAL_STATUSES, Run
 from runs.selectors import rfc3339
+from runs.streams.run_reads import RunRef, ref_of
 
 ALL_RUNS_REPLAY_MAX = 1_000  # runs replayed after a cursor
 SENT_RUNS_MAX = 10_000
@@ -94,28 +92,25 @@ class AllRunsFeed:
         self.since = since
         self.sent: OrderedDict[str, set[str]] = OrderedDict()
 
-    async def replay(self) -> AsyncIterator[str]:
-        for text in sse_batched(await self._unsent(self.since)):
-            yield text
+    async def replay(self) -> AsyncIterator[Batch]:
+        yield await self._unsent(self.since)
 
-    async def resync(self) -> AsyncIterator[str]:
+    async def resync(self) -> AsyncIterator[Batch]:
         """Only the last minutes: older doorbells were checked by earlier resyncs."""
         window = timedelta(seconds=max(60.0, 4 * keepalive_seconds()))
-        for text in sse_batched(await self._unsent(max(self.since, timezone.now() - window))):
-            yield text
+        yield await self._unsent(max(self.since, timezone.now() - window))
 
-    async def live(self, messages: list[dict[str, Any]], lost: bool) -> AsyncIterator[str]:
-        rung = {str(m.get("run_id")) for m in messages if m.get("type") == "run.changed"}
+    async def live(self, messages: list[LiveEvent], lost: bool) -> AsyncIterator[Batch]:
+        rung = {m["run_id"] for m in messages if m["type"] == "run.changed"}
         if lost:
-            async for text in self.resync():
-                yield text
+            async for batch in self.resync():
+                yield batch
         elif rung:
-            for text in sse_batched(await self._unsent(self.since, sorted(rung))):
-                yield text
+            yield await self._unsent(self.since, sorted(rung))
 
-    async def _unsent(self, since: datetime, run_ids: list[str] | None = None) -> list[str]:
+    async def _unsent(self, since: datetime, run_ids: list[str] | None = None) -> Batch:
         transitions = await db(_transitions, since, run_ids)
-        return [self._frames(t) for t in transitions if self._first(t)]
+        return [event for t in transitions if self._first(t) for event in self._events(t)]
 
     def _first(self, t: Transition) -> bool:
         """True once per (run, event, status): replay, resync and live may all see it."""
@@ -130,7 +125,7 @@ class AllRunsFeed:
         return True
 
     @staticmethod
-    def _frames(t: Transition) -> str:
+    def _events(t: Transition) -> Batch:
         ids = {"run_id": t.run.id, "project_id": t.run.project_id, "task_id": t.run.task_id}
         document: dict[str, Any] = {"type": t.event, **ids, "status": t.status}
         if t.status in TERMINAL_STATUSES:
@@ -142,10 +137,10 @@ class AllRunsFeed:
             "status": UI_STATUS.get(t.status, t.status),
             "exit_code": t.exit_code if t.exit_code is not None else -1,
         }
-        frames = sse_json(document, id=t.at) + sse_json(status, event="status", id=t.at)
+        events = [FeedEvent(document, id=t.at), FeedEvent(status, name="status", id=t.at)]
         if t.event == "run_started":
-            frames += sse_json(ids, event="log", id=t.at)
-        return frames
+            events.append(FeedEvent(ids, name="log", id=t.at))
+        return events
 
 
 @csrf_exempt  # GET only: anything else is a 405 from the view

@@ -4,23 +4,16 @@ from __future__ import annotations
 
 import re
 from collections.abc import AsyncIterator
-from typing import Any
 
 from django.http import HttpRequest
 from django.http.response import HttpResponseBase
 from django.views.decorators.csrf import csrf_exempt
 
-from messagebus.publish import run_group
-from messagebus.sse import (
-    Subscription,
-    cursor_param,
-    db,
-    error_response,
-    refused,
-    sse_json,
-    sse_response,
-)
-from messagebus.streams.run_reads import PAGE, Chunk, RunLog, RunRef, run_changed, run_ref
+from conductor_site.live.engine import Batch, FeedEvent, db
+from conductor_site.live.events import LiveEvent, run_group
+from conductor_site.live.sse import cursor_param, error_response, refused, sse_response
+from conductor_site.live.subscription import Subscription
+from runs.streams.run_reads import PAGE, Chunk, RunLog, RunRef, run_changed, run_ref
 
 LOG_CURSOR = re.compile(r"^(\d{1,18}):(\d{1,18})\Z")
 
@@ -35,21 +28,21 @@ class RunLogFeed:
         self.log = RunLog(run.id, cursor)
         self.sent_status = ""
 
-    def replay(self) -> AsyncIterator[str]:
+    def replay(self) -> AsyncIterator[Batch]:
         return self._catch_up()
 
-    def resync(self) -> AsyncIterator[str]:
+    def resync(self) -> AsyncIterator[Batch]:
         return self._catch_up()
 
-    async def live(self, messages: list[dict[str, Any]], lost: bool) -> AsyncIterator[str]:
+    async def live(self, messages: list[LiveEvent], lost: bool) -> AsyncIterator[Batch]:
         chunks, gap = ([], True) if lost or run_changed(messages) else self.log.take(messages)
         if chunks:
             yield self._lines(chunks)
         if gap:
-            async for frame in self._catch_up():
-                yield frame
+            async for batch in self._catch_up():
+                yield batch
 
-    async def _catch_up(self) -> AsyncIterator[str]:
+    async def _catch_up(self) -> AsyncIterator[Batch]:
         while True:
             state, chunks = await self.log.read()
             if chunks:
@@ -58,27 +51,29 @@ class RunLogFeed:
                 break
         if state is None:  # the run was deleted
             self.finished = True
-            yield sse_json({"type": "done"})
+            yield [FeedEvent({"type": "done"})]
             return
+        ending: Batch = []
         if state.status != self.sent_status:
             self.sent_status = state.status
-            status: dict[str, Any] = {"type": "status", "status": state.status}
+            status: dict[str, object] = {"type": "status", "status": state.status}
             if state.ended:
                 status["exit_code"] = state.api_exit_code
-            yield sse_json(status)
+            ending.append(FeedEvent(status))
         if state.ended:
             self.finished = True
-            yield sse_json({"type": "done"})
+            ending.append(FeedEvent({"type": "done"}))
+        yield ending
 
-    def _lines(self, chunks: list[Chunk]) -> str:
-        return "".join(
-            sse_json(
+    def _lines(self, chunks: list[Chunk]) -> Batch:
+        return [
+            FeedEvent(
                 {"type": "log", "timestamp": c.timestamp, "line": line, "stream": c.stream},
                 id=f"{c.seq}:{index}",
             )
             for c in chunks
             for index, line in self.log.numbered(c)
-        )
+        ]
 
 
 @csrf_exempt  # GET only: anything else is a 405 from the view

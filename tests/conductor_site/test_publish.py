@@ -12,8 +12,9 @@ import pytest
 from channels.layers import get_channel_layer
 from pytest_django.fixtures import Settings
 
-from messagebus import publish
+from conductor_site.live import publish
 from tests.conftest import wait_for
+from tests.helpers import log_chunk_event
 from tests.processes import free_port
 
 
@@ -38,7 +39,7 @@ def test_before_the_server_loop_runs_a_publish_returns_at_once_and_is_dropped(
     layer = get_channel_layer()
     channel = server_loop.run_until_complete(layer.new_channel())
     server_loop.run_until_complete(layer.group_add("g", channel))
-    publisher = threading.Thread(target=publish.publish, args=("g", {"type": "x"}))
+    publisher = threading.Thread(target=publish.publish, args=([("g", log_chunk_event("r1", 1))],))
 
     publisher.start()
 
@@ -57,10 +58,10 @@ def test_once_the_server_loop_runs_a_publish_is_delivered(
     threading.Thread(target=server_loop.run_forever, daemon=True).start()
     wait_for(server_loop.is_running, 10, "the loop to run")
 
-    publish.publish("g", {"type": "x", "n": 1})
+    publish.publish([("g", log_chunk_event("r1", 1))])
 
     received = asyncio.run_coroutine_threadsafe(layer.receive(channel), server_loop)
-    assert received.result(10) == {"type": "x", "n": 1}
+    assert received.result(10) == log_chunk_event("r1", 1)
 
 
 @pytest.fixture
@@ -76,11 +77,11 @@ def layer_down(settings: Settings, monkeypatch: pytest.MonkeyPatch) -> Iterator[
 def test_a_down_layer_is_tried_once_per_cool_down_and_warned_about_once(
     layer_down: None, caplog: pytest.LogCaptureFixture
 ) -> None:
-    with caplog.at_level(logging.WARNING, logger="messagebus.publish"):
+    with caplog.at_level(logging.WARNING, logger="conductor_site.live.publish"):
         for n in range(20):
-            publish.publish("run.r1", {"type": "log.chunk", "seq": n})
+            publish.publish([("run.r1", log_chunk_event("r1", n))])
 
-    warnings = [r for r in caplog.records if r.name == "messagebus.publish"]
+    warnings = [r for r in caplog.records if r.name == "conductor_site.live.publish"]
     assert len(warnings) == 1
     assert "live events are dropped" in warnings[0].getMessage()
     assert publish._outage.dropped == 19
@@ -91,9 +92,9 @@ def test_after_the_cool_down_it_tries_again(
 ) -> None:
     monkeypatch.setattr(publish._Outage, "COOL_DOWN_SECONDS", 0.0)
 
-    with caplog.at_level(logging.WARNING, logger="messagebus.publish"):
+    with caplog.at_level(logging.WARNING, logger="conductor_site.live.publish"):
         for n in range(3):
-            publish.publish("run.r1", {"type": "log.chunk", "seq": n})
+            publish.publish([("run.r1", log_chunk_event("r1", n))])
 
     assert publish._outage.dropped == 0  # each one tried
-    assert len([r for r in caplog.records if r.name == "messagebus.publish"]) == 1
+    assert len([r for r in caplog.records if r.name == "conductor_site.live.publish"]) == 1

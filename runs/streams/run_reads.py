@@ -10,9 +10,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
 
-from messagebus.sse import db
+from conductor_site.live.engine import db
+from conductor_site.live.events import LiveEvent
 from runs.models import TERMINAL_STATUSES, LogChunk, Run
 from runs.selectors import rfc3339
 
@@ -76,9 +76,9 @@ def run_state(run_id: str) -> RunState | None:
     return RunState(*row) if row is not None else None
 
 
-def run_changed(messages: list[dict[str, Any]]) -> bool:
+def run_changed(messages: list[LiveEvent]) -> bool:
     """Whether a doorbell says a run's row changed (its status): read the database."""
-    return any(message.get("type") == "run.changed" for message in messages)
+    return any(message["type"] == "run.changed" for message in messages)
 
 
 def _run_progress(run_id: str, after_seq: int) -> tuple[RunState | None, list[Chunk]]:
@@ -101,20 +101,20 @@ class RunLog:
         self.skip = skip
         self.last_seq = skip[0] - 1 if skip else 0
 
-    def take(self, messages: list[dict[str, Any]]) -> tuple[list[Chunk], bool]:
+    def take(self, messages: list[LiveEvent]) -> tuple[list[Chunk], bool]:
         """The live chunks that follow on, and whether one was missing (read the database)."""
         ready: list[Chunk] = []
         gap = False
         for message in messages:
-            if message.get("type") != "log.chunk" or message.get("run_id") != self.run_id:
+            if message["type"] != "log.chunk" or message["run_id"] != self.run_id:
                 continue
-            seq = int(message["seq"])
+            seq = message["seq"]
             if seq <= self.last_seq:
                 continue
             if seq != self.last_seq + 1 or gap:
                 gap = True
                 continue
-            stamp = str(message["timestamp"]).replace("+00:00", "Z")
+            stamp = message["timestamp"].replace("+00:00", "Z")
             ready.append(Chunk(seq, message["stream"], message["text"], stamp))
             self.last_seq = seq
         return ready, gap

@@ -1,5 +1,5 @@
 """An open stream gives back the thread Django keeps for its request
-(`messagebus.sse.release_request_thread`). That reaches into asgiref internals; these tests
+(`conductor_site.live.sse.release_request_thread`). That reaches into asgiref internals; these tests
 fail when an asgiref upgrade moves them, where streams would otherwise quietly keep a thread
 each (test_stream_run_log.py's hundred open streams would show it too, less plainly)."""
 
@@ -12,7 +12,7 @@ from collections.abc import MutableMapping
 
 from asgiref.sync import SyncToAsync, ThreadSensitiveContext, sync_to_async
 
-from messagebus.sse import release_request_thread
+from conductor_site.live.sse import release_request_thread
 
 
 def test_asgiref_still_has_the_internals_the_release_reads() -> None:

@@ -7,40 +7,38 @@ from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from typing import Any
 
+from django.apps import apps
+from django.db.models import QuerySet
 from django.http import HttpRequest
 from django.http.response import HttpResponseBase
 from django.views.decorators.csrf import csrf_exempt
 
-from messagebus.publish import run_group
-from messagebus.sse import (
-    Subscription,
-    cursor_param,
-    db,
-    error_response,
-    refused,
-    sse_json,
-    sse_response,
-)
-from messagebus.streams.run_reads import PAGE, Chunk, RunLog, RunRef, ref_of, run_changed
-from runs.events import ALL_RUNS_GROUP
+from conductor_site.live.engine import Batch, FeedEvent, db
+from conductor_site.live.events import ALL_RUNS_GROUP, LiveEvent, run_group
+from conductor_site.live.sse import cursor_param, error_response, refused, sse_response
+from conductor_site.live.subscription import Subscription
 from runs.models import Run
 from runs.selectors import rfc3339
-from tasks.models import Task
+from runs.streams.run_reads import PAGE, Chunk, RunLog, RunRef, ref_of, run_changed
 
 TASK_LOG_CURSOR = re.compile(r"^([A-Za-z0-9_-]{1,128}):(\d{1,18}):(\d{1,18})\Z")
 
 
 def _task_pk(project_id: str, task_id: str) -> int | None:
     return (
-        Task.objects.filter(project_id=project_id, task_id=task_id)
-        .values_list("pk", flat=True)
-        .first()
+        _tasks().filter(project_id=project_id, task_id=task_id).values_list("pk", flat=True).first()
     )
+
+
+def _tasks() -> QuerySet[Any]:
+    """Tasks, named by the model string as `Attempt.task` names them: `tasks` stands on
+    `runs`, so `runs` does not import it."""
+    return apps.get_model("tasks", "Task").objects.all()
 
 
 def _task_runs(task_pk: int) -> list[RunRef] | None:
     """The task's runs, oldest first; None once the task is deleted."""
-    if not Task.objects.filter(pk=task_pk).exists():
+    if not _tasks().filter(pk=task_pk).exists():
         return None
     runs = Run.objects.filter(attempt__task_id=task_pk).select_related("attempt__task")
     return [ref_of(run) for run in runs.order_by("created_at", "id")]
@@ -69,26 +67,28 @@ class TaskRunsFeed:
         self.following: dict[str, _FollowedRun] = {}
         self.ended: set[str] = set()
 
-    async def replay(self) -> AsyncIterator[str]:
-        async for frame in self._discover():
-            yield frame
+    async def replay(self) -> AsyncIterator[Batch]:
+        async for batch in self._discover():
+            yield batch
 
-    async def resync(self) -> AsyncIterator[str]:
+    async def resync(self) -> AsyncIterator[Batch]:
         for run in list(self.following.values()):
-            async for frame in self._catch_up(run):
-                yield frame
-        async for frame in self._discover():
-            yield frame
+            async for batch in self._catch_up(run):
+                yield batch
+        async for batch in self._discover():
+            yield batch
 
-    async def live(self, messages: list[dict[str, Any]], lost: bool) -> AsyncIterator[str]:
+    async def live(self, messages: list[LiveEvent], lost: bool) -> AsyncIterator[Batch]:
         if lost:
-            async for frame in self.resync():
-                yield frame
+            async for batch in self.resync():
+                yield batch
             return
-        by_run: dict[str, list[dict[str, Any]]] = {}
+        by_run: dict[str, list[LiveEvent]] = {}
         discover = False
         for message in messages:
-            run_id = str(message.get("run_id"))
+            if message["type"] not in ("log.chunk", "run.changed"):
+                continue
+            run_id = message["run_id"]
             if run_id in self.following:
                 by_run.setdefault(run_id, []).append(message)
             elif run_id not in self.ended and self._of_this_task(message):
@@ -99,20 +99,20 @@ class TaskRunsFeed:
             if chunks:
                 yield self._lines(run, chunks)
             if gap:
-                async for frame in self._catch_up(run):
-                    yield frame
+                async for batch in self._catch_up(run):
+                    yield batch
         if discover:
-            async for frame in self._discover():
-                yield frame
+            async for batch in self._discover():
+                yield batch
 
-    def _of_this_task(self, message: dict[str, Any]) -> bool:
+    def _of_this_task(self, message: LiveEvent) -> bool:
         return (
-            message.get("type") == "run.changed"
-            and message.get("project_id") == self.ids["project_id"]
-            and message.get("task_id") == self.ids["task_id"]
+            message["type"] == "run.changed"
+            and message["project_id"] == self.ids["project_id"]
+            and message["task_id"] == self.ids["task_id"]
         )
 
-    async def _discover(self) -> AsyncIterator[str]:
+    async def _discover(self) -> AsyncIterator[Batch]:
         """Follow each run of the task not followed yet: join its group, then replay it."""
         assert self.subscription is not None
         refs = await db(_task_runs, self.task_pk)
@@ -125,17 +125,17 @@ class TaskRunsFeed:
             await self.subscription.add(run_group(ref.id))
             skip = self.cursor[1:] if self.cursor and self.cursor[0] == ref.id else None
             run = self.following[ref.id] = _FollowedRun(ref, RunLog(ref.id, skip))
-            async for frame in self._catch_up(run):
-                yield frame
+            async for batch in self._catch_up(run):
+                yield batch
 
-    async def _catch_up(self, run: _FollowedRun) -> AsyncIterator[str]:
+    async def _catch_up(self, run: _FollowedRun) -> AsyncIterator[Batch]:
         while True:
             state, chunks = await run.log.read()
             if state is not None and state.started_at and not run.started:
                 run.started = True
                 start = {"run_id": run.ref.id, "agent": run.ref.agent, "kind": run.ref.kind}
                 start["start_time"] = rfc3339(state.started_at) or ""
-                yield sse_json(start, event="run_start")
+                yield [FeedEvent(start, name="run_start")]
             if chunks:
                 yield self._lines(run, chunks)
             if len(chunks) < PAGE:
@@ -144,15 +144,15 @@ class TaskRunsFeed:
             if state is not None:
                 end: dict[str, Any] = {"run_id": run.ref.id, "status": state.status}
                 end |= {"exit_code": state.api_exit_code, "end_time": rfc3339(state.ended_at)}
-                yield sse_json(end, event="run_end")
+                yield [FeedEvent(end, name="run_end")]
             del self.following[run.ref.id]
             self.ended.add(run.ref.id)
             assert self.subscription is not None
             await self.subscription.discard(run_group(run.ref.id))
 
-    def _lines(self, run: _FollowedRun, chunks: list[Chunk]) -> str:
-        return "".join(
-            sse_json(
+    def _lines(self, run: _FollowedRun, chunks: list[Chunk]) -> Batch:
+        return [
+            FeedEvent(
                 {
                     "run_id": run.ref.id,
                     "stream": c.stream,
@@ -160,12 +160,12 @@ class TaskRunsFeed:
                     "timestamp": c.timestamp,
                     **self.ids,
                 },
-                event="log",
+                name="log",
                 id=f"{run.ref.id}:{c.seq}:{index}",
             )
             for c in chunks
             for index, line in run.log.numbered(c)
-        )
+        ]
 
 
 @csrf_exempt  # GET only: anything else is a 405 from the view

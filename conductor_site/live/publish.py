@@ -18,11 +18,12 @@ import threading
 import time
 from collections.abc import Iterable
 from concurrent.futures import TimeoutError as FutureTimeout
-from typing import Any
 
 from channels.layers import get_channel_layer
 from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import TimeoutError as RedisTimeoutError
+
+from conductor_site.live.events import LiveEvent
 
 log = logging.getLogger(__name__)
 
@@ -60,7 +61,7 @@ def _event_loop() -> asyncio.AbstractEventLoop | None:
         return _loop
 
 
-async def _send_all(items: list[tuple[str, dict[str, Any]]]) -> None:
+async def _send_all(items: list[tuple[str, LiveEvent]]) -> None:
     layer = get_channel_layer()
     if layer is None:
         return
@@ -112,8 +113,9 @@ class _Outage:
 _outage = _Outage()
 
 
-def publish_many(items: Iterable[tuple[str, dict[str, Any]]]) -> None:
-    """Send each `(group, message)` in order; never raises: a lost event is re-read from the DB."""
+def publish(items: Iterable[tuple[str, LiveEvent]]) -> None:
+    """Send each `(group, event)` in order; never raises: a lost event is re-read from the DB.
+    The one way an event leaves a process: build it with `conductor_site.live.events`."""
     batch = list(items)
     if not batch or _closing.is_set() or _outage.dropping(len(batch)):
         return
@@ -139,11 +141,3 @@ def publish_many(items: Iterable[tuple[str, dict[str, Any]]]) -> None:
             log.warning("publish to %s failed", batch[0][0], exc_info=True)
             return
     future.cancel()
-
-
-def publish(group: str, message: dict[str, Any]) -> None:
-    publish_many([(group, message)])
-
-
-def run_group(run_id: str) -> str:
-    return f"run.{run_id}"

@@ -1,0 +1,22 @@
+"""`/ws/runs/<run_id>/logs/?after=<seq>:<line>`: a run's log over a WebSocket, the same feed
+as `GET /api/v1/runs/<r>/stream` (frames: `log` with its `cursor`, `status`, `done`)."""
+
+from __future__ import annotations
+
+from conductor_site.ids import is_identifier
+from conductor_site.live.consumers import FeedConsumer, Refused
+from conductor_site.live.engine import Feed, db
+from runs.streams.run_log import LOG_CURSOR, RunLogFeed
+from runs.streams.run_reads import run_ref
+
+
+class RunLogConsumer(FeedConsumer):
+    async def feed(self, query: dict[str, str]) -> Feed:
+        run_id = self.scope["url_route"]["kwargs"]["run_id"]
+        match = LOG_CURSOR.match(query.get("after", ""))
+        if not is_identifier(run_id) or (query.get("after") and not match):
+            raise Refused(4400, "invalid run id or cursor (expected <seq>:<line>)")
+        run = await db(run_ref, run_id)
+        if run is None:
+            raise Refused(4404, f"run {run_id!r} not found")
+        return RunLogFeed(run, (int(match[1]), int(match[2])) if match else None)

@@ -1,0 +1,7 @@
+from __future__ import annotations
+
+from django.urls import path
+
+from runs.consumers import RunLogConsumer
+
+websocket_urlpatterns = [path("ws/runs/<str:run_id>/logs/", RunLogConsumer.as_asgi())]
