@@ -1,5 +1,8 @@
 from __future__ import annotations
 
+import re
+
+from django.core.validators import RegexValidator
 from django.db import models
 
 from conductor_site.ids import identifier_validator
@@ -92,3 +95,26 @@ class Gate(models.Model):
     @property
     def draining(self) -> bool:
         return self.state in (self.State.DEFERRED, self.State.APPLYING)
+
+
+TAG_NAME_RE = re.compile(r"^[A-Za-z0-9_-]{1,64}\Z")
+
+
+class Tag(models.Model):
+    """A reusable prompt snippet: `@name` in a submitted prompt becomes `content`
+    (`tasks.tags.prompt_expand`)."""
+
+    name = models.CharField(
+        max_length=64,
+        unique=True,
+        validators=[RegexValidator(TAG_NAME_RE, "must be 1-64 of A-Z, a-z, 0-9, '-' or '_'")],
+    )
+    content = models.TextField()
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        ordering = ["name"]
+
+    def __str__(self) -> str:
+        return f"@{self.name}"

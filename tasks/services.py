@@ -24,6 +24,7 @@ from tasks import planner, threads
 from tasks.dependencies import dependency_cycle_refuse
 from tasks.models import Task
 from tasks.selectors import is_done
+from tasks.tags import prompt_expand
 
 
 class TaskConflict(Exception):
@@ -56,8 +57,10 @@ def task_submit(
     title: str = "",
 ) -> Started:
     """`POST /api/v1/tasks` and the board: create (or attach to, or resume) a task and start
-    or queue it. Without a `title` the prompt's first line is the title."""
+    or queue it. Without a `title` the prompt's first line is the title. `@tag`s in the
+    prompt are expanded first (`tasks.tags`): the task and its run keep the expanded prompt."""
     agent_for(agent_type).check()
+    prompt = prompt_expand(prompt)
     with transaction.atomic():
         if planner.gate_locked().draining:
             raise TaskConflict("a self-update is draining the server: no new task starts now")

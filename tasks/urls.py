@@ -1,8 +1,14 @@
 from __future__ import annotations
 
 from django.urls import path
+from rest_framework.routers import SimpleRouter
 
 from tasks.api import SelfUpdateApi, TaskCreateApi, TaskDetailApi, TaskMoveApi
+from tasks.tag_api import TagViewSet
+
+# The house-style resources: DRF viewsets.
+router = SimpleRouter(trailing_slash=False, use_regex_path=False)
+router.register("tags", TagViewSet, basename="tag")
 
 # Under /api/v1/.
 urlpatterns = [
@@ -10,4 +16,5 @@ urlpatterns = [
     path("tasks/<str:task_id>", TaskDetailApi.as_view()),
     path("tasks/<str:task_id>/move", TaskMoveApi.as_view()),
     path("admin/self-update", SelfUpdateApi.as_view()),
+    *router.urls,
 ]
