@@ -26,6 +26,8 @@ ERROR_MEANINGS = {
     403: "Refused to a browser context (web UI, Origin, fetch metadata or session)",
     404: "Not found",
     409: "Conflict with the current state",
+    413: "The body or the uploaded file is too large",
+    415: "The uploaded file is not of an accepted type",
     503: "Task execution is disabled on this server",
 }
 

@@ -326,6 +326,8 @@ CONDUCTOR: dict[str, Any] = {
     "SSE_KEEPALIVE_SECONDS": envfloat("CONDUCTOR_SSE_KEEPALIVE_SECONDS", 15.0),
     # The largest `config.loop.max_iterations` a task may ask for.
     "LOOP_MAX_ITERATIONS": envint("CONDUCTOR_LOOP_MAX_ITERATIONS", 1000),
+    # The largest image `POST /api/v1/images` takes (413 past it).
+    "IMAGE_MAX_BYTES": envint("CONDUCTOR_IMAGE_MAX_BYTES", 10 * 1024 * 1024),
 }
 
 LOGGING = {

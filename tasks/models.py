@@ -118,3 +118,23 @@ class Tag(models.Model):
 
     def __str__(self) -> str:
         return f"@{self.name}"
+
+
+class Image(models.Model):
+    """An image attached to a task: its file is `<task's project dir>/.images/<file_name>`
+    (`tasks.images`), a name Conductor made, never the client's."""
+
+    id = models.CharField(primary_key=True, max_length=64)
+    task = models.ForeignKey(Task, on_delete=models.CASCADE, related_name="images")
+    file_name = models.CharField(max_length=80, unique=True)
+    original_name = models.CharField(max_length=255, blank=True)
+    mime_type = models.CharField(max_length=32)
+    size_bytes = models.BigIntegerField()
+    sha256 = models.CharField(max_length=64)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["created_at", "id"]
+
+    def __str__(self) -> str:
+        return self.id

@@ -22,6 +22,7 @@ from runs.models import ACTIVE_STATUSES, Attempt, Run, RunStatus
 from runs.tasks import enqueue_followup, enqueue_worktree_retire
 from tasks import planner, threads
 from tasks.dependencies import dependency_cycle_refuse
+from tasks.images import prompt_with_images
 from tasks.models import Task
 from tasks.selectors import is_done
 from tasks.tags import prompt_expand
@@ -82,6 +83,7 @@ def task_submit(
                 threads.link_child(task, parent, thread_parent or {})
         elif task is None or task.is_bus_only:
             raise TaskNotFound(f"task {task_id!r} not found in project {project_id!r}")
+        prompt = prompt_with_images(task, prompt)
         if attach_mode == "resume":
             return Started(task, followup_start(task, prompt))
         return _attempt_submit(task, agent_type, prompt)

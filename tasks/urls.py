@@ -4,11 +4,13 @@ from django.urls import path
 from rest_framework.routers import SimpleRouter
 
 from tasks.api import SelfUpdateApi, TaskCreateApi, TaskDetailApi, TaskMoveApi
+from tasks.image_api import ImageViewSet
 from tasks.tag_api import TagViewSet
 
 # The house-style resources: DRF viewsets.
 router = SimpleRouter(trailing_slash=False, use_regex_path=False)
 router.register("tags", TagViewSet, basename="tag")
+router.register("images", ImageViewSet, basename="image")
 
 # Under /api/v1/.
 urlpatterns = [
