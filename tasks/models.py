@@ -138,3 +138,26 @@ class Image(models.Model):
 
     def __str__(self) -> str:
         return self.id
+
+
+class Draft(models.Model):
+    """The follow-up a user is writing for an attempt, one per attempt, versioned: a save
+    names the version it was read at, so two editors cannot overwrite each other unseen
+    (`tasks.drafts.draft_save`)."""
+
+    attempt = models.OneToOneField(
+        "runs.Attempt", on_delete=models.CASCADE, primary_key=True, related_name="draft"
+    )
+    prompt = models.TextField(blank=True)
+    queued = models.BooleanField(
+        default=False, help_text="To be sent as the attempt's next follow-up (not sent yet)."
+    )
+    version = models.PositiveIntegerField(default=1)
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        ordering = ["-updated_at", "attempt_id"]
+
+    def __str__(self) -> str:
+        return f"draft of {self.attempt_id} (v{self.version})"

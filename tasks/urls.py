@@ -4,6 +4,7 @@ from django.urls import path
 from rest_framework.routers import SimpleRouter
 
 from tasks.api import SelfUpdateApi, TaskCreateApi, TaskDetailApi, TaskMoveApi
+from tasks.draft_api import DraftViewSet
 from tasks.image_api import ImageViewSet
 from tasks.tag_api import TagViewSet
 
@@ -11,6 +12,7 @@ from tasks.tag_api import TagViewSet
 router = SimpleRouter(trailing_slash=False, use_regex_path=False)
 router.register("tags", TagViewSet, basename="tag")
 router.register("images", ImageViewSet, basename="image")
+router.register("drafts", DraftViewSet, basename="draft")
 
 # Under /api/v1/.
 urlpatterns = [
