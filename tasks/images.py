@@ -92,8 +92,8 @@ def image_upload(task: Task, upload: UploadedFile) -> Image:
         )
         try:
             storage.file_write(image_path(image), data)
-        except storage.PathRefused as exc:
-            raise ImagesFolderRefused(f"the project's images folder is refused: {exc}") from exc
+        except OSError as exc:  # a symlink planted for the folder (PathRefused), a full disk
+            raise ImagesFolderRefused(f"the image could not be stored: {exc}") from exc
     return image
 
 
@@ -117,6 +117,11 @@ def image_delete(image: Image) -> None:
     path = image_path(image)
     image.delete()
     storage.file_remove(path)
+
+
+def image_paths(task: Task) -> list[Path]:
+    """The task's image files, to remove once the task is deleted (its rows go with it)."""
+    return [image_path(image) for image in task.images.select_related("task")]
 
 
 def worktree_path(image: Image) -> str:
@@ -144,7 +149,9 @@ def images_copy(attempt: Attempt, cwd: Path) -> None:
         storage.file_write(cwd / ".conductor" / ".gitignore", "*\n", replace=False, root=cwd)
         for image in images:
             data = image_bytes(image)
-            if data is not None:
-                storage.file_write(cwd / WORKTREE_FOLDER / image.file_name, data, root=cwd)
+            if data is None:
+                log.warning("attempt %s: image %s has no file on this host", attempt.id, image.id)
+                continue
+            storage.file_write(cwd / WORKTREE_FOLDER / image.file_name, data, root=cwd)
     except OSError as exc:
         log.warning("attempt %s: images not copied into %s: %s", attempt.id, cwd, exc)

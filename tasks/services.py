@@ -22,7 +22,7 @@ from runs.models import ACTIVE_STATUSES, Attempt, Run, RunStatus
 from runs.tasks import enqueue_followup, enqueue_worktree_retire
 from tasks import planner, threads
 from tasks.dependencies import dependency_cycle_refuse
-from tasks.images import prompt_with_images
+from tasks.images import image_paths, prompt_with_images
 from tasks.models import Task
 from tasks.selectors import is_done
 from tasks.tags import prompt_expand
@@ -316,8 +316,11 @@ def task_delete(task: Task) -> None:
         if has_active_work(Task.objects.filter(pk=task.pk)):
             raise run_services.Busy(f"task {task.task_id!r} has active runs: stop them first")
         enqueue_worktree_retire(attempts_with_worktrees(Task.objects.filter(pk=task.pk)))
+        images = image_paths(task)
         task.delete()
         storage.folder_remove(folder)
+        for path in images:
+            storage.file_remove(path)
 
 
 def task_merged(task_pk: int) -> None:

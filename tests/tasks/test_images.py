@@ -17,6 +17,7 @@ from projects import storage
 from projects.models import Project
 from runs.models import Attempt, Run
 from tasks.models import Image, Task
+from tasks.services import task_delete
 from tests.conftest import attempt_finished, create_task, log_text, run_finished
 from tests.helpers import assert_error, git_cli
 
@@ -169,6 +170,18 @@ def test_a_file_swapped_for_a_symlink_is_not_served(
     assert_error(api.get(f"/api/v1/images/{image['id']}/file"), 404, "NOT_FOUND")
     assert api.delete(f"/api/v1/images/{image['id']}").status_code == 204
     assert secret.read_text() == "do not serve me"
+
+
+def test_deleting_the_task_removes_its_images(db: None, api: APIClient, task: Task) -> None:
+    image = upload(api, png()).json()
+    other = Task.objects.create(project=task.project, task_id="t2", prompt="p", agent_type="x")
+    kept = upload(api, GIF, task_id="t2").json()
+
+    task_delete(task)
+
+    assert not (images_folder() / image["file_name"]).exists()
+    assert (images_folder() / kept["file_name"]).exists()
+    assert list(Image.objects.values_list("task", flat=True)) == [other.pk]
 
 
 @pytest.mark.parametrize("image_id", ["..", "a.b", "%2e%2e", "x%00"])
