@@ -12,13 +12,14 @@ from typing import Any
 
 from django.conf import settings
 from django.http import HttpResponse
+from rest_framework.pagination import BasePagination
 from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from conductor_site.errors import ApiError
 from conductor_site.ids import is_identifier
-from conductor_site.params import query_int
+from conductor_site.params import QUERY_INT_MAX, query_int
 
 PAGE_DEFAULT_LIMIT = 50
 PAGE_MAX_LIMIT = 500
@@ -105,3 +106,39 @@ def last_lines(text: str, count: int) -> str:
         if start < 0:
             return text
     return text[start + 1 :]
+
+
+class Paged(BasePagination):
+    """The page envelope and `?limit=&offset=` for DRF viewsets' lists (`paged`)."""
+
+    def paginate_queryset(self, queryset: Any, request: Request, view: Any = None) -> list[Any]:
+        self.limit = query_int(request, "limit", PAGE_DEFAULT_LIMIT, low=1, high=PAGE_MAX_LIMIT)
+        self.offset = query_int(request, "offset", 0, low=0, high=None)
+        self.total = queryset.count()
+        return list(queryset[self.offset : self.offset + self.limit])
+
+    def get_paginated_response(self, data: Any) -> Response:
+        return Response(paged(list(data), self.total, self.limit, self.offset))
+
+    def get_paginated_response_schema(self, schema: dict[str, Any]) -> dict[str, Any]:
+        integer = {"type": "integer"}
+        return {
+            "type": "object",
+            "required": ["items", "total", "limit", "offset", "has_more"],
+            "properties": {
+                "items": schema,
+                "total": integer,
+                "limit": integer,
+                "offset": integer,
+                "has_more": {"type": "boolean"},
+            },
+        }
+
+    def get_schema_operation_parameters(self, view: Any) -> list[dict[str, Any]]:
+        return [
+            {"name": name, "in": "query", "required": False, "schema": schema}
+            for name, schema in (
+                ("limit", {"type": "integer", "minimum": 1, "maximum": QUERY_INT_MAX}),
+                ("offset", {"type": "integer", "minimum": 0, "maximum": QUERY_INT_MAX}),
+            )
+        ]

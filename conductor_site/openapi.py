@@ -27,6 +27,8 @@ ERROR_MEANINGS = {
     404: "Not found",
     409: "Conflict with the current state",
     410: "Gone: the cursor is older than the kept history; start over",
+    413: "The body or the uploaded file is too large",
+    415: "The uploaded file is not of an accepted type",
     503: "Task execution is disabled on this server",
 }
 

@@ -329,6 +329,8 @@ CONDUCTOR: dict[str, Any] = {
     "EVENTS_KEEP_MAX": envint("CONDUCTOR_EVENTS_KEEP_MAX", 1_000_000),
     # The largest `config.loop.max_iterations` a task may ask for.
     "LOOP_MAX_ITERATIONS": envint("CONDUCTOR_LOOP_MAX_ITERATIONS", 1000),
+    # The largest image `POST /api/v1/images` takes (413 past it).
+    "IMAGE_MAX_BYTES": envint("CONDUCTOR_IMAGE_MAX_BYTES", 10 * 1024 * 1024),
 }
 
 LOGGING = {

@@ -37,6 +37,11 @@ def run_dir(project_id: str, task_id: str, run_id: str) -> Path:
     return task_dir(project_id, task_id) / "runs" / run_id
 
 
+def images_dir(project_id: str) -> Path:
+    """The project's uploaded images (`tasks.images`): a dot name, which no task id can be."""
+    return project_dir(project_id) / ".images"
+
+
 def worktree_root() -> Path:
     return Path(settings.CONDUCTOR["WORKTREE_ROOT"])
 
@@ -136,10 +141,13 @@ def _size_at(grandparent: int, path: Path) -> int:
     return found.st_size if stat.S_ISREG(found.st_mode) else -1
 
 
-def file_write(path: Path, text: str, *, replace: bool = True) -> bool:
-    """Write a file in the data dir, making its folders, through no symlink. A symlink in
-    its place is replaced when `replace`; else anything there is kept (returns False)."""
-    folder = _open_folder(path.parent, make=True)
+def file_write(
+    path: Path, text: str | bytes, *, replace: bool = True, root: Path | None = None
+) -> bool:
+    """Write a file in the data dir (or below `root`, e.g. a worktree), making its folders,
+    through no symlink. A symlink in its place is replaced when `replace`; else anything
+    there is kept (returns False)."""
+    folder = _open_folder(path.parent, make=True, root=root)
     try:
         flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC
         try:
@@ -149,8 +157,8 @@ def file_write(path: Path, text: str, *, replace: bool = True) -> bool:
                 return False
             os.unlink(path.name, dir_fd=folder)  # the file, or a link, never its target
             fd = os.open(path.name, flags, 0o644, dir_fd=folder)
-        with os.fdopen(fd, "w") as handle:
-            handle.write(text)
+        with os.fdopen(fd, "wb") as handle:
+            handle.write(text.encode() if isinstance(text, str) else text)
         return True
     finally:
         os.close(folder)
@@ -214,11 +222,11 @@ def _open_file(path: Path) -> int | None:
     return fd
 
 
-def _open_folder(path: Path, *, make: bool) -> int:
-    """A descriptor of `path`, opened from the data dir without following any symlink
-    below it; PathRefused when a part is a symlink, OSError when it is missing (and not
-    `make`), a file, or cannot be made."""
-    root = data_dir()
+def _open_folder(path: Path, *, make: bool, root: Path | None = None) -> int:
+    """A descriptor of `path`, opened from `root` (the data dir) without following any
+    symlink below it; PathRefused when a part is a symlink, OSError when it is missing (and
+    not `make`), a file, or cannot be made."""
+    root = root or data_dir()
     fd = os.open(root, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
     try:
         for part in path.relative_to(root).parts:

@@ -78,6 +78,7 @@ def _fail_before_agent(attempt: Attempt, agent_run: Run, status: str, reason: st
 def _agent_then_wrap_up(attempt: Attempt, run: Run, cwd: str, head_before: str = "") -> None:
     """The agent, then its commit and the cleanup script. `head_before` is the worktree's
     HEAD when nothing has run in it yet (its base commit), else "" (git is asked)."""
+    workspace.workspace_ready(attempt, cwd)
     common = workspace.common_dir(attempt)
     status = _agent_run(attempt, run, cwd, head_before, common)
     run.refresh_from_db()

@@ -16,3 +16,8 @@ housekeeping = Signal()
 # An attempt was landed (runs/landing.py): `attempt=`, `change=` (`merged`, `rebased`, `pr`).
 # Sent inside the transaction that recorded it, so what a receiver writes commits with it.
 attempt_changed = Signal()
+
+# An agent run is about to start in its working directory: `attempt=`, `path=` (a worktree, or
+# the task folder). Sent on the worker, before every agent run; `tasks` copies the task's
+# images in. A receiver must not raise: the run goes ahead whatever it did.
+workspace_ready = Signal()

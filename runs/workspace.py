@@ -21,7 +21,7 @@ from django.utils.text import slugify
 from conductor_site.db import connection_release
 from projects import git, storage
 from projects.models import Project
-from runs import services
+from runs import services, signals
 from runs.models import Attempt, Run, RunStatus
 
 log = logging.getLogger(__name__)
@@ -73,6 +73,11 @@ def workspace_prepare(attempt: Attempt) -> str:
         raise WorkspaceError(f"{exc}; {note}" if note else str(exc)) from exc
     services.attempt_worktree_record(attempt, str(path), branch, base, start)
     return str(path)
+
+
+def workspace_ready(attempt: Attempt, cwd: str) -> None:
+    """Before each agent run: the apps above fill the working directory (a task's images)."""
+    signals.workspace_ready.send(sender=Attempt, attempt=attempt, path=Path(cwd))
 
 
 def worktree_retire(repo: str, path: str) -> None:

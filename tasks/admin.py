@@ -1,4 +1,4 @@
-"""Tasks, with their attempts inline; what a task asks for stays editable."""
+"""Tasks, with their attempts inline; what a task asks for stays editable. Tags too."""
 
 from __future__ import annotations
 
@@ -6,7 +6,7 @@ from django.contrib import admin
 from django.http import HttpRequest
 
 from runs.models import Attempt
-from tasks.models import Gate, Task
+from tasks.models import Gate, Tag, Task
 
 
 class AttemptInline(admin.TabularInline):
@@ -64,3 +64,11 @@ class GateAdmin(admin.ModelAdmin):
 
     def has_change_permission(self, request: HttpRequest, obj: Gate | None = None) -> bool:
         return False
+
+
+@admin.register(Tag)
+class TagAdmin(admin.ModelAdmin):
+    """Prompt snippets: `@name` in a submitted prompt becomes the content."""
+
+    list_display = ("name", "updated_at")
+    search_fields = ("name",)

@@ -12,11 +12,12 @@ class TasksConfig(AppConfig):
     def ready(self) -> None:
         """tasks stands on runs: runs signals the end of an attempt and each housekeeping
         pass, and the planner answers (runs never imports tasks)."""
-        from runs.signals import attempt_changed, attempt_finished, housekeeping
+        from runs.signals import attempt_changed, attempt_finished, housekeeping, workspace_ready
 
         attempt_finished.connect(_attempt_finished, dispatch_uid="tasks.attempt_ended")
         housekeeping.connect(_housekeeping, dispatch_uid="tasks.planner.admit")
         attempt_changed.connect(_attempt_changed, dispatch_uid="tasks.task_merged")
+        workspace_ready.connect(_workspace_ready, dispatch_uid="tasks.images_copy")
 
 
 def _attempt_finished(sender: Any, *, attempt_id: str, **kwargs: Any) -> None:
@@ -38,3 +39,10 @@ def _attempt_changed(sender: Any, *, attempt: Any, change: str, **kwargs: Any) -
         from tasks.services import task_merged
 
         task_merged(attempt.task_id)
+
+
+def _workspace_ready(sender: Any, *, attempt: Any, path: Any, **kwargs: Any) -> None:
+    """The task's images, where the prompt says they are (`tasks.images`)."""
+    from tasks.images import images_copy
+
+    images_copy(attempt, path)

@@ -1,5 +1,8 @@
 from __future__ import annotations
 
+import re
+
+from django.core.validators import RegexValidator
 from django.db import models
 
 from conductor_site.ids import identifier_validator
@@ -92,3 +95,69 @@ class Gate(models.Model):
     @property
     def draining(self) -> bool:
         return self.state in (self.State.DEFERRED, self.State.APPLYING)
+
+
+TAG_NAME_RE = re.compile(r"^[A-Za-z0-9_-]{1,64}\Z")
+
+
+class Tag(models.Model):
+    """A reusable prompt snippet: `@name` in a submitted prompt becomes `content`
+    (`tasks.tags.prompt_expand`)."""
+
+    name = models.CharField(
+        max_length=64,
+        unique=True,
+        validators=[RegexValidator(TAG_NAME_RE, "must be 1-64 of A-Z, a-z, 0-9, '-' or '_'")],
+    )
+    content = models.TextField()
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        ordering = ["name"]
+
+    def __str__(self) -> str:
+        return f"@{self.name}"
+
+
+class Image(models.Model):
+    """An image attached to a task: its file is `<task's project dir>/.images/<file_name>`
+    (`tasks.images`), a name Conductor made, never the client's."""
+
+    id = models.CharField(primary_key=True, max_length=64)
+    task = models.ForeignKey(Task, on_delete=models.CASCADE, related_name="images")
+    file_name = models.CharField(max_length=80, unique=True)
+    original_name = models.CharField(max_length=255, blank=True)
+    mime_type = models.CharField(max_length=32)
+    size_bytes = models.BigIntegerField()
+    sha256 = models.CharField(max_length=64)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["created_at", "id"]
+
+    def __str__(self) -> str:
+        return self.id
+
+
+class Draft(models.Model):
+    """The follow-up a user is writing for an attempt, one per attempt, versioned: a save
+    names the version it was read at, so two editors cannot overwrite each other unseen
+    (`tasks.drafts.draft_save`)."""
+
+    attempt = models.OneToOneField(
+        "runs.Attempt", on_delete=models.CASCADE, primary_key=True, related_name="draft"
+    )
+    prompt = models.TextField(blank=True)
+    queued = models.BooleanField(
+        default=False, help_text="To be sent as the attempt's next follow-up (not sent yet)."
+    )
+    version = models.PositiveIntegerField(default=1)
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        ordering = ["-updated_at", "attempt_id"]
+
+    def __str__(self) -> str:
+        return f"draft of {self.attempt_id} (v{self.version})"

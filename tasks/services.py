@@ -25,8 +25,10 @@ from runs.tasks import enqueue_followup, enqueue_worktree_retire
 from tasks import planner, threads
 from tasks.dependencies import dependency_cycle_refuse
 from tasks.events import task_changed
+from tasks.images import image_paths, prompt_with_images
 from tasks.models import Task
 from tasks.selectors import is_done
+from tasks.tags import prompt_expand
 
 
 class TaskConflict(Exception):
@@ -59,8 +61,10 @@ def task_submit(
     title: str = "",
 ) -> Started:
     """`POST /api/v1/tasks` and the board: create (or attach to, or resume) a task and start
-    or queue it. Without a `title` the prompt's first line is the title."""
+    or queue it. Without a `title` the prompt's first line is the title. `@tag`s in the
+    prompt are expanded first (`tasks.tags`): the task and its run keep the expanded prompt."""
     agent_for(agent_type).check()
+    prompt = prompt_expand(prompt)
     with transaction.atomic():
         if planner.gate_locked().draining:
             raise TaskConflict("a self-update is draining the server: no new task starts now")
@@ -82,6 +86,7 @@ def task_submit(
                 threads.link_child(task, parent, thread_parent or {})
         elif task is None or task.is_bus_only:
             raise TaskNotFound(f"task {task_id!r} not found in project {project_id!r}")
+        prompt = prompt_with_images(task, prompt)
         if attach_mode == "resume":
             return Started(task, followup_start(task, prompt))
         return _attempt_submit(task, agent_type, prompt)
@@ -335,8 +340,11 @@ def task_delete(task: Task) -> None:
             raise run_services.Busy(f"task {task.task_id!r} has active runs: stop them first")
         enqueue_worktree_retire(attempts_with_worktrees(Task.objects.filter(pk=task.pk)))
         task_changed(task, "deleted")
+        images = image_paths(task)
         task.delete()
         storage.folder_remove(folder)
+        for path in images:
+            storage.file_remove(path)
 
 
 def task_merged(task_pk: int) -> None:

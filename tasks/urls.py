@@ -1,8 +1,18 @@
 from __future__ import annotations
 
 from django.urls import path
+from rest_framework.routers import SimpleRouter
 
 from tasks.api import SelfUpdateApi, TaskCreateApi, TaskDetailApi, TaskMoveApi
+from tasks.draft_api import DraftViewSet
+from tasks.image_api import ImageViewSet
+from tasks.tag_api import TagViewSet
+
+# The house-style resources: DRF viewsets.
+router = SimpleRouter(trailing_slash=False, use_regex_path=False)
+router.register("tags", TagViewSet, basename="tag")
+router.register("images", ImageViewSet, basename="image")
+router.register("drafts", DraftViewSet, basename="draft")
 
 # Under /api/v1/.
 urlpatterns = [
@@ -10,4 +20,5 @@ urlpatterns = [
     path("tasks/<str:task_id>", TaskDetailApi.as_view()),
     path("tasks/<str:task_id>/move", TaskMoveApi.as_view()),
     path("admin/self-update", SelfUpdateApi.as_view()),
+    *router.urls,
 ]
