@@ -1,4 +1,6 @@
-"""The project routes under `/api/projects`: list, create, get, delete, stats, home folders.
+"""The project routes under `/api/projects`: list, create, get, delete, stats, home folders;
+and under `/api/v1/projects` (house style, `ProjectViewSet`): a project, its branches and a
+search of its file names.
 
 A project's tasks and runs have their routes in their own apps (`tasks.project_api`,
 `runs.project_api`); the pieces every project route shares are in `conductor_site.http`.
@@ -8,18 +10,33 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from contextlib import contextmanager
+from typing import Any
 
-from drf_spectacular.utils import extend_schema, extend_schema_serializer
-from rest_framework import serializers
+from drf_spectacular.types import OpenApiTypes
+from drf_spectacular.utils import OpenApiParameter, extend_schema, extend_schema_serializer
+from rest_framework import serializers, viewsets
+from rest_framework.decorators import action
 from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from conductor_site.errors import ApiError
-from conductor_site.http import checked_ids, refuse_browser
+from conductor_site.http import (
+    PAGE_DEFAULT_LIMIT,
+    PAGE_MAX_LIMIT,
+    checked_ids,
+    paged,
+    refuse_browser,
+)
 from conductor_site.ids import identifier_field
-from conductor_site.openapi import bool_parameter, errors, path_parameters
-from conductor_site.params import query_bool
+from conductor_site.openapi import (
+    PAGE_PARAMETERS,
+    bool_parameter,
+    errors,
+    page_of,
+    path_parameters,
+)
+from conductor_site.params import query_bool, query_int
 from projects import creation, openapi, selectors, services, storage
 from projects.models import Project
 from runs.services import Busy
@@ -142,3 +159,69 @@ class ProjectStatsApi(APIView):
     )
     def get(self, request: Request, project_id: str) -> Response:
         return Response(selectors.project_stats(get_project(project_id)))
+
+
+SEARCH_QUERY_MAX = 200
+
+
+def page(request: Request, items: list[Any]) -> Response:
+    """`items` in the page envelope `?limit=` and `?offset=` ask for."""
+    limit = query_int(request, "limit", PAGE_DEFAULT_LIMIT, low=1, high=PAGE_MAX_LIMIT)
+    offset = query_int(request, "offset", 0, low=0, high=None)
+    return Response(paged(items[offset : offset + limit], len(items), limit, offset))
+
+
+class ProjectViewSet(viewsets.ViewSet):
+    """`/api/v1/projects/<project_id>`: reads of a project and its repository. Listing and
+    creating projects are the Conductor Loop routes under `/api/projects`."""
+
+    lookup_url_kwarg = "project_id"
+    lookup_value_converter = "str"
+
+    @extend_schema(
+        operation_id="project_read",
+        tags=["projects"],
+        parameters=PROJECT,
+        responses={200: openapi.ProjectDetailSerializer, **errors(400, 404)},
+    )
+    def retrieve(self, request: Request, project_id: str) -> Response:
+        return Response(selectors.project_detail(get_project(project_id)))
+
+    @extend_schema(
+        operation_id="project_branches",
+        tags=["projects"],
+        parameters=[*PROJECT, *PAGE_PARAMETERS],
+        responses={
+            200: page_of("BranchPage", openapi.BranchSerializer(many=True)),
+            **errors(400, 404, 409),
+        },
+    )
+    @action(detail=True, methods=["get"])
+    def branches(self, request: Request, project_id: str) -> Response:
+        """Local branches by name, then remote-tracking ones (`origin/main`); `is_current`:
+        checked out in the project's own working tree. 409 without a repository."""
+        return page(request, selectors.project_branches(get_project(project_id)))
+
+    @extend_schema(
+        operation_id="project_file_search",
+        tags=["projects"],
+        parameters=[
+            *PROJECT,
+            OpenApiParameter("q", OpenApiTypes.STR, required=True, description="Case-insensitive."),
+            *PAGE_PARAMETERS,
+        ],
+        responses={
+            200: page_of("FileMatchPage", openapi.FileMatchSerializer(many=True)),
+            **errors(400, 404, 409),
+        },
+    )
+    @action(detail=True, methods=["get"])
+    def search(self, request: Request, project_id: str) -> Response:
+        """Files (tracked, and untracked but not ignored) whose path holds `q`: exact file
+        names first, then names starting with `q`, names holding it, paths holding it. Only
+        names are read, never contents."""
+        project = get_project(project_id)
+        query = request.query_params.get("q", "").strip()
+        if not query or len(query) > SEARCH_QUERY_MAX:
+            raise ApiError(400, f"q must be 1-{SEARCH_QUERY_MAX} characters")
+        return page(request, selectors.project_file_search(project, query))

@@ -520,3 +520,47 @@ def push(repo: str | Path, remote: str, branch: str, *, force: bool = False) -> 
 
 
 _NO_HOOKS = ("-c", "core.hooksPath=/dev/null")
+
+
+# Project reads (projects/selectors.py): a project's branches and file names, never a file's
+# contents.
+
+
+@dataclass(frozen=True)
+class Branch:
+    name: str  # `main`, or `origin/main` for a remote-tracking branch
+    is_remote: bool
+    is_current: bool  # checked out in the repository's own working tree
+    committed_at: int  # the last commit's committer date, Unix seconds
+
+
+_BRANCH_FORMAT = "%(refname)%00%(HEAD)%00%(symref)%00%(committerdate:unix)"
+
+
+def branches(repo: str | Path) -> list[Branch]:
+    """Local then remote-tracking branches, by name, in one `for-each-ref`; a remote's
+    `HEAD` (a symbolic ref) is not a branch of its own."""
+    out = git(repo, "for-each-ref", f"--format={_BRANCH_FORMAT}", "refs/heads", "refs/remotes")
+    found = []
+    for line in out.splitlines():
+        ref, head, symref, date = line.split("\0")
+        if symref:
+            continue
+        remote = ref.startswith("refs/remotes/")
+        name = ref.removeprefix("refs/remotes/" if remote else "refs/heads/")
+        found.append(Branch(name, remote, head == "*", int(date or 0)))
+    return found
+
+
+def file_names(repo: str | Path) -> list[str]:
+    """Tracked files and untracked ones that are not ignored, in git's order (by path)."""
+    out = git(
+        repo,
+        "--no-optional-locks",
+        "ls-files",
+        "-z",
+        "--cached",
+        "--others",
+        "--exclude-standard",
+    )
+    return list(dict.fromkeys(name for name in out.split("\0") if name))

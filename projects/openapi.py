@@ -47,3 +47,19 @@ class ProjectStatsSerializer(serializers.Serializer):
     crashed_runs = serializers.IntegerField()
     message_bus_files = serializers.IntegerField()
     message_bus_total_bytes = serializers.IntegerField()
+
+
+class BranchSerializer(serializers.Serializer):
+    name = serializers.CharField(help_text="`main`, or `origin/main` for a remote branch.")
+    is_remote = serializers.BooleanField()
+    is_current = serializers.BooleanField(help_text="Checked out in the project's own tree.")
+    last_commit_date = serializers.DateTimeField()
+
+
+class FileMatchSerializer(serializers.Serializer):
+    path = serializers.CharField(help_text="Relative to the repository's top level.")
+    match = serializers.ChoiceField(
+        choices=["name", "name_prefix", "name_contains", "path_contains"],
+        help_text="How the path matched, best first: the exact file name, its start, "
+        "anywhere in the name, anywhere in the path.",
+    )
