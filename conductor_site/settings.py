@@ -326,6 +326,11 @@ CONDUCTOR: dict[str, Any] = {
     "SSE_KEEPALIVE_SECONDS": envfloat("CONDUCTOR_SSE_KEEPALIVE_SECONDS", 15.0),
     # The largest `config.loop.max_iterations` a task may ask for.
     "LOOP_MAX_ITERATIONS": envint("CONDUCTOR_LOOP_MAX_ITERATIONS", 1000),
+    # Folders the filesystem routes may read besides the user's home (`projects.discovery`):
+    # absolute paths separated by `:`.
+    "BROWSE_ROOTS": [
+        root for root in os.getenv("CONDUCTOR_BROWSE_ROOTS", "").split(os.pathsep) if root
+    ],
 }
 
 LOGGING = {

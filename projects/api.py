@@ -1,6 +1,7 @@
 """The project routes under `/api/projects`: list, create, get, delete, stats, home folders;
-and under `/api/v1/projects` (house style, `ProjectViewSet`): a project, its branches and a
-search of its file names.
+under `/api/v1/projects` (house style, `ProjectViewSet`): a project, its branches and a
+search of its file names; under `/api/v1/filesystem` (`FilesystemViewSet`): folders and the
+repositories in them, for the "create project" form.
 
 A project's tasks and runs have their routes in their own apps (`tasks.project_api`,
 `runs.project_api`); the pieces every project route shares are in `conductor_site.http`.
@@ -33,11 +34,13 @@ from conductor_site.openapi import (
     PAGE_PARAMETERS,
     bool_parameter,
     errors,
+    int_parameter,
     page_of,
     path_parameters,
 )
 from conductor_site.params import query_bool, query_int
-from projects import creation, openapi, selectors, services, storage
+from projects import creation, discovery, openapi, selectors, services, storage
+from projects.discovery import DEPTH_MAX
 from projects.models import Project
 from runs.services import Busy
 
@@ -225,3 +228,73 @@ class ProjectViewSet(viewsets.ViewSet):
         if not query or len(query) > SEARCH_QUERY_MAX:
             raise ApiError(400, f"q must be 1-{SEARCH_QUERY_MAX} characters")
         return page(request, selectors.project_file_search(project, query))
+
+
+PATH_PARAMETER = OpenApiParameter(
+    "path", OpenApiTypes.STR, description="An absolute folder inside a browse root (default: home)."
+)
+
+
+def requested_path(request: Request) -> str:
+    return request.query_params.get("path") or str(discovery.browse_roots()[0])
+
+
+class FilesystemViewSet(viewsets.ViewSet):
+    """`/api/v1/filesystem/...`: folders and repositories for the "create project" form,
+    never outside the user's home and `CONDUCTOR_BROWSE_ROOTS` (`projects.discovery`)."""
+
+    @extend_schema(
+        operation_id="filesystem_roots",
+        tags=["filesystem"],
+        responses=openapi.BrowseRootsSerializer,
+    )
+    @action(detail=False, methods=["get"])
+    def roots(self, request: Request) -> Response:
+        return Response({"roots": [str(root) for root in discovery.browse_roots()]})
+
+    @extend_schema(
+        operation_id="filesystem_browse",
+        tags=["filesystem"],
+        parameters=[
+            PATH_PARAMETER,
+            bool_parameter("hidden", "Include dot entries."),
+            *PAGE_PARAMETERS,
+        ],
+        responses={200: openapi.FolderSerializer, **errors(400, 404)},
+    )
+    @action(detail=False, methods=["get"])
+    def browse(self, request: Request) -> Response:
+        """A folder's entries, folders first. A path outside the roots (after resolving
+        symlinks and `..`) is 400, whether or not it exists."""
+        hidden = query_bool(request, "hidden")
+        folder, entries = discovery.folder_entries(requested_path(request), hidden=hidden)
+        listed = page(request, [discovery.entry_dict(entry) for entry in entries]).data
+        parent = discovery.parent_inside_roots(folder)
+        return Response({"path": str(folder), "parent_path": parent, **listed})
+
+    @extend_schema(
+        operation_id="filesystem_repositories",
+        tags=["filesystem"],
+        parameters=[
+            PATH_PARAMETER,
+            int_parameter(
+                "depth", f"Levels below the folder (default 3, at most {DEPTH_MAX}).", minimum=0
+            ),
+            int_parameter("limit", "Repositories at most (default 100, at most 500).", minimum=1),
+        ],
+        responses={200: openapi.RepositoriesSerializer, **errors(400, 404)},
+    )
+    @action(detail=False, methods=["get"])
+    def repositories(self, request: Request) -> Response:
+        """Git repositories at or below the folder: no symlink followed, no hidden folder,
+        dependency or build folder (`node_modules`, `.venv`, ...) or found repository
+        entered. `truncated` when a bound stopped the search."""
+        depth = query_int(request, "depth", discovery.DEPTH_DEFAULT, low=0, high=DEPTH_MAX)
+        limit = query_int(request, "limit", 100, low=1, high=500)
+        folder, found = discovery.repositories_under(
+            requested_path(request), depth=depth, limit=limit
+        )
+        repositories = [discovery.entry_dict(entry) for entry in found.repositories]
+        return Response(
+            {"path": str(folder), "repositories": repositories, "truncated": found.truncated}
+        )

@@ -63,3 +63,41 @@ class FileMatchSerializer(serializers.Serializer):
         help_text="How the path matched, best first: the exact file name, its start, "
         "anywhere in the name, anywhere in the path.",
     )
+
+
+class FolderEntrySerializer(serializers.Serializer):
+    name = serializers.CharField()
+    path = serializers.CharField(help_text="Absolute, inside a browse root.")
+    is_directory = serializers.BooleanField(
+        help_text="A folder, or a symlink to one inside the browse roots."
+    )
+    is_symlink = serializers.BooleanField()
+    is_git_repo = serializers.BooleanField(help_text="A folder holding `.git`.")
+    last_modified = serializers.DateTimeField()
+
+
+class FolderSerializer(serializers.Serializer):
+    path = serializers.CharField(help_text="The folder's real path (symlinks resolved).")
+    parent_path = serializers.CharField(
+        allow_null=True, help_text="null at a browse root: nothing above may be read."
+    )
+    items = FolderEntrySerializer(many=True, help_text="Folders first, then by name.")
+    total = serializers.IntegerField()
+    limit = serializers.IntegerField()
+    offset = serializers.IntegerField()
+    has_more = serializers.BooleanField()
+
+
+class RepositoriesSerializer(serializers.Serializer):
+    path = serializers.CharField(help_text="The searched folder's real path.")
+    repositories = FolderEntrySerializer(many=True, help_text="By path.")
+    truncated = serializers.BooleanField(
+        help_text="The depth, the limit or the search's own bound stopped it early."
+    )
+
+
+class BrowseRootsSerializer(serializers.Serializer):
+    roots = serializers.ListField(
+        child=serializers.CharField(),
+        help_text="The user's home, then the folders `CONDUCTOR_BROWSE_ROOTS` names.",
+    )
