@@ -61,7 +61,10 @@ class ProjectsApi(APIView):
     @extend_schema_serializer(component_name="ProjectCreate")
     class InputSerializer(serializers.Serializer):
         project_id = identifier_field()
-        project_root = serializers.CharField()
+        project_root = serializers.CharField(required=False)
+        repo_url = serializers.CharField(
+            required=False, max_length=creation.REPO_URL_MAX, help_text="Instead of project_root."
+        )
         name = serializers.CharField(required=False, default="", max_length=200)
         default_branch = serializers.CharField(required=False, default="", max_length=255)
         setup_script = serializers.CharField(required=False, default="", trim_whitespace=False)
@@ -86,7 +89,9 @@ class ProjectsApi(APIView):
     )
     def post(self, request: Request) -> Response:
         """`project_root`: absolute (no `~` expansion), an existing directory outside the
-        data dir; `default_branch`: a valid branch name (`creation.project_create`)."""
+        data dir; or `repo_url` (`file:///`, `https://`, `ssh://`), cloned into the data dir,
+        a failed clone being a 400 with git's message and credentials never shown;
+        `default_branch`: a valid branch name (`creation.project_create`)."""
         if not isinstance(request.data, dict):
             raise ApiError(400, "the request body must be a JSON object")
         data = self.InputSerializer(data=request.data)

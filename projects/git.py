@@ -564,3 +564,47 @@ def file_names(repo: str | Path) -> list[str]:
         "--exclude-standard",
     )
     return list(dict.fromkeys(name for name in out.split("\0") if name))
+
+
+# Projects made from a `repo_url` (projects/creation.py).
+
+CLONE_PROTOCOLS = ("file", "https", "ssh")
+
+
+def clone(url: str, path: str | Path, *, timeout: float = 600) -> None:
+    """Clone `url` into the empty folder `path`. Only `CLONE_PROTOCOLS` are allowed, for the
+    clone and for anything it fetches (no `ext::` command, no submodule over another
+    protocol); ssh never asks for a password. git's errors come redacted."""
+    allowed = [
+        option for name in CLONE_PROTOCOLS for option in ("-c", f"protocol.{name}.allow=always")
+    ]
+    env = {"GIT_SSH_COMMAND": os.environ.get("GIT_SSH_COMMAND", "ssh -o BatchMode=yes")}
+    git(
+        path,
+        "-c",
+        "protocol.allow=never",
+        *allowed,
+        "clone",
+        "--quiet",
+        "--no-recurse-submodules",
+        operands=[url, "."],
+        timeout=timeout,
+        env=env,
+    )
+
+
+def remote_set_url(repo: str | Path, remote: str, url: str) -> None:
+    git(repo, "remote", "set-url", operands=[remote, url])
+
+
+def without_password(url: str) -> str:
+    """`url` with no secret left in it, for the clone's `origin`: an http(s) URL loses its
+    whole user part (`https://<token>@host` is a token too), another keeps its user name
+    (`ssh://git@host`) but not a password."""
+    scheme, found, rest = url.partition("://")
+    user, at, host = rest.partition("@")
+    if not found or not at or "/" in user:
+        return url
+    if scheme in ("http", "https"):
+        return f"{scheme}://{host}"
+    return f"{scheme}://{user.partition(':')[0]}@{host}"

@@ -21,6 +21,9 @@ class ProjectListSerializer(serializers.Serializer):
 class ProjectDetailSerializer(ProjectSummarySerializer):
     name = serializers.CharField()
     default_branch = serializers.CharField()
+    repo_url = serializers.CharField(
+        help_text='Where the repository was cloned from, credentials redacted; "": not a clone.'
+    )
     has_repository = serializers.BooleanField()
     created_at = serializers.DateTimeField()
 

@@ -68,6 +68,7 @@ def project_detail(project: Project) -> dict[str, Any]:
         **project_summary(project),
         "name": project.name,
         "default_branch": project.default_branch,
+        "repo_url": project.repo_url,
         "has_repository": project.has_repository,
         "created_at": rfc3339(project.created_at),
     }
