@@ -273,7 +273,7 @@ class FilesystemViewSet(viewsets.ViewSet):
         symlinks and `..`) is 400, whether or not it exists."""
         hidden = query_bool(request, "hidden")
         folder, entries = discovery.folder_entries(requested_path(request), hidden=hidden)
-        listed = page(request, [discovery.entry_dict(entry) for entry in entries]).data
+        listed = page(request, [selectors.folder_entry(entry) for entry in entries]).data
         parent = discovery.parent_inside_roots(folder)
         return Response({"path": str(folder), "parent_path": parent, **listed})
 
@@ -299,7 +299,7 @@ class FilesystemViewSet(viewsets.ViewSet):
         folder, found = discovery.repositories_under(
             requested_path(request), depth=depth, limit=limit
         )
-        repositories = [discovery.entry_dict(entry) for entry in found.repositories]
+        repositories = [selectors.folder_entry(entry) for entry in found.repositories]
         return Response(
             {"path": str(folder), "repositories": repositories, "truncated": found.truncated}
         )

@@ -17,12 +17,10 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
 
 from django.conf import settings
 
 from conductor_site.errors import DomainError
-from runs.selectors import rfc3339
 
 PATH_MAX = 4096
 # Folders a repository search never enters: dependencies, caches and build output, which hold
@@ -212,17 +210,6 @@ def _repository(top: Path, relative: str, fd: int) -> Entry:
     path = (top / relative) if relative != "." else top
     modified = datetime.fromtimestamp(os.fstat(fd).st_mtime, tz=UTC)
     return Entry(path.name, str(path), True, False, True, modified)
-
-
-def entry_dict(entry: Entry) -> dict[str, Any]:
-    return {
-        "name": entry.name,
-        "path": entry.path,
-        "is_directory": entry.is_directory,
-        "is_symlink": entry.is_symlink,
-        "is_git_repo": entry.is_git_repo,
-        "last_modified": rfc3339(entry.modified),
-    }
 
 
 def parent_inside_roots(folder: Path) -> str | None:

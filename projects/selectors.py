@@ -1,6 +1,7 @@
 """Reading projects for the project-centric API (`/api/projects/...`): the project list and
 detail, suggested home folders, statistics, and what deleting a project would free; and for
-`/api/v1/projects/<id>/...`, the branches and file names of its repository.
+`/api/v1/projects/<id>/...`, the branches and file names of its repository, and the folder
+entries `/api/v1/filesystem/...` shows.
 
 A project's tasks and runs read in their own apps: `tasks.selectors` (task pages and details)
 and `runs.selectors` (run summaries, flat run lists, garbage-collection candidates).
@@ -17,7 +18,7 @@ from django.db.models import Count, F, Max, Q, QuerySet, Sum
 
 from conductor_site.errors import DomainError
 from messagebus.selectors import bus_totals
-from projects import git, storage
+from projects import discovery, git, storage
 from projects.models import Project
 from runs.models import ACTIVE_STATUSES, Attempt, Run, RunStatus
 from runs.selectors import folder_bytes, rfc3339
@@ -240,3 +241,15 @@ def _file_match(path: str, needle: str) -> str | None:
     if needle in name:
         return "name_contains"
     return "path_contains" if needle in path else None
+
+
+def folder_entry(entry: discovery.Entry) -> dict[str, Any]:
+    """A folder's entry or a found repository (`projects.discovery`) as the API shows it."""
+    return {
+        "name": entry.name,
+        "path": entry.path,
+        "is_directory": entry.is_directory,
+        "is_symlink": entry.is_symlink,
+        "is_git_repo": entry.is_git_repo,
+        "last_modified": rfc3339(entry.modified),
+    }
