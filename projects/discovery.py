@@ -52,7 +52,7 @@ SEARCH_FOLDERS_MAX = 20_000
 DEPTH_DEFAULT, DEPTH_MAX = 3, 6
 
 
-class PathRefused(DomainError):
+class PathOutside(DomainError):
     """A path that is not absolute, holds a NUL, or lies outside the browse roots (400)."""
 
 
@@ -76,17 +76,17 @@ def _inside_roots(path: Path, roots: list[Path]) -> bool:
 
 
 def confined(value: str) -> Path:
-    """`value` resolved, when it is an absolute path inside a browse root; else PathRefused.
+    """`value` resolved, when it is an absolute path inside a browse root; else PathOutside.
     Whether something exists outside the roots is never told."""
     if "\0" in value or not value.startswith("/") or len(value) > PATH_MAX:
-        raise PathRefused("path must be an absolute path without NUL", path=value[:PATH_MAX])
+        raise PathOutside("path must be an absolute path without NUL", path=value[:PATH_MAX])
     roots = browse_roots()
     try:
         resolved = Path(value).resolve()
     except (OSError, RuntimeError) as exc:  # a symlink loop, a name too long
-        raise PathRefused(f"{value} cannot be used: {exc}", path=value) from exc
+        raise PathOutside(f"{value} cannot be used: {exc}", path=value) from exc
     if not _inside_roots(resolved, roots):
-        raise PathRefused(
+        raise PathOutside(
             f"{value} is outside the folders Conductor may browse",
             path=value,
             roots=[str(root) for root in roots],
@@ -107,7 +107,7 @@ def folder_opened(value: str) -> Iterator[tuple[int, Path]]:
     try:
         real = Path(os.readlink(f"/proc/self/fd/{fd}")) if Path("/proc/self/fd").is_dir() else path
         if not _inside_roots(real, browse_roots()):
-            raise PathRefused(f"{value} is outside the folders Conductor may browse", path=value)
+            raise PathOutside(f"{value} is outside the folders Conductor may browse", path=value)
         yield fd, real
     finally:
         os.close(fd)
