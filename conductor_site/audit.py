@@ -219,6 +219,8 @@ _TOKEN_PATTERNS = (
     re.compile(r"\bxox[abposr]-[A-Za-z0-9-]{8,}"),  # Slack
     re.compile(r"\b(?:AKIA|ASIA)[0-9A-Z]{16}\b"),  # AWS access key id
 )
+# The user part of a URL (`https://user:token@host`): git takes credentials there.
+_URL_CREDENTIALS = re.compile(r"\b([a-zA-Z][a-zA-Z0-9+.-]*://)(?!\[REDACTED\]@)[^/@\s]+@")
 # `GITHUB_TOKEN=...`, `password: ...`: keep the name, mask the value.
 _ASSIGNMENT = re.compile(
     r"(?i)(\b\w*(?:token|secret|password|passwd|api[_-]?key|credential)\w*)(\s*[:=]\s*)"
@@ -233,6 +235,7 @@ def is_sensitive_key(key: str) -> bool:
 
 def mask_text(text: str) -> str:
     text = _BEARER.sub(rf"\1{REDACTED}", text)
+    text = _URL_CREDENTIALS.sub(rf"\1{REDACTED}@", text)
     for pattern in _TOKEN_PATTERNS:
         text = pattern.sub(REDACTED, text)
     text = _ASSIGNMENT.sub(rf"\1\2{REDACTED}", text)

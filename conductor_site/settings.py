@@ -331,6 +331,11 @@ CONDUCTOR: dict[str, Any] = {
     "LOOP_MAX_ITERATIONS": envint("CONDUCTOR_LOOP_MAX_ITERATIONS", 1000),
     # The largest image `POST /api/v1/images` takes (413 past it).
     "IMAGE_MAX_BYTES": envint("CONDUCTOR_IMAGE_MAX_BYTES", 10 * 1024 * 1024),
+    # Folders the filesystem routes may read besides the user's home (`projects.discovery`):
+    # absolute paths separated by `:`.
+    "BROWSE_ROOTS": [
+        root for root in os.getenv("CONDUCTOR_BROWSE_ROOTS", "").split(os.pathsep) if root
+    ],
 }
 
 LOGGING = {

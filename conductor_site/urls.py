@@ -34,6 +34,7 @@ urlpatterns = [
     path("api/v1/", include(router.urls)),
     path("api/v1/", include("tasks.urls")),
     path("api/v1/", include("runs.urls")),
+    path("api/v1/", include("projects.v1_urls")),
     path("api/projects", include("projects.urls")),
     path("api/projects/", include("tasks.project_urls")),
     path("api/projects/", include("runs.project_urls")),

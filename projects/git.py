@@ -520,3 +520,91 @@ def push(repo: str | Path, remote: str, branch: str, *, force: bool = False) -> 
 
 
 _NO_HOOKS = ("-c", "core.hooksPath=/dev/null")
+
+
+# Project reads (projects/selectors.py): a project's branches and file names, never a file's
+# contents.
+
+
+@dataclass(frozen=True)
+class Branch:
+    name: str  # `main`, or `origin/main` for a remote-tracking branch
+    is_remote: bool
+    is_current: bool  # checked out in the repository's own working tree
+    committed_at: int  # the last commit's committer date, Unix seconds
+
+
+_BRANCH_FORMAT = "%(refname)%00%(HEAD)%00%(symref)%00%(committerdate:unix)"
+
+
+def branches(repo: str | Path) -> list[Branch]:
+    """Local then remote-tracking branches, by name, in one `for-each-ref`; a remote's
+    `HEAD` (a symbolic ref) is not a branch of its own."""
+    out = git(repo, "for-each-ref", f"--format={_BRANCH_FORMAT}", "refs/heads", "refs/remotes")
+    found = []
+    for line in out.splitlines():
+        ref, head, symref, date = line.split("\0")
+        if symref:
+            continue
+        remote = ref.startswith("refs/remotes/")
+        name = ref.removeprefix("refs/remotes/" if remote else "refs/heads/")
+        found.append(Branch(name, remote, head == "*", int(date or 0)))
+    return found
+
+
+def file_names(repo: str | Path) -> list[str]:
+    """Tracked files and untracked ones that are not ignored, in git's order (by path)."""
+    out = git(
+        repo,
+        "--no-optional-locks",
+        "ls-files",
+        "-z",
+        "--cached",
+        "--others",
+        "--exclude-standard",
+    )
+    return list(dict.fromkeys(name for name in out.split("\0") if name))
+
+
+# Projects made from a `repo_url` (projects/creation.py).
+
+CLONE_PROTOCOLS = ("file", "https", "ssh")
+
+
+def clone(url: str, path: str | Path, *, timeout: float = 600) -> None:
+    """Clone `url` into the empty folder `path`. Only `CLONE_PROTOCOLS` are allowed, for the
+    clone and for anything it fetches (no `ext::` command, no submodule over another
+    protocol); ssh never asks for a password. git's errors come redacted."""
+    allowed = [
+        option for name in CLONE_PROTOCOLS for option in ("-c", f"protocol.{name}.allow=always")
+    ]
+    env = {"GIT_SSH_COMMAND": os.environ.get("GIT_SSH_COMMAND", "ssh -o BatchMode=yes")}
+    git(
+        path,
+        "-c",
+        "protocol.allow=never",
+        *allowed,
+        "clone",
+        "--quiet",
+        "--no-recurse-submodules",
+        operands=[url, "."],
+        timeout=timeout,
+        env=env,
+    )
+
+
+def remote_set_url(repo: str | Path, remote: str, url: str) -> None:
+    git(repo, "remote", "set-url", operands=[remote, url])
+
+
+def without_password(url: str) -> str:
+    """`url` with no secret left in it, for the clone's `origin`: an http(s) URL loses its
+    whole user part (`https://<token>@host` is a token too), another keeps its user name
+    (`ssh://git@host`) but not a password."""
+    scheme, found, rest = url.partition("://")
+    user, at, host = rest.partition("@")
+    if not found or not at or "/" in user:
+        return url
+    if scheme in ("http", "https"):
+        return f"{scheme}://{host}"
+    return f"{scheme}://{user.partition(':')[0]}@{host}"

@@ -14,6 +14,11 @@ class Project(models.Model):
     project_root = models.CharField(
         max_length=4096, blank=True, help_text="Absolute path of the repository; empty: none."
     )
+    repo_url = models.CharField(
+        max_length=2048,
+        blank=True,
+        help_text="The URL `project_root` was cloned from, credentials redacted; empty: none.",
+    )
     default_branch = models.CharField(
         max_length=255, blank=True, help_text="Base and target branch; empty: the repo's HEAD."
     )

@@ -21,6 +21,9 @@ class ProjectListSerializer(serializers.Serializer):
 class ProjectDetailSerializer(ProjectSummarySerializer):
     name = serializers.CharField()
     default_branch = serializers.CharField()
+    repo_url = serializers.CharField(
+        help_text='Where the repository was cloned from, credentials redacted; "": not a clone.'
+    )
     has_repository = serializers.BooleanField()
     created_at = serializers.DateTimeField()
 
@@ -47,3 +50,57 @@ class ProjectStatsSerializer(serializers.Serializer):
     crashed_runs = serializers.IntegerField()
     message_bus_files = serializers.IntegerField()
     message_bus_total_bytes = serializers.IntegerField()
+
+
+class BranchSerializer(serializers.Serializer):
+    name = serializers.CharField(help_text="`main`, or `origin/main` for a remote branch.")
+    is_remote = serializers.BooleanField()
+    is_current = serializers.BooleanField(help_text="Checked out in the project's own tree.")
+    last_commit_date = serializers.DateTimeField()
+
+
+class FileMatchSerializer(serializers.Serializer):
+    path = serializers.CharField(help_text="Relative to the repository's top level.")
+    match = serializers.ChoiceField(
+        choices=["name", "name_prefix", "name_contains", "path_contains"],
+        help_text="How the path matched, best first: the exact file name, its start, "
+        "anywhere in the name, anywhere in the path.",
+    )
+
+
+class FolderEntrySerializer(serializers.Serializer):
+    name = serializers.CharField()
+    path = serializers.CharField(help_text="Absolute, inside a browse root.")
+    is_directory = serializers.BooleanField(
+        help_text="A folder, or a symlink to one inside the browse roots."
+    )
+    is_symlink = serializers.BooleanField()
+    is_git_repo = serializers.BooleanField(help_text="A folder holding `.git`.")
+    last_modified = serializers.DateTimeField()
+
+
+class FolderSerializer(serializers.Serializer):
+    path = serializers.CharField(help_text="The folder's real path (symlinks resolved).")
+    parent_path = serializers.CharField(
+        allow_null=True, help_text="null at a browse root: nothing above may be read."
+    )
+    items = FolderEntrySerializer(many=True, help_text="Folders first, then by name.")
+    total = serializers.IntegerField()
+    limit = serializers.IntegerField()
+    offset = serializers.IntegerField()
+    has_more = serializers.BooleanField()
+
+
+class RepositoriesSerializer(serializers.Serializer):
+    path = serializers.CharField(help_text="The searched folder's real path.")
+    repositories = FolderEntrySerializer(many=True, help_text="By path.")
+    truncated = serializers.BooleanField(
+        help_text="The depth, the limit or the search's own bound stopped it early."
+    )
+
+
+class BrowseRootsSerializer(serializers.Serializer):
+    roots = serializers.ListField(
+        child=serializers.CharField(),
+        help_text="The user's home, then the folders `CONDUCTOR_BROWSE_ROOTS` names.",
+    )

@@ -1,5 +1,7 @@
 """Reading projects for the project-centric API (`/api/projects/...`): the project list and
-detail, suggested home folders, statistics, and what deleting a project would free.
+detail, suggested home folders, statistics, and what deleting a project would free; and for
+`/api/v1/projects/<id>/...`, the branches and file names of its repository, and the folder
+entries `/api/v1/filesystem/...` shows.
 
 A project's tasks and runs read in their own apps: `tasks.selectors` (task pages and details)
 and `runs.selectors` (run summaries, flat run lists, garbage-collection candidates).
@@ -14,8 +16,9 @@ from typing import Any
 
 from django.db.models import Count, F, Max, Q, QuerySet, Sum
 
+from conductor_site.errors import DomainError
 from messagebus.selectors import bus_totals
-from projects import storage
+from projects import discovery, git, storage
 from projects.models import Project
 from runs.models import ACTIVE_STATUSES, Attempt, Run, RunStatus
 from runs.selectors import folder_bytes, rfc3339
@@ -66,6 +69,7 @@ def project_detail(project: Project) -> dict[str, Any]:
         **project_summary(project),
         "name": project.name,
         "default_branch": project.default_branch,
+        "repo_url": project.repo_url,
         "has_repository": project.has_repository,
         "created_at": rfc3339(project.created_at),
     }
@@ -181,3 +185,71 @@ def worktree_bytes(project: Project) -> int:
 def project_bytes(project: Project) -> int:
     logs = Run.objects.filter(attempt__task__project=project).aggregate(total=Sum("log_bytes"))
     return folder_bytes(storage.project_dir(project.id)) + int(logs["total"] or 0)
+
+
+# Git reads of a project's repository (`/api/v1/projects/<id>/...`).
+
+
+class NoRepository(DomainError):
+    status_code = 409
+
+
+def repository_of(project: Project) -> str:
+    """The project's repository; NoRepository (409) for a project without one."""
+    if not project.has_repository:
+        raise NoRepository(f"project {project.id!r} has no git repository", project_id=project.id)
+    return project.project_root
+
+
+def project_branches(project: Project) -> list[dict[str, Any]]:
+    """Local branches first, then remote-tracking ones, each group by name."""
+    found = git.branches(repository_of(project))
+    return [
+        {
+            "name": branch.name,
+            "is_remote": branch.is_remote,
+            "is_current": branch.is_current,
+            "last_commit_date": rfc3339(datetime.fromtimestamp(branch.committed_at, tz=UTC)),
+        }
+        for branch in sorted(found, key=lambda b: (b.is_remote, b.name))
+    ]
+
+
+# How a file's path matches a search, best first.
+MATCHES = ("name", "name_prefix", "name_contains", "path_contains")
+
+
+def project_file_search(project: Project, query: str) -> list[dict[str, str]]:
+    """The project's files (tracked, and untracked but not ignored) whose path holds `query`,
+    case-insensitively: an exact file name first, then names starting with it, names holding
+    it, and paths holding it; by path within each. Only names are read, never contents."""
+    needle = query.lower()
+    ranked = []
+    for path in git.file_names(repository_of(project)):
+        match = _file_match(path.lower(), needle)
+        if match is not None:
+            ranked.append((MATCHES.index(match), path, match))
+    return [{"path": path, "match": match} for _, path, match in sorted(ranked)]
+
+
+def _file_match(path: str, needle: str) -> str | None:
+    name = path.rpartition("/")[2]
+    if name == needle:
+        return "name"
+    if name.startswith(needle):
+        return "name_prefix"
+    if needle in name:
+        return "name_contains"
+    return "path_contains" if needle in path else None
+
+
+def folder_entry(entry: discovery.Entry) -> dict[str, Any]:
+    """A folder's entry or a found repository (`projects.discovery`) as the API shows it."""
+    return {
+        "name": entry.name,
+        "path": entry.path,
+        "is_directory": entry.is_directory,
+        "is_symlink": entry.is_symlink,
+        "is_git_repo": entry.is_git_repo,
+        "last_modified": rfc3339(entry.modified),
+    }

@@ -2,7 +2,10 @@
 
 Users' names live under `projects/` only, so no project id can name one of Conductor's own
 entries beside it (`conductor.sqlite3`, `secret_key`, `config.yaml`, `server.lock`, `_audit/`,
-`_worktrees/`). `projects.layout` moves a data dir of the old layout (`<data>/<project>/`).
+`_worktrees/`), and under `repositories/`: the clones of projects made from a `repo_url`,
+`<data>/repositories/<project>/`, kept apart from the project's folder because deleting a
+project keeps its repository (its branches hold the work). `projects.layout` moves a data dir
+of the old layout (`<data>/<project>/`).
 """
 
 from __future__ import annotations
@@ -27,6 +30,10 @@ def projects_dir() -> Path:
 
 def project_dir(project_id: str) -> Path:
     return projects_dir() / project_id
+
+
+def clone_dir(project_id: str) -> Path:
+    return data_dir() / "repositories" / project_id
 
 
 def task_dir(project_id: str, task_id: str) -> Path:
