@@ -64,8 +64,14 @@ def make_run(
     now = timezone.now() - age
     ended = status in TERMINAL_STATUSES
     if attempt is None:
+        # An active attempt has a heartbeat, or a reaper of another test's server thread may
+        # crash it mid-test.
         attempt = Attempt.objects.create(
-            task=task, agent=task.agent_type, status=status, admitted_at=now
+            task=task,
+            agent=task.agent_type,
+            status=status,
+            admitted_at=now,
+            heartbeat_at=None if ended else timezone.now(),
         )
     if exit_code is None and ended:
         exit_code = 0 if status == RunStatus.SUCCESS else 1
