@@ -321,6 +321,10 @@ CONDUCTOR: dict[str, Any] = {
     "SSE_KEEPALIVE_SECONDS": envfloat("CONDUCTOR_SSE_KEEPALIVE_SECONDS", 15.0),
     # The largest `config.loop.max_iterations` a task may ask for.
     "LOOP_MAX_ITERATIONS": envint("CONDUCTOR_LOOP_MAX_ITERATIONS", 1000),
+    # A diff carries a file's contents up to this size (each side), and up to the total for
+    # all its files; past either, `content_omitted: "too_large"`.
+    "DIFF_FILE_MAX_BYTES": envint("CONDUCTOR_DIFF_FILE_MAX_BYTES", 256 * 1024),
+    "DIFF_TOTAL_MAX_BYTES": envint("CONDUCTOR_DIFF_TOTAL_MAX_BYTES", 8 * 1024 * 1024),
 }
 
 LOGGING = {

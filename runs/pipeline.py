@@ -17,7 +17,7 @@ from conductor_site.db import connection_release
 from messagebus.services import message_append
 from projects import git, storage
 from projects.models import Project
-from runs import services
+from runs import diffs, services
 from runs.agents import AgentNotFound, UnknownAgent, agent_for
 from runs.models import Attempt, LogChunk, Run, RunStatus
 from runs.supervisor import Invocation, ProcessResult, execute, supervisor
@@ -235,6 +235,7 @@ def _agent_then_wrap_up(attempt: Attempt, run: Run, cwd: str) -> None:
             cleanup.refresh_from_db()
             status = RunStatus.FAILED
             summary = f"cleanup script {cleanup_status}: {cleanup.error_summary}"
+    diffs.snapshot_store(attempt, run)
     services.attempt_finish(attempt, status, summary)
 
 
