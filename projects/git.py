@@ -316,7 +316,9 @@ def object_sizes(repo: str | Path, blobs: Sequence[str]) -> dict[str, int]:
     """The size of each object that exists, by id (`cat-file --batch-check`)."""
     if not blobs:
         return {}
-    listed = git(repo, "cat-file", "--batch-check", input="".join(f"{b}\n" for b in blobs))
+    listed = git(
+        repo, "cat-file", "--batch-check", "--buffer", input="".join(f"{b}\n" for b in blobs)
+    )
     sizes = {}
     for line in listed.splitlines():
         blob, kind, *size = line.split(" ")
@@ -329,7 +331,9 @@ def objects_read(repo: str | Path, blobs: Sequence[str]) -> dict[str, bytes]:
     """The contents of the blobs, by id, in one `cat-file --batch`."""
     if not blobs:
         return {}
-    out = git_bytes(repo, "cat-file", "--batch", input=b"".join(b.encode() + b"\n" for b in blobs))
+    out = git_bytes(
+        repo, "cat-file", "--batch", "--buffer", input=b"".join(b.encode() + b"\n" for b in blobs)
+    )
     found, at = {}, 0
     while at < len(out):
         end = out.index(b"\n", at)
