@@ -325,6 +325,8 @@ CONDUCTOR: dict[str, Any] = {
     # all its files; past either, `content_omitted: "too_large"`.
     "DIFF_FILE_MAX_BYTES": envint("CONDUCTOR_DIFF_FILE_MAX_BYTES", 256 * 1024),
     "DIFF_TOTAL_MAX_BYTES": envint("CONDUCTOR_DIFF_TOTAL_MAX_BYTES", 8 * 1024 * 1024),
+    # How long a request waits for the worker that owns an attempt's worktree (runs/owner.py).
+    "OWNER_TIMEOUT_SECONDS": envfloat("CONDUCTOR_OWNER_TIMEOUT_SECONDS", 15.0),
 }
 
 LOGGING = {
