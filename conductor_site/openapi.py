@@ -1,6 +1,7 @@
 """Pieces of the OpenAPI schema that every app's views share: identifier parameters, the error
 responses (the `Error` component, added by `conductor_site.errors.error_responses_in_schema`)
-and the `{items, total, limit, offset, has_more}` page envelope.
+the `{items, total, limit, offset, has_more}` page envelope, and the file routes' parameters and
+answers (`conductor_site.http.file_response`).
 
 Each app describes its own response shapes in its `openapi.py`; the views say which they answer
 with `@extend_schema`.
@@ -8,6 +9,7 @@ with `@extend_schema`.
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from typing import Any
 
 from drf_spectacular.types import OpenApiTypes
@@ -76,3 +78,32 @@ def page_of(name: str, item: serializers.Serializer) -> serializers.Serializer:
         "has_more": serializers.BooleanField(),
     }
     return inline_serializer(name, fields)
+
+
+PAGE_PARAMETERS = [
+    int_parameter("limit", "Page size (default 50, at most 500: larger is capped).", minimum=1),
+    int_parameter("offset", "Items to skip.", minimum=0),
+]
+
+
+def file_parameters(names: Iterable[str]) -> list[OpenApiParameter]:
+    """`?name=` (one of `names`, else 400) and `?tail=` of the file routes."""
+    return [
+        OpenApiParameter("name", OpenApiTypes.STR, enum=list(names), required=True),
+        int_parameter("tail", "Only the last N lines.", minimum=0),
+    ]
+
+
+class FileSerializer(serializers.Serializer):
+    """A task or run file as JSON (for the web UI, or `Accept: application/json`)."""
+
+    name = serializers.CharField()
+    content = serializers.CharField()
+    modified = serializers.DateTimeField(allow_null=True)
+    size_bytes = serializers.IntegerField(help_text="Of the whole file.")
+
+
+FILE_RESPONSES = {
+    (200, "text/plain"): OpenApiTypes.STR,
+    (200, "application/json"): FileSerializer,
+}

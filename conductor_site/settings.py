@@ -247,7 +247,7 @@ SPECTACULAR_SETTINGS = {
         "RunKindEnum": "runs.openapi.RUN_KINDS",
         "TaskStatusEnum": "tasks.openapi.TASK_STATUSES",
         "GateStateEnum": "tasks.openapi.GATE_STATES",
-        "RunFileNameEnum": "projects.openapi.RUN_FILE_NAMES",
+        "RunFileNameEnum": "runs.openapi.RUN_FILE_NAMES",
     },
     "SECURITY": [{"ApiKeyBearer": []}, {"ApiKeyHeader": []}],
     "APPEND_COMPONENTS": {

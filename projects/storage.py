@@ -11,6 +11,7 @@ import os
 import shutil
 import stat
 from contextlib import suppress
+from datetime import UTC, datetime
 from pathlib import Path
 
 from django.conf import settings
@@ -93,6 +94,12 @@ def file_stat(path: Path) -> os.stat_result | None:
         return os.fstat(fd)
     finally:
         os.close(fd)
+
+
+def file_mtime(path: Path) -> datetime | None:
+    """When the file last changed, on the terms of `file_read`; None when it is not there."""
+    found = file_stat(path)
+    return None if found is None else datetime.fromtimestamp(found.st_mtime, tz=UTC)
 
 
 def file_sizes(paths: list[Path]) -> dict[Path, int]:

@@ -2,18 +2,17 @@ from __future__ import annotations
 
 from django.urls import include, path
 
-from projects.api import (
-    HomeDirsApi,
-    ProjectApi,
+from projects.api import HomeDirsApi, ProjectApi, ProjectsApi, ProjectStatsApi
+from runs.project_api import (
     ProjectGcApi,
     ProjectRunApi,
     ProjectRunsFlatApi,
     ProjectRunStopApi,
-    ProjectsApi,
-    ProjectStatsApi,
+    RunFileApi,
+)
+from tasks.project_api import (
     ProjectTaskApi,
     ProjectTasksApi,
-    RunFileApi,
     TaskFileApi,
     TaskResumeApi,
     TaskRunsApi,
@@ -22,8 +21,9 @@ from projects.api import (
 TASK = "<str:project_id>/tasks/<str:task_id>"
 RUN = f"{TASK}/runs/<str:run_id>"
 
-# After /api/projects/. The message bus and SSE routes under the same prefix live in
-# messagebus (included first, under /api/).
+# After /api/projects/. The project's own routes are in projects.api, its tasks' in
+# tasks.project_api, its runs' in runs.project_api; the message bus and SSE routes under the
+# same prefix live in messagebus (included first, under /api/).
 project_patterns = [
     path("home-dirs", HomeDirsApi.as_view()),
     path("<str:project_id>", ProjectApi.as_view()),

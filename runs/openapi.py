@@ -1,5 +1,5 @@
-"""The OpenAPI shapes of the `/api/v1/runs` routes and `/api/v1/status` (`runs.selectors`
-builds the data; these describe it)."""
+"""The OpenAPI shapes of the `/api/v1/runs` routes, `/api/v1/status` and the project API's runs
+under `/api/projects/<p>/...` (`runs.selectors` builds the data; these describe it)."""
 
 from __future__ import annotations
 
@@ -7,7 +7,8 @@ from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter
 from rest_framework import serializers
 
-from conductor_site.openapi import id_parameter, int_parameter
+from conductor_site.openapi import bool_parameter, id_parameter, int_parameter, page_of
+from runs.files import RUN_FILES
 from runs.models import Run, RunStatus
 
 RUN_KINDS = Run.Kind.choices
@@ -80,4 +81,87 @@ RUN_LIST_PARAMETERS = [
 PAGE_HEADERS = [
     OpenApiParameter(header, OpenApiTypes.INT, OpenApiParameter.HEADER, response=[200])
     for header in ("X-Total-Count", "X-Limit", "X-Offset")
+]
+
+
+# The project API's runs.
+
+
+RUN_FILE_NAMES = list(RUN_FILES)
+
+
+class RunFileSerializer(serializers.Serializer):
+    name = serializers.ChoiceField(RUN_FILE_NAMES)
+    # A field named like Field.label: DRF takes it out of the class, the stubs do not know.
+    label = serializers.CharField()  # type: ignore[assignment]
+    size = serializers.IntegerField(help_text="In bytes.")
+
+
+class RunSummarySerializer(RunSerializer):
+    """The project API's run: always `exit_code` (-1 until it ended) and `end_time`."""
+
+    id = serializers.CharField(help_text="The same as run_id.")
+    end_time = serializers.DateTimeField(allow_null=True)
+    exit_code = serializers.IntegerField()
+    parent_run_id = serializers.CharField(
+        allow_null=True, help_text="The run whose question this task's thread answers."
+    )
+    previous_run_id = serializers.CharField(allow_null=True)
+    files = RunFileSerializer(many=True, help_text="The run's files that exist.")
+
+
+class ProjectRunSerializer(RunSummarySerializer):
+    cwd = serializers.CharField()
+    pid = serializers.IntegerField(allow_null=True)
+    pgid = serializers.IntegerField(allow_null=True)
+    worker = serializers.CharField()
+
+
+class FlatRunSerializer(serializers.Serializer):
+    id = serializers.CharField()
+    task_id = serializers.CharField()
+    agent = serializers.CharField()
+    status = serializers.ChoiceField(RunStatus.choices)
+    exit_code = serializers.IntegerField()
+    start_time = serializers.DateTimeField()
+    end_time = serializers.DateTimeField(required=False)
+    parent_run_id = serializers.CharField(required=False)
+    previous_run_id = serializers.CharField(required=False)
+
+
+class FlatRunsSerializer(serializers.Serializer):
+    runs = FlatRunSerializer(many=True, help_text="Oldest first.")
+
+
+class RunStoppingSerializer(serializers.Serializer):
+    status = serializers.ChoiceField(["stopping"])
+    run_id = serializers.CharField()
+
+
+class GcSerializer(serializers.Serializer):
+    project_id = serializers.CharField()
+    deleted_runs = serializers.IntegerField()
+    freed_bytes = serializers.IntegerField()
+    dry_run = serializers.BooleanField()
+
+
+RUN_PAGE = page_of("RunPage", RunSummarySerializer(many=True, help_text="Newest first."))
+
+
+FLAT_PARAMETERS = [
+    bool_parameter("active_only", "Only active runs, plus the selected task's latest."),
+    id_parameter("selected_task_id", "With active_only: also this task's latest runs."),
+    int_parameter("selected_task_limit", "How many of them (default and most 200).", minimum=0),
+]
+
+
+GC_PARAMETERS = [
+    OpenApiParameter(
+        "older_than",
+        OpenApiTypes.STR,
+        description="A Go duration (`168h`, `1h30m`, `0`; also `d`), at most 876000h. "
+        "Default 168h.",
+    ),
+    bool_parameter("dry_run", "Only count what would be deleted."),
+    bool_parameter("keep_failed", "Keep failed and crashed runs."),
 ]

@@ -1,15 +1,21 @@
-"""Reading runs: the one place that turns a Run into its API form."""
+"""Reading runs: the one place that turns a Run into its API form, and the project API's run
+summaries, flat run lists and garbage-collection candidates (`/api/projects/...`)."""
 
 from __future__ import annotations
 
+import os
 from datetime import datetime
+from pathlib import Path
 from typing import Any
 
 from django.conf import settings
-from django.db.models import F, QuerySet
+from django.db.models import F, Q, QuerySet, Sum
 
-from conductor_site.db_functions import utc_datetime
-from runs.models import TERMINAL_STATUSES, LogChunk, Run
+from conductor_site.db_functions import OctetLength, utc_datetime
+from projects import storage
+from projects.models import Project
+from runs.files import RUN_FILES, run_folder
+from runs.models import ACTIVE_STATUSES, TERMINAL_STATUSES, LogChunk, Run, RunStatus
 
 
 def rfc3339(value: datetime | None) -> str | None:
@@ -89,3 +95,164 @@ def run_output(run: Run) -> str:
         parts.append(text)
         size += len(text)
     return "".join(parts)
+
+
+# The project API's runs (`/api/projects/<p>/...`) and garbage collection.
+
+
+# The fields run_to_api and the summaries read: the prompt (often large) is left out.
+RUN_SUMMARY_FIELDS = (
+    "id",
+    "kind",
+    "status",
+    "exit_code",
+    "agent_version",
+    "error_summary",
+    "previous_run",
+    "created_at",
+    "started_at",
+    "ended_at",
+    "attempt",
+    "attempt__agent",
+    "attempt__task",
+    "attempt__task__task_id",
+    "attempt__task__project",
+    "attempt__task__thread_parent",
+)
+
+
+def run_summary(run: Run, files: list[dict[str, Any]] | None = None) -> dict[str, Any]:
+    """The project API's run: `run_to_api` plus `id`, `exit_code` -1 and `end_time` null
+    while it has not ended, the thread parent's run as `parent_run_id`, and its files."""
+    data = run_to_api(run)
+    thread_parent = run.attempt.task.thread_parent or {}
+    summary = {
+        "id": run.id,
+        **data,
+        "exit_code": data.get("exit_code", -1),
+        "end_time": data.get("end_time"),
+        "parent_run_id": thread_parent.get("run_id") or None,
+        "previous_run_id": run.previous_run_id,
+    }
+    if files is not None:
+        summary["files"] = files
+    return summary
+
+
+def run_detail(run: Run) -> dict[str, Any]:
+    return {
+        **run_summary(run, files_by_run([run])[run.id]),
+        "cwd": run.cwd,
+        "pid": run.pid,
+        "pgid": run.pid,
+        "worker": run.worker,
+    }
+
+
+def files_by_run(runs: list[Run]) -> dict[str, list[dict[str, Any]]]:
+    """`runs.files.run_files` for many runs in one query: `[{name, label, size}]` of the files
+    that exist. stdout and stderr exist once the run printed or ended; `size` is in bytes."""
+    sizes = {
+        (row["run_id"], row["stream"]): int(row["size"] or 0)
+        for row in LogChunk.objects.filter(run__in=[run.id for run in runs])
+        .values("run_id", "stream")
+        .annotate(size=Sum(OctetLength("text")))
+    }
+    outputs = storage.file_sizes([run_folder(run) / "output.md" for run in runs])
+    listing: dict[str, list[dict[str, Any]]] = {}
+    for run in runs:
+        files = []
+        for name, label in RUN_FILES.items():
+            size = _file_size(run, name, sizes, outputs)
+            if size is not None:
+                files.append({"name": name, "label": label, "size": size})
+        listing[run.id] = files
+    return listing
+
+
+def _file_size(
+    run: Run, name: str, sizes: dict[tuple[str, str], int], outputs: dict[Path, int]
+) -> int | None:
+    if name in ("stdout", "stderr"):
+        size = sizes.get((run.id, name))
+        if size is None and (run.log_lines or run.ended_at):
+            return 0
+        return size
+    if name == "prompt":
+        return len(run.prompt.encode())
+    return outputs.get(run_folder(run) / "output.md")
+
+
+def flat_runs(
+    project: Project, *, active_only: bool, selected_task_id: str | None, selected_limit: int
+) -> list[dict[str, Any]]:
+    """The tree's runs, oldest first: every agent run of the project, or with `active_only`
+    the active ones plus the latest `selected_limit` of the selected task. Two queries."""
+    runs = (
+        Run.objects.filter(attempt__task__project=project, kind=Run.Kind.AGENT)
+        .select_related("attempt__task")
+        .only(*RUN_SUMMARY_FIELDS)
+    )
+    chosen = list(runs.filter(status__in=ACTIVE_STATUSES)) if active_only else list(runs)
+    if active_only and selected_task_id and selected_limit:
+        selected = runs.filter(attempt__task__task_id=selected_task_id)
+        chosen += list(selected.order_by("-created_at", "-id")[:selected_limit])
+    unique = {run.id: run for run in chosen}
+    ordered = sorted(unique.values(), key=lambda run: (run.created_at, run.id))
+    return [_flat_item(run) for run in ordered]
+
+
+def _flat_item(run: Run) -> dict[str, Any]:
+    summary = run_summary(run)
+    item = {
+        key: summary[key] for key in ("id", "task_id", "agent", "status", "exit_code", "start_time")
+    }
+    for optional in ("end_time", "parent_run_id", "previous_run_id"):
+        if summary[optional] is not None:
+            item[optional] = summary[optional]
+    return item
+
+
+def gc_candidates(project: Project, *, ended_before: datetime, keep_failed: bool) -> list[Run]:
+    """Runs of every kind that ended before the cutoff, outside attempts still active."""
+    runs = (
+        Run.objects.filter(
+            attempt__task__project=project,
+            status__in=[RunStatus.SUCCESS, RunStatus.FAILED, RunStatus.STOPPED, RunStatus.CRASHED],
+        )
+        .filter(
+            Q(ended_at__lt=ended_before) | Q(ended_at__isnull=True, created_at__lt=ended_before)
+        )
+        .exclude(attempt__status__in=ACTIVE_STATUSES)
+        .select_related("attempt__task")
+        .only(
+            "id",
+            "log_bytes",
+            "attempt",
+            "attempt__task",
+            "attempt__task__task_id",
+            "attempt__task__project",
+        )
+    )
+    if keep_failed:
+        runs = runs.exclude(status__in=[RunStatus.FAILED, RunStatus.CRASHED])
+    return list(runs)
+
+
+def folder_bytes(path: Path) -> int:
+    """The size of the files under `path` (0 when it does not exist)."""
+    total = 0
+    if path.is_symlink():  # planted in place of a run folder: not ours to measure
+        return 0
+    for root, _dirs, files in os.walk(path):
+        for name in files:
+            try:
+                total += os.lstat(os.path.join(root, name)).st_size
+            except OSError:
+                continue
+    return total
+
+
+def run_bytes(run: Run) -> int:
+    """What deleting a run frees: its folder and its stored log."""
+    return folder_bytes(run_folder(run)) + run.log_bytes

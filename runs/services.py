@@ -1,10 +1,12 @@
 """State changes of Runs and Attempts. Each is a conditional update: the row changes only
-from the status the caller expects, so a redelivered task or a second worker is harmless."""
+from the status the caller expects, so a redelivered task or a second worker is harmless.
+Deleting runs (one, or garbage collection's many) with their folders is here too."""
 
 from __future__ import annotations
 
 import logging
 import time
+from contextlib import suppress
 from datetime import timedelta
 
 from django.conf import settings
@@ -12,7 +14,9 @@ from django.db import transaction
 from django.db.models import Q
 from django.utils import timezone
 
+from projects import storage
 from runs.events import run_changed
+from runs.files import run_folder
 from runs.models import ACTIVE_STATUSES, TERMINAL_STATUSES, Attempt, Run, RunStatus, Worker
 from runs.supervisor import run_processes_kill
 
@@ -223,3 +227,34 @@ def _crash_run(run: Run, reason: str, local: bool = False) -> int:
         run.refresh_from_db()
         run_changed(run, "updated")
     return done
+
+
+# Deleting.
+
+
+class Busy(Exception):
+    """Something still runs (HTTP 409); `details` go to the error's details."""
+
+    def __init__(self, message: str, **details: str) -> None:
+        super().__init__(message)
+        self.details = details
+
+
+def run_delete(run: Run) -> None:
+    if run.status in ACTIVE_STATUSES:
+        raise Busy(f"run {run.id!r} is {run.status}: stop it first", status=run.status)
+    folder = run_folder(run)
+    with transaction.atomic():
+        run.delete()
+        storage.folder_remove(folder)
+
+
+def runs_delete(runs: list[Run]) -> None:
+    folders = [run_folder(run) for run in runs]
+    ids = [run.id for run in runs]
+    with transaction.atomic():
+        for start in range(0, len(ids), 500):
+            Run.objects.filter(id__in=ids[start : start + 500]).delete()
+    for folder in folders:
+        with suppress(OSError):
+            storage.folder_remove(folder)

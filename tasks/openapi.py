@@ -1,12 +1,18 @@
-"""The OpenAPI shapes of the `/api/v1/tasks` routes and the self-update drain
-(`tasks.selectors.tasks_to_api` and `tasks.drain.gate_to_api` build the data)."""
+"""The OpenAPI shapes of the `/api/v1/tasks` routes, the self-update drain and the project API's
+tasks under `/api/projects/<p>/tasks` (`tasks.selectors` and `tasks.drain.gate_to_api` build
+the data)."""
 
 from __future__ import annotations
 
+from drf_spectacular.types import OpenApiTypes
+from drf_spectacular.utils import OpenApiParameter
 from rest_framework import serializers
 
-from runs.openapi import RunSerializer
+from conductor_site.openapi import page_of
+from runs.models import RunStatus
+from runs.openapi import RunSerializer, RunSummarySerializer
 from tasks.models import Gate
+from tasks.selectors import TASK_STATUS_FILTERS
 
 # `tasks.selectors.task_status` (CONTRACT.md, AMB-34).
 TASK_STATUSES = ["running", "queued", "blocked", "completed", "failed", "idle"]
@@ -71,3 +77,61 @@ class GateSerializer(serializers.Serializer):
     last_error = serializers.CharField(
         required=False, help_text="When the last update failed (state `failed`)."
     )
+
+
+# The project API's tasks.
+
+
+class TaskItemSerializer(serializers.Serializer):
+    id = serializers.CharField()
+    task_id = serializers.CharField()
+    project_id = serializers.CharField()
+    status = serializers.ChoiceField(TASK_STATUSES)
+    last_activity = serializers.DateTimeField()
+    created_at = serializers.DateTimeField()
+    queue_position = serializers.IntegerField()
+    depends_on = serializers.ListField(child=serializers.CharField())
+    blocked_by = serializers.ListField(child=serializers.CharField())
+    thread_parent = ThreadRefSerializer(allow_null=True)
+    run_count = serializers.IntegerField()
+    run_counts = serializers.DictField(
+        child=serializers.IntegerField(), help_text="Agent runs by status."
+    )
+    done = serializers.BooleanField()
+    last_run_status = serializers.ChoiceField(RunStatus.choices, allow_null=True)
+    last_run_exit_code = serializers.IntegerField(
+        allow_null=True, help_text="null until the latest run ended."
+    )
+
+
+class TaskDetailSerializer(serializers.Serializer):
+    id = serializers.CharField()
+    task_id = serializers.CharField()
+    project_id = serializers.CharField()
+    status = serializers.ChoiceField(TASK_STATUSES)
+    state = serializers.ChoiceField(["running", "queued", "blocked", "idle"])
+    done = serializers.BooleanField()
+    depends_on = serializers.ListField(child=serializers.CharField())
+    blocked_by = serializers.ListField(child=serializers.CharField())
+    thread_parent = ThreadRefSerializer(allow_null=True)
+    queue_position = serializers.IntegerField()
+    last_activity = serializers.DateTimeField()
+    created_at = serializers.DateTimeField()
+    runs = RunSummarySerializer(many=True, help_text="Agent runs, oldest first.")
+
+
+class TaskResumedSerializer(serializers.Serializer):
+    project_id = serializers.CharField()
+    task_id = serializers.CharField()
+    resumed = serializers.BooleanField()
+
+
+TASK_PAGE = page_of("TaskPage", TaskItemSerializer(many=True, help_text="Newest first."))
+
+
+TASK_STATUS_PARAMETER = OpenApiParameter(
+    "status",
+    OpenApiTypes.STR,
+    enum=list(TASK_STATUS_FILTERS),
+    description="One status, `active` (running, queued or blocked) or `done` (DONE marker).",
+)

@@ -10,7 +10,7 @@ one, as the detail routes do.
 
 from __future__ import annotations
 
-from collections import defaultdict
+from collections import Counter, defaultdict
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -19,8 +19,9 @@ from typing import Any
 from django.db.models import BooleanField, ExpressionWrapper, F, Q, QuerySet
 
 from conductor_site.db_functions import json_value, utc_datetime
-from runs.models import Attempt, Run, RunStatus
-from runs.selectors import rfc3339, run_row_to_api, run_rows
+from projects.models import Project
+from runs.models import TERMINAL_STATUSES, Attempt, Run, RunStatus
+from runs.selectors import files_by_run, rfc3339, run_row_to_api, run_rows, run_summary
 from tasks import planner
 from tasks.loop import loop_of
 from tasks.models import Task
@@ -213,3 +214,113 @@ def _task_to_api(
         "done": row["done"] is not None,
         "runs": [run_row_to_api(run, project_id=project_id, task_id=task_id) for run in runs],
     }
+
+
+# The project API's task list and detail (`/api/projects/<p>/tasks...`).
+
+
+# `?status=` of the task list: one task status, or a group of them. `done` is the DONE marker.
+TASK_STATUS_FILTERS: dict[str, frozenset[str]] = {
+    "running": frozenset({"running"}),
+    "queued": frozenset({"queued"}),
+    "blocked": frozenset({"blocked"}),
+    "active": frozenset({"running", "queued", "blocked"}),
+    "completed": frozenset({"completed"}),
+    "failed": frozenset({"failed"}),
+    "idle": frozenset({"idle"}),
+    "done": frozenset(),
+}
+
+
+def task_page(
+    project: Project, *, status: str | None, limit: int, offset: int
+) -> tuple[list[dict[str, Any]], int]:
+    """A page of the project's tasks, newest first, and how many match in all. Without a
+    status filter only the page is read; with one, every task's status is needed first."""
+    tasks = Task.objects.filter(project=project).order_by("-created_at", "-id")
+    rows = task_rows(tasks)
+    if status is None:
+        return task_items(list(rows[offset : offset + limit])), tasks.count()
+    matching = [item for item in task_items(list(rows)) if _matches(item, status)]
+    return matching[offset : offset + limit], len(matching)
+
+
+def _matches(item: dict[str, Any], status: str) -> bool:
+    if status == "done":
+        return bool(item["done"])
+    return item["status"] in TASK_STATUS_FILTERS[status]
+
+
+def task_items(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """The task-list shape of tasks read by `task_rows`, in three queries plus the planner's
+    own for tasks that wait for admission."""
+    runs = run_rows_of([row["id"] for row in rows])
+    return [_task_item(row, runs.by_task[row["id"]], runs.waiting.get(row["id"])) for row in rows]
+
+
+def _task_item(
+    row: dict[str, Any], runs: list[dict[str, Any]], waiting: Task | None
+) -> dict[str, Any]:
+    latest = runs[0] if runs else None
+    status, position, blockers = row_admission(row, runs, waiting)
+    return {
+        "id": row["task_id"],
+        "task_id": row["task_id"],
+        "project_id": row["project_id"],
+        "status": status,
+        "last_activity": row_activity(row, runs),
+        "created_at": rfc3339(row["created"]),
+        "queue_position": position,
+        "depends_on": row["dependencies"],
+        "blocked_by": blockers,
+        "thread_parent": row["thread_parent"] or None,
+        "run_count": len(runs),
+        "run_counts": dict(Counter(run["status"] for run in runs)),
+        "done": row["done"] is not None,
+        "last_run_status": latest["status"] if latest else None,
+        "last_run_exit_code": _ended_exit_code(latest),
+    }
+
+
+def _ended_exit_code(run: dict[str, Any] | None) -> int | None:
+    """The exit code as the run shapes give it once the run ended (-1 when it ended without
+    one, e.g. it never started); None while it has not ended."""
+    if run is None or run["status"] not in TERMINAL_STATUSES:
+        return None
+    return run["exit_code"] if run["exit_code"] is not None else -1
+
+
+def task_detail(task: Task) -> dict[str, Any]:
+    """The task with its agent runs, oldest first (both real clients take the last)."""
+    runs = agent_runs(task, newest_first=False)
+    newest = runs[::-1]
+    status = task_status(task, newest)
+    files = files_by_run(runs)
+    return {
+        "id": task.task_id,
+        "task_id": task.task_id,
+        "project_id": task.project_id,
+        "status": status,
+        "state": status if status in ("running", "queued", "blocked") else "idle",
+        "done": is_done(task),
+        "depends_on": task.depends_on,
+        "blocked_by": blocked_by(task),
+        "thread_parent": task.thread_parent or None,
+        "queue_position": queue_position(task),
+        "last_activity": last_activity(task, newest),
+        "created_at": rfc3339(task.created_at),
+        "runs": [run_summary(run, files[run.id]) for run in runs],
+    }
+
+
+def task_runs_page(task: Task, *, limit: int, offset: int) -> tuple[list[dict[str, Any]], int]:
+    """The task's agent runs, newest first."""
+    runs = (
+        Run.objects.filter(attempt__task=task, kind=Run.Kind.AGENT)
+        .select_related("attempt__task")
+        .defer("prompt")
+        .order_by("-created_at", "-id")
+    )
+    page = list(runs[offset : offset + limit])
+    files = files_by_run(page)
+    return [run_summary(run, files[run.id]) for run in page], runs.count()

@@ -1,4 +1,4 @@
-"""Creating tasks, starting their attempts and follow-ups, the Ralph loop, cancelling."""
+"""Creating tasks, starting their attempts and follow-ups, the Ralph loop, cancelling, deleting."""
 
 from __future__ import annotations
 
@@ -13,10 +13,11 @@ from django.utils import timezone
 from projects import storage
 from projects.creation import project_ensure
 from projects.models import Project
+from projects.selectors import attempts_with_worktrees, has_active_work
 from runs import services as run_services
 from runs.agents import agent_for
 from runs.models import ACTIVE_STATUSES, Attempt, Run, RunStatus
-from runs.tasks import enqueue_followup
+from runs.tasks import enqueue_followup, enqueue_worktree_retire
 from tasks import planner, threads
 from tasks.dependencies import dependency_cycle_refuse
 from tasks.models import Task
@@ -220,3 +221,13 @@ def task_cancel(task: Task, wait: bool = False) -> list[str]:
     if wait:
         run_services.runs_await_end(stopped)
     return stopped
+
+
+def task_delete(task: Task) -> None:
+    folder = storage.task_dir(task.project_id, task.task_id)
+    with transaction.atomic():
+        if has_active_work(Task.objects.filter(pk=task.pk)):
+            raise run_services.Busy(f"task {task.task_id!r} has active runs: stop them first")
+        enqueue_worktree_retire(attempts_with_worktrees(Task.objects.filter(pk=task.pk)))
+        task.delete()
+        storage.folder_remove(folder)

@@ -10,8 +10,8 @@ from typing import Any
 import pytest
 from rest_framework.test import APIClient
 
+from conductor_site.http import last_lines
 from projects import storage
-from projects.api import last_lines
 from projects.models import Project
 from runs.models import RunStatus
 from tests.projects.builders import (
