@@ -12,7 +12,7 @@ diff stream reuses `worktree_diff`.
 from __future__ import annotations
 
 import logging
-from typing import Literal, TypedDict
+from typing import Literal, NotRequired, TypedDict
 
 from django.conf import settings
 from django.utils import timezone
@@ -63,6 +63,7 @@ class DiffTotals(TypedDict):
 class Diff(TypedDict):
     attempt_id: str
     source: Literal["worktree", "snapshot"]
+    stale_reason: NotRequired[str]  # a snapshot answered: why the worktree was not read
     computed_at: str | None
     target_branch: str
     base_commit: str
