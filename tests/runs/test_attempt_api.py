@@ -43,6 +43,9 @@ def test_the_list_is_paged_newest_first_and_filtered_by_task(
     assert (page["total"], page["limit"], page["offset"], page["has_more"]) == (3, 2, 0, True)
     assert [a["attempt_id"] for a in of_t1["items"]] == [third.id, first.id]
     assert api.get("/api/v1/attempts", {"project_id": "other"}).json()["total"] == 0
+    # The Conductor Loop task detail lists them too (its clients ignore fields they do not know).
+    detail = api.get("/api/projects/demo/tasks/t1").json()
+    assert detail["attempt_ids"] == [third.id, first.id]
 
 
 def test_the_detail_has_the_branch_worktree_worker_and_runs(
