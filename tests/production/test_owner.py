@@ -18,7 +18,7 @@ from projects.models import AgentProfile, Project
 from runs.models import Attempt, Worker
 from runs.owner import OwnerRefused, OwnerUnavailable, on_owner
 from tests.conftest import attempt_finished, create_task, run_finished
-from tests.processes import ConductorProcess
+from tests.processes import ConductorProcess, Server
 
 pytestmark = pytest.mark.production
 
@@ -104,3 +104,32 @@ def test_a_hung_owner_is_waited_for_only_so_long(
         os.kill(worker.popen.pid, signal.SIGCONT)
 
     assert unavailable.value.status_code == 503
+
+
+def test_the_server_answers_diff_and_branch_status_through_the_owner(
+    owned: tuple[ConductorProcess, Attempt], start_server: Callable[..., Server]
+) -> None:
+    worker, attempt = owned
+    server = start_server()
+    (Path(attempt.worktree_path) / "later.txt").write_text("after the run\n")
+
+    status, diff = server.request("GET", f"/api/v1/attempts/{attempt.id}/diff")
+    _, branch = server.request("GET", f"/api/v1/attempts/{attempt.id}/branch-status")
+
+    assert status == 200, diff
+    assert diff["source"] == "worktree"
+    assert sorted(f["new_path"] for f in diff["files"]) == ["hello.txt", "later.txt"]
+    assert (branch["commits_ahead"], branch["untracked_count"]) == (1, 1)
+
+    # With its owner gone, the diff is the snapshot stored when the run ended, and says so.
+    worker.terminate()
+    Worker.objects.filter(name=attempt.worker).update(
+        heartbeat_at=timezone.now() - timedelta(hours=1)
+    )
+    status, stored = server.request("GET", f"/api/v1/attempts/{attempt.id}/diff")
+    status_code, refused = server.request("GET", f"/api/v1/attempts/{attempt.id}/branch-status")
+
+    assert status == 200, stored
+    assert stored["source"] == "snapshot" and "is not running" in stored["stale_reason"]
+    assert [f["new_path"] for f in stored["files"]] == ["hello.txt"]
+    assert (status_code, refused["code"]) == (503, "UNAVAILABLE")
