@@ -9,32 +9,82 @@ from __future__ import annotations
 
 from typing import Any
 
+from django.conf import settings
 from django.db.models import F, QuerySet
 from drf_spectacular.utils import extend_schema
-from rest_framework import viewsets
+from rest_framework import serializers, viewsets
 from rest_framework.decorators import action
 from rest_framework.request import Request
 from rest_framework.response import Response
 
 from conductor_site.errors import ApiError
 from conductor_site.http import paged
-from conductor_site.ids import is_identifier
+from conductor_site.ids import identifier_field, is_identifier
 from conductor_site.openapi import bool_parameter, errors, path_parameters
 from conductor_site.params import query_bool, query_identifier, query_int
+from projects import git
+from projects.models import Project
 from runs import diffs, openapi, services
+from runs.agents import UnknownAgent
 from runs.diffs import Diff
 from runs.models import Attempt, Run
 from runs.owner import OwnerRefused, OwnerUnavailable, on_owner
 from runs.selectors import attempt_run_to_api, attempt_to_api
+from tasks import services as task_services
+from tasks.models import Task
+from tasks.project_api import get_task
 
 ATTEMPT_LIST_DEFAULT_LIMIT = 50
 ATTEMPT_LIST_MAX_LIMIT = 500
 ATTEMPT = path_parameters("attempt_id")
 
 
+class AttemptCreateSerializer(serializers.Serializer):
+    project_id = identifier_field()
+    task_id = identifier_field()
+    agent = serializers.CharField(
+        max_length=128, required=False, help_text="An agent type or profile; the task's if absent."
+    )
+    prompt = serializers.CharField(
+        trim_whitespace=False, required=False, help_text="The task's prompt if absent."
+    )
+    base_branch = serializers.CharField(
+        max_length=255,
+        required=False,
+        help_text="The branch to start from (and later merge into); the project's default.",
+    )
+
+
 class AttemptViewSet(viewsets.ViewSet):
     lookup_field = "attempt_id"
     lookup_value_regex = "[^/]+"  # checked in `_get`: a bad id is a 400, not a 404
+
+    @extend_schema(
+        operation_id="attempt_create",
+        tags=["attempts"],
+        request=AttemptCreateSerializer,
+        responses={201: openapi.AttemptStartedSerializer, **errors(400, 404, 409, 503)},
+    )
+    def create(self, request: Request) -> Response:
+        """A new attempt on an existing task, in a worktree of its own on a new branch made
+        from `base_branch`; started, or queued like any task (`queue_position`)."""
+        if settings.CONDUCTOR["DISABLE_TASK_START"]:
+            raise ApiError(503, "task execution is disabled on this server (--disable-task-start)")
+        if not isinstance(request.data, dict):
+            raise ApiError(400, "the request body must be a JSON object")
+        data = AttemptCreateSerializer(data=request.data)
+        data.is_valid(raise_exception=True)
+        fields = data.validated_data
+        task = get_task(fields["project_id"], fields["task_id"])
+        if task.is_bus_only:  # only messages made it: there is nothing to attempt
+            raise ApiError(404, f"task {task.task_id!r} not found in project {task.project_id!r}")
+        base = fields.get("base_branch", "")
+        if base:
+            _check_base(task.project, base)
+        started = _start(task, fields.get("agent") or task.agent_type, fields, base)
+        attempt = _get(started.run.attempt_id)
+        body = {**attempt_to_api(attempt), "run_id": started.run.id}
+        return Response({**body, "queue_position": started.queue_position}, status=201)
 
     @extend_schema(
         operation_id="attempts_list",
@@ -124,6 +174,23 @@ class AttemptViewSet(viewsets.ViewSet):
         return Response(
             {"attempt_id": attempt.id, "status": attempt.status, "stopped_run_ids": stopped}
         )
+
+
+def _check_base(project: Project, base: str) -> None:
+    if not project.has_repository:
+        raise ApiError(400, f"project {project.id!r} has no git repository: base_branch is moot")
+    if not git.branch_name_valid(base) or not git.branch_exists(project.project_root, base):
+        raise ApiError(400, f"base_branch {base!r} is not a branch of {project.project_root}")
+
+
+def _start(task: Task, agent: str, fields: dict[str, Any], base: str) -> task_services.Started:
+    prompt = fields.get("prompt") or task.prompt
+    try:
+        return task_services.attempt_submit(task, agent=agent, prompt=prompt, base_branch=base)
+    except (UnknownAgent, ValueError) as exc:
+        raise ApiError(400, str(exc)) from exc
+    except task_services.TaskConflict as exc:
+        raise ApiError(409, str(exc)) from exc
 
 
 def _get(attempt_id: str) -> Attempt:

@@ -216,6 +216,11 @@ class AttemptDetailSerializer(AttemptSerializer):
     runs = AttemptRunSerializer(many=True, help_text="In the order they ran.")
 
 
+class AttemptStartedSerializer(AttemptSerializer):
+    run_id = serializers.CharField(help_text="Its agent run.")
+    queue_position = serializers.IntegerField(help_text="1..N while it waits, else 0.")
+
+
 class AttemptRunListSerializer(serializers.Serializer):
     runs = AttemptRunSerializer(many=True, help_text="In the order they ran.")
 

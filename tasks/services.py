@@ -79,8 +79,18 @@ def task_submit(
         return _attempt_submit(task, agent_type, prompt)
 
 
-def _attempt_submit(task: Task, agent: str, prompt: str) -> Started:
-    run = attempt_create(task, agent, prompt)
+def attempt_submit(task: Task, *, agent: str, prompt: str, base_branch: str = "") -> Started:
+    """`POST /api/v1/attempts`: a new attempt on an existing task, its branch made from
+    `base_branch` (else the project's default), admitted or queued as any attempt is."""
+    agent_for(agent).check()
+    with transaction.atomic():
+        if planner.gate_locked().draining:
+            raise TaskConflict("a self-update is draining the server: no new attempt starts now")
+        return _attempt_submit(task, agent, prompt, base_branch)
+
+
+def _attempt_submit(task: Task, agent: str, prompt: str, base_branch: str = "") -> Started:
+    run = attempt_create(task, agent, prompt, base_branch)
     planner.admit()
     attempt = Attempt.objects.get(id=run.attempt_id)
     position = planner.queue_position(attempt)
@@ -127,9 +137,9 @@ def _title(prompt: str) -> str:
     return first.lstrip("#").strip()[:300]
 
 
-def attempt_create(task: Task, agent: str, prompt: str) -> Run:
+def attempt_create(task: Task, agent: str, prompt: str, base_branch: str = "") -> Run:
     """A new attempt, waiting for the planner, with its agent run."""
-    attempt = Attempt.objects.create(task=task, agent=agent)
+    attempt = Attempt.objects.create(task=task, agent=agent, base_branch=base_branch)
     return run_services.run_create(attempt, Run.Kind.AGENT, prompt)
 
 

@@ -402,9 +402,10 @@ def with_known_ids(case: schemathesis.Case, known: dict[str, str]) -> None:
 
 
 def with_safe_prompt(case: schemathesis.Case) -> None:
-    """A fuzzed task runs `FUZZ_PROMPT`, never a generated script."""
+    """A fuzzed task or attempt runs `FUZZ_PROMPT`, never a generated script."""
     body = case.body
-    if case.operation.label == "POST /api/v1/tasks" and isinstance(body, dict) and "prompt" in body:
+    starting = case.operation.label in ("POST /api/v1/tasks", "POST /api/v1/attempts")
+    if starting and isinstance(body, dict) and "prompt" in body:
         body["prompt"] = FUZZ_PROMPT
 
 

@@ -168,3 +168,45 @@ def test_stop_ends_what_the_attempt_runs(
     assert body["stopped_run_ids"] == [created["run_id"]]
     assert attempt_finished(attempt_id).status == "stopped"
     assert run_finished(created["run_id"]).status == "stopped"
+
+
+def test_post_starts_a_new_attempt_from_the_base_branch_it_names(
+    attempt: Attempt, api: APIClient, git_repo: Path
+) -> None:
+    git_cli(git_repo, "branch", "release", "main")
+    git_cli(git_repo, "checkout", "-q", "release")
+    (git_repo / "release.txt").write_text("only on release\n")
+    git_cli(git_repo, "add", ".")
+    git_cli(git_repo, "commit", "-qm", "release only")
+    git_cli(git_repo, "checkout", "-q", "main")
+    body = {"project_id": "demo", "task_id": "t1", "base_branch": "release"}
+    body["prompt"] = "Again\nwrite again.txt again\nsummary Again"
+
+    response = api.post("/api/v1/attempts", body, format="json")
+
+    created = response.json()
+    assert response.status_code == 201, created
+    assert created["attempt_id"] != attempt.id and created["agent"] == "fake-claude"
+    assert created["base_branch"] == "release"
+    second = attempt_finished(run_finished(created["run_id"]).attempt_id)
+    assert (second.status, second.base_branch, second.target_branch) == (
+        "success",
+        "release",
+        "release",
+    )
+    assert git_cli(git_repo, "show", f"{second.branch}:release.txt") == "only on release\n"
+    assert git_cli(git_repo, "show", f"{second.branch}:again.txt") == "again\n"
+    assert git_cli(git_repo, "branch", "--show-current").strip() == "main"
+
+
+def test_post_refuses_what_it_cannot_start(attempt: Attempt, api: APIClient) -> None:
+    def post(**body: Any) -> Any:
+        return api.post("/api/v1/attempts", {"project_id": "demo", **body}, format="json")
+
+    assert_error(post(task_id="nope"), 404, "NOT_FOUND")
+    assert_error(post(task_id="t1", base_branch="no-such"), 400, "BAD_REQUEST")
+    assert_error(post(task_id="t1", base_branch="--orphan"), 400, "BAD_REQUEST")
+    assert_error(post(task_id="t1", agent="no-such-agent"), 400, "BAD_REQUEST")
+    assert_error(post(task_id="bad id"), 400, "BAD_REQUEST")
+    assert_error(api.post("/api/v1/attempts", [1], format="json"), 400, "BAD_REQUEST")
+    assert Attempt.objects.count() == 1
