@@ -14,7 +14,6 @@ from typing import TypedDict
 
 from conductor_site.errors import DomainError
 from projects import git
-from runs.diffs import attempt_target
 from runs.models import Attempt
 
 
@@ -51,7 +50,7 @@ def attempt_branch_status(attempt: Attempt) -> BranchStatus:
     repo = attempt.task.project.project_root
     if not attempt.branch or not repo:
         raise BranchStatusUnavailable(f"attempt {attempt.id} has no git branch")
-    target = attempt_target(attempt)
+    target = attempt.target
     present = bool(attempt.worktree_path) and Path(attempt.worktree_path).is_dir()
     try:
         if present:

@@ -79,16 +79,11 @@ class DiffUnavailable(DomainError):
     status_code = 409
 
 
-def attempt_target(attempt: Attempt) -> str:
-    """The branch the attempt's work is meant for (and compared against)."""
-    return attempt.target_branch or attempt.task.project.default_branch or attempt.base_branch
-
-
 def attempt_diff(attempt: Attempt, *, stats_only: bool = False) -> Diff:
     """The attempt's diff, computed now from its worktree (which must be on this host)."""
     if not attempt.worktree_path:
         raise DiffUnavailable(f"attempt {attempt.id} has no git worktree (yet)")
-    target = attempt_target(attempt)
+    target = attempt.target
     try:
         diff = worktree_diff(
             attempt.task.project.project_root, attempt.worktree_path, target, stats_only=stats_only

@@ -57,6 +57,11 @@ class Attempt(models.Model):
     def short_id(self) -> str:
         return self.id.rsplit("-", 1)[-1]
 
+    @property
+    def target(self) -> str:
+        """The branch the attempt's work is compared with and merged into."""
+        return self.target_branch or self.task.project.default_branch or self.base_branch
+
 
 class Run(models.Model):
     """One process inside an attempt."""

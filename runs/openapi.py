@@ -188,7 +188,6 @@ class AttemptSerializer(serializers.Serializer):
     worker = serializers.CharField(help_text="The worker that owns the worktree.")
     error_summary = serializers.CharField()
     created_at = serializers.DateTimeField()
-    updated_at = serializers.DateTimeField()
 
 
 class AttemptRunSerializer(serializers.Serializer):

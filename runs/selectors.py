@@ -269,13 +269,12 @@ def attempt_to_api(attempt: Attempt) -> dict[str, Any]:
         "status": attempt.status,
         "branch": attempt.branch,
         "base_branch": attempt.base_branch,
-        "target_branch": attempt.target_branch or task.project.default_branch,
+        "target_branch": attempt.target,
         "base_commit": attempt.base_commit,
         "worktree_path": attempt.worktree_path,
         "worker": attempt.worker,
         "error_summary": attempt.error_summary,
         "created_at": rfc3339(attempt.created_at),
-        "updated_at": rfc3339(attempt.updated_at),
     }
 
 

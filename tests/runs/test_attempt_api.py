@@ -187,7 +187,7 @@ def test_post_starts_a_new_attempt_from_the_base_branch_it_names(
     created = response.json()
     assert response.status_code == 201, created
     assert created["attempt_id"] != attempt.id and created["agent"] == "fake-claude"
-    assert created["base_branch"] == "release"
+    assert (created["base_branch"], created["target_branch"]) == ("release", "release")
     second = attempt_finished(run_finished(created["run_id"]).attempt_id)
     assert (second.status, second.base_branch, second.target_branch) == (
         "success",
