@@ -31,8 +31,11 @@ from runs.models import Attempt, Run
 from runs.owner import OwnerRefused, OwnerUnavailable, on_owner
 from runs.selectors import attempt_run_to_api, attempt_to_api
 from tasks import services as task_services
+from tasks.api import started_to_api
 from tasks.models import Task
+from tasks.openapi import TaskSerializer, TaskStartedSerializer
 from tasks.project_api import get_task
+from tasks.selectors import tasks_to_api
 
 ATTEMPT_LIST_DEFAULT_LIMIT = 50
 ATTEMPT_LIST_MAX_LIMIT = 500
@@ -53,6 +56,20 @@ class AttemptCreateSerializer(serializers.Serializer):
         required=False,
         help_text="The branch to start from (and later merge into); the project's default.",
     )
+
+
+class SubtaskCreateSerializer(serializers.Serializer):
+    task_id = identifier_field()
+    prompt = serializers.CharField(trim_whitespace=False)
+    agent_type = serializers.CharField(
+        max_length=128, required=False, help_text="The parent task's if absent."
+    )
+
+
+class AttemptChildrenSerializer(serializers.Serializer):
+    parent_task = TaskSerializer(help_text="The attempt's task, as GET /api/v1/tasks/{id}.")
+    current_attempt = openapi.AttemptSerializer()
+    children = TaskSerializer(many=True, help_text="The subtasks made from it, oldest first.")
 
 
 class AttemptViewSet(viewsets.ViewSet):
@@ -174,6 +191,56 @@ class AttemptViewSet(viewsets.ViewSet):
         return Response(
             {"attempt_id": attempt.id, "status": attempt.status, "stopped_run_ids": stopped}
         )
+
+    @extend_schema(
+        operation_id="attempt_children",
+        methods=["GET"],
+        tags=["attempts"],
+        parameters=ATTEMPT,
+        responses={200: AttemptChildrenSerializer, **errors(400, 404)},
+    )
+    @extend_schema(
+        operation_id="attempt_subtask_create",
+        methods=["POST"],
+        tags=["attempts"],
+        parameters=ATTEMPT,
+        request=SubtaskCreateSerializer,
+        responses={201: TaskStartedSerializer, **errors(400, 404, 409, 503)},
+    )
+    @action(detail=True, methods=["get", "post"])
+    def children(self, request: Request, attempt_id: str) -> Response:
+        """GET: the attempt's task and the subtasks made from the attempt. POST: a new
+        subtask, in the same project, whose attempts start from this attempt's branch."""
+        attempt = _get(attempt_id)
+        if request.method == "POST":
+            return Response(started_to_api(_subtask(attempt, request)), status=201)
+        children = Task.objects.filter(parent_attempt=attempt).order_by("created_at", "id")
+        return Response(
+            {
+                "parent_task": tasks_to_api(Task.objects.filter(pk=attempt.task_id))[0],
+                "current_attempt": attempt_to_api(attempt),
+                "children": tasks_to_api(children),
+            }
+        )
+
+
+def _subtask(attempt: Attempt, request: Request) -> task_services.Started:
+    if settings.CONDUCTOR["DISABLE_TASK_START"]:
+        raise ApiError(503, "task execution is disabled on this server (--disable-task-start)")
+    if not isinstance(request.data, dict):
+        raise ApiError(400, "the request body must be a JSON object")
+    data = SubtaskCreateSerializer(data=request.data)
+    data.is_valid(raise_exception=True)
+    fields = data.validated_data
+    agent = fields.get("agent_type") or attempt.task.agent_type
+    try:
+        return task_services.subtask_submit(
+            attempt, task_id=fields["task_id"], agent_type=agent, prompt=fields["prompt"]
+        )
+    except (UnknownAgent, ValueError) as exc:
+        raise ApiError(400, str(exc)) from exc
+    except task_services.TaskConflict as exc:
+        raise ApiError(409, str(exc)) from exc
 
 
 def _check_base(project: Project, base: str) -> None:

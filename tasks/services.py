@@ -51,8 +51,10 @@ def task_submit(
     depends_on: list[str] | None = None,
     project_root: str = "",
     thread_parent: dict[str, str] | None = None,
+    parent_attempt: Attempt | None = None,
 ) -> Started:
-    """`POST /api/v1/tasks`: create (or attach to, or resume) a task and start or queue it."""
+    """`POST /api/v1/tasks`: create (or attach to, or resume) a task and start or queue it;
+    a subtask made from `parent_attempt` (`subtask_submit`)."""
     agent_for(agent_type).check()
     with transaction.atomic():
         if planner.gate_locked().draining:
@@ -69,7 +71,16 @@ def task_submit(
             dependency_cycle_refuse(
                 project_id=project_id, task_id=task_id, depends_on=depends_on or []
             )
-            task = _task_create(project, task_id, agent_type, prompt, config, depends_on, task)
+            task = _task_create(
+                project,
+                task_id,
+                agent_type,
+                prompt,
+                task,
+                config=config,
+                depends_on=depends_on,
+                parent_attempt=parent_attempt,
+            )
             if parent is not None:
                 threads.link_child(task, parent, thread_parent or {})
         elif task is None or task.is_bus_only:
@@ -102,9 +113,11 @@ def _task_create(
     task_id: str,
     agent_type: str,
     prompt: str,
+    bus_only: Task | None,
+    *,
     config: dict[str, Any] | None,
     depends_on: list[str] | None,
-    bus_only: Task | None,
+    parent_attempt: Attempt | None,
 ) -> Task:
     """A new task, or the bus-only one a message made (locked by the caller) filled in."""
     fields = {
@@ -113,6 +126,7 @@ def _task_create(
         "agent_type": agent_type,
         "config": config or {},
         "depends_on": depends_on or [],
+        "parent_attempt": parent_attempt,
     }
     try:
         with transaction.atomic():
@@ -137,8 +151,27 @@ def _title(prompt: str) -> str:
     return first.lstrip("#").strip()[:300]
 
 
+def subtask_submit(parent: Attempt, *, task_id: str, agent_type: str, prompt: str) -> Started:
+    """`POST /api/v1/attempts/<a>/children`: a new task in the attempt's project whose
+    attempts start from the attempt's branch."""
+    if not parent.branch:
+        raise TaskConflict(f"attempt {parent.id} has no branch yet to start a subtask from")
+    project_id = parent.task.project_id
+    return task_submit(
+        project_id=project_id,
+        task_id=task_id,
+        agent_type=agent_type,
+        prompt=prompt,
+        parent_attempt=parent,
+    )
+
+
 def attempt_create(task: Task, agent: str, prompt: str, base_branch: str = "") -> Run:
-    """A new attempt, waiting for the planner, with its agent run."""
+    """A new attempt, waiting for the planner, with its agent run; a subtask's starts from
+    the branch of the attempt it was made from, unless told otherwise."""
+    if not base_branch and task.parent_attempt_id:
+        parent = Attempt.objects.filter(id=task.parent_attempt_id).values_list("branch", flat=True)
+        base_branch = parent.first() or ""
     attempt = Attempt.objects.create(task=task, agent=agent, base_branch=base_branch)
     return run_services.run_create(attempt, Run.Kind.AGENT, prompt)
 

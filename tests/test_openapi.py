@@ -401,10 +401,17 @@ def with_known_ids(case: schemathesis.Case, known: dict[str, str]) -> None:
         case.body.pop("thread_parent", None)
 
 
+STARTING = (
+    "POST /api/v1/tasks",
+    "POST /api/v1/attempts",
+    "POST /api/v1/attempts/{attempt_id}/children",
+)
+
+
 def with_safe_prompt(case: schemathesis.Case) -> None:
     """A fuzzed task or attempt runs `FUZZ_PROMPT`, never a generated script."""
     body = case.body
-    starting = case.operation.label in ("POST /api/v1/tasks", "POST /api/v1/attempts")
+    starting = case.operation.label in STARTING
     if starting and isinstance(body, dict) and "prompt" in body:
         body["prompt"] = FUZZ_PROMPT
 

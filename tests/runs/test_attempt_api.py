@@ -210,3 +210,38 @@ def test_post_refuses_what_it_cannot_start(attempt: Attempt, api: APIClient) -> 
     assert_error(post(task_id="bad id"), 400, "BAD_REQUEST")
     assert_error(api.post("/api/v1/attempts", [1], format="json"), 400, "BAD_REQUEST")
     assert Attempt.objects.count() == 1
+
+
+def test_a_subtask_made_from_an_attempt_starts_from_its_branch(
+    attempt: Attempt, api: APIClient, git_repo: Path
+) -> None:
+    body = {"task_id": "sub", "prompt": "Sub\nwrite sub.txt sub\nsummary Sub"}
+
+    response = api.post(f"/api/v1/attempts/{attempt.id}/children", body, format="json")
+
+    assert response.status_code == 201, response.content
+    started = response.json()
+    assert (started["project_id"], started["task_id"]) == ("demo", "sub")
+    child = attempt_finished(run_finished(started["run_id"]).attempt_id)
+    assert (child.status, child.base_branch) == ("success", attempt.branch)
+    assert git_cli(git_repo, "show", f"{child.branch}:hello.txt") == "hello\n"
+    assert git_cli(git_repo, "show", f"{child.branch}:sub.txt") == "sub\n"
+    family = api.get(f"/api/v1/attempts/{attempt.id}/children").json()
+    assert family["parent_task"]["task_id"] == "t1"
+    assert family["current_attempt"]["attempt_id"] == attempt.id
+    assert [t["task_id"] for t in family["children"]] == ["sub"]
+    assert api.get(f"/api/v1/attempts/{child.id}/children").json()["children"] == []
+
+
+def test_a_subtask_needs_a_branch_and_a_new_task_id(
+    attempt: Attempt, api: APIClient, db: None
+) -> None:
+    def post(attempt_id: str, **body: Any) -> Any:
+        url = f"/api/v1/attempts/{attempt_id}/children"
+        return api.post(url, {"prompt": "true", **body}, format="json")
+
+    assert_error(post(attempt.id, task_id="t1"), 409, "CONFLICT")
+    assert_error(post(attempt.id, task_id="bad id"), 400, "BAD_REQUEST")
+    assert_error(post("no-such", task_id="x"), 404, "NOT_FOUND")
+    unstarted = Attempt.objects.create(task=attempt.task, agent="shell", status="failed")
+    assert_error(post(unstarted.id, task_id="x"), 409, "CONFLICT")
