@@ -227,7 +227,7 @@ def snapshot_store(attempt: Attempt, run: Run | None = None) -> DiffSnapshot | N
         for f in diff["files"]
     ]
     totals = diff["totals"]
-    return DiffSnapshot.objects.create(
+    snapshot = DiffSnapshot.objects.create(
         attempt=attempt,
         run=run,
         target_branch=diff["target_branch"],
@@ -239,6 +239,11 @@ def snapshot_store(attempt: Attempt, run: Run | None = None) -> DiffSnapshot | N
         additions=totals["additions"],
         deletions=totals["deletions"],
     )
+    # Only the latest is ever served whole: the older ones keep their files and totals (one
+    # per run), not up to DIFF_TOTAL_MAX_BYTES of contents each.
+    older = DiffSnapshot.objects.filter(attempt=attempt, id__lt=snapshot.id)
+    older.exclude(contents=[]).update(contents=[])
+    return snapshot
 
 
 def snapshot_diff(attempt: Attempt, *, stats_only: bool = False) -> Diff | None:
@@ -250,7 +255,7 @@ def snapshot_diff(attempt: Attempt, *, stats_only: bool = False) -> Diff | None:
     if snapshot is None:
         return None
     files: list[DiffFile] = snapshot.files
-    if not stats_only:
+    if not stats_only:  # the latest snapshot keeps its contents
         for entry, sides in zip(files, snapshot.contents, strict=True):
             entry["old_content"], entry["new_content"] = sides["old"], sides["new"]
     return {

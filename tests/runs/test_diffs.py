@@ -274,3 +274,21 @@ def test_a_snapshot_read_stats_only_has_no_contents(
     assert stored is not None
     assert stored["totals"] == {"files": 1, "additions": 1, "deletions": 0}
     assert "new_content" not in stored["files"][0]
+
+
+def test_only_the_latest_snapshot_keeps_its_contents(
+    work: str, api: APIClient, project: Project, fake_claude: AgentProfile
+) -> None:
+    created = create_task(api, agent_type="fake-claude", prompt="write a.txt first\nsummary A")
+    attempt_finished(run_finished(created["run_id"]).attempt_id)
+    again = create_task(
+        api, agent_type="fake-claude", prompt="write b.txt second\nsummary B", attach_mode="resume"
+    )
+    attempt = attempt_finished(run_finished(again["run_id"]).attempt_id)
+
+    first, latest = DiffSnapshot.objects.filter(attempt=attempt).order_by("id")
+    assert (first.files_changed, first.contents) == (1, [])
+    assert latest.files_changed == 2
+    assert [side["new"] for side in latest.contents] == ["first\n", "second\n"]
+    stored = diffs.snapshot_diff(attempt)
+    assert stored is not None and stored["head_commit"] == latest.head_commit
