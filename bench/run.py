@@ -38,7 +38,7 @@ from django.core.management import call_command  # noqa: E402
 from rest_framework.test import APIClient  # noqa: E402
 
 from projects.models import AgentProfile, Project  # noqa: E402
-from runs import pipeline, services  # noqa: E402
+from runs import pipeline, services, workspace  # noqa: E402
 from runs.models import Run  # noqa: E402
 
 AGENT = """#!/usr/bin/perl
@@ -122,9 +122,11 @@ def main() -> None:
     agent = setup(Path(tempfile.mkdtemp(prefix="conductor-bench-run-")))
     api = APIClient()
     through(api, -1)  # warm: imports, the first connection
-    for name in ("workspace_prepare", "_setup_ok", "message_append", "_execute"):
+    timed(workspace, "workspace_prepare")
+    for name in ("_setup_ok", "message_append", "_execute"):
         timed(pipeline, name)
-    for name in ("_commit_if_dirty", "_stdout_ends", "_write_output"):
+    timed(workspace, "commit_if_dirty")
+    for name in ("_stdout_ends", "_write_output"):
         timed(pipeline, name)
     for name in ("run_claim", "run_finish", "attempt_finish"):
         timed(services, name)

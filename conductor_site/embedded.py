@@ -13,8 +13,7 @@ from typing import Any
 from celery._state import _set_task_join_will_block  # type: ignore[attr-defined]
 from django.conf import settings
 
-from conductor_site.celery import app
-from runs.tasks import SHARED_QUEUE, worker_queue
+from conductor_site.celery import SHARED_QUEUE, app, worker_queue
 
 
 def start_embedded_worker(name: str) -> tuple[Any, threading.Thread]:

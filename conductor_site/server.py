@@ -123,10 +123,9 @@ def serve_on(listener: socket.socket) -> None:
 def run_worker(concurrency: int | None, loglevel: str) -> int:
     from celery.signals import worker_ready, worker_shutting_down
 
-    from conductor_site.celery import app
+    from conductor_site.celery import SHARED_QUEUE, app, worker_queue
     from projects.layout import data_dir_migrate
     from runs.supervisor import supervisor
-    from runs.tasks import SHARED_QUEUE, worker_queue
 
     name = supervisor().name
     try:

@@ -28,6 +28,8 @@ urlpatterns = [
     path("api/v1/", include("tasks.urls")),
     path("api/v1/", include("runs.urls")),
     path("api/projects", include("projects.urls")),
+    path("api/projects/", include("tasks.project_urls")),
+    path("api/projects/", include("runs.project_urls")),
     path("admin/", admin.site.urls),
     path("metrics", metrics_view, name="metrics"),
     path("ui/", ui_home, name="ui"),

@@ -30,7 +30,7 @@ from conductor_site.errors import DomainError
 from projects import git
 from runs import branch_status, diffs
 from runs.models import Attempt, Worker
-from runs.tasks import worker_queue
+from runs.tasks import queue_for
 
 REPLY_TTL_SECONDS = 60
 
@@ -85,7 +85,7 @@ def _ask(attempt: Attempt, op: str, kwargs: dict[str, Any]) -> dict[str, Any]:
     timeout = float(settings.CONDUCTOR["OWNER_TIMEOUT_SECONDS"])
     reply = f"conductor:owner-reply:{uuid.uuid4().hex}"
     owner_op.apply_async(
-        args=(op, attempt.id, kwargs, reply), queue=worker_queue(attempt.worker), expires=timeout
+        args=(op, attempt.id, kwargs, reply), queue=queue_for(attempt), expires=timeout
     )
     got = _redis().blpop([reply], timeout=timeout)
     if got is None:

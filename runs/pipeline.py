@@ -1,49 +1,38 @@
-"""The attempt pipeline: worktree → setup → agent → commit → cleanup (shared/DESIGN.md §4)."""
+"""The attempt pipeline: worktree → setup → agent → commit → cleanup (shared/DESIGN.md §4),
+and follow-ups. It keeps the order of the steps; the worktree's operations are in
+`runs.workspace`, how a process ended in `runs.outcome`, state changes in `runs.services`."""
 
 from __future__ import annotations
 
 import logging
 import os
-import shutil
-import signal
-from contextlib import suppress
 from pathlib import Path
 
 from django.conf import settings
-from django.utils import timezone
-from django.utils.text import slugify
 
-from conductor_site.db import connection_release
 from messagebus.services import message_append
 from projects import git, storage
-from projects.models import Project
-from runs import diffs, services
+from runs import diffs, services, workspace
 from runs.agents import AgentNotFound, UnknownAgent, agent_for
 from runs.models import Attempt, LogChunk, Run, RunStatus
+from runs.outcome import outcome
 from runs.supervisor import Invocation, ProcessResult, execute, supervisor
 
 log = logging.getLogger(__name__)
 
 
-class WorkspaceError(Exception):
-    pass
-
-
 def attempt_execute(attempt_id: str) -> None:
     """Run a new attempt from its worktree to its cleanup script."""
     sup = supervisor()
-    claimed = Attempt.objects.filter(id=attempt_id, status=RunStatus.CREATED).update(
-        status=RunStatus.RUNNING, worker=sup.name, heartbeat_at=timezone.now()
-    )
-    if claimed != 1:
+    if not services.attempt_claim(attempt_id, sup.name):
         return  # a duplicate delivery, or stopped before it started
     attempt = Attempt.objects.select_related("task__project").get(id=attempt_id)
     agent_run = attempt.runs.filter(kind=Run.Kind.AGENT).order_by("created_at").first()
     assert agent_run is not None
     with sup.tracking(attempt.id):
         try:
-            cwd = workspace_prepare(attempt)
-        except (WorkspaceError, git.GitError, OSError) as exc:
+            cwd = workspace.workspace_prepare(attempt)
+        except (workspace.WorkspaceError, git.GitError, OSError) as exc:
             _fail_before_agent(attempt, agent_run, RunStatus.FAILED, f"workspace: {exc}")
             return
         if _setup_ok(attempt, agent_run, cwd):
@@ -56,154 +45,14 @@ def followup_execute(run_id: str) -> None:
     the attempt alone (claiming the attempt first let a duplicate fail the real one)."""
     run = Run.objects.select_related("attempt__task__project").get(id=run_id)
     attempt = run.attempt
-    cwd = attempt_cwd(attempt)
+    cwd = workspace.attempt_cwd(attempt)
     if not services.run_claim(run, supervisor().name, cwd):
         return
-    claimed = (
-        Attempt.objects.filter(id=attempt.id)
-        .exclude(status__in=[RunStatus.RUNNING, RunStatus.CREATED])
-        .update(status=RunStatus.RUNNING, heartbeat_at=timezone.now(), error_summary="")
-    )
-    if claimed != 1:
+    if not services.attempt_resume(attempt):
         services.run_finish(run, RunStatus.FAILED, error_summary="the attempt was busy")
         return
     with supervisor().tracking(attempt.id):
         _agent_then_wrap_up(attempt, run, cwd)
-
-
-def attempt_cwd(attempt: Attempt) -> str:
-    task = attempt.task
-    return attempt.worktree_path or str(storage.task_dir(task.project_id, task.task_id))
-
-
-def workspace_prepare(attempt: Attempt) -> str:
-    """A new worktree on a new branch; the task folder for a project without a repository."""
-    task = attempt.task
-    project = task.project
-    repo = project.project_root
-    if repo and not os.path.isdir(repo):
-        raise WorkspaceError(
-            f"project_root {repo} does not exist any more (restore it, or recreate the project)"
-        )
-    if not project.has_repository:
-        folder = storage.task_dir(project.id, task.task_id)
-        folder.mkdir(parents=True, exist_ok=True)
-        return str(folder)
-    if project.default_branch and not git.branch_name_valid(project.default_branch):
-        raise WorkspaceError(
-            f"default_branch {project.default_branch!r} is not a valid branch name: set the "
-            "project's default_branch to one of its branches; nothing was created"
-        )
-    base = (
-        attempt.base_branch
-        or project.default_branch
-        or git.current_branch(repo)
-        or git.head_commit(repo)
-    )
-    slug = slugify(task.title or task.task_id)[:40].strip("-") or "task"
-    name = f"{attempt.short_id}-{slug}"
-    branch = f"{settings.CONDUCTOR['BRANCH_PREFIX']}/{name}"
-    path = storage.worktree_root() / project.id / name
-    path.parent.mkdir(parents=True, exist_ok=True)
-    connection_release()  # the repository's worktree lock may keep it waiting behind others
-    try:
-        start = git.worktree_add(repo, path, branch, base)
-        try:
-            _copy_files(project, Path(repo), path)
-        except OSError:
-            git.worktree_discard(repo, path, branch)
-            raise
-    except (git.GitError, OSError) as exc:
-        note = storage.low_disk_note(path.parent)
-        raise WorkspaceError(f"{exc}; {note}" if note else str(exc)) from exc
-    Attempt.objects.filter(id=attempt.id).update(
-        worktree_path=str(path),
-        branch=branch,
-        base_branch=base,
-        target_branch=base,
-        base_commit=start,
-    )
-    attempt.refresh_from_db()
-    return str(path)
-
-
-def worktree_retire(repo: str, path: str) -> None:
-    """Remove the worktree of a deleted task; its branch stays, and anything uncommitted is
-    committed on it first, so no work is lost. If that fails, the worktree stays too."""
-    if not os.path.isdir(path):
-        return
-    try:
-        if git.is_dirty(path):
-            git.commit_all(path, "WIP: uncommitted work kept when its task was deleted", repo=repo)
-        git.worktree_remove(repo, path)
-    except git.GitError as exc:
-        log.warning("kept the worktree %s: %s", path, exc)
-        return
-    with suppress(OSError):
-        Path(path).parent.rmdir()  # the project's folder of worktrees, once empty
-
-
-def _copy_files(project: Project, repo: Path, worktree: Path) -> None:
-    """The project's globs and `.worktreeinclude`'s: files git does not carry (e.g. `.env`).
-    A committed `.worktreeinclude` is the repository's word, not the user's: nothing is read
-    from outside the repository nor written outside the worktree (`..`, symlinks)."""
-    repo, worktree = repo.resolve(), worktree.resolve()
-    for pattern in _copy_patterns(project, repo):
-        if ".." in Path(pattern).parts:
-            log.warning("copy_files: skipped %r: it leaves the repository", pattern)
-            continue
-        try:
-            sources = list(repo.glob(pattern.lstrip("/")))
-        except ValueError as exc:  # an empty or malformed pattern
-            log.warning("copy_files: skipped %r: %s", pattern, exc)
-            continue
-        for source in sources:
-            for path in _files_under(source):
-                _copy_one(path.relative_to(repo), repo, worktree)
-
-
-def _copy_patterns(project: Project, repo: Path) -> list[str]:
-    patterns = [str(p) for p in project.copy_files]
-    include = repo / ".worktreeinclude"
-    if include.is_file() and not include.is_symlink():
-        patterns += [
-            line.strip()
-            for line in include.read_text(errors="replace").splitlines()
-            if line.strip() and not line.lstrip().startswith("#")
-        ]
-    return patterns
-
-
-def _files_under(source: Path) -> list[Path]:
-    """The file (or link) itself, or every file and link under a folder (links to folders
-    are not followed)."""
-    if source.is_symlink() or not source.is_dir():
-        return [source]
-    found = []
-    for folder, dirs, files in os.walk(source):
-        links = [name for name in dirs if os.path.islink(os.path.join(folder, name))]
-        found += [Path(folder, name) for name in (*files, *links)]
-    return found
-
-
-def _copy_one(relative: Path, repo: Path, worktree: Path) -> None:
-    """Copy the file `repo/relative` names to `worktree/relative`, unless it resolves outside
-    the repository (or into `.git`) or a symlink in the worktree leads the target out; what
-    the worktree has in its place already (a file, a link) is kept."""
-    source, target = repo / relative, worktree / relative
-    if not relative.parts or relative.parts[0] == ".git":
-        return
-    resolved = source.resolve()
-    if not resolved.is_relative_to(repo) or resolved.relative_to(repo).parts[:1] == (".git",):
-        log.warning("copy_files: skipped %s: it points outside the repository", source)
-        return
-    if not target.parent.resolve().is_relative_to(worktree):
-        log.warning("copy_files: skipped %s: a symlink leads it out of the worktree", target)
-        return
-    if os.path.lexists(target) or not resolved.is_file():
-        return
-    target.parent.mkdir(parents=True, exist_ok=True)
-    shutil.copy2(resolved, target)
 
 
 def _setup_ok(attempt: Attempt, agent_run: Run, cwd: str) -> bool:
@@ -229,7 +78,7 @@ def _agent_then_wrap_up(attempt: Attempt, run: Run, cwd: str) -> None:
     summary = run.error_summary
     if attempt.worktree_path:
         try:
-            _commit_if_dirty(attempt, run, status)
+            workspace.commit_if_dirty(attempt, run, status)
         except git.GitError as exc:
             status, summary = RunStatus.FAILED, f"could not commit the agent's changes: {exc}"
     script = attempt.task.project.cleanup_script
@@ -275,7 +124,7 @@ def _agent_run(attempt: Attempt, run: Run, cwd: str) -> str:
     final = agent.final_message(stdout_tail)
     _write_output(attempt, run, final)
     status, summary = outcome(result, cwd)
-    if foreign := _foreign_worktree(attempt):
+    if foreign := workspace.foreign_worktree(attempt):
         status, summary = RunStatus.FAILED, "; ".join(filter(None, [foreign, summary]))
     services.run_finish(
         run,
@@ -320,44 +169,6 @@ def _log_fields(result: ProcessResult) -> dict[str, object]:
     return {"log_bytes": totals.bytes, "log_lines": totals.lines, "log_truncated": totals.truncated}
 
 
-def outcome(result: ProcessResult, cwd: str) -> tuple[str, str]:
-    """The run's status and a readable summary of how it ended (and of a full disk under
-    `cwd` when it failed)."""
-    status, summary = RunStatus.FAILED, ""
-    if result.spawn_error:
-        summary = result.spawn_error
-    elif result.stop_reason == "user":
-        status, summary = RunStatus.STOPPED, "stopped by user"
-    elif result.stop_reason == "shutdown":
-        status, summary = RunStatus.CRASHED, f"worker '{supervisor().name}' shut down"
-    elif result.exit_code == 0:
-        status = RunStatus.SUCCESS
-    else:
-        summary = describe_exit(result.exit_code)
-    notes = [summary, result.totals.error]
-    if status == RunStatus.FAILED:
-        notes.append(storage.low_disk_note(cwd))
-    return status, "; ".join(note for note in notes if note)
-
-
-def describe_exit(code: int) -> str:
-    if code > 128:
-        sig = code - 128
-        if sig == signal.SIGKILL:
-            return "killed (out of memory or external signal)"
-        try:
-            name = signal.Signals(sig).name
-        except ValueError:
-            return f"exited with code {code}"
-        return {"SIGTERM": "terminated (SIGTERM)", "SIGINT": "interrupted (SIGINT)"}.get(
-            name, f"killed by {name}"
-        )
-    return {
-        126: "command could not be executed (permission denied or not executable)",
-        127: "command not found",
-    }.get(code, f"exited with code {code}")
-
-
 def run_env(attempt: Attempt, run: Run) -> dict[str, str]:
     task = attempt.task
     env = {k: v for k, v in os.environ.items() if k not in ("SECRET_KEY", "DATABASE_URL")}
@@ -395,40 +206,3 @@ def _write_output(attempt: Attempt, run: Run, final: str) -> None:
         storage.file_write(_run_dir(attempt, run) / "output.md", final + "\n", replace=False)
     except OSError as exc:
         log.warning("run %s: output.md not written: %s", run.id, exc)
-
-
-def _foreign_worktree(attempt: Attempt) -> str:
-    """What is wrong when the agent left its worktree no longer Conductor's, else ""."""
-    if not attempt.worktree_path:
-        return ""
-    try:
-        git.worktree_check(attempt.task.project.project_root, attempt.worktree_path)
-    except git.GitError as exc:
-        return str(exc)
-    return ""
-
-
-def _commit_if_dirty(attempt: Attempt, run: Run, status: str) -> None:
-    path = attempt.worktree_path
-    repo = attempt.task.project.project_root
-    git.worktree_check(repo, path)
-    if not git.is_dirty(path):
-        Run.objects.filter(id=run.id).update(head_after=git.head_commit(path))
-        return
-    final = _final_summary(attempt, run)
-    task = attempt.task
-    subject = (
-        final.splitlines()[0][:72]
-        if final
-        else (f"{task.title or task.task_id}: changes by {attempt.agent}")
-    )
-    if status != RunStatus.SUCCESS:
-        subject = f"WIP ({status}): {subject}"
-    body = final if final and final.splitlines()[0] != final else ""
-    message = f"{subject}\n\n{body}\n\nConductor-Run: {run.id}\n".replace("\n\n\n\n", "\n\n")
-    head = git.commit_all(path, message, repo=repo)
-    Run.objects.filter(id=run.id).update(head_after=head)
-
-
-def _final_summary(attempt: Attempt, run: Run) -> str:
-    return (storage.file_text(_run_dir(attempt, run) / "output.md") or "").strip()

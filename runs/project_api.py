@@ -23,24 +23,36 @@ from conductor_site.openapi import FILE_RESPONSES, errors, file_parameters, path
 from conductor_site.params import query_bool, query_identifier, query_int
 from projects import storage
 from projects.api import PROJECT, deleting, get_project
+from projects.models import Project
 from runs import openapi, selectors, services
 from runs.files import RUN_FILES, UnknownFile, run_file_text, run_folder
 from runs.models import ACTIVE_STATUSES, LogChunk, Run
 from runs.selectors import rfc3339
-from tasks.project_api import get_task
 
 FLAT_SELECTED_MAX = 200
 RUN = path_parameters("project_id", "task_id", "run_id")
 
 
 def get_task_run(project_id: str, task_id: str, run_id: str) -> Run:
+    """The run of the project's task; ids are checked (400) before anything is looked up, and
+    a 404 names what is missing: the project, the task or the run."""
     checked_ids(project_id=project_id, task_id=task_id, run_id=run_id)
-    task = get_task(project_id, task_id)
-    run = Run.objects.select_related("attempt__task").filter(id=run_id, attempt__task=task)
+    run = Run.objects.select_related("attempt__task").filter(
+        id=run_id, attempt__task__project_id=project_id, attempt__task__task_id=task_id
+    )
     found = run.first()
     if found is None:
-        raise ApiError(404, f"run {run_id!r} not found in task {task_id!r}")
+        raise ApiError(404, _missing(project_id, task_id, run_id))
     return found
+
+
+def _missing(project_id: str, task_id: str, run_id: str) -> str:
+    project = Project.objects.filter(id=project_id)
+    if not project.exists():
+        return f"project {project_id!r} not found"
+    if not project.filter(tasks__task_id=task_id).exists():
+        return f"task {task_id!r} not found in project {project_id!r}"
+    return f"run {run_id!r} not found in task {task_id!r}"
 
 
 class ProjectGcApi(APIView):

@@ -18,7 +18,7 @@ from projects import storage
 from runs.events import run_changed
 from runs.files import run_folder
 from runs.models import ACTIVE_STATUSES, TERMINAL_STATUSES, Attempt, Run, RunStatus, Worker
-from runs.supervisor import run_processes_kill
+from runs.processes import run_processes_kill
 
 log = logging.getLogger(__name__)
 
@@ -90,6 +90,64 @@ def attempt_stop_unstarted(attempt_id: str, reason: str) -> bool:
         )
         == 1
     )
+
+
+def attempt_claim(attempt_id: str, worker: str) -> bool:
+    """created → running on `worker`; False for a duplicate delivery, or an attempt stopped
+    before it started."""
+    return (
+        Attempt.objects.filter(id=attempt_id, status=RunStatus.CREATED).update(
+            status=RunStatus.RUNNING, worker=worker, heartbeat_at=timezone.now()
+        )
+        == 1
+    )
+
+
+def attempt_resume(attempt: Attempt) -> bool:
+    """An ended attempt → running again, for a follow-up in its worktree; False while it is
+    busy (running, or not started)."""
+    return (
+        Attempt.objects.filter(id=attempt.id)
+        .exclude(status__in=[RunStatus.RUNNING, RunStatus.CREATED])
+        .update(status=RunStatus.RUNNING, heartbeat_at=timezone.now(), error_summary="")
+        == 1
+    )
+
+
+def attempt_worktree_record(
+    attempt: Attempt, path: str, branch: str, base: str, base_commit: str
+) -> None:
+    """The worktree `runs.workspace` made: its path, its branch, and what it started from."""
+    Attempt.objects.filter(id=attempt.id).update(
+        worktree_path=path,
+        branch=branch,
+        base_branch=base,
+        target_branch=base,
+        base_commit=base_commit,
+    )
+    attempt.refresh_from_db()
+
+
+def attempt_admit(attempt: Attempt) -> bool:
+    """Waiting → admitted (`admitted_at`); False when another planner admitted it first."""
+    return (
+        Attempt.objects.filter(id=attempt.id, admitted_at__isnull=True).update(
+            admitted_at=timezone.now()
+        )
+        == 1
+    )
+
+
+def attempt_fail_blocked(attempt: Attempt, reason: str) -> bool:
+    """created → failed, with its runs that never started, when it can never be admitted (a
+    dependency failed); False when it started or ended meanwhile."""
+    updated = Attempt.objects.filter(id=attempt.id, status=RunStatus.CREATED).update(
+        status=RunStatus.FAILED, error_summary=reason, admitted_at=timezone.now()
+    )
+    if updated:
+        for run in attempt.runs.filter(status__in=[RunStatus.CREATED, RunStatus.QUEUED]):
+            run_cancel_unstarted(run, RunStatus.FAILED, reason)
+    return updated == 1
 
 
 def run_stop(run: Run) -> str:

@@ -1,9 +1,10 @@
 """Agent processes inside a worker: spawning, reading, stopping, heartbeats and reaping.
 
-Each process gets its own session (so its whole group can be signalled), two reader threads
-and no Python process of its own; one housekeeping thread per worker heartbeats the runs it
-owns, picks up stop requests made in other processes, and runs the reconciler (reaps runs
-whose worker vanished, re-sends starts no worker claimed: runs/reconcile.py).
+Each process gets its own session (so its whole group can be signalled, `runs.processes`), two
+reader threads and no Python process of its own; one housekeeping thread per worker heartbeats
+the runs it owns, picks up stop requests made in other processes, runs the reconciler (reaps
+runs whose worker vanished, re-sends starts no worker claimed: runs/reconcile.py) and sends
+`runs.signals.housekeeping` for the apps above (the planner admits what waits).
 """
 
 from __future__ import annotations
@@ -23,7 +24,10 @@ from django.conf import settings
 from django.db import close_old_connections
 
 from conductor_site.db import connection_release
+from runs import services
 from runs.logsink import LineSplitter, LogTotals, log_writer
+from runs.processes import kill_group, run_processes_kill
+from runs.signals import housekeeping
 
 log = logging.getLogger(__name__)
 
@@ -83,68 +87,6 @@ def let_agents_take_sigint() -> None:
 
 def _ignore_signal(signum: int, frame: object) -> None:
     """Caught, not ignored: see `let_agents_take_sigint`."""
-
-
-def kill_group(pgid: int, sig: int) -> None:
-    with suppress(ProcessLookupError, PermissionError):
-        os.killpg(pgid, sig)
-
-
-def run_processes_kill(run_id: str, leader: int | None = None) -> int:
-    """SIGKILL every process of a run, whether or not its leader lives: each session that
-    holds a process whose environment names the run (a child that left with `setsid` keeps
-    it), and the session of `leader` (the agent's pid) once the leader is gone. Pass
-    `leader` only for a pid of this host: a pid stays reserved while its session has
-    members, so a dead leader's session is the run's; a live leader is trusted only by
-    its environment (pids get reused). Returns how many processes were signalled."""
-    killed = 0
-    for _ in range(10):  # what forked during a pass is caught by the next
-        targets = _run_pids(run_id, leader)
-        for pid in targets:
-            with suppress(ProcessLookupError, PermissionError):
-                os.kill(pid, signal.SIGKILL)
-        killed += len(targets)
-        if not targets:
-            break
-    return killed
-
-
-def _run_pids(run_id: str, leader: int | None) -> list[int]:
-    marker = f"CONDUCTOR_RUN_ID={run_id}".encode()
-    sessions: dict[int, int] = {}
-    marked: set[int] = set()
-    for pid, sid in _live_processes():
-        sessions[pid] = sid
-        if _environ_has(pid, marker):
-            marked.add(pid)
-    ours = {sessions[pid] for pid in marked}
-    if leader and (leader not in sessions or leader in marked):
-        ours.add(leader)
-    me = os.getpid()
-    return [pid for pid, sid in sessions.items() if (sid in ours or pid in marked) and pid != me]
-
-
-def _live_processes() -> Iterator[tuple[int, int]]:
-    """(pid, session id) of every process not yet dead (zombies are only waiting to be
-    reaped)."""
-    for entry in os.scandir("/proc"):
-        if not entry.name.isdigit():
-            continue
-        try:
-            with open(f"/proc/{entry.name}/stat") as stat:
-                fields = stat.read().rsplit(")", 1)[1].split()
-        except (OSError, IndexError):
-            continue
-        if fields[0] not in ("Z", "X"):
-            yield int(entry.name), int(fields[3])
-
-
-def _environ_has(pid: int, marker: bytes) -> bool:
-    try:
-        with open(f"/proc/{pid}/environ", "rb") as environ:
-            return marker in environ.read().split(b"\0")
-    except OSError:
-        return False
 
 
 def _read_pipe(pipe: IO[bytes], run_id: str, stream: str) -> None:
@@ -270,8 +212,6 @@ class Supervisor:
 
     def start(self) -> None:
         """Recover this worker's leftovers from an earlier life, then keep house."""
-        from runs import services
-
         services.recover_worker(self.name)
         self._works = True
         self.keep_house()
@@ -310,9 +250,7 @@ class Supervisor:
                     close_old_connections()
 
     def _housekeep_once(self, last_beat: float) -> float:
-        from runs import services
         from runs.reconcile import reconcile
-        from tasks.planner import admit
 
         run_ids, attempt_ids = self.snapshot()
         self.stop_local(services.stop_requested(run_ids), "user")
@@ -321,7 +259,7 @@ class Supervisor:
             return last_beat
         services.heartbeat(run_ids, attempt_ids, self.name if self._works else "")
         reconcile()
-        admit()  # a safety net: waiting tasks get in even if an attempt's end went unseen
+        housekeeping.send(sender=Supervisor)
         return now
 
 

@@ -14,16 +14,12 @@ from django.db import transaction
 from django.utils import timezone
 from kombu.exceptions import OperationalError
 
-from runs import pipeline, services
+from conductor_site.celery import SHARED_QUEUE, worker_queue
+from runs import pipeline, services, workspace
 from runs.models import Attempt, Run
+from runs.signals import attempt_finished
 
 log = logging.getLogger(__name__)
-
-SHARED_QUEUE = "conductor"
-
-
-def worker_queue(worker: str) -> str:
-    return f"worker.{worker}"
 
 
 @shared_task(name="runs.attempt_start", ignore_result=True)
@@ -53,15 +49,14 @@ def run_followup(run_id: str) -> None:
 
 @shared_task(name="runs.worktree_retire", ignore_result=True)
 def worktree_retire(repo: str, path: str) -> None:
-    pipeline.worktree_retire(repo, path)
+    workspace.worktree_retire(repo, path)
 
 
 def _ended(attempt_id: str) -> None:
-    """Hand over to the planner (Ralph loop, waiting tasks); never fails the task itself."""
-    from tasks.services import attempt_ended
-
+    """Hand over to whoever listens (the planner: Ralph loop, waiting tasks); never fails the
+    task itself."""
     try:
-        attempt_ended(attempt_id)
+        attempt_finished.send(sender=Attempt, attempt_id=attempt_id)
     except Exception:
         log.exception("after attempt %s: the planner failed", attempt_id)
 
@@ -85,13 +80,17 @@ def enqueue_followup(run: Run, countdown: float = 0) -> None:
     transaction.on_commit(partial(send_followup, run, countdown))
 
 
+def queue_for(attempt: Attempt) -> str:
+    """The worker that holds the attempt's worktree (§7), once one claimed it; else any."""
+    return worker_queue(attempt.worker) if attempt.worker else SHARED_QUEUE
+
+
 def send_attempt(attempt_id: str) -> None:
     _send(attempt_start, (attempt_id,), SHARED_QUEUE)
 
 
 def send_followup(run: Run, countdown: float = 0) -> None:
-    queue = worker_queue(run.attempt.worker) if run.attempt.worker else SHARED_QUEUE
-    _send(run_followup, (run.id,), queue, countdown)
+    _send(run_followup, (run.id,), queue_for(run.attempt), countdown)
 
 
 def _send(task: Any, args: tuple[str, ...], queue: str, countdown: float = 0) -> None:
@@ -109,6 +108,6 @@ def enqueue_worktree_retire(attempts: Iterable[Attempt]) -> None:
     """Once the deletion commits, each attempt's worktree goes on the worker that made it
     (§7); the attempts are those with a worktree."""
     for attempt in attempts:
-        queue = worker_queue(attempt.worker) if attempt.worker else SHARED_QUEUE
         repo = attempt.task.project.project_root
-        transaction.on_commit(partial(_send, worktree_retire, (repo, attempt.worktree_path), queue))
+        args = (repo, attempt.worktree_path)
+        transaction.on_commit(partial(_send, worktree_retire, args, queue_for(attempt)))

@@ -1,8 +1,31 @@
 from __future__ import annotations
 
+from typing import Any
+
 from django.apps import AppConfig
 
 
 class TasksConfig(AppConfig):
     name = "tasks"
     default_auto_field = "django.db.models.BigAutoField"
+
+    def ready(self) -> None:
+        """tasks stands on runs: runs signals the end of an attempt and each housekeeping
+        pass, and the planner answers (runs never imports tasks)."""
+        from runs.signals import attempt_finished, housekeeping
+
+        attempt_finished.connect(_attempt_finished, dispatch_uid="tasks.attempt_ended")
+        housekeeping.connect(_housekeeping, dispatch_uid="tasks.planner.admit")
+
+
+def _attempt_finished(sender: Any, *, attempt_id: str, **kwargs: Any) -> None:
+    from tasks.services import attempt_ended
+
+    attempt_ended(attempt_id)
+
+
+def _housekeeping(sender: Any, **kwargs: Any) -> None:
+    """A safety net: waiting tasks get in even if an attempt's end went unseen."""
+    from tasks.planner import admit
+
+    admit()

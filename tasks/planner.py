@@ -15,12 +15,12 @@ from dataclasses import dataclass
 
 from django.conf import settings
 from django.db import transaction
-from django.utils import timezone
 
 from runs import services as run_services
-from runs.models import Attempt, RunStatus
+from runs.models import Attempt, Run, RunStatus
 from runs.tasks import enqueue_attempt
 from tasks.models import Gate, Task
+from tasks.status import status_of
 
 log = logging.getLogger(__name__)
 
@@ -57,8 +57,6 @@ class Dependencies:
 
 
 def dependencies(task: Task) -> Dependencies:
-    from tasks.selectors import dependency_status
-
     failed, pending = [], []
     for dep_id in task.depends_on:
         dep = Task.objects.filter(project_id=task.project_id, task_id=dep_id).first()
@@ -68,6 +66,28 @@ def dependencies(task: Task) -> Dependencies:
         elif status != "completed":
             pending.append(dep_id)
     return Dependencies(failed, pending)
+
+
+def waiting_attempt(task: Task) -> Attempt | None:
+    """The task's attempt that the planner has not admitted yet, if any."""
+    return task.attempts.filter(admitted_at__isnull=True, status=RunStatus.CREATED).first()
+
+
+def dependency_status(task: Task) -> str:
+    """`tasks.selectors.task_status_of` for a task that another one waits on: while it waits
+    for the planner itself it is `queued`, without asking about its own `depends_on`, so a
+    chain of dependencies is never followed link by link (that recursed, and a cycle never
+    ended)."""
+    if waiting_attempt(task) is not None:
+        return "queued"
+    runs = Run.objects.filter(attempt__task=task, kind=Run.Kind.AGENT)
+    return status_of(
+        list(runs.order_by("-created_at", "-id").values_list("status", flat=True)),
+        waiting=False,
+        blocked=lambda: False,
+        looping=task.loop is not None,
+        done=task.done_at is not None,
+    )
 
 
 def admit() -> list[str]:
@@ -94,21 +114,13 @@ def admit() -> list[str]:
 
 
 def _admit(attempt: Attempt) -> None:
-    updated = Attempt.objects.filter(id=attempt.id, admitted_at__isnull=True).update(
-        admitted_at=timezone.now()
-    )
-    if updated:
+    if run_services.attempt_admit(attempt):
         enqueue_attempt(attempt)
 
 
 def _fail_blocked(attempt: Attempt, failed: list[str]) -> None:
     reason = f"dependency {', '.join(repr(t) for t in failed)} failed; this task did not start"
-    updated = Attempt.objects.filter(id=attempt.id, status=RunStatus.CREATED).update(
-        status=RunStatus.FAILED, error_summary=reason, admitted_at=timezone.now()
-    )
-    if updated:
-        for run in attempt.runs.filter(status__in=[RunStatus.CREATED, RunStatus.QUEUED]):
-            run_services.run_cancel_unstarted(run, RunStatus.FAILED, reason)
+    run_services.attempt_fail_blocked(attempt, reason)
 
 
 def queue_position(attempt: Attempt | None) -> int:

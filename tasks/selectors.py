@@ -11,7 +11,7 @@ one, as the detail routes do.
 from __future__ import annotations
 
 from collections import Counter, defaultdict
-from collections.abc import Callable, Iterable
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
@@ -20,11 +20,13 @@ from django.db.models import BooleanField, ExpressionWrapper, F, Q, QuerySet
 
 from conductor_site.db_functions import json_value, utc_datetime
 from projects.models import Project
-from runs.models import TERMINAL_STATUSES, Attempt, Run, RunStatus
+from runs.models import TERMINAL_STATUSES, Run, RunStatus
 from runs.selectors import files_by_run, rfc3339, run_row_to_api, run_rows, run_summary
 from tasks import planner
 from tasks.loop import loop_of
 from tasks.models import Task
+from tasks.planner import waiting_attempt
+from tasks.status import status_of
 
 
 def agent_runs(task: Task, newest_first: bool = True) -> list[Run]:
@@ -83,37 +85,10 @@ def run_rows_of(task_pks: Iterable[int] | QuerySet[Task, Any]) -> RunRows:
     return found
 
 
-def waiting_attempt(task: Task) -> Attempt | None:
-    """The task's attempt that the planner has not admitted yet, if any."""
-    return task.attempts.filter(admitted_at__isnull=True, status=RunStatus.CREATED).first()
-
-
 def is_done(task: Task) -> bool:
     """The agent wrote the `DONE` marker in its task folder (the Ralph loop's end), as the
     worker recorded it (`tasks.services.task_done_record`)."""
     return task.done_at is not None
-
-
-def status_of(
-    statuses: list[str], *, waiting: bool, blocked: Callable[[], bool], looping: bool, done: bool
-) -> str:
-    """The one rule: `running`, `queued`, `blocked`, `completed`, `failed` or `idle`
-    (CONTRACT.md), from the agent runs' statuses, newest first; `blocked` is asked only of a
-    task that waits for the planner."""
-    if RunStatus.RUNNING in statuses:
-        return "running"
-    if waiting:
-        return "blocked" if blocked() else "queued"
-    if not statuses:
-        return "idle"
-    latest = statuses[0]
-    if latest in (RunStatus.CREATED, RunStatus.QUEUED):
-        return "running"
-    if latest == RunStatus.SUCCESS and (not looping or done):
-        return "completed"
-    if latest in (RunStatus.FAILED, RunStatus.CRASHED):
-        return "failed"
-    return "idle"
 
 
 def task_status(task: Task, runs: list[Run], waiting: bool | None = None) -> str:
@@ -133,15 +108,6 @@ def task_status(task: Task, runs: list[Run], waiting: bool | None = None) -> str
 
 def task_status_of(task: Task) -> str:
     return task_status(task, agent_runs(task))
-
-
-def dependency_status(task: Task) -> str:
-    """`task_status_of` for a task that another one waits on: while it waits for the planner
-    itself it is `queued`, without asking about its own `depends_on`, so a chain of
-    dependencies is never followed link by link (that recursed, and a cycle never ended)."""
-    if waiting_attempt(task) is not None:
-        return "queued"
-    return task_status(task, agent_runs(task), waiting=False)
 
 
 def queue_position(task: Task) -> int:

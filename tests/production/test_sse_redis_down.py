@@ -102,8 +102,9 @@ def a_run(status: str, lines: list[str]) -> Run:
     task = Task.objects.create(
         project=Project.objects.get_or_create(id="demo")[0], task_id="t1", prompt="p"
     )
-    attempt = Attempt.objects.create(task=task, agent="shell", status=status)
     now = timezone.now()
+    # A running attempt with a heartbeat: the server's reaper crashes one without.
+    attempt = Attempt.objects.create(task=task, agent="shell", status=status, heartbeat_at=now)
     ended = now if status != RunStatus.RUNNING else None
     run = Run.objects.create(
         attempt=attempt,

@@ -179,6 +179,39 @@ def test_a_run_of_another_task_is_404(db: None, api: APIClient, project: Project
     assert_error(response, 404, "NOT_FOUND")
 
 
+def test_a_run_of_the_same_task_id_in_another_project_is_404(
+    db: None, api: APIClient, project: Project
+) -> None:
+    make_task(project, "d-same")
+    other = Project.objects.create(id="other", project_root=project.project_root)
+    theirs = make_run(make_task(other, "d-same"))
+
+    response = api.get(f"/api/projects/demo/tasks/d-same/runs/{theirs.id}")
+
+    assert assert_error(response, 404, "NOT_FOUND")["error"] == (
+        f"run {theirs.id!r} not found in task 'd-same'"
+    )
+
+
+@pytest.mark.parametrize(
+    ("path", "missing"),
+    [
+        ("ghost/tasks/d-name/runs/run-20250101-000000-deadbeef", "project 'ghost' not found"),
+        ("demo/tasks/nope/runs/run-20250101-000000-deadbeef", "task 'nope' not found in project"),
+        ("demo/tasks/d-name/runs/run-20250101-000000-deadbeef", "run 'run-20250101-000000-"),
+    ],
+)
+def test_a_missing_run_names_what_is_missing(
+    db: None, api: APIClient, project: Project, path: str, missing: str
+) -> None:
+    make_task(project, "d-name")
+
+    for route in ("", "/file?name=stdout", "/stop"):
+        url = f"/api/projects/{path}{route}"
+        response = api.post(url) if route == "/stop" else api.get(url)
+        assert assert_error(response, 404, "NOT_FOUND")["error"].startswith(missing), url
+
+
 @pytest.mark.parametrize(
     "path",
     [

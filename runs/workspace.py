@@ -1,0 +1,198 @@
+"""The one home of attempt workspaces: the worktree an attempt works in (a new branch from the
+project's base, with the files git does not carry), checking it is still Conductor's,
+committing what the agent left, and retiring it once its task is deleted. Built on
+`projects.git`; diff, merge, rebase and push of a worktree belong here too.
+
+Every operation runs on the worker that made the worktree (`Attempt.worker`, shared/DESIGN.md
+§7): the pipeline on that worker calls them, `runs.tasks.queue_for` routes the rest.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import shutil
+from contextlib import suppress
+from pathlib import Path
+
+from django.conf import settings
+from django.utils.text import slugify
+
+from conductor_site.db import connection_release
+from projects import git, storage
+from projects.models import Project
+from runs import services
+from runs.models import Attempt, Run, RunStatus
+
+log = logging.getLogger(__name__)
+
+
+class WorkspaceError(Exception):
+    pass
+
+
+def attempt_cwd(attempt: Attempt) -> str:
+    task = attempt.task
+    return attempt.worktree_path or str(storage.task_dir(task.project_id, task.task_id))
+
+
+def workspace_prepare(attempt: Attempt) -> str:
+    """A new worktree on a new branch; the task folder for a project without a repository."""
+    task = attempt.task
+    project = task.project
+    repo = project.project_root
+    if repo and not os.path.isdir(repo):
+        raise WorkspaceError(
+            f"project_root {repo} does not exist any more (restore it, or recreate the project)"
+        )
+    if not project.has_repository:
+        folder = storage.task_dir(project.id, task.task_id)
+        folder.mkdir(parents=True, exist_ok=True)
+        return str(folder)
+    if project.default_branch and not git.branch_name_valid(project.default_branch):
+        raise WorkspaceError(
+            f"default_branch {project.default_branch!r} is not a valid branch name: set the "
+            "project's default_branch to one of its branches; nothing was created"
+        )
+    base = (
+        attempt.base_branch
+        or project.default_branch
+        or git.current_branch(repo)
+        or git.head_commit(repo)
+    )
+    slug = slugify(task.title or task.task_id)[:40].strip("-") or "task"
+    name = f"{attempt.short_id}-{slug}"
+    branch = f"{settings.CONDUCTOR['BRANCH_PREFIX']}/{name}"
+    path = storage.worktree_root() / project.id / name
+    path.parent.mkdir(parents=True, exist_ok=True)
+    connection_release()  # the repository's worktree lock may keep it waiting behind others
+    try:
+        start = git.worktree_add(repo, path, branch, base)
+        try:
+            _copy_files(project, Path(repo), path)
+        except OSError:
+            git.worktree_discard(repo, path, branch)
+            raise
+    except (git.GitError, OSError) as exc:
+        note = storage.low_disk_note(path.parent)
+        raise WorkspaceError(f"{exc}; {note}" if note else str(exc)) from exc
+    services.attempt_worktree_record(attempt, str(path), branch, base, start)
+    return str(path)
+
+
+def worktree_retire(repo: str, path: str) -> None:
+    """Remove the worktree of a deleted task; its branch stays, and anything uncommitted is
+    committed on it first, so no work is lost. If that fails, the worktree stays too."""
+    if not os.path.isdir(path):
+        return
+    try:
+        if git.is_dirty(path):
+            git.commit_all(path, "WIP: uncommitted work kept when its task was deleted", repo=repo)
+        git.worktree_remove(repo, path)
+    except git.GitError as exc:
+        log.warning("kept the worktree %s: %s", path, exc)
+        return
+    with suppress(OSError):
+        Path(path).parent.rmdir()  # the project's folder of worktrees, once empty
+
+
+def _copy_files(project: Project, repo: Path, worktree: Path) -> None:
+    """The project's globs and `.worktreeinclude`'s: files git does not carry (e.g. `.env`).
+    A committed `.worktreeinclude` is the repository's word, not the user's: nothing is read
+    from outside the repository nor written outside the worktree (`..`, symlinks)."""
+    repo, worktree = repo.resolve(), worktree.resolve()
+    for pattern in _copy_patterns(project, repo):
+        if ".." in Path(pattern).parts:
+            log.warning("copy_files: skipped %r: it leaves the repository", pattern)
+            continue
+        try:
+            sources = list(repo.glob(pattern.lstrip("/")))
+        except ValueError as exc:  # an empty or malformed pattern
+            log.warning("copy_files: skipped %r: %s", pattern, exc)
+            continue
+        for source in sources:
+            for path in _files_under(source):
+                _copy_one(path.relative_to(repo), repo, worktree)
+
+
+def _copy_patterns(project: Project, repo: Path) -> list[str]:
+    patterns = [str(p) for p in project.copy_files]
+    include = repo / ".worktreeinclude"
+    if include.is_file() and not include.is_symlink():
+        patterns += [
+            line.strip()
+            for line in include.read_text(errors="replace").splitlines()
+            if line.strip() and not line.lstrip().startswith("#")
+        ]
+    return patterns
+
+
+def _files_under(source: Path) -> list[Path]:
+    """The file (or link) itself, or every file and link under a folder (links to folders
+    are not followed)."""
+    if source.is_symlink() or not source.is_dir():
+        return [source]
+    found = []
+    for folder, dirs, files in os.walk(source):
+        links = [name for name in dirs if os.path.islink(os.path.join(folder, name))]
+        found += [Path(folder, name) for name in (*files, *links)]
+    return found
+
+
+def _copy_one(relative: Path, repo: Path, worktree: Path) -> None:
+    """Copy the file `repo/relative` names to `worktree/relative`, unless it resolves outside
+    the repository (or into `.git`) or a symlink in the worktree leads the target out; what
+    the worktree has in its place already (a file, a link) is kept."""
+    source, target = repo / relative, worktree / relative
+    if not relative.parts or relative.parts[0] == ".git":
+        return
+    resolved = source.resolve()
+    if not resolved.is_relative_to(repo) or resolved.relative_to(repo).parts[:1] == (".git",):
+        log.warning("copy_files: skipped %s: it points outside the repository", source)
+        return
+    if not target.parent.resolve().is_relative_to(worktree):
+        log.warning("copy_files: skipped %s: a symlink leads it out of the worktree", target)
+        return
+    if os.path.lexists(target) or not resolved.is_file():
+        return
+    target.parent.mkdir(parents=True, exist_ok=True)
+    shutil.copy2(resolved, target)
+
+
+def foreign_worktree(attempt: Attempt) -> str:
+    """What is wrong when the agent left its worktree no longer Conductor's, else ""."""
+    if not attempt.worktree_path:
+        return ""
+    try:
+        git.worktree_check(attempt.task.project.project_root, attempt.worktree_path)
+    except git.GitError as exc:
+        return str(exc)
+    return ""
+
+
+def commit_if_dirty(attempt: Attempt, run: Run, status: str) -> None:
+    path = attempt.worktree_path
+    repo = attempt.task.project.project_root
+    git.worktree_check(repo, path)
+    if not git.is_dirty(path):
+        Run.objects.filter(id=run.id).update(head_after=git.head_commit(path))
+        return
+    final = final_summary(attempt, run)
+    task = attempt.task
+    subject = (
+        final.splitlines()[0][:72]
+        if final
+        else (f"{task.title or task.task_id}: changes by {attempt.agent}")
+    )
+    if status != RunStatus.SUCCESS:
+        subject = f"WIP ({status}): {subject}"
+    body = final if final and final.splitlines()[0] != final else ""
+    message = f"{subject}\n\n{body}\n\nConductor-Run: {run.id}\n".replace("\n\n\n\n", "\n\n")
+    head = git.commit_all(path, message, repo=repo)
+    Run.objects.filter(id=run.id).update(head_after=head)
+
+
+def final_summary(attempt: Attempt, run: Run) -> str:
+    task = attempt.task
+    folder = storage.run_dir(task.project_id, task.task_id, run.id)
+    return (storage.file_text(folder / "output.md") or "").strip()
