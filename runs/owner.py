@@ -25,6 +25,7 @@ import redis
 from celery import shared_task
 from django.conf import settings
 from django.utils import timezone
+from kombu.exceptions import OperationalError
 
 from conductor_site.errors import DomainError
 from projects import git
@@ -84,10 +85,16 @@ def _check_alive(name: str) -> None:
 def _ask(attempt: Attempt, op: str, kwargs: dict[str, Any]) -> dict[str, Any]:
     timeout = float(settings.CONDUCTOR["OWNER_TIMEOUT_SECONDS"])
     reply = f"conductor:owner-reply:{uuid.uuid4().hex}"
-    owner_op.apply_async(
-        args=(op, attempt.id, kwargs, reply), queue=queue_for(attempt), expires=timeout
-    )
-    got = _redis().blpop([reply], timeout=timeout)
+    try:
+        owner_op.apply_async(
+            args=(op, attempt.id, kwargs, reply), queue=queue_for(attempt), expires=timeout
+        )
+        got = _redis().blpop([reply], timeout=timeout)
+    except (OperationalError, redis.RedisError, OSError) as exc:
+        raise OwnerUnavailable(
+            f"cannot reach the worker that owns this attempt's worktree: Redis: {exc}",
+            worker=attempt.worker,
+        ) from exc
     if got is None:
         raise OwnerUnavailable(
             f"worker {attempt.worker!r}, which owns this attempt's worktree, did not answer "

@@ -15,6 +15,7 @@ from django.utils import timezone
 from rest_framework.test import APIClient
 
 from projects.models import AgentProfile, Project
+from runs import owner
 from runs.models import Attempt, Worker
 from runs.owner import OwnerRefused, OwnerUnavailable, on_owner
 from tests.conftest import attempt_finished, create_task, run_finished
@@ -133,3 +134,18 @@ def test_the_server_answers_diff_and_branch_status_through_the_owner(
     assert stored["source"] == "snapshot" and "is not running" in stored["stale_reason"]
     assert [f["new_path"] for f in stored["files"]] == ["hello.txt"]
     assert (status_code, refused["code"]) == (503, "UNAVAILABLE")
+
+
+def test_an_unreachable_redis_is_a_503_not_a_500(
+    owned: tuple[ConductorProcess, Attempt], settings: Any
+) -> None:
+    _, attempt = owned
+    settings.REDIS_URL = "redis://127.0.0.1:1/0"  # nothing listens there
+    owner._redis.cache_clear()
+    try:
+        with pytest.raises(OwnerUnavailable, match="cannot reach the worker") as unavailable:
+            on_owner(attempt, "branch_status")
+    finally:
+        owner._redis.cache_clear()
+
+    assert unavailable.value.status_code == 503
