@@ -113,7 +113,7 @@ def test_it_compares_with_the_merge_base_not_with_a_target_that_moved_on(
 
 @pytest.mark.parametrize(
     "name",
-    ["with space.txt", "new\nline.txt", "ünïcødé ✓.txt", "-starts-with-dash", "tab\tname"],
+    ["with space.txt", "new\nline.txt", "ünïcødé ✓.txt", "-dash", ":colon", "tab\tname"],
 )
 def test_it_keeps_odd_file_names_intact(git_repo: Path, worktree: Path, name: str) -> None:
     (worktree / name).write_text("odd\n")
@@ -122,6 +122,18 @@ def test_it_keeps_odd_file_names_intact(git_repo: Path, worktree: Path, name: st
 
     assert list(files) == [name]
     assert files[name]["new_content"] == "odd\n"
+
+
+def test_a_rename_to_an_odd_name_keeps_both_names(git_repo: Path, worktree: Path) -> None:
+    os.rename(worktree / "moved.txt", worktree / ":new\tname\n.txt")
+    (worktree / "keep.txt").write_text("one\n")
+
+    files = by_path(diff_of(git_repo, worktree))
+
+    assert sorted(files) == [":new\tname\n.txt", "keep.txt"]
+    renamed = files[":new\tname\n.txt"]
+    assert (renamed["change"], renamed["old_path"]) == ("renamed", "moved.txt")
+    assert (files["keep.txt"]["additions"], files["keep.txt"]["deletions"]) == (0, 2)
 
 
 def test_a_name_that_is_not_utf8_is_shown_escaped(git_repo: Path, worktree: Path) -> None:
