@@ -123,8 +123,7 @@ def branch_name_valid(name: str) -> bool:
 def worktree_lock(repo: str | Path) -> Iterator[None]:
     """Serialize worktree changes of one repository across threads and processes: two
     concurrent `git worktree add` can read each other's half-made admin folders."""
-    common = Path(repo, git(repo, "rev-parse", "--git-common-dir").strip())
-    fd = os.open(common / "conductor-worktree.lock", os.O_RDWR | os.O_CREAT, 0o644)
+    fd = os.open(common_dir(repo) / "conductor-worktree.lock", os.O_RDWR | os.O_CREAT, 0o644)
     try:
         fcntl.flock(fd, fcntl.LOCK_EX)
         yield
@@ -181,17 +180,34 @@ def is_dirty(path: str | Path) -> bool:
     return bool(git(path, "status", "--porcelain", "--untracked-files=all").strip())
 
 
-def worktree_check(repo: str | Path, path: str | Path) -> None:
+def dirty_and_head(path: str | Path) -> tuple[bool, str]:
+    """`is_dirty` and `head_commit` ("" before the first commit) in one git call."""
+    lines = git(path, "status", "--porcelain=v2", "--branch", "--untracked-files=all")
+    head, dirty = "", False
+    for line in lines.splitlines():
+        if line.startswith("# branch.oid "):
+            head = line.removeprefix("# branch.oid ").replace("(initial)", "")
+        dirty = dirty or not line.startswith("# ")
+    return dirty, head
+
+
+def common_dir(repo: str | Path) -> Path:
+    """The repository's git dir (a linked worktree's is its main repository's), absolute."""
+    return Path(repo, git(repo, "rev-parse", "--git-common-dir").strip()).resolve()
+
+
+def worktree_check(repo: str | Path, path: str | Path, *, common: Path | None = None) -> None:
     """Raise ForeignWorktree unless `path` is still the top level of one of `repo`'s linked
     worktrees, with the admin dir (`<common dir>/worktrees/<name>`) that points back at it.
     An agent that deletes its worktree's `.git` leaves git to find whatever repository
     encloses the folder (a dotfiles repo at `~`, or the project itself): a commit there would
     take Conductor's data. One that points `.git` (or the folder itself: a symlink) elsewhere
-    would commit on another branch."""
+    would commit on another branch. `common` is `common_dir(repo)` when the caller has it
+    (one git call less; the checks of one commit step share it)."""
     folder = Path(path).resolve()
     found = git(folder, "rev-parse", "--show-toplevel", "--absolute-git-dir", check=False)
     top, _, admin = found.strip().partition("\n")
-    common = Path(repo, git(repo, "rev-parse", "--git-common-dir").strip()).resolve()
+    common = common or common_dir(repo)
     ours = bool(top) and Path(top).resolve() == folder and _admin_of(Path(admin), common) == folder
     if ours and not Path(path).is_symlink():
         return
@@ -213,10 +229,12 @@ def _admin_of(admin: Path, common: Path) -> Path | None:
         return None
 
 
-def commit_all(path: str | Path, message: str, *, repo: str | Path) -> str:
+def commit_all(
+    path: str | Path, message: str, *, repo: str | Path, common: Path | None = None
+) -> str:
     """Stage everything (untracked included, ignored excluded), commit, return the new HEAD;
-    only in a worktree `worktree_check` accepts."""
-    worktree_check(repo, path)
+    only in a worktree `worktree_check` accepts (checked here, right before)."""
+    worktree_check(repo, path, common=common)
     git(path, "add", "--all")
     identity: list[str] = []
     if not git(path, "config", "user.email", check=False).strip():

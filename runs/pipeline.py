@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import logging
 import os
+from collections.abc import Callable
 from pathlib import Path
 
 from django.conf import settings
@@ -36,7 +37,9 @@ def attempt_execute(attempt_id: str) -> None:
             _fail_before_agent(attempt, agent_run, RunStatus.FAILED, f"workspace: {exc}")
             return
         if _setup_ok(attempt, agent_run, cwd):
-            _agent_then_wrap_up(attempt, agent_run, cwd)
+            ran_setup = bool(attempt.task.project.setup_script.strip())
+            head = "" if ran_setup else attempt.base_commit
+            _agent_then_wrap_up(attempt, agent_run, cwd, head_before=head)
 
 
 def followup_execute(run_id: str) -> None:
@@ -72,13 +75,16 @@ def _fail_before_agent(attempt: Attempt, agent_run: Run, status: str, reason: st
     services.attempt_finish(attempt, status, reason)
 
 
-def _agent_then_wrap_up(attempt: Attempt, run: Run, cwd: str) -> None:
-    status = _agent_run(attempt, run, cwd)
+def _agent_then_wrap_up(attempt: Attempt, run: Run, cwd: str, head_before: str = "") -> None:
+    """The agent, then its commit and the cleanup script. `head_before` is the worktree's
+    HEAD when nothing has run in it yet (its base commit), else "" (git is asked)."""
+    common = workspace.common_dir(attempt)
+    status = _agent_run(attempt, run, cwd, head_before, common)
     run.refresh_from_db()
     summary = run.error_summary
     if attempt.worktree_path:
         try:
-            workspace.commit_if_dirty(attempt, run, status)
+            workspace.commit_if_dirty(attempt, run, status, common)
         except git.GitError as exc:
             status, summary = RunStatus.FAILED, f"could not commit the agent's changes: {exc}"
     script = attempt.task.project.cleanup_script
@@ -93,7 +99,7 @@ def _agent_then_wrap_up(attempt: Attempt, run: Run, cwd: str) -> None:
     services.attempt_finish(attempt, status, summary)
 
 
-def _agent_run(attempt: Attempt, run: Run, cwd: str) -> str:
+def _agent_run(attempt: Attempt, run: Run, cwd: str, head_before: str, common: Path | None) -> str:
     """Claim the run unless its caller did (a follow-up), then run the agent to its end."""
     env = run_env(attempt, run)
     if run.status != RunStatus.RUNNING and not services.run_claim(run, supervisor().name, cwd):
@@ -110,21 +116,14 @@ def _agent_run(attempt: Attempt, run: Run, cwd: str) -> str:
         services.run_finish(run, RunStatus.FAILED, exit_code=127, error_summary=str(exc))
         return RunStatus.FAILED
     version = agent.version_soon(env.get("PATH", ""))
-    task = attempt.task
-    message_append(
-        project_id=task.project_id,
-        task_id=task.task_id,
-        run_id=run.id,
-        type="task_start",
-        body=f"{attempt.agent} started",
-    )
-    head = git.head_commit(cwd) if attempt.worktree_path else ""
-    result = _execute(run, Invocation(argv, cwd, {**env, **command.env}, command.stdin))
+    head = head_before or (git.head_commit(cwd) if attempt.worktree_path else "")
+    invocation = Invocation(argv, cwd, {**env, **command.env}, command.stdin)
+    result = _execute(run, invocation, started=lambda: _task_started(attempt, run))
     stdout_head, stdout_tail = _stdout_ends(run)
     final = agent.final_message(stdout_tail)
     _write_output(attempt, run, final)
     status, summary = outcome(result, cwd)
-    if foreign := workspace.foreign_worktree(attempt):
+    if foreign := workspace.foreign_worktree(attempt, common):
         status, summary = RunStatus.FAILED, "; ".join(filter(None, [foreign, summary]))
     services.run_finish(
         run,
@@ -157,11 +156,30 @@ def _script_run(attempt: Attempt, run: Run, cwd: str) -> str:
     return status
 
 
-def _execute(run: Run, invocation: Invocation) -> ProcessResult:
-    def record_pid(pid: int) -> None:
-        Run.objects.filter(id=run.id).update(pid=pid)
+def _execute(
+    run: Run, invocation: Invocation, started: Callable[[], None] | None = None
+) -> ProcessResult:
+    """`execute`, recording the pid; `started` is told once the process runs (what it
+    writes no longer delays the agent's start)."""
 
-    return execute(run.id, invocation, on_spawn=record_pid)
+    def spawned(pid: int) -> None:
+        Run.objects.filter(id=run.id).update(pid=pid)
+        if started is not None:
+            started()
+
+    return execute(run.id, invocation, on_spawn=spawned)
+
+
+def _task_started(attempt: Attempt, run: Run) -> None:
+    """The task's bus hears that its agent started (`task_start`)."""
+    task = attempt.task
+    message_append(
+        project_id=task.project_id,
+        task_id=task.task_id,
+        run_id=run.id,
+        type="task_start",
+        body=f"{attempt.agent} started",
+    )
 
 
 def _log_fields(result: ProcessResult) -> dict[str, object]:

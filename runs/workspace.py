@@ -159,23 +159,38 @@ def _copy_one(relative: Path, repo: Path, worktree: Path) -> None:
     shutil.copy2(resolved, target)
 
 
-def foreign_worktree(attempt: Attempt) -> str:
+def common_dir(attempt: Attempt) -> Path | None:
+    """The project repository's git dir, which the worktree checks of one run compare with:
+    looked up once, as the repository was when the agent started (None: no worktree, or git
+    could not say; each check then asks, and reports what is wrong)."""
+    if not attempt.worktree_path:
+        return None
+    try:
+        return git.common_dir(attempt.task.project.project_root)
+    except git.GitError:
+        return None
+
+
+def foreign_worktree(attempt: Attempt, common: Path | None) -> str:
     """What is wrong when the agent left its worktree no longer Conductor's, else ""."""
     if not attempt.worktree_path:
         return ""
     try:
-        git.worktree_check(attempt.task.project.project_root, attempt.worktree_path)
+        git.worktree_check(attempt.task.project.project_root, attempt.worktree_path, common=common)
     except git.GitError as exc:
         return str(exc)
     return ""
 
 
-def commit_if_dirty(attempt: Attempt, run: Run, status: str) -> None:
+def commit_if_dirty(attempt: Attempt, run: Run, status: str, common: Path | None) -> None:
+    """Commit what the agent left (its final summary the message), the worktree checked
+    first and again right before the commit; records the run's HEAD after."""
     path = attempt.worktree_path
     repo = attempt.task.project.project_root
-    git.worktree_check(repo, path)
-    if not git.is_dirty(path):
-        Run.objects.filter(id=run.id).update(head_after=git.head_commit(path))
+    git.worktree_check(repo, path, common=common)
+    dirty, head = git.dirty_and_head(path)
+    if not dirty:
+        Run.objects.filter(id=run.id).update(head_after=head)
         return
     final = final_summary(attempt, run)
     task = attempt.task
@@ -188,7 +203,7 @@ def commit_if_dirty(attempt: Attempt, run: Run, status: str) -> None:
         subject = f"WIP ({status}): {subject}"
     body = final if final and final.splitlines()[0] != final else ""
     message = f"{subject}\n\n{body}\n\nConductor-Run: {run.id}\n".replace("\n\n\n\n", "\n\n")
-    head = git.commit_all(path, message, repo=repo)
+    head = git.commit_all(path, message, repo=repo, common=common)
     Run.objects.filter(id=run.id).update(head_after=head)
 
 

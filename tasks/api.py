@@ -4,8 +4,10 @@ import os
 from typing import Any
 
 from django.conf import settings
+from django.http import HttpResponse
 from drf_spectacular.utils import extend_schema, extend_schema_serializer
 from rest_framework import serializers
+from rest_framework.renderers import JSONRenderer
 from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
@@ -13,11 +15,12 @@ from rest_framework.views import APIView
 from conductor_site.errors import ApiError
 from conductor_site.ids import identifier_field, is_identifier
 from conductor_site.openapi import errors, id_parameter, path_parameters
+from conductor_site.renderers import json_list_response
 from runs.agents import UnknownAgent
 from tasks import drain, openapi, services, threads
 from tasks.loop import loop_checked
 from tasks.models import Task
-from tasks.selectors import tasks_to_api
+from tasks.selectors import task_batches, tasks_to_api
 
 # The planner looks each dependency up on every pass, holding the admission gate: 20,000 of
 # them made each pass take 8 s, for every task. No real task waits on more than a few.
@@ -61,15 +64,17 @@ class TaskCreateApi(APIView):
         parameters=[id_parameter("project_id", "Only this project's tasks.")],
         responses={200: openapi.TaskListSerializer, **errors(400)},
     )
-    def get(self, request: Request) -> Response:
-        """`{"tasks": [...]}`, optionally of one project."""
-        tasks = Task.objects.order_by("created_at", "id")
+    def get(self, request: Request) -> HttpResponse:
+        """`{"tasks": [...]}`, optionally of one project, oldest first."""
+        tasks = Task.objects.all()
         project_id = request.query_params.get("project_id")
         if project_id is not None:
             if not is_identifier(project_id):
                 raise ApiError(400, f"invalid project_id {project_id!r}")
             tasks = tasks.filter(project_id=project_id)
-        return Response({"tasks": tasks_to_api(tasks)})
+        if not isinstance(request.accepted_renderer, JSONRenderer):  # the browsable API
+            return Response({"tasks": tasks_to_api(tasks)})
+        return json_list_response("tasks", task_batches(tasks))
 
     @extend_schema(
         operation_id="task_create",

@@ -1,24 +1,26 @@
 """Reading tasks: their Conductor Loop status and API forms.
 
 The lists (`/api/v1/tasks`, a project's task page) read values, not models, and nothing from
-the task folders: a task's rows, its attempts and its agent runs in three queries for any
-number of tasks, and whether the agent wrote `DONE` from `Task.done_at` (the worker records
-it when a run ends). At 10,000 tasks a `stat` per task and a model per row were 90% of the
-time. Only tasks that wait for admission (queued or blocked) go through the planner, one by
-one, as the detail routes do.
+the task folders: a page's tasks and their agent runs in a fixed number of queries, the whole
+list in one (`task_batches`, read as it streams and shaped a batch at a time), times as UTC
+text, and whether the agent wrote `DONE` from `Task.done_at` (the worker records it when a
+run ends). At 10,000 tasks a `stat` per task and a model per row were 90% of the time, then
+building datetimes and garbage-collecting the whole list's objects most of the rest. Only
+tasks that wait for admission (queued or blocked) go through the planner, one by one, as the
+detail routes do.
 """
 
 from __future__ import annotations
 
 from collections import Counter, defaultdict
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any
+from typing import Any, TypeVar
 
-from django.db.models import BooleanField, ExpressionWrapper, F, Q, QuerySet
+from django.db.models import BooleanField, ExpressionWrapper, F, FilteredRelation, Q, QuerySet
 
-from conductor_site.db_functions import json_value, utc_datetime
+from conductor_site.db_functions import json_value, utc_text
 from projects.models import Project
 from runs.models import TERMINAL_STATUSES, Run, RunStatus
 from runs.selectors import files_by_run, rfc3339, run_row_to_api, run_rows, run_summary
@@ -27,6 +29,8 @@ from tasks.loop import loop_of
 from tasks.models import Task
 from tasks.planner import waiting_attempt
 from tasks.status import status_of
+
+Time = TypeVar("Time", datetime, str)
 
 
 def agent_runs(task: Task, newest_first: bool = True) -> list[Run]:
@@ -39,7 +43,7 @@ def agent_runs(task: Task, newest_first: bool = True) -> list[Run]:
 
 
 def task_rows(tasks: QuerySet[Task]) -> QuerySet[Task, Any]:
-    """The tasks as the values the lists read."""
+    """The tasks as the values the lists read, times as UTC text (`rfc3339` takes it)."""
     return tasks.values(
         "id",
         "project_id",
@@ -47,9 +51,9 @@ def task_rows(tasks: QuerySet[Task]) -> QuerySet[Task, Any]:
         "thread_parent",
         dependencies=json_value("depends_on"),
         settings=json_value("config"),
-        done=utc_datetime("done_at"),
-        created=utc_datetime("created_at"),
-        updated=utc_datetime("updated_at"),
+        done=utc_text("done_at"),
+        created=utc_text("created_at"),
+        updated=utc_text("updated_at"),
     )
 
 
@@ -127,12 +131,13 @@ def last_activity(task: Task, runs: list[Run]) -> str | None:
 
 
 def activity_of(
-    updated_at: datetime, run_times: Iterable[tuple[datetime | None, datetime | None, datetime]]
+    updated_at: Time, run_times: Iterable[tuple[Time | None, Time | None, Time]]
 ) -> str | None:
-    """The task's last change or its runs' last event (ended, else started, else created)."""
-    return rfc3339(
-        max([updated_at, *(ended or started or created for ended, started, created in run_times)])
-    )
+    """The task's last change or its runs' last event (ended, else started, else created).
+    The times are datetimes, or the UTC text the lists read, which sorts the same way."""
+    times: list[Time] = [updated_at]
+    times.extend(ended or started or created for ended, started, created in run_times)
+    return rfc3339(max(times))
 
 
 def row_activity(row: dict[str, Any], runs: list[dict[str, Any]]) -> str | None:
@@ -157,28 +162,111 @@ def row_admission(
 
 
 def tasks_to_api(tasks: QuerySet[Task]) -> list[dict[str, Any]]:
-    """The `/api/v1/tasks` shape, runs newest first."""
-    rows = list(task_rows(tasks))
-    runs = run_rows_of(tasks.values("id"))
-    return [_task_to_api(row, runs.by_task[row["id"]], runs.waiting.get(row["id"])) for row in rows]
+    """The `/api/v1/tasks` shape, oldest task first, runs newest first."""
+    return [task for batch in task_batches(tasks) for task in batch]
 
 
-def _task_to_api(
-    row: dict[str, Any], runs: list[dict[str, Any]], waiting: Task | None
-) -> dict[str, Any]:
-    status, position, blockers = row_admission(row, runs, waiting)
-    project_id, task_id = row["project_id"], row["task_id"]
+def task_batches(tasks: QuerySet[Task], size: int = 100) -> Iterator[list[dict[str, Any]]]:
+    """`tasks_to_api` a batch at a time (`conductor_site.renderers.json_list_response`), from
+    one query read as it streams: only a batch's rows and shapes are alive at once."""
+    batch = []
+    for rows in _by_task(listed_rows(tasks).iterator(chunk_size=2000)):
+        batch.append(_listed_task(rows))
+        if len(batch) == size:
+            yield batch
+            batch = []
+    if batch:
+        yield batch
+
+
+def listed_rows(tasks: QuerySet[Task]) -> QuerySet[Task, Any]:
+    """Each task joined with each of its agent runs (one row with the run's fields None for a
+    task without any), oldest task first and its runs newest first, times as UTC text; the
+    last value says whether the run's attempt waits for the planner."""
+    waits = Q(attempts__admitted_at__isnull=True, attempts__status=RunStatus.CREATED)
+    agent_runs = FilteredRelation(
+        "attempts__runs", condition=Q(attempts__runs__kind=Run.Kind.AGENT)
+    )
+    return (
+        tasks.annotate(run=agent_runs)
+        .order_by("created_at", "id", F("run__created_at").desc(), F("run__id").desc())
+        .values_list(*LISTED_TASK, *LISTED_RUN, ExpressionWrapper(waits, BooleanField()))
+    )
+
+
+LISTED_TASK = (
+    "id",
+    "project_id",
+    "task_id",
+    "thread_parent",
+    json_value("depends_on"),
+    json_value("config"),
+    utc_text("done_at"),
+    utc_text("updated_at"),
+)
+LISTED_RUN = (
+    "run__id",
+    "run__kind",
+    "run__status",
+    "run__exit_code",
+    "run__agent_version",
+    "run__error_summary",
+    "attempts__agent",
+    utc_text("run__created_at"),
+    utc_text("run__started_at"),
+    utc_text("run__ended_at"),
+)
+
+
+def _by_task(rows: Iterable[tuple[Any, ...]]) -> Iterator[list[tuple[Any, ...]]]:
+    """The rows of `listed_rows`, a list for each task."""
+    current: list[tuple[Any, ...]] = []
+    for row in rows:
+        if current and row[0] != current[0][0]:
+            yield current
+            current = []
+        current.append(row)
+    if current:
+        yield current
+
+
+def _listed_task(rows: list[tuple[Any, ...]]) -> dict[str, Any]:
+    """One task's API form from its `listed_rows`; the planner is asked about it, with its
+    model, only while one of its attempts waits."""
+    pk, project_id, task_id, thread_parent, depends_on, config, done, updated = rows[0][:8]
+    task = {"settings": config, "done": done, "updated": updated}
+    runs = [_listed_run(*row[8:18]) for row in rows if row[8] is not None]
+    waits = any(row[18] for row in rows if row[8] is not None)
+    waiting = Task.objects.get(pk=pk) if waits else None
+    status, position, blockers = row_admission(task, runs, waiting)
     return {
         "project_id": project_id,
         "task_id": task_id,
         "status": status,
         "queue_position": position,
-        "last_activity": row_activity(row, runs),
-        "depends_on": row["dependencies"],
+        "last_activity": row_activity(task, runs),
+        "depends_on": depends_on,
         "blocked_by": blockers,
-        "thread_parent": row["thread_parent"],
-        "done": row["done"] is not None,
+        "thread_parent": thread_parent,
+        "done": done is not None,
         "runs": [run_row_to_api(run, project_id=project_id, task_id=task_id) for run in runs],
+    }
+
+
+def _listed_run(*values: Any) -> dict[str, Any]:
+    """A run of `listed_rows` as `runs.selectors.run_rows` reads it."""
+    run_id, kind, status, exit_code, version, summary, agent, created, started, ended = values
+    return {
+        "id": run_id,
+        "kind": kind,
+        "status": status,
+        "exit_code": exit_code,
+        "agent_version": version,
+        "error_summary": summary,
+        "agent": agent,
+        "created": created,
+        "started": started,
+        "ended": ended,
     }
 
 
