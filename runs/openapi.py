@@ -187,6 +187,12 @@ class AttemptSerializer(serializers.Serializer):
     worktree_path = serializers.CharField()
     worker = serializers.CharField(help_text="The worker that owns the worktree.")
     error_summary = serializers.CharField()
+    merge_commit = serializers.CharField(help_text='The commit it landed as; "" until merged.')
+    merge_strategy = serializers.CharField(help_text='squash, merge or rebase; "" until merged.')
+    merged_at = serializers.DateTimeField(allow_null=True)
+    pr_url = serializers.CharField(help_text='Its pull request; "" without one.')
+    pr_number = serializers.IntegerField(allow_null=True)
+    pr_state = serializers.CharField(help_text='open, closed or merged; "" without a PR.')
     created_at = serializers.DateTimeField()
 
 
