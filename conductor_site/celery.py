@@ -12,6 +12,7 @@ os.environ.setdefault("DJANGO_SETTINGS_MODULE", "conductor_site.settings")
 app = Celery("conductor")
 app.config_from_object("django.conf:settings", namespace="CELERY")
 app.autodiscover_tasks(["runs"])
+app.autodiscover_tasks(["runs"], related_name="owner")
 
 # Every worker consumes the shared queue (new attempts) and its own (what needs its worktree:
 # follow-ups, retiring a worktree); `runs.tasks.queue_for` routes each message.

@@ -336,6 +336,12 @@ CONDUCTOR: dict[str, Any] = {
     "BROWSE_ROOTS": [
         root for root in os.getenv("CONDUCTOR_BROWSE_ROOTS", "").split(os.pathsep) if root
     ],
+    # A diff carries a file's contents up to this size (each side), and up to the total for
+    # all its files; past either, `content_omitted: "too_large"`.
+    "DIFF_FILE_MAX_BYTES": envint("CONDUCTOR_DIFF_FILE_MAX_BYTES", 256 * 1024),
+    "DIFF_TOTAL_MAX_BYTES": envint("CONDUCTOR_DIFF_TOTAL_MAX_BYTES", 8 * 1024 * 1024),
+    # How long a request waits for the worker that owns an attempt's worktree (runs/owner.py).
+    "OWNER_TIMEOUT_SECONDS": envfloat("CONDUCTOR_OWNER_TIMEOUT_SECONDS", 15.0),
 }
 
 LOGGING = {

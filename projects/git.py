@@ -11,8 +11,9 @@ import os
 import re
 import shutil
 import subprocess
+import tempfile
 from collections.abc import Collection, Iterator, Mapping, Sequence
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -38,15 +39,39 @@ def git(
     codes: Collection[int] = (0,),
 ) -> str:
     """`codes`: the exit codes that are not failures (`merge-tree` exits 1 on conflicts)."""
-    env = {**os.environ, "GIT_TERMINAL_PROMPT": "0", "LC_ALL": "C", **(env or {})}
+    out = git_bytes(
+        repo,
+        *args,
+        operands=operands,
+        check=check,
+        timeout=timeout,
+        input=input.encode(),
+        env=env,
+        codes=codes,
+    )
+    return out.decode(errors="surrogateescape")  # a path read back is the same bytes again
+
+
+def git_bytes(
+    repo: str | Path,
+    *args: str,
+    operands: Sequence[str] = (),
+    check: bool = True,
+    timeout: float = 120,
+    input: bytes = b"",
+    env: Mapping[str, str] | None = None,
+    codes: Collection[int] = (0,),
+) -> bytes:
+    """`git()` for output that is not text: file contents, and `-z` lists whose paths may be
+    any bytes. `env` adds to the environment (e.g. `GIT_INDEX_FILE`)."""
+    full_env = {**os.environ, "GIT_TERMINAL_PROMPT": "0", "LC_ALL": "C", **(env or {})}
     if operands:
         args = (*args, "--end-of-options", *operands)
     try:
         done = subprocess.run(
             ["git", "-C", str(repo), *args],
             capture_output=True,
-            text=True,
-            env=env,
+            env=full_env,
             timeout=timeout,
             input=input,
         )
@@ -55,7 +80,8 @@ def git(
     except subprocess.TimeoutExpired as exc:
         raise GitError(f"git {args[0]} timed out after {timeout:.0f}s") from exc
     if check and done.returncode not in codes:
-        message = (done.stderr or done.stdout).strip() or f"exit code {done.returncode}"
+        said = (done.stderr or done.stdout).decode(errors="replace").strip()
+        message = said or f"exit code {done.returncode}"
         raise GitError(redacted(f"git {_command(args)}: {message}"))
     return done.stdout
 
@@ -241,6 +267,170 @@ def commit_all(
     git(path, "add", "--all")
     git(path, *identity(path), "commit", "--quiet", "--no-verify", "-F", "-", input=message)
     return head_commit(path)
+
+
+# Reading an attempt's changes: its diff and its branch status (runs/diffs.py,
+# runs/branch_status.py). Paths in what these return are for people to read (undecodable
+# bytes shown as `\xNN`); contents are fetched by blob id, never by path, so no path of an
+# agent's making is ever opened or followed.
+
+
+@dataclass(frozen=True)
+class Change:
+    """One file of `git diff --raw --numstat`; counts are None for a binary file."""
+
+    status: str  # A, M, D, R, C or T (type changed)
+    old_path: str | None
+    new_path: str | None
+    old_mode: str
+    new_mode: str
+    old_blob: str
+    new_blob: str
+    additions: int | None
+    deletions: int | None
+    similarity: int | None
+
+
+def head_and_index(path: str | Path) -> tuple[str, Path]:
+    """The worktree's HEAD commit and where its index file is, in one git call."""
+    head, index = git(path, "rev-parse", "HEAD", "--git-path", "index").splitlines()
+    return head, Path(path, index)
+
+
+def working_changes(path: str | Path, base: str, own_index: Path) -> list[Change]:
+    """Every change in the working tree at `path` since the commit `base`: committed,
+    staged, unstaged and untracked (not ignored), renames and copies found across all of
+    them. Staged into a throwaway copy of the worktree's index (`own_index`), so the
+    worktree, its index and an agent's own git commands are left alone (its new files become
+    loose objects)."""
+    with tempfile.TemporaryDirectory(prefix="conductor-diff-") as tmp:
+        index = Path(tmp, "index")
+        with suppress(FileNotFoundError):
+            shutil.copyfile(own_index, index)
+        env = {"GIT_INDEX_FILE": str(index)}
+        git(path, "add", "--all", env=env)
+        raw = git_bytes(
+            path,
+            *("diff", "--cached", "--raw", "--numstat", "-z", "-M", "-C", "--no-abbrev"),
+            *("--no-ext-diff", "--no-textconv", "--ignore-submodules=none"),
+            operands=[base],
+            env=env,
+        )
+    return _changes(raw.split(b"\0"))
+
+
+def _changes(fields: list[bytes]) -> list[Change]:
+    """Parse `--raw --numstat -z`: all the raw records, then a numstat record for each."""
+    raw: list[tuple[list[str], list[str]]] = []
+    at = 0
+    while at < len(fields) and fields[at].startswith(b":"):
+        meta = fields[at][1:].decode().split(" ")
+        count = 2 if meta[4][0] in "RC" else 1
+        raw.append((meta, [_shown(f) for f in fields[at + 1 : at + 1 + count]]))
+        at += 1 + count
+    changes = []
+    for meta, names in raw:
+        added, deleted, rest = fields[at].split(b"\t", 2)
+        at += 1 if rest else 3  # a rename's numstat record puts its two paths after it
+        changes.append(_change(meta, names, added.decode(), deleted.decode()))
+    return changes
+
+
+def _change(meta: list[str], names: list[str], added: str, deleted: str) -> Change:
+    old_mode, new_mode, old_blob, new_blob, status = meta
+    kind = status[0]
+    return Change(
+        status=kind,
+        old_path=None if kind == "A" else names[0],
+        new_path=None if kind == "D" else names[-1],
+        old_mode=old_mode,
+        new_mode=new_mode,
+        old_blob=old_blob,
+        new_blob=new_blob,
+        additions=None if added == "-" else int(added),
+        deletions=None if deleted == "-" else int(deleted),
+        similarity=int(status[1:]) if kind in "RC" else None,
+    )
+
+
+def _shown(name: bytes) -> str:
+    return name.decode(errors="backslashreplace")
+
+
+def object_sizes(repo: str | Path, blobs: Sequence[str]) -> dict[str, int]:
+    """The size of each object that exists, by id (`cat-file --batch-check`)."""
+    if not blobs:
+        return {}
+    listed = git(
+        repo, "cat-file", "--batch-check", "--buffer", input="".join(f"{b}\n" for b in blobs)
+    )
+    sizes = {}
+    for line in listed.splitlines():
+        blob, kind, *size = line.split(" ")
+        if kind == "blob" and size:
+            sizes[blob] = int(size[0])
+    return sizes
+
+
+def objects_read(repo: str | Path, blobs: Sequence[str]) -> dict[str, bytes]:
+    """The contents of the blobs, by id, in one `cat-file --batch`."""
+    if not blobs:
+        return {}
+    out = git_bytes(
+        repo, "cat-file", "--batch", "--buffer", input=b"".join(b.encode() + b"\n" for b in blobs)
+    )
+    found, at = {}, 0
+    while at < len(out):
+        end = out.index(b"\n", at)
+        blob, kind, *size = out[at:end].decode().split(" ")
+        at = end + 1
+        if kind == "missing" or not size:
+            continue
+        length = int(size[0])
+        found[blob] = out[at : at + length]
+        at += length + 1
+    return found
+
+
+@dataclass(frozen=True)
+class WorkingState:
+    """`git status` of a worktree, counted."""
+
+    uncommitted: int
+    untracked: int
+    conflicted: list[str]
+
+
+CONFLICT_STATES = frozenset({"DD", "AU", "UD", "UA", "DU", "AA", "UU"})
+
+
+def working_state(path: str | Path) -> WorkingState:
+    """Counts from `git status`, without the optional index refresh that could make an
+    agent's own git command find the index locked."""
+    out = git_bytes(
+        path, "--no-optional-locks", "status", "--porcelain=v1", "-z", "--untracked-files=all"
+    )
+    fields = out.split(b"\0")
+    uncommitted = untracked = 0
+    conflicted: list[str] = []
+    at = 0
+    while at < len(fields) and fields[at]:
+        state, name = fields[at][:2].decode(), _shown(fields[at][3:])
+        at += 2 if state[0] in "RC" else 1  # a rename is followed by its old path
+        if state == "??":
+            untracked += 1
+        elif state in CONFLICT_STATES:
+            conflicted.append(name)
+        else:
+            uncommitted += 1
+    return WorkingState(uncommitted, untracked, conflicted)
+
+
+def ahead_behind(path: str | Path, head: str, target: str) -> tuple[int, int]:
+    """Commits on `head` not on `target`, and on `target` not on `head`."""
+    counts = git(path, "rev-list", "--left-right", "--count", operands=[f"{head}...{target}"])
+    ahead, behind = counts.split()
+    return int(ahead), int(behind)
 
 
 def identity(path: str | Path) -> list[str]:

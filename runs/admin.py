@@ -1,4 +1,5 @@
-"""Attempts, runs and log chunks: records the workers write, so the admin only shows them.
+"""Attempts, runs, log chunks and diff snapshots: records the workers write, so the admin only
+shows them.
 
 None of them is editable here: a save from the admin writes every column and would undo what
 a worker wrote meanwhile (status, heartbeat, log counters). Deleting stays allowed.
@@ -18,7 +19,7 @@ from django.http import HttpRequest, HttpResponse
 from django.urls import reverse
 from django.utils.http import urlencode
 
-from runs.models import Attempt, LogChunk, Run, Worker
+from runs.models import Attempt, DiffSnapshot, LogChunk, Run, Worker
 
 LOG_PAGE_CHUNKS = 200
 LOG_PAGE_CHARS = 1024 * 1024
@@ -234,3 +235,15 @@ class LogChunkAdmin(ViewAndDeleteOnly, admin.ModelAdmin):
 class WorkerAdmin(ViewAndDeleteOnly, admin.ModelAdmin):
     list_display = ("name", "heartbeat_at")
     ordering = ("-heartbeat_at",)
+
+
+@admin.register(DiffSnapshot)
+class DiffSnapshotAdmin(ViewAndDeleteOnly, admin.ModelAdmin):
+    list_display = ("attempt", "created_at", "files_changed", "additions", "deletions")
+    list_select_related = ("attempt",)
+    search_fields = ("attempt__id",)
+    exclude = ("contents",)  # up to DIFF_TOTAL_MAX_BYTES: the API serves it, not this page
+    show_full_result_count = False
+
+    def get_queryset(self, request: HttpRequest) -> QuerySet[DiffSnapshot]:
+        return super().get_queryset(request).defer("files", "contents")

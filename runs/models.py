@@ -78,6 +78,11 @@ class Attempt(models.Model):
     def short_id(self) -> str:
         return self.id.rsplit("-", 1)[-1]
 
+    @property
+    def target(self) -> str:
+        """The branch the attempt's work is compared with and merged into."""
+        return self.target_branch or self.task.project.default_branch or self.base_branch
+
 
 class Run(models.Model):
     """One process inside an attempt."""
@@ -166,3 +171,29 @@ class LogChunk(models.Model):
 
     def __str__(self) -> str:
         return f"{self.run_id}#{self.seq}"
+
+
+class DiffSnapshot(models.Model):
+    """An attempt's diff against its target as it stood when a run ended, so that any server
+    process can answer for it without the worktree (runs/diffs.py). `files` holds each
+    file without its contents, `contents` the contents in the same order: a stats-only read
+    leaves the large column unread."""
+
+    attempt = models.ForeignKey(Attempt, on_delete=models.CASCADE, related_name="diff_snapshots")
+    run = models.ForeignKey(Run, null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
+    created_at = models.DateTimeField(auto_now_add=True)
+    target_branch = models.CharField(max_length=255)
+    base_commit = models.CharField(max_length=64, help_text="The merge-base with the target.")
+    head_commit = models.CharField(max_length=64)
+    files = models.JSONField(default=list)
+    contents = models.JSONField(default=list)
+    files_changed = models.IntegerField(default=0)
+    additions = models.IntegerField(default=0)
+    deletions = models.IntegerField(default=0)
+
+    class Meta:
+        ordering = ["attempt", "-created_at", "-id"]
+        indexes = [models.Index(fields=["attempt", "-created_at"])]
+
+    def __str__(self) -> str:
+        return f"{self.attempt_id}@{self.head_commit[:12]}"

@@ -3,6 +3,7 @@ under `/api/projects/<p>/...` (`runs.selectors` builds the data; these describe 
 
 from __future__ import annotations
 
+from drf_spectacular.drainage import set_override
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter
 from rest_framework import serializers
@@ -188,4 +189,159 @@ GC_PARAMETERS = [
     ),
     bool_parameter("dry_run", "Only count what would be deleted."),
     bool_parameter("keep_failed", "Keep failed and crashed runs."),
+]
+
+
+# /api/v1/attempts (runs/attempt_api.py; shapes from runs.selectors, runs.diffs and
+# runs.branch_status).
+
+
+class AttemptSerializer(serializers.Serializer):
+    """`runs.selectors.attempt_to_api`."""
+
+    attempt_id = serializers.CharField()
+    project_id = serializers.CharField()
+    task_id = serializers.CharField()
+    agent = serializers.CharField(help_text="The agent type or profile name.")
+    status = serializers.ChoiceField(RunStatus.choices)
+    branch = serializers.CharField(help_text='"" until its worktree exists, or without a repo.')
+    base_branch = serializers.CharField(help_text="What the branch was made from.")
+    target_branch = serializers.CharField(help_text="What it is compared with and merged into.")
+    base_commit = serializers.CharField(help_text="The commit the branch started from.")
+    worktree_path = serializers.CharField()
+    worker = serializers.CharField(help_text="The worker that owns the worktree.")
+    error_summary = serializers.CharField()
+    merge_commit = serializers.CharField(help_text='The commit it landed as; "" until merged.')
+    merge_strategy = serializers.CharField(help_text='squash, merge or rebase; "" until merged.')
+    merged_at = serializers.DateTimeField(allow_null=True)
+    pr_url = serializers.CharField(help_text='Its pull request; "" without one.')
+    pr_number = serializers.IntegerField(allow_null=True)
+    pr_state = serializers.CharField(help_text='open, closed or merged; "" without a PR.')
+    created_at = serializers.DateTimeField()
+
+
+class AttemptRunSerializer(serializers.Serializer):
+    """`runs.selectors.attempt_run_to_api`: an execution process of the attempt."""
+
+    run_id = serializers.CharField()
+    attempt_id = serializers.CharField()
+    kind = serializers.ChoiceField(RUN_KINDS)
+    status = serializers.ChoiceField(RunStatus.choices)
+    exit_code = serializers.IntegerField(allow_null=True)
+    previous_run_id = serializers.CharField(allow_null=True)
+    worker = serializers.CharField()
+    agent_session_id = serializers.CharField()
+    head_before = serializers.CharField(help_text="HEAD when the agent started.")
+    head_after = serializers.CharField(help_text="HEAD after its changes were committed.")
+    error_summary = serializers.CharField()
+    log_bytes = serializers.IntegerField()
+    log_lines = serializers.IntegerField()
+    created_at = serializers.DateTimeField()
+    started_at = serializers.DateTimeField(allow_null=True)
+    ended_at = serializers.DateTimeField(allow_null=True)
+
+
+class AttemptDetailSerializer(AttemptSerializer):
+    runs = AttemptRunSerializer(many=True, help_text="In the order they ran.")
+
+
+class AttemptStartedSerializer(AttemptSerializer):
+    run_id = serializers.CharField(help_text="Its agent run.")
+    queue_position = serializers.IntegerField(help_text="1..N while it waits, else 0.")
+
+
+class AttemptRunListSerializer(serializers.Serializer):
+    runs = AttemptRunSerializer(many=True, help_text="In the order they ran.")
+
+
+class AttemptStoppedSerializer(serializers.Serializer):
+    attempt_id = serializers.CharField()
+    status = serializers.ChoiceField(RunStatus.choices, help_text="The attempt's, after.")
+    stopped_run_ids = serializers.ListField(child=serializers.CharField())
+
+
+class BranchStatusSerializer(serializers.Serializer):
+    """`runs.branch_status.BranchStatus`."""
+
+    attempt_id = serializers.CharField()
+    branch = serializers.CharField()
+    target_branch = serializers.CharField()
+    head_commit = serializers.CharField()
+    target_commit = serializers.CharField()
+    base_commit = serializers.CharField(help_text="Where the attempt started.")
+    merge_base = serializers.CharField()
+    commits_ahead = serializers.IntegerField()
+    commits_behind = serializers.IntegerField()
+    target_moved = serializers.BooleanField(
+        help_text="The target is no longer the commit the attempt started from."
+    )
+    worktree_present = serializers.BooleanField(
+        help_text="false: read from the branch (the worktree was removed)."
+    )
+    has_uncommitted_changes = serializers.BooleanField()
+    uncommitted_count = serializers.IntegerField()
+    untracked_count = serializers.IntegerField()
+    operation_in_progress = serializers.ChoiceField(
+        ["rebase", "merge", "cherry_pick", "revert"], allow_null=True
+    )
+    is_rebase_in_progress = serializers.BooleanField()
+    is_merge_in_progress = serializers.BooleanField()
+    conflicted_files = serializers.ListField(child=serializers.CharField())
+
+
+class DiffFileSerializer(serializers.Serializer):
+    """`runs.diffs.DiffFile`."""
+
+    change = serializers.ChoiceField(["added", "modified", "deleted", "renamed", "copied"])
+    old_path = serializers.CharField(allow_null=True)
+    new_path = serializers.CharField(allow_null=True)
+    old_mode = serializers.CharField(allow_null=True)
+    new_mode = serializers.CharField(allow_null=True)
+    file_type = serializers.ChoiceField(["file", "executable", "symlink", "submodule"])
+    similarity = serializers.IntegerField(allow_null=True, help_text="Renames and copies.")
+    binary = serializers.BooleanField()
+    additions = serializers.IntegerField()
+    deletions = serializers.IntegerField()
+    content_omitted = serializers.ChoiceField(["binary", "too_large"], allow_null=True)
+    old_content = serializers.CharField(
+        required=False, allow_null=True, help_text="Absent with stats_only."
+    )
+    new_content = serializers.CharField(
+        required=False, allow_null=True, help_text="Absent with stats_only."
+    )
+
+
+class DiffTotalsSerializer(serializers.Serializer):
+    files = serializers.IntegerField()
+    additions = serializers.IntegerField()
+    deletions = serializers.IntegerField()
+
+
+class DiffSerializer(serializers.Serializer):
+    """`runs.diffs.Diff`."""
+
+    attempt_id = serializers.CharField()
+    source = serializers.ChoiceField(  # type: ignore[assignment]  # a field, not Field.source
+        ["worktree", "snapshot"],
+        help_text="worktree: computed now by its owner; snapshot: stored when a run ended.",
+    )
+    stale_reason = serializers.CharField(
+        required=False, help_text="With a snapshot: why the worktree was not read."
+    )
+    computed_at = serializers.DateTimeField()
+    target_branch = serializers.CharField()
+    base_commit = serializers.CharField(help_text="The merge-base with the target.")
+    head_commit = serializers.CharField()
+    stats_only = serializers.BooleanField()
+    totals = DiffTotalsSerializer()
+    files = DiffFileSerializer(many=True)
+
+
+# A page, not a list of pages (drf-spectacular would wrap a `list` action's answer in an array).
+ATTEMPT_PAGE = set_override(page_of("AttemptPage", AttemptSerializer(many=True)), "many", False)
+ATTEMPT_LIST_PARAMETERS = [
+    id_parameter("project_id", "Only this project's attempts."),
+    id_parameter("task_id", "Only attempts of tasks with this id."),
+    int_parameter("limit", "Page size (default 50, at most 500: larger is capped).", minimum=1),
+    int_parameter("offset", "Attempts to skip.", minimum=0),
 ]

@@ -13,7 +13,7 @@ from django.conf import settings
 
 from messagebus.services import message_append
 from projects import git, storage
-from runs import services, workspace
+from runs import diffs, services, workspace
 from runs.agents import AgentNotFound, UnknownAgent, agent_for
 from runs.models import Attempt, LogChunk, Run, RunStatus
 from runs.outcome import outcome
@@ -96,6 +96,7 @@ def _agent_then_wrap_up(attempt: Attempt, run: Run, cwd: str, head_before: str =
             cleanup.refresh_from_db()
             status = RunStatus.FAILED
             summary = f"cleanup script {cleanup_status}: {cleanup.error_summary}"
+    diffs.snapshot_store(attempt, run, common)
     services.attempt_finish(attempt, status, summary)
 
 

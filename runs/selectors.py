@@ -15,7 +15,7 @@ from conductor_site.db_functions import OctetLength, utc_text
 from projects import storage
 from projects.models import Project
 from runs.files import RUN_FILES, run_folder
-from runs.models import ACTIVE_STATUSES, TERMINAL_STATUSES, LogChunk, Run, RunStatus
+from runs.models import ACTIVE_STATUSES, TERMINAL_STATUSES, Attempt, LogChunk, Run, RunStatus
 
 
 def rfc3339(value: datetime | str | None) -> str | None:
@@ -260,3 +260,51 @@ def folder_bytes(path: Path) -> int:
 def run_bytes(run: Run) -> int:
     """What deleting a run frees: its folder and its stored log."""
     return folder_bytes(run_folder(run)) + run.log_bytes
+
+
+def attempt_to_api(attempt: Attempt) -> dict[str, Any]:
+    """An attempt as `/api/v1/attempts` shows it (`runs.openapi.AttemptSerializer`)."""
+    task = attempt.task
+    return {
+        "attempt_id": attempt.id,
+        "project_id": task.project_id,
+        "task_id": task.task_id,
+        "agent": attempt.agent,
+        "status": attempt.status,
+        "branch": attempt.branch,
+        "base_branch": attempt.base_branch,
+        "target_branch": attempt.target,
+        "base_commit": attempt.base_commit,
+        "worktree_path": attempt.worktree_path,
+        "worker": attempt.worker,
+        "error_summary": attempt.error_summary,
+        "merge_commit": attempt.merge_commit,
+        "merge_strategy": attempt.merge_strategy,
+        "merged_at": rfc3339(attempt.merged_at),
+        "pr_url": attempt.pr_url,
+        "pr_number": attempt.pr_number,
+        "pr_state": attempt.pr_state,
+        "created_at": rfc3339(attempt.created_at),
+    }
+
+
+def attempt_run_to_api(run: Run) -> dict[str, Any]:
+    """A run of an attempt (an execution process): what it ran, how it ended, HEAD around it."""
+    return {
+        "run_id": run.id,
+        "attempt_id": run.attempt_id,
+        "kind": run.kind,
+        "status": run.status,
+        "exit_code": run.exit_code,
+        "previous_run_id": run.previous_run_id,
+        "worker": run.worker,
+        "agent_session_id": run.agent_session_id,
+        "head_before": run.head_before,
+        "head_after": run.head_after,
+        "error_summary": run.error_summary,
+        "log_bytes": run.log_bytes,
+        "log_lines": run.log_lines,
+        "created_at": rfc3339(run.created_at),
+        "started_at": rfc3339(run.started_at),
+        "ended_at": rfc3339(run.ended_at),
+    }

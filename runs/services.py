@@ -338,6 +338,18 @@ def runs_delete(runs: list[Run]) -> None:
             storage.folder_remove(folder)
 
 
+def attempt_stop(attempt: Attempt) -> list[str]:
+    """Stop everything the attempt runs, and the attempt itself if it has not started; the
+    ids of the runs asked to stop (their workers signal them, see `run_stop`)."""
+    attempt_stop_unstarted(attempt.id, "stopped before it started")
+    active = Run.objects.filter(attempt=attempt, status__in=ACTIVE_STATUSES).order_by("created_at")
+    stopped = []
+    for run in active:
+        run_stop(run)
+        stopped.append(run.id)
+    return stopped
+
+
 # Landing (runs/landing.py): one operation at a time per attempt, and what landing records.
 
 OPERATION_STALE = timedelta(minutes=15)

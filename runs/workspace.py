@@ -54,7 +54,12 @@ def workspace_prepare(attempt: Attempt) -> str:
             f"default_branch {project.default_branch!r} is not a valid branch name: set the "
             "project's default_branch to one of its branches; nothing was created"
         )
-    base = project.default_branch or git.current_branch(repo) or git.head_commit(repo)
+    base = (
+        attempt.base_branch
+        or project.default_branch
+        or git.current_branch(repo)
+        or git.head_commit(repo)
+    )
     slug = slugify(task.title or task.task_id)[:40].strip("-") or "task"
     name = f"{attempt.short_id}-{slug}"
     branch = f"{settings.CONDUCTOR['BRANCH_PREFIX']}/{name}"

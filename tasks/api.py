@@ -91,19 +91,20 @@ class TaskCreateApi(APIView):
         data.is_valid(raise_exception=True)
         fields: dict[str, Any] = dict(data.validated_data)
         fields.pop("thread_message_type", None)
-        started = _submit(fields)
-        task = started.task
-        return Response(
-            {
-                "project_id": task.project_id,
-                "task_id": task.task_id,
-                "run_id": started.run.id,
-                "status": "queued" if started.queued else "started",
-                "queue_position": started.queue_position,
-                "depends_on": task.depends_on,
-            },
-            status=201,
-        )
+        return Response(started_to_api(_submit(fields)), status=201)
+
+
+def started_to_api(started: services.Started) -> dict[str, Any]:
+    """`openapi.TaskStartedSerializer`: the task made (or attached to) and its run."""
+    task = started.task
+    return {
+        "project_id": task.project_id,
+        "task_id": task.task_id,
+        "run_id": started.run.id,
+        "status": "queued" if started.queued else "started",
+        "queue_position": started.queue_position,
+        "depends_on": task.depends_on,
+    }
 
 
 def _submit(fields: dict[str, Any]) -> services.Started:

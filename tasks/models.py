@@ -30,6 +30,14 @@ class Task(models.Model):
     thread_parent = models.JSONField(
         null=True, blank=True, help_text="The QUESTION/FACT message this task answers."
     )
+    parent_attempt = models.ForeignKey(
+        "runs.Attempt",
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="child_tasks",
+        help_text="The attempt this subtask was made from: its attempts start from its branch.",
+    )
     done_at = models.DateTimeField(
         null=True,
         blank=True,

@@ -125,6 +125,9 @@ class TaskDetailSerializer(serializers.Serializer):
     last_activity = serializers.DateTimeField()
     created_at = serializers.DateTimeField()
     runs = RunSummarySerializer(many=True, help_text="Agent runs, oldest first.")
+    attempt_ids = serializers.ListField(
+        child=serializers.CharField(), help_text="Newest first; see /api/v1/attempts/{id}."
+    )
 
 
 class TaskResumedSerializer(serializers.Serializer):

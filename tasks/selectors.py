@@ -372,7 +372,13 @@ def task_detail(task: Task) -> dict[str, Any]:
         "last_activity": last_activity(task, newest),
         "created_at": rfc3339(task.created_at),
         "runs": [run_summary(run, files[run.id]) for run in runs],
+        "attempt_ids": attempt_ids(task),
     }
+
+
+def attempt_ids(task: Task) -> list[str]:
+    """The task's attempts, newest first (each one's detail is `/api/v1/attempts/<id>`)."""
+    return list(task.attempts.order_by("-created_at", "-id").values_list("id", flat=True))
 
 
 def task_runs_page(task: Task, *, limit: int, offset: int) -> tuple[list[dict[str, Any]], int]:

@@ -59,10 +59,12 @@ def task_submit(
     project_root: str = "",
     thread_parent: dict[str, str] | None = None,
     title: str = "",
+    parent_attempt: Attempt | None = None,
 ) -> Started:
     """`POST /api/v1/tasks` and the board: create (or attach to, or resume) a task and start
     or queue it. Without a `title` the prompt's first line is the title. `@tag`s in the
-    prompt are expanded first (`tasks.tags`): the task and its run keep the expanded prompt."""
+    prompt are expanded first (`tasks.tags`): the task and its run keep the expanded prompt. A
+    subtask made from `parent_attempt` starts from its branch (`subtask_submit`)."""
     agent_for(agent_type).check()
     prompt = prompt_expand(prompt)
     with transaction.atomic():
@@ -81,6 +83,7 @@ def task_submit(
                 project_id=project_id, task_id=task_id, depends_on=depends_on or []
             )
             fields = _task_fields(title, agent_type, prompt, config, depends_on)
+            fields["parent_attempt"] = parent_attempt
             task = _task_create(project, task_id, fields, task)
             if parent is not None:
                 threads.link_child(task, parent, thread_parent or {})
@@ -92,8 +95,18 @@ def task_submit(
         return _attempt_submit(task, agent_type, prompt)
 
 
-def _attempt_submit(task: Task, agent: str, prompt: str) -> Started:
-    run = attempt_create(task, agent, prompt)
+def attempt_submit(task: Task, *, agent: str, prompt: str, base_branch: str = "") -> Started:
+    """`POST /api/v1/attempts`: a new attempt on an existing task, its branch made from
+    `base_branch` (else the project's default), admitted or queued as any attempt is."""
+    agent_for(agent).check()
+    with transaction.atomic():
+        if planner.gate_locked().draining:
+            raise TaskConflict("a self-update is draining the server: no new attempt starts now")
+        return _attempt_submit(task, agent, prompt, base_branch)
+
+
+def _attempt_submit(task: Task, agent: str, prompt: str, base_branch: str = "") -> Started:
+    run = attempt_create(task, agent, prompt, base_branch)
     planner.admit()
     attempt = Attempt.objects.get(id=run.attempt_id)
     position = planner.queue_position(attempt)
@@ -144,10 +157,29 @@ def _title(prompt: str) -> str:
     return first.lstrip("#").strip()[:300]
 
 
-def attempt_create(task: Task, agent: str, prompt: str) -> Run:
-    """A new attempt, waiting for the planner, with its agent run."""
+def subtask_submit(parent: Attempt, *, task_id: str, agent_type: str, prompt: str) -> Started:
+    """`POST /api/v1/attempts/<a>/children`: a new task in the attempt's project whose
+    attempts start from the attempt's branch."""
+    if not parent.branch:
+        raise TaskConflict(f"attempt {parent.id} has no branch yet to start a subtask from")
+    project_id = parent.task.project_id
+    return task_submit(
+        project_id=project_id,
+        task_id=task_id,
+        agent_type=agent_type,
+        prompt=prompt,
+        parent_attempt=parent,
+    )
+
+
+def attempt_create(task: Task, agent: str, prompt: str, base_branch: str = "") -> Run:
+    """A new attempt, waiting for the planner, with its agent run; a subtask's starts from
+    the branch of the attempt it was made from, unless told otherwise."""
+    if not base_branch and task.parent_attempt_id:
+        parent = Attempt.objects.filter(id=task.parent_attempt_id).values_list("branch", flat=True)
+        base_branch = parent.first() or ""
     with transaction.atomic():
-        attempt = Attempt.objects.create(task=task, agent=agent)
+        attempt = Attempt.objects.create(task=task, agent=agent, base_branch=base_branch)
         attempt_status_changed(attempt.id, "created")
         return run_services.run_create(attempt, Run.Kind.AGENT, prompt)
 

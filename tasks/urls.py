@@ -4,6 +4,7 @@ from django.urls import path
 from rest_framework.routers import SimpleRouter
 
 from tasks.api import SelfUpdateApi, TaskCreateApi, TaskDetailApi, TaskMoveApi
+from tasks.attempt_api import AttemptsViewSet
 from tasks.draft_api import DraftViewSet
 from tasks.image_api import ImageViewSet
 from tasks.tag_api import TagViewSet
@@ -14,6 +15,10 @@ router.register("tags", TagViewSet, basename="tag")
 router.register("images", ImageViewSet, basename="image")
 router.register("drafts", DraftViewSet, basename="draft")
 
+# `/api/v1/attempts`: runs' reads and stop, with the starts of tasks/attempt_api.py.
+attempts = SimpleRouter(trailing_slash=False)
+attempts.register("attempts", AttemptsViewSet, basename="attempt")
+
 # Under /api/v1/.
 urlpatterns = [
     path("tasks", TaskCreateApi.as_view()),
@@ -21,4 +26,5 @@ urlpatterns = [
     path("tasks/<str:task_id>/move", TaskMoveApi.as_view()),
     path("admin/self-update", SelfUpdateApi.as_view()),
     *router.urls,
+    *attempts.urls,
 ]

@@ -14,7 +14,7 @@ from django.utils import timezone
 from messagebus.models import Message
 from projects.models import AgentProfile, Project
 from runs.admin import LOG_PAGE_CHUNKS, LogChunkAdmin, RunAdmin
-from runs.models import Attempt, LogChunk, Run, RunStatus
+from runs.models import Attempt, DiffSnapshot, LogChunk, Run, RunStatus
 from tasks.models import Task
 
 
@@ -60,6 +60,7 @@ def test_it_answers_every_changelist_and_change_page(admin_client: Client, run: 
         "runs/attempt": run.attempt.pk,
         "runs/run": run.pk,
         "runs/logchunk": LogChunk.objects.get(run=run, seq=1).pk,
+        "runs/diffsnapshot": DiffSnapshot.objects.create(attempt=run.attempt, files=[{}]).pk,
         "messagebus/message": message.pk,
     }
     for model, pk in pages.items():

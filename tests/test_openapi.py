@@ -137,7 +137,8 @@ def url_paths(patterns: list[Any], prefix: str) -> Iterator[str]:
         if isinstance(pattern, URLResolver):
             yield from url_paths(pattern.url_patterns, route)
         elif isinstance(pattern, URLPattern):
-            yield re.sub(r"<(?:\w+:)?(\w+)>", r"{\1}", route)
+            route = re.sub(r"\(\?P<(\w+)>[^)]*\)", r"{\1}", route)  # a router's regex
+            yield re.sub(r"<(?:\w+:)?(\w+)>", r"{\1}", route.replace("^", "").replace("$", ""))
 
 
 def test_every_operation_has_a_readable_id_a_tag_and_typed_answers(db: None) -> None:
@@ -300,10 +301,13 @@ def seed(url: str, project_root: Path) -> dict[str, str]:
     assert wait_for(ended, 60, "the seeded run to end")["status"] == "success"
     message = {"project_id": "seeded", "task_id": "t1", "type": "FACT", "body": "a fact"}
     msg_id = checked_call(schema, url, "POST", "/api/v1/messages", 201, body=message)["msg_id"]
+    query = {"project_id": "seeded", "task_id": "t1"}
+    attempts = checked_call(schema, url, "GET", "/api/v1/attempts", 200, query=query)
     return {
         "project_id": "seeded",
         "task_id": "t1",
         "run_id": run_id,
+        "attempt_id": attempts["items"][0]["attempt_id"],
         "after": msg_id,
         "since": msg_id,
     }
@@ -401,10 +405,18 @@ def with_known_ids(case: schemathesis.Case, known: dict[str, str]) -> None:
         case.body.pop("thread_parent", None)
 
 
+STARTING = (
+    "POST /api/v1/tasks",
+    "POST /api/v1/attempts",
+    "POST /api/v1/attempts/{attempt_id}/children",
+)
+
+
 def with_safe_prompt(case: schemathesis.Case) -> None:
-    """A fuzzed task runs `FUZZ_PROMPT`, never a generated script."""
+    """A fuzzed task or attempt runs `FUZZ_PROMPT`, never a generated script."""
     body = case.body
-    if case.operation.label == "POST /api/v1/tasks" and isinstance(body, dict) and "prompt" in body:
+    starting = case.operation.label in STARTING
+    if starting and isinstance(body, dict) and "prompt" in body:
         body["prompt"] = FUZZ_PROMPT
 
 

@@ -51,6 +51,7 @@ TASK_KEYS = {
     "last_activity",
     "created_at",
     "runs",
+    "attempt_ids",  # ours, beyond the contract's fields: its clients ignore what they do not know
 }
 
 

@@ -1,0 +1,160 @@
+"""`/api/v1/attempts`, the planning half: starting an attempt on a task, and subtasks made
+from an attempt (which start from its branch). The reads and the stop are `runs`'s
+(`runs.attempt_api.AttemptViewSet`); this app stands above it, so the resource is assembled
+here (`tasks/urls.py`)."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import contextmanager
+from typing import Any
+
+from django.conf import settings
+from drf_spectacular.utils import extend_schema
+from rest_framework import serializers
+from rest_framework.decorators import action
+from rest_framework.request import Request
+from rest_framework.response import Response
+
+from conductor_site.errors import ApiError
+from conductor_site.ids import identifier_field
+from conductor_site.openapi import errors
+from projects import git
+from projects.models import Project
+from runs import openapi
+from runs.agents import UnknownAgent
+from runs.attempt_api import ATTEMPT, AttemptViewSet, get_attempt
+from runs.models import Attempt
+from runs.selectors import attempt_to_api
+from tasks import services as task_services
+from tasks.api import started_to_api
+from tasks.models import Task
+from tasks.openapi import TaskSerializer, TaskStartedSerializer
+from tasks.project_api import get_task
+from tasks.selectors import tasks_to_api
+
+
+class AttemptCreateSerializer(serializers.Serializer):
+    project_id = identifier_field()
+    task_id = identifier_field()
+    agent = serializers.CharField(
+        max_length=128, required=False, help_text="An agent type or profile; the task's if absent."
+    )
+    prompt = serializers.CharField(
+        trim_whitespace=False, required=False, help_text="The task's prompt if absent."
+    )
+    base_branch = serializers.CharField(
+        max_length=255,
+        required=False,
+        help_text="The branch to start from (and later merge into); the project's default.",
+    )
+
+
+class SubtaskCreateSerializer(serializers.Serializer):
+    task_id = identifier_field()
+    prompt = serializers.CharField(trim_whitespace=False)
+    agent_type = serializers.CharField(
+        max_length=128, required=False, help_text="The parent task's if absent."
+    )
+
+
+class AttemptChildrenSerializer(serializers.Serializer):
+    parent_task = TaskSerializer(help_text="The attempt's task, as GET /api/v1/tasks/{id}.")
+    current_attempt = openapi.AttemptSerializer()
+    children = TaskSerializer(many=True, help_text="The subtasks made from it, oldest first.")
+
+
+class AttemptsViewSet(AttemptViewSet):
+    @extend_schema(
+        operation_id="attempt_create",
+        tags=["attempts"],
+        request=AttemptCreateSerializer,
+        responses={201: openapi.AttemptStartedSerializer, **errors(400, 404, 409, 503)},
+    )
+    def create(self, request: Request) -> Response:
+        """A new attempt on an existing task, in a worktree of its own on a new branch made
+        from `base_branch`; started, or queued like any task (`queue_position`)."""
+        fields = _body(AttemptCreateSerializer, request)
+        task = get_task(fields["project_id"], fields["task_id"])
+        if task.is_bus_only:  # only messages made it: there is nothing to attempt
+            raise ApiError(404, f"task {task.task_id!r} not found in project {task.project_id!r}")
+        base = fields.get("base_branch", "")
+        if base:
+            _check_base(task.project, base)
+        agent, prompt = fields.get("agent") or task.agent_type, fields.get("prompt") or task.prompt
+        with _start_refusals():
+            started = task_services.attempt_submit(
+                task, agent=agent, prompt=prompt, base_branch=base
+            )
+        attempt = get_attempt(started.run.attempt_id)
+        body = {**attempt_to_api(attempt), "run_id": started.run.id}
+        return Response({**body, "queue_position": started.queue_position}, status=201)
+
+    @extend_schema(
+        operation_id="attempt_children",
+        methods=["GET"],
+        tags=["attempts"],
+        parameters=ATTEMPT,
+        responses={200: AttemptChildrenSerializer, **errors(400, 404)},
+    )
+    @extend_schema(
+        operation_id="attempt_subtask_create",
+        methods=["POST"],
+        tags=["attempts"],
+        parameters=ATTEMPT,
+        request=SubtaskCreateSerializer,
+        responses={201: TaskStartedSerializer, **errors(400, 404, 409, 503)},
+    )
+    @action(detail=True, methods=["get", "post"])
+    def children(self, request: Request, attempt_id: str) -> Response:
+        """GET: the attempt's task and the subtasks made from the attempt. POST: a new
+        subtask, in the same project, whose attempts start from this attempt's branch."""
+        attempt = get_attempt(attempt_id)
+        if request.method == "POST":
+            return Response(started_to_api(_subtask(attempt, request)), status=201)
+        children = Task.objects.filter(parent_attempt=attempt).order_by("created_at", "id")
+        return Response(
+            {
+                "parent_task": tasks_to_api(Task.objects.filter(pk=attempt.task_id))[0],
+                "current_attempt": attempt_to_api(attempt),
+                "children": tasks_to_api(children),
+            }
+        )
+
+
+def _subtask(attempt: Attempt, request: Request) -> task_services.Started:
+    fields = _body(SubtaskCreateSerializer, request)
+    agent = fields.get("agent_type") or attempt.task.agent_type
+    with _start_refusals():
+        return task_services.subtask_submit(
+            attempt, task_id=fields["task_id"], agent_type=agent, prompt=fields["prompt"]
+        )
+
+
+def _body(serializer: type[serializers.Serializer], request: Request) -> dict[str, Any]:
+    """A start's body, validated; refused while this server starts no tasks."""
+    if settings.CONDUCTOR["DISABLE_TASK_START"]:
+        raise ApiError(503, "task execution is disabled on this server (--disable-task-start)")
+    if not isinstance(request.data, dict):
+        raise ApiError(400, "the request body must be a JSON object")
+    data = serializer(data=request.data)
+    data.is_valid(raise_exception=True)
+    return dict(data.validated_data)
+
+
+@contextmanager
+def _start_refusals() -> Iterator[None]:
+    """What the start path refuses, as `POST /api/v1/tasks` answers it."""
+    try:
+        yield
+    except (UnknownAgent, ValueError) as exc:
+        raise ApiError(400, str(exc)) from exc
+    except task_services.TaskConflict as exc:
+        raise ApiError(409, str(exc)) from exc
+
+
+def _check_base(project: Project, base: str) -> None:
+    if not project.has_repository:
+        raise ApiError(400, f"project {project.id!r} has no git repository: base_branch is moot")
+    if not git.branch_name_valid(base) or not git.branch_exists(project.project_root, base):
+        raise ApiError(400, f"base_branch {base!r} is not a branch of {project.project_root}")
