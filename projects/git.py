@@ -8,10 +8,11 @@ from __future__ import annotations
 
 import fcntl
 import os
+import re
 import shutil
 import subprocess
 import tempfile
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Collection, Iterator, Mapping, Sequence
 from contextlib import contextmanager, suppress
 from dataclasses import dataclass
 from pathlib import Path
@@ -35,9 +36,17 @@ def git(
     timeout: float = 120,
     input: str = "",
     env: Mapping[str, str] | None = None,
+    codes: Collection[int] = (0,),
 ) -> str:
     out = git_bytes(
-        repo, *args, operands=operands, check=check, timeout=timeout, input=input.encode(), env=env
+        repo,
+        *args,
+        operands=operands,
+        check=check,
+        timeout=timeout,
+        input=input.encode(),
+        env=env,
+        codes=codes,
     )
     return out.decode(errors="surrogateescape")  # a path read back is the same bytes again
 
@@ -50,9 +59,11 @@ def git_bytes(
     timeout: float = 120,
     input: bytes = b"",
     env: Mapping[str, str] | None = None,
+    codes: Collection[int] = (0,),
 ) -> bytes:
     """`git()` for output that is not text: file contents, and `-z` lists whose paths may be
-    any bytes. `env` adds to the environment (e.g. `GIT_INDEX_FILE`)."""
+    any bytes. `env` adds to the environment (e.g. `GIT_INDEX_FILE`); `codes`: the exit codes
+    that are not failures (`merge-tree` exits 1 on conflicts)."""
     full_env = {**os.environ, "GIT_TERMINAL_PROMPT": "0", "LC_ALL": "C", **(env or {})}
     if operands:
         args = (*args, "--end-of-options", *operands)
@@ -68,11 +79,29 @@ def git_bytes(
         raise GitError("git is not installed or not on PATH") from exc
     except subprocess.TimeoutExpired as exc:
         raise GitError(f"git {args[0]} timed out after {timeout:.0f}s") from exc
-    if check and done.returncode != 0:
+    if check and done.returncode not in codes:
         said = (done.stderr or done.stdout).decode(errors="replace").strip()
         message = said or f"exit code {done.returncode}"
-        raise GitError(f"git {' '.join(args[:2])}: {message}")
+        raise GitError(redacted(f"git {_command(args)}: {message}"))
     return done.stdout
+
+
+def _command(args: Sequence[str]) -> str:
+    """The command's name and first argument for its error, past `-c <name>=<value>` and
+    other global options."""
+    rest = list(args)
+    while rest and rest[0].startswith("-"):
+        rest = rest[2:] if rest[0] == "-c" else rest[1:]
+    return " ".join(rest[:2])
+
+
+def redacted(text: str) -> str:
+    """`text` without the credentials of any URL in it (`https://user:token@host`): git
+    prints a remote's URL as it was configured in its errors."""
+    return _URL_CREDENTIALS.sub(r"\1***@", text)
+
+
+_URL_CREDENTIALS = re.compile(r"([a-zA-Z][a-zA-Z0-9+.-]*://)[^/@\s]+@")
 
 
 def is_repository(path: str | Path) -> bool:
@@ -236,11 +265,7 @@ def commit_all(
     only in a worktree `worktree_check` accepts (checked here, right before)."""
     worktree_check(repo, path, common=common)
     git(path, "add", "--all")
-    identity: list[str] = []
-    if not git(path, "config", "user.email", check=False).strip():
-        name, email = FALLBACK_IDENTITY
-        identity = ["-c", f"user.name={name}", "-c", f"user.email={email}"]
-    git(path, *identity, "commit", "--quiet", "--no-verify", "-F", "-", input=message)
+    git(path, *identity(path), "commit", "--quiet", "--no-verify", "-F", "-", input=message)
     return head_commit(path)
 
 
@@ -424,3 +449,261 @@ def operation_in_progress(path: str | Path) -> str | None:
         if Path(path, where).exists():
             return OPERATION_MARKERS[marker]
     return None
+
+
+def identity(path: str | Path) -> list[str]:
+    """Options giving git Conductor's own name when the repository has none configured."""
+    if git(path, "config", "user.email", check=False).strip():
+        return []
+    name, email = FALLBACK_IDENTITY
+    return ["-c", f"user.name={name}", "-c", f"user.email={email}"]
+
+
+# Landing an attempt (runs/landing.py): merges computed without any working tree
+# (`merge-tree --write-tree`, `commit-tree`, `update-ref <ref> <new> <old>`), the user's own
+# tree brought up to date only through `read-tree -m -u`, rebases inside an attempt's
+# worktree, and pushes.
+
+
+class RefMoved(GitError):
+    """`update-ref <ref> <new> <old>` refused: somebody moved the ref after it was read."""
+
+
+@dataclass(frozen=True)
+class MergeResult:
+    """What `merge-tree --write-tree` computed: the tree, and the conflicted paths (none
+    when the merge is clean) with git's own messages about them."""
+
+    tree: str
+    conflicts: list[str]
+    messages: str
+
+
+@dataclass(frozen=True)
+class CommitInfo:
+    parents: list[str]
+    author: tuple[str, str, str]  # name, email, date in git's raw form
+    message: str
+
+
+@dataclass(frozen=True)
+class Worktree:
+    path: str
+    branch: str  # "" when detached or bare
+    prunable: bool  # its folder is gone
+
+
+def merge_tree(repo: str | Path, ours: str, theirs: str) -> MergeResult:
+    """Merge two commits in git's object store only: no index, no working tree touched."""
+    out = git(
+        repo,
+        "merge-tree",
+        "--write-tree",
+        "--name-only",
+        "-z",
+        operands=[ours, theirs],
+        codes=(0, 1),
+    )
+    head, _, info = out.partition("\0\0")
+    tree, *conflicts = [field for field in head.split("\0") if field]
+    return MergeResult(tree, conflicts, _merge_messages(info))
+
+
+def _merge_messages(info: str) -> str:
+    """The messages of `merge-tree -z`: per message, a path count, the paths, a type, then
+    the text."""
+    fields, messages = info.split("\0"), []
+    index = 0
+    while index < len(fields) and fields[index].isdigit():
+        index += int(fields[index]) + 2
+        if index < len(fields):
+            messages.append(fields[index].strip())
+        index += 1
+    return "\n".join(messages)
+
+
+def cherry_pick_tree(repo: str | Path, commit: str, onto: str) -> MergeResult:
+    """The tree `commit`'s change gives applied on `onto`: a three-way merge whose base is
+    `commit`'s parent. git 2.39's `merge-tree` finds the base itself (`--merge-base` came in
+    2.40), so both sides get a throwaway root commit holding the parent's tree as their
+    only common ancestor; the objects are left for `git gc`."""
+    info = commit_info(repo, commit)
+    base_tree = tree_of(repo, info.parents[0]) if info.parents else _empty_tree(repo)
+    base = commit_tree(repo, base_tree, [], "conductor: merge base")
+    ours = commit_tree(repo, tree_of(repo, onto), [base], "conductor: ours")
+    theirs = commit_tree(repo, tree_of(repo, commit), [base], "conductor: theirs")
+    return merge_tree(repo, ours, theirs)
+
+
+def _empty_tree(repo: str | Path) -> str:
+    return git(repo, "hash-object", "-t", "tree", "-w", "--stdin").strip()
+
+
+def objects_of(repo: str | Path, names: Sequence[str]) -> list[str]:
+    """The object each name (ref, `<commit>^{tree}`, ...) names, '' for none: one git call for
+    several lookups, the names on stdin where none can be an option."""
+    for name in names:
+        if "\n" in name:
+            raise GitError(f"invalid reference name: {name!r}")
+    out = git(
+        repo, "cat-file", "--batch-check=%(objectname)", input="".join(f"{n}\n" for n in names)
+    )
+    return ["" if line.endswith(" missing") else line for line in out.splitlines()]
+
+
+def tree_of(repo: str | Path, commit: str) -> str:
+    return git(repo, "rev-parse", "--verify", "--quiet", operands=[f"{commit}^{{tree}}"]).strip()
+
+
+def commit_tree(
+    repo: str | Path,
+    tree: str,
+    parents: Sequence[str],
+    message: str,
+    author: tuple[str, str, str] | None = None,
+) -> str:
+    """A new commit object (no ref moves); `author` keeps a replayed commit's author."""
+    env = dict(zip(_AUTHOR_VARIABLES, author, strict=True)) if author else {}
+    options = [option for parent in parents for option in ("-p", parent)]
+    out = git(
+        repo,
+        *identity(repo),
+        "commit-tree",
+        *options,
+        "-F",
+        "-",
+        operands=[tree],
+        input=message,
+        env=env,
+    )
+    return out.strip()
+
+
+_AUTHOR_VARIABLES = ("GIT_AUTHOR_NAME", "GIT_AUTHOR_EMAIL", "GIT_AUTHOR_DATE")
+
+
+def commit_info(repo: str | Path, commit: str) -> CommitInfo:
+    raw = git(repo, "cat-file", "commit", commit_of(repo, commit))
+    headers, _, message = raw.partition("\n\n")
+    parents, author = [], ("", "", "")
+    for line in headers.splitlines():
+        key, _, value = line.partition(" ")
+        if key == "parent":
+            parents.append(value)
+        elif key == "author":
+            name, _, rest = value.partition(" <")
+            email, _, date = rest.partition("> ")
+            author = (name, email, f"@{date}")
+    return CommitInfo(parents, author, message)
+
+
+def ref_update(repo: str | Path, ref: str, new: str, old: str, reason: str) -> None:
+    """Move `ref` from `old` to `new`, atomically; RefMoved when it no longer is `old`."""
+    try:
+        git(repo, "update-ref", "-m", reason, operands=[ref, new, old])
+    except GitError as exc:
+        if commit_of(repo, ref) != old:
+            raise RefMoved(str(exc)) from exc
+        raise
+
+
+def is_ancestor(repo: str | Path, ancestor: str, descendant: str) -> bool:
+    """`ancestor` (a commit id) is in `descendant`'s history: then it is their one merge base."""
+    found = git(repo, "merge-base", "--all", operands=[ancestor, descendant], codes=(0, 1))
+    return found.split() == [ancestor]
+
+
+def commits_to_replay(repo: str | Path, upstream: str, head: str) -> list[str]:
+    """The commits of `head` not in `upstream`, oldest first, each with its parents."""
+    out = git(
+        repo, "rev-list", "--reverse", "--topo-order", "--parents", operands=[head, f"^{upstream}"]
+    )
+    return out.splitlines()
+
+
+def worktrees(repo: str | Path) -> list[Worktree]:
+    """Every working tree of the repository: its main one first, then the linked ones."""
+    out = git(repo, "worktree", "list", "--porcelain", "-z")
+    found = []
+    for record in out.split("\0\0"):
+        fields = dict(line.partition(" ")[::2] for line in record.split("\0") if line)
+        if "worktree" in fields:
+            branch = fields.get("branch", "").removeprefix("refs/heads/")
+            found.append(Worktree(fields["worktree"], branch, "prunable" in fields))
+    return found
+
+
+def tracked_changes(path: str | Path) -> list[str]:
+    """`status --porcelain` lines of changed tracked files; it never writes the index
+    (`--no-optional-locks`), so looking leaves the user's repository as it was."""
+    out = git(path, "--no-optional-locks", "status", "--porcelain", "--untracked-files=no")
+    return out.splitlines()
+
+
+def conflicted_files(path: str | Path) -> list[str]:
+    out = git(path, "--no-optional-locks", "diff", "--name-only", "--diff-filter=U", "-z")
+    return [name for name in out.split("\0") if name]
+
+
+def paths_added(repo: str | Path, old: str, new: str) -> list[str]:
+    out = git(repo, "diff-tree", "-r", "--name-only", "--diff-filter=A", "-z", operands=[old, new])
+    return [name for name in out.split("\0") if name]
+
+
+def tree_advance(path: str | Path, old: str, new: str) -> None:
+    """Bring a working tree whose branch moved from `old` to `new` up to date: index and
+    files go from `old`'s tree to `new`'s, and git refuses (changing nothing) when that
+    would lose a local change or overwrite an untracked file."""
+    git(path, "read-tree", "-m", "-u", operands=[old, new])
+
+
+def rebase(path: str | Path, onto: str) -> None:
+    git(
+        path,
+        *identity(path),
+        *_NO_HOOKS,
+        "rebase",
+        "--no-autostash",
+        operands=[onto],
+        env={"GIT_EDITOR": "true"},
+    )
+
+
+def rebase_continue(path: str | Path) -> None:
+    git(path, *identity(path), *_NO_HOOKS, "rebase", "--continue", env={"GIT_EDITOR": "true"})
+
+
+def operation_abort(path: str | Path, operation: str) -> None:
+    command = {"cherry_pick": "cherry-pick"}.get(operation, operation)
+    git(path, *_NO_HOOKS, command, "--abort")
+
+
+def stage_all(path: str | Path) -> None:
+    git(path, "add", "--all")
+
+
+def leftover_markers(path: str | Path, files: Sequence[str]) -> list[str]:
+    """Of `files`, those whose working copy still holds conflict markers."""
+    if not files:
+        return []
+    out = git(path, "diff", "--check", operands=["HEAD", "--", *files], check=False)
+    return sorted(
+        {line.split(":", 1)[0] for line in out.splitlines() if "leftover conflict marker" in line}
+    )
+
+
+def remotes(repo: str | Path) -> list[str]:
+    return git(repo, "remote").split()
+
+
+def push(repo: str | Path, remote: str, branch: str, *, force: bool = False) -> None:
+    """Push `branch` to the same name on `remote`; `force` replaces a rewritten branch only
+    if the remote still has what this repository last saw there (`--force-with-lease`). ssh
+    never asks for a password: it would wait for a terminal nobody sees."""
+    ref = f"refs/heads/{branch}"
+    options = ["--force-with-lease"] if force else []
+    env = {"GIT_SSH_COMMAND": os.environ.get("GIT_SSH_COMMAND", "ssh -o BatchMode=yes")}
+    git(repo, "push", "--quiet", *options, operands=[remote, f"{ref}:{ref}"], env=env)
+
+
+_NO_HOOKS = ("-c", "core.hooksPath=/dev/null")

@@ -19,6 +19,12 @@ ACTIVE_STATUSES = (RunStatus.CREATED, RunStatus.QUEUED, RunStatus.RUNNING)
 TERMINAL_STATUSES = (RunStatus.SUCCESS, RunStatus.FAILED, RunStatus.STOPPED, RunStatus.CRASHED)
 
 
+class MergeStrategy(models.TextChoices):
+    SQUASH = "squash"
+    MERGE = "merge"
+    REBASE = "rebase"
+
+
 class Attempt(models.Model):
     """One try at a task: a worktree on its own branch (or the task folder, without a repo)."""
 
@@ -40,6 +46,21 @@ class Attempt(models.Model):
     )
     error_summary = models.TextField(blank=True)
     heartbeat_at = models.DateTimeField(null=True, blank=True)
+    merge_commit = models.CharField(
+        max_length=64, blank=True, help_text="The commit its last merge put on the target."
+    )
+    merge_strategy = models.CharField(max_length=16, choices=MergeStrategy.choices, blank=True)
+    merged_at = models.DateTimeField(null=True, blank=True)
+    pr_url = models.CharField(max_length=2048, blank=True)
+    pr_number = models.IntegerField(null=True, blank=True)
+    pr_state = models.CharField(max_length=16, blank=True, help_text="open, closed or merged.")
+    operation = models.CharField(
+        max_length=32,
+        blank=True,
+        help_text="The landing operation running on it now (merge, rebase, push, ...); one at "
+        "a time, taken by a conditional update.",
+    )
+    operation_started_at = models.DateTimeField(null=True, blank=True)
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
 

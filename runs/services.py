@@ -7,7 +7,7 @@ from __future__ import annotations
 import logging
 import time
 from contextlib import suppress
-from datetime import timedelta
+from datetime import datetime, timedelta
 
 from django.conf import settings
 from django.db import transaction
@@ -19,6 +19,7 @@ from runs.events import run_changed
 from runs.files import run_folder
 from runs.models import ACTIVE_STATUSES, TERMINAL_STATUSES, Attempt, Run, RunStatus, Worker
 from runs.processes import run_processes_kill
+from runs.signals import attempt_changed
 
 log = logging.getLogger(__name__)
 
@@ -105,9 +106,9 @@ def attempt_claim(attempt_id: str, worker: str) -> bool:
 
 def attempt_resume(attempt: Attempt) -> bool:
     """An ended attempt → running again, for a follow-up in its worktree; False while it is
-    busy (running, or not started)."""
+    busy (running, not started, or being landed: `attempt_operation_begin`)."""
     return (
-        Attempt.objects.filter(id=attempt.id)
+        Attempt.objects.filter(id=attempt.id, operation="")
         .exclude(status__in=[RunStatus.RUNNING, RunStatus.CREATED])
         .update(status=RunStatus.RUNNING, heartbeat_at=timezone.now(), error_summary="")
         == 1
@@ -328,3 +329,54 @@ def attempt_stop(attempt: Attempt) -> list[str]:
         run_stop(run)
         stopped.append(run.id)
     return stopped
+
+
+# Landing (runs/landing.py): one operation at a time per attempt, and what landing records.
+
+OPERATION_STALE = timedelta(minutes=15)
+
+
+def attempt_operation_begin(attempt_id: str, operation: str) -> datetime | None:
+    """Take the attempt's one operation slot, from any process: a conditional update, so of
+    two at once one wins. Refused while an agent or script may run in its worktree
+    (created/running). A slot held past OPERATION_STALE (its process died) is taken over.
+    Returns the token to give back to `attempt_operation_end`, None when refused."""
+    now = timezone.now()
+    free = Q(operation="") | Q(operation_started_at__lt=now - OPERATION_STALE)
+    taken = (
+        Attempt.objects.filter(free, id=attempt_id)
+        .exclude(status__in=[RunStatus.CREATED, RunStatus.RUNNING])
+        .update(operation=operation, operation_started_at=now)
+    )
+    return now if taken == 1 else None
+
+
+def attempt_operation_end(attempt_id: str, operation: str, token: datetime) -> None:
+    Attempt.objects.filter(id=attempt_id, operation=operation, operation_started_at=token).update(
+        operation="", operation_started_at=None
+    )
+
+
+def attempt_merged(attempt: Attempt, *, commit: str, strategy: str) -> None:
+    """Record the merge; the board hears it (`attempt_changed`) in the same transaction."""
+    with transaction.atomic():
+        Attempt.objects.filter(id=attempt.id).update(
+            merge_commit=commit, merge_strategy=strategy, merged_at=timezone.now()
+        )
+        attempt.refresh_from_db()
+        attempt_changed.send(sender=Attempt, attempt=attempt, change="merged")
+
+
+def attempt_rebased(attempt: Attempt, *, base_commit: str) -> None:
+    """After a rebase the attempt starts from the target's commit it was rebased onto."""
+    with transaction.atomic():
+        Attempt.objects.filter(id=attempt.id).update(base_commit=base_commit)
+        attempt.refresh_from_db()
+        attempt_changed.send(sender=Attempt, attempt=attempt, change="rebased")
+
+
+def attempt_pr_record(attempt: Attempt, *, url: str, number: int, state: str) -> None:
+    with transaction.atomic():
+        Attempt.objects.filter(id=attempt.id).update(pr_url=url, pr_number=number, pr_state=state)
+        attempt.refresh_from_db()
+        attempt_changed.send(sender=Attempt, attempt=attempt, change="pr")

@@ -12,3 +12,7 @@ attempt_finished = Signal()
 # Every heartbeat pass of a worker's (or the production server's) housekeeping: periodic work
 # of other apps, a safety net for what an unseen `attempt_finished` would have done.
 housekeeping = Signal()
+
+# An attempt was landed (runs/landing.py): `attempt=`, `change=` (`merged`, `rebased`, `pr`).
+# Sent inside the transaction that recorded it, so what a receiver writes commits with it.
+attempt_changed = Signal()

@@ -12,10 +12,11 @@ class TasksConfig(AppConfig):
     def ready(self) -> None:
         """tasks stands on runs: runs signals the end of an attempt and each housekeeping
         pass, and the planner answers (runs never imports tasks)."""
-        from runs.signals import attempt_finished, housekeeping
+        from runs.signals import attempt_changed, attempt_finished, housekeeping
 
         attempt_finished.connect(_attempt_finished, dispatch_uid="tasks.attempt_ended")
         housekeeping.connect(_housekeeping, dispatch_uid="tasks.planner.admit")
+        attempt_changed.connect(_attempt_changed, dispatch_uid="tasks.task_merged")
 
 
 def _attempt_finished(sender: Any, *, attempt_id: str, **kwargs: Any) -> None:
@@ -29,3 +30,11 @@ def _housekeeping(sender: Any, **kwargs: Any) -> None:
     from tasks.planner import admit
 
     admit()
+
+
+def _attempt_changed(sender: Any, *, attempt: Any, change: str, **kwargs: Any) -> None:
+    """A merged attempt's task is done on the board."""
+    if change == "merged":
+        from tasks.services import task_merged
+
+        task_merged(attempt.task_id)

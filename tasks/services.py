@@ -274,3 +274,8 @@ def task_delete(task: Task) -> None:
         enqueue_worktree_retire(attempts_with_worktrees(Task.objects.filter(pk=task.pk)))
         task.delete()
         storage.folder_remove(folder)
+
+
+def task_merged(task_pk: int) -> None:
+    """An attempt of the task was merged into its target: the task is done on the board."""
+    Task.objects.filter(id=task_pk).update(column=Task.Column.DONE)

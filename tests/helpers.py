@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+import hashlib
+import os
+import subprocess
+from pathlib import Path
 from typing import Any
 
 
@@ -14,3 +18,81 @@ def assert_error(response: Any, status: int, code: str) -> dict[str, Any]:
     assert isinstance(body["error"], str) and body["error"]
     assert body["code"] == code
     return dict(body)
+
+
+def tree_fingerprint(folder: Path) -> dict[str, str]:
+    """Every file and symlink under `folder` outside `.git`, by path: a hash of its bytes (or
+    link target) and its mode, so 'left byte-for-byte untouched' is one comparison."""
+    found = {}
+    for path in sorted(folder.rglob("*")):
+        relative = path.relative_to(folder)
+        if relative.parts[0] == ".git" or (path.is_dir() and not path.is_symlink()):
+            continue
+        data = os.readlink(path).encode() if path.is_symlink() else path.read_bytes()
+        found[str(relative)] = f"{hashlib.sha256(data).hexdigest()} {path.lstat().st_mode:o}"
+    return found
+
+
+def worktree_state(folder: Path) -> tuple[str, str, dict[str, str]]:
+    """What a user sees of a working tree: `git status`, its HEAD, and its files' bytes."""
+    status = git_cli(
+        folder, "--no-optional-locks", "status", "--porcelain", "--untracked-files=all", "--ignored"
+    )
+    return status, git_cli(folder, "rev-parse", "HEAD"), tree_fingerprint(folder)
+
+
+def git_cli(repo: Path | str, *args: str) -> str:
+    """The real git CLI, independent of the code under test."""
+    return subprocess.run(
+        ["git", "-C", str(repo), *args], check=True, capture_output=True, text=True
+    ).stdout
+
+
+def attempt_with_commits(
+    task: Any, commits: list[dict[str, str]], *, summary: str = "", target: str = "main"
+) -> Any:
+    """A finished attempt on `task` whose worktree branch, made from `target`, has one commit
+    per dict of files (path → text); its agent run's final message is `summary`."""
+    from projects import git, storage
+    from runs.models import Attempt, Run, RunStatus
+
+    repo = task.project.project_root
+    attempt = Attempt.objects.create(task=task, agent="shell", status=RunStatus.SUCCESS)
+    branch = f"conductor/{attempt.short_id}"
+    path = Path(repo).parent / "worktrees" / attempt.short_id
+    base = git.worktree_add(repo, path, branch, target)
+    for number, files in enumerate(commits, 1):
+        for name, text in files.items():
+            (path / name).parent.mkdir(parents=True, exist_ok=True)
+            (path / name).write_text(text)
+        git.commit_all(path, f"Step {number}\n\nby the agent\n", repo=repo)
+    run = Run.objects.create(attempt=attempt, kind=Run.Kind.AGENT, status=RunStatus.SUCCESS)
+    if summary:
+        storage.file_write(
+            storage.run_dir(task.project_id, task.task_id, run.id) / "output.md", summary
+        )
+    Attempt.objects.filter(id=attempt.id).update(
+        worktree_path=str(path),
+        branch=branch,
+        base_branch=target,
+        target_branch=target,
+        base_commit=base,
+    )
+    attempt.refresh_from_db()
+    return attempt
+
+
+def commit_on(repo: Path, branch: str, files: dict[str, str], message: str = "moved") -> str:
+    """A commit on `branch` made without touching any working tree (someone else's push)."""
+    scratch = repo.parent / f"scratch-{branch}"
+    git_cli(repo, "worktree", "add", "-q", str(scratch), branch)
+    for name, text in files.items():
+        (scratch / name).write_text(text)
+    git_cli(scratch, "add", "--all")
+    git_cli(scratch, "commit", "-qm", message)
+    git_cli(repo, "worktree", "remove", str(scratch))
+    return git_cli(repo, "rev-parse", branch).strip()
+
+
+def parents(repo: Path, commit: str) -> list[str]:
+    return git_cli(repo, "rev-list", "--parents", "-n1", commit).split()[1:]

@@ -188,3 +188,28 @@ def test_a_worktree_folder_swapped_for_a_link_to_another_worktree_is_refused(
 
     with pytest.raises(git.ForeignWorktree):
         git.worktree_check(git_repo, worktree)
+
+
+def test_a_url_with_credentials_in_gits_message_is_redacted(git_repo: Path) -> None:
+    with pytest.raises(git.GitError) as failed:
+        git.git(git_repo, "check-ref-format", "--branch", "https://octo:s3cret@example.com/x.git")
+
+    assert "https://***@example.com/x.git" in str(failed.value)
+    assert "s3cret" not in str(failed.value) and "octo" not in str(failed.value)
+
+
+def test_merge_tree_lists_conflicted_files_with_gits_messages(git_repo: Path) -> None:
+    git_cli(git_repo, "checkout", "-q", "-b", "topic")
+    (git_repo / "README.md").write_text("# topic\n")
+    (git_repo / "new file.txt").write_text("n\n")
+    git_cli(git_repo, "add", "--all")
+    git_cli(git_repo, "commit", "-qm", "topic")
+    git_cli(git_repo, "checkout", "-q", "main")
+    (git_repo / "README.md").write_text("# main\n")
+    git_cli(git_repo, "commit", "-qam", "main")
+
+    merged = git.merge_tree(git_repo, "main", "topic")
+
+    assert merged.conflicts == ["README.md"]
+    assert "CONFLICT (content): Merge conflict in README.md" in merged.messages
+    assert git_cli(git_repo, "status", "--porcelain") == ""

@@ -1,0 +1,482 @@
+"""Landing an attempt: merge its branch into its target, rebase it, push it, open its PR.
+
+Merges never need a working tree (shared/DESIGN.md §6): `git merge-tree --write-tree`
+computes the result and its conflicts, `commit-tree` makes the commit, and
+`update-ref <target> <new> <old>` moves the target only if nobody moved it meanwhile. A target
+checked out in a working tree (the user's own, or any other) is merged only when that tree has
+no changes to tracked files, and that tree is then brought up to date with `read-tree -m -u`,
+which refuses rather than overwrite anything; if it refuses, the target goes back. Rebases run
+inside the attempt's own worktree, which is Conductor's.
+
+Every operation holds the attempt's one operation slot (`services.attempt_operation_begin`, a
+conditional update in the database), so two at once, from any processes, give one winner and
+one `AttemptBusy`. Every refusal and every git failure is a `DomainError` (400: not possible as
+asked; 409: the repository's or attempt's state is in the way) carrying git's own message.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, NoReturn
+
+from conductor_site.errors import DomainError
+from projects import git, github
+from runs import services
+from runs.files import run_file_text
+from runs.models import Attempt, MergeStrategy, Run
+
+
+class LandingRefused(DomainError):
+    """Not possible as asked (no repository, no branch, an unknown strategy, no `gh`)."""
+
+    status_code = 400
+
+
+class LandingConflict(DomainError):
+    """The state of the repository or of the attempt is in the way; `details.reason` says
+    which (`conflicts`, `target_moved`, `dirty`, `nothing_to_merge`, `in_progress`, `git`)."""
+
+    status_code = 409
+
+
+class AttemptBusy(LandingConflict):
+    """Another operation, or a run, holds the attempt."""
+
+
+class AttemptNotFound(DomainError):
+    status_code = 404
+
+
+@dataclass(frozen=True)
+class Merged:
+    strategy: str
+    commit: str  # the target's new commit
+    previous: str  # the target's commit before
+    target: str
+    updated_worktree: str  # the working tree brought up to date ("" when none had it out)
+
+
+@dataclass(frozen=True)
+class Rebased:
+    head: str
+    onto: str
+
+
+@dataclass(frozen=True)
+class Pushed:
+    remote: str
+    branch: str
+    commit: str
+
+
+# Merging
+
+
+def attempt_merge(
+    attempt_id: str, *, strategy: str = MergeStrategy.SQUASH, message: str = "", expected: str = ""
+) -> Merged:
+    """Merge the attempt's branch into its target. `message` replaces the one made from the
+    task; `expected`, the target commit the user reviewed, refuses if the target moved since."""
+    if strategy not in MergeStrategy.values:
+        choices = ", ".join(MergeStrategy.values)
+        raise LandingRefused(f"unknown strategy {strategy!r}: use one of {choices}")
+    with _operation(attempt_id, "merge") as attempt:
+        repo, old, head = _merge_inputs(attempt, expected)
+        checkout = _checkout_of(repo, attempt.target_branch)
+        new = _STRATEGIES[strategy](attempt, repo, old, head, message)
+        _target_move(repo, attempt, old, new, checkout)
+        services.attempt_merged(attempt, commit=new, strategy=strategy)
+    return Merged(strategy, new, old, attempt.target_branch, checkout.path if checkout else "")
+
+
+def _merge_inputs(attempt: Attempt, expected: str) -> tuple[str, str, str]:
+    """The repository, the target's commit and the branch's, once merging makes sense."""
+    repo = _repository(attempt)
+    target, branch = attempt.target_branch, attempt.branch
+    if target == branch:
+        raise LandingRefused(f"the attempt's branch {branch} is its own target")
+    old, head = git.objects_of(repo, [_ref(target), _ref(branch)])
+    if not old:
+        raise LandingRefused(
+            f"the target branch {target!r} does not exist: change the attempt's target branch"
+        )
+    if not head:
+        raise LandingRefused(f"the attempt's branch {branch!r} does not exist any more")
+    if expected and expected != old:
+        raise LandingConflict(
+            f"{target} moved to {old} since {expected} was reviewed: review again, then merge",
+            reason="target_moved",
+            target_commit=old,
+        )
+    return repo, old, head
+
+
+def _nothing_to_merge(attempt: Attempt) -> NoReturn:
+    raise LandingConflict(
+        f"nothing to merge: {attempt.target_branch} already has the changes of {attempt.branch}",
+        reason="nothing_to_merge",
+    )
+
+
+def _squash(attempt: Attempt, repo: str, old: str, head: str, message: str) -> str:
+    merged = _merge_or_refuse(repo, old, head, attempt)
+    if merged.tree == git.tree_of(repo, old):
+        _nothing_to_merge(attempt)
+    return git.commit_tree(repo, merged.tree, [old], message or squash_message(attempt))
+
+
+def _merge_commit(attempt: Attempt, repo: str, old: str, head: str, message: str) -> str:
+    merged = _merge_or_refuse(repo, old, head, attempt)
+    if merged.tree == git.tree_of(repo, old):
+        _nothing_to_merge(attempt)
+    subject = f"Merge branch '{attempt.branch}' into {attempt.target_branch}"
+    default = f"{subject}\n\n{squash_message(attempt)}"
+    return git.commit_tree(repo, merged.tree, [old, head], message or default)
+
+
+def _rebase_ff(attempt: Attempt, repo: str, old: str, head: str, message: str) -> str:
+    """The branch's commits replayed on the target one by one (authors and messages kept,
+    commits that become empty dropped), then fast-forwarded; `message` does not apply."""
+    if head != old and git.is_ancestor(repo, old, head):
+        return head  # nothing to replay: a plain fast-forward
+    onto = old
+    for line in git.commits_to_replay(repo, old, head):
+        commit, *parents = line.split()
+        if len(parents) > 1:
+            raise LandingRefused(
+                f"{attempt.branch} has a merge commit ({commit}), which a rebase cannot "
+                "replay: merge with the squash or merge strategy"
+            )
+        picked = git.cherry_pick_tree(repo, commit, onto)
+        if picked.conflicts:
+            _conflicts(picked, f"commit {commit} conflicts with {attempt.target_branch}")
+        if picked.tree != git.tree_of(repo, onto):
+            info = git.commit_info(repo, commit)
+            onto = git.commit_tree(repo, picked.tree, [onto], info.message, info.author)
+    if onto == old:
+        _nothing_to_merge(attempt)
+    return onto
+
+
+_STRATEGIES: dict[str, Callable[[Attempt, str, str, str, str], str]] = {
+    MergeStrategy.SQUASH: _squash,
+    MergeStrategy.MERGE: _merge_commit,
+    MergeStrategy.REBASE: _rebase_ff,
+}
+
+
+def _merge_or_refuse(repo: str, old: str, head: str, attempt: Attempt) -> git.MergeResult:
+    merged = git.merge_tree(repo, old, head)
+    if merged.conflicts:
+        _conflicts(merged, f"{attempt.branch} conflicts with {attempt.target_branch}")
+    return merged
+
+
+def _conflicts(merged: git.MergeResult, what: str) -> NoReturn:
+    files = ", ".join(merged.conflicts)
+    raise LandingConflict(
+        f"{what} in {files}: rebase the attempt onto its target and resolve them, then merge",
+        reason="conflicts",
+        conflicted_files=merged.conflicts,
+        git=merged.messages,
+    )
+
+
+def squash_message(attempt: Attempt) -> str:
+    """The task's title, then the agent's summary (the last agent run's final message)."""
+    task = attempt.task
+    title = (task.title or task.task_id).strip().splitlines()[0][:72]
+    run = attempt.runs.filter(kind=Run.Kind.AGENT).order_by("-created_at").first()
+    summary = (run_file_text(run, "output.md") or "").strip() if run else ""
+    parts = [title, summary, f"Conductor-Attempt: {attempt.id}"]
+    return "\n\n".join(part for part in parts if part) + "\n"
+
+
+def _checkout_of(repo: str, target: str) -> git.Worktree | None:
+    """The working tree that has the target checked out, once it is safe to update."""
+    for tree in git.worktrees(repo):
+        if tree.branch != target or tree.prunable:
+            continue
+        where = f"the target branch {target} is checked out in {tree.path}"
+        if operation := git.operation_in_progress(tree.path):
+            raise LandingConflict(
+                f"{where}, where a {operation} is in progress: finish or abort it there, "
+                "then merge again; nothing was changed",
+                reason="in_progress",
+            )
+        if changes := git.tracked_changes(tree.path):
+            raise LandingConflict(
+                f"{where}, which has uncommitted changes: commit or stash them there (or "
+                "check out another branch there), then merge again; nothing was changed",
+                reason="dirty",
+                path=tree.path,
+                changes=changes[:50],
+            )
+        return tree
+    return None
+
+
+def _target_move(
+    repo: str, attempt: Attempt, old: str, new: str, checkout: git.Worktree | None
+) -> None:
+    """Move the target from `old` to `new`, and the working tree that has it checked out."""
+    ref, reason = _ref(attempt.target_branch), f"conductor: merge attempt {attempt.id}"
+    if checkout:
+        _refuse_overwrites(repo, checkout.path, old, new)
+    try:
+        git.ref_update(repo, ref, new, old, reason)
+    except git.RefMoved as exc:
+        raise LandingConflict(
+            f"{attempt.target_branch} moved while the merge was computed: merge again",
+            reason="target_moved",
+            git=str(exc),
+        ) from exc
+    if checkout:
+        try:
+            git.tree_advance(checkout.path, old, new)
+        except git.GitError as exc:
+            git.ref_update(repo, ref, old, new, f"conductor: merge of attempt {attempt.id} undone")
+            raise LandingConflict(
+                f"{checkout.path} could not be brought up to date, so the merge was undone: "
+                "commit or move what is in the way there, then merge again",
+                reason="dirty",
+                git=str(exc),
+            ) from exc
+
+
+def _refuse_overwrites(repo: str, folder: str, old: str, new: str) -> None:
+    """Files the merge adds where the working tree has an untracked or ignored one of the same
+    name: git would overwrite an ignored file (`.env`), Conductor does not."""
+    found = [
+        path for path in git.paths_added(repo, old, new) if os.path.lexists(Path(folder, path))
+    ]
+    if found:
+        raise LandingConflict(
+            f"the merge adds {', '.join(found[:10])}, which {folder} already has as an "
+            "untracked or ignored file: move it away there, then merge again; nothing was changed",
+            reason="dirty",
+            paths=found,
+        )
+
+
+# Rebasing in the attempt's worktree
+
+
+def attempt_rebase(attempt_id: str) -> Rebased:
+    """Rebase the attempt's branch onto its target, in its worktree. On conflicts the rebase
+    stays in progress for the user (or an agent) to resolve: `attempt_rebase_continue`,
+    or `attempt_conflicts_abort`."""
+    with _operation(attempt_id, "rebase") as attempt:
+        repo, path = _repository(attempt), _worktree(attempt)
+        if operation := git.operation_in_progress(path):
+            raise LandingConflict(
+                f"a {operation} is already in progress in {path}: continue or abort it",
+                reason="in_progress",
+                op=operation,
+            )
+        if git.is_dirty(path):
+            raise LandingConflict(
+                f"the worktree {path} has uncommitted changes: commit them (a follow-up "
+                "does) or discard them, then rebase",
+                reason="dirty",
+            )
+        onto = git.commit_of(repo, _ref(attempt.target_branch))
+        _rebase_step(path, lambda: git.rebase(path, onto))
+        services.attempt_rebased(attempt, base_commit=onto)
+        return Rebased(git.head_commit(path), onto)
+
+
+def attempt_rebase_continue(attempt_id: str) -> Rebased:
+    """Go on with a rebase whose conflicts were resolved in the worktree: everything there is
+    staged (as the pipeline's commit does), unless a conflicted file still has markers."""
+    with _operation(attempt_id, "rebase_continue") as attempt:
+        repo, path = _repository(attempt), _worktree(attempt)
+        if git.operation_in_progress(path) != "rebase":
+            raise LandingConflict(f"no rebase is in progress in {path}", reason="in_progress")
+        conflicted = git.conflicted_files(path)
+        if unresolved := git.leftover_markers(path, conflicted):
+            raise LandingConflict(
+                f"{', '.join(unresolved)} still has conflict markers: resolve them, then continue",
+                reason="conflicts",
+                conflicted_files=unresolved,
+            )
+        git.stage_all(path)
+        _rebase_step(path, lambda: git.rebase_continue(path))
+        onto = git.merge_base(repo, _ref(attempt.target_branch), git.head_commit(path))
+        services.attempt_rebased(attempt, base_commit=onto)
+        return Rebased(git.head_commit(path), onto)
+
+
+def attempt_conflicts_abort(attempt_id: str) -> str:
+    """Abort the rebase (or merge, cherry-pick, revert) stopped in the worktree: it goes back
+    to where it was before. Returns which operation was aborted."""
+    with _operation(attempt_id, "conflicts_abort") as attempt:
+        path = _worktree(attempt)
+        operation = git.operation_in_progress(path)
+        if not operation:
+            raise LandingConflict(
+                f"nothing to abort: no rebase or merge is in progress in {path}",
+                reason="in_progress",
+            )
+        git.operation_abort(path, operation)
+        return operation
+
+
+def _rebase_step(path: str, step: Callable[[], None]) -> None:
+    """Run a rebase step; if it stopped on conflicts, say which files."""
+    try:
+        step()
+    except git.GitError as exc:
+        conflicted = git.conflicted_files(path)
+        if git.operation_in_progress(path) != "rebase" or not conflicted:
+            raise
+        raise LandingConflict(
+            f"the rebase stopped on conflicts in {', '.join(conflicted)}: resolve them in "
+            f"{path}, then continue (or abort)",
+            reason="conflicts",
+            op="rebase",
+            conflicted_files=conflicted,
+            git=str(exc),
+        ) from exc
+
+
+# Pushing and pull requests
+
+
+def attempt_push(attempt_id: str, *, force: bool = False) -> Pushed:
+    """Push the attempt's branch to the project's remote (`force`: with a lease, for a
+    rebased branch)."""
+    with _operation(attempt_id, "push") as attempt:
+        return _push(attempt, force)
+
+
+def attempt_pr_create(
+    attempt_id: str, *, title: str = "", body: str = "", target_branch: str = ""
+) -> github.PullRequest:
+    """Push the branch, open a pull request for it through `gh`, and record it."""
+    with _operation(attempt_id, "pr") as attempt:
+        repo = _repository(attempt)
+        if attempt.pr_url and attempt.pr_state == "open":
+            raise LandingConflict(
+                f"the attempt has an open pull request already: {attempt.pr_url}",
+                reason="pr_open",
+            )
+        _gh(lambda: github.gh_ready(repo))
+        _push(attempt, force=False)
+        message = squash_message(attempt)
+        url = _gh(
+            lambda: github.pr_create(
+                repo,
+                head=attempt.branch,
+                base=target_branch or attempt.target_branch,
+                title=title or message.splitlines()[0],
+                body=body or message.partition("\n\n")[2],
+            )
+        )
+        return _pr_record(attempt, repo, url)
+
+
+def attempt_pr_attach(attempt_id: str) -> github.PullRequest:
+    """Find the pull request whose head is the attempt's branch, and record it."""
+    with _operation(attempt_id, "pr") as attempt:
+        repo = _repository(attempt)
+        _gh(lambda: github.gh_ready(repo))
+        return _pr_record(attempt, repo, attempt.branch)
+
+
+def _push(attempt: Attempt, force: bool) -> Pushed:
+    repo = _repository(attempt)
+    remote = _remote(repo)
+    git.push(repo, remote, attempt.branch, force=force)
+    return Pushed(remote, attempt.branch, git.commit_of(repo, _ref(attempt.branch)))
+
+
+def _remote(repo: str) -> str:
+    """`origin`, or the repository's only remote."""
+    names = git.remotes(repo)
+    if "origin" in names or len(names) == 1:
+        return "origin" if "origin" in names else names[0]
+    if not names:
+        raise LandingRefused(
+            f"{repo} has no remote to push to: add one (git -C {repo} remote add origin <url>)"
+        )
+    raise LandingRefused(
+        f"{repo} has several remotes ({', '.join(names)}) and none is named origin: name the "
+        "one to push to origin"
+    )
+
+
+def _pr_record(attempt: Attempt, repo: str, selector: str) -> github.PullRequest:
+    pr = _gh(lambda: github.pr_view(repo, selector))
+    services.attempt_pr_record(attempt, url=pr.url, number=pr.number, state=pr.state)
+    return pr
+
+
+def _gh(call: Callable[[], Any]) -> Any:
+    try:
+        return call()
+    except github.GhUnavailable as exc:
+        raise LandingRefused(str(exc), reason="gh_unavailable") from exc
+    except github.GhError as exc:
+        raise LandingConflict(f"GitHub refused: {exc}", reason="gh", gh=str(exc)) from exc
+
+
+# What every operation shares
+
+
+@contextmanager
+def _operation(attempt_id: str, operation: str) -> Iterator[Attempt]:
+    """Hold the attempt's operation slot for the block; a git failure inside it becomes a
+    LandingConflict with git's own message."""
+    token = services.attempt_operation_begin(attempt_id, operation)
+    if token is None:
+        _refuse_busy(attempt_id, operation)
+    try:
+        attempt = Attempt.objects.select_related("task__project").filter(id=attempt_id).first()
+        if attempt is None:
+            raise AttemptNotFound(f"attempt {attempt_id} not found")
+        yield attempt
+    except git.GitError as exc:
+        raise LandingConflict(f"git failed: {exc}", reason="git", git=str(exc)) from exc
+    finally:
+        services.attempt_operation_end(attempt_id, operation, token)
+
+
+def _refuse_busy(attempt_id: str, operation: str) -> NoReturn:
+    attempt = Attempt.objects.filter(id=attempt_id).first()
+    if attempt is None:
+        raise AttemptNotFound(f"attempt {attempt_id} not found")
+    if attempt.operation:
+        why = f"a {attempt.operation} is running on it"
+    else:
+        why = f"it is {attempt.status}: wait for its run to end, or stop it"
+    raise AttemptBusy(
+        f"attempt {attempt_id} is busy ({why}); try the {operation} again then",
+        reason="busy",
+    )
+
+
+def _repository(attempt: Attempt) -> str:
+    project = attempt.task.project
+    if not attempt.branch:
+        raise LandingRefused(f"attempt {attempt.id} has no branch (its worktree was never made)")
+    if not project.project_root:
+        raise LandingRefused(f"project {project.id} has no git repository to land into")
+    return project.project_root
+
+
+def _worktree(attempt: Attempt) -> str:
+    """The attempt's worktree, still the one Conductor made (else ForeignWorktree)."""
+    repo = _repository(attempt)
+    if not attempt.worktree_path or not os.path.isdir(attempt.worktree_path):
+        raise LandingRefused(f"attempt {attempt.id} has no worktree on this host")
+    git.worktree_check(repo, attempt.worktree_path)
+    return attempt.worktree_path
+
+
+def _ref(branch: str) -> str:
+    return f"refs/heads/{branch}"

@@ -1,0 +1,160 @@
+"""Pushing an attempt's branch to a real (bare, local) remote, and pull requests through a
+fake `gh` on PATH (tests/fixtures/fake_gh): runs/landing.py."""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import shutil
+from pathlib import Path
+
+import pytest
+
+from projects.models import Project
+from runs import landing
+from runs.models import Attempt
+from tasks.models import Task
+from tests.helpers import attempt_with_commits, commit_on, git_cli
+
+FAKE_GH = Path(__file__).parent.parent / "fixtures" / "fake_gh"
+
+
+@pytest.fixture
+def attempt(project: Project, git_repo: Path) -> Attempt:
+    task = Task.objects.create(
+        project=project, task_id="t", title="Greet the world", prompt="p", agent_type="shell"
+    )
+    git_cli(git_repo, "checkout", "-q", "-b", "elsewhere")
+    return attempt_with_commits(task, [{"a.txt": "a\n"}], summary="Adds a.txt")
+
+
+@pytest.fixture
+def remote(git_repo: Path, tmp_path: Path) -> Path:
+    bare = tmp_path / "remote.git"
+    git_cli(tmp_path, "init", "-q", "--bare", str(bare))
+    git_cli(git_repo, "remote", "add", "origin", str(bare))
+    return bare
+
+
+@pytest.fixture
+def fake_gh(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """The fake `gh` first on PATH; returns its call log."""
+    log = tmp_path / "gh.log"
+    monkeypatch.setenv("FAKE_GH_LOG", str(log))
+    monkeypatch.setenv("FAKE_GH_STATE", str(tmp_path / "gh-state.json"))
+    monkeypatch.setenv("PATH", f"{FAKE_GH}{os.pathsep}{os.environ['PATH']}")
+    return log
+
+
+def gh_calls(log: Path) -> list[list[str]]:
+    return [json.loads(line) for line in log.read_text().splitlines()]
+
+
+def test_it_pushes_the_branch_to_the_projects_remote(
+    git_repo: Path, attempt: Attempt, remote: Path
+) -> None:
+    pushed = landing.attempt_push(attempt.id)
+
+    assert (pushed.remote, pushed.branch) == ("origin", attempt.branch)
+    assert git_cli(remote, "rev-parse", attempt.branch).strip() == pushed.commit
+    assert pushed.commit == git_cli(git_repo, "rev-parse", attempt.branch).strip()
+
+
+def test_a_rebased_branch_needs_force_which_pushes_it_with_a_lease(
+    git_repo: Path, attempt: Attempt, remote: Path
+) -> None:
+    landing.attempt_push(attempt.id)
+    commit_on(git_repo, "main", {"other.txt": "o\n"})
+    landing.attempt_rebase(attempt.id)
+
+    with pytest.raises(landing.LandingConflict) as refused:
+        landing.attempt_push(attempt.id)
+    assert "rejected" in refused.value.details["git"]
+
+    pushed = landing.attempt_push(attempt.id, force=True)
+    assert git_cli(remote, "rev-parse", attempt.branch).strip() == pushed.commit
+
+
+def test_without_a_remote_it_says_how_to_add_one(attempt: Attempt) -> None:
+    with pytest.raises(landing.LandingRefused, match="remote add origin"):
+        landing.attempt_push(attempt.id)
+
+
+def test_credentials_in_the_remote_url_never_reach_the_message_or_the_log(
+    git_repo: Path, attempt: Attempt, caplog: pytest.LogCaptureFixture
+) -> None:
+    git_cli(git_repo, "remote", "add", "origin", "http://octo:s3cr3t-token@127.0.0.1:9/x.git")
+    caplog.set_level(logging.DEBUG)
+
+    with pytest.raises(landing.LandingConflict) as refused:
+        landing.attempt_push(attempt.id)
+
+    assert "127.0.0.1" in refused.value.message
+    everything = f"{refused.value.message} {refused.value.details} {caplog.text}"
+    assert "s3cr3t-token" not in everything
+
+
+def test_without_gh_installed_it_says_how_to_install_and_log_in(
+    attempt: Attempt, remote: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    only_git = tmp_path / "bin"
+    only_git.mkdir()
+    (only_git / "git").symlink_to(shutil.which("git") or "/usr/bin/git")
+    monkeypatch.setenv("PATH", str(only_git))
+
+    with pytest.raises(landing.LandingRefused) as refused:
+        landing.attempt_pr_create(attempt.id)
+
+    assert "https://cli.github.com" in refused.value.message
+    assert "gh auth login" in refused.value.message
+    assert refused.value.details == {"reason": "gh_unavailable"}
+
+
+def test_with_gh_logged_out_it_says_to_log_in_and_pushes_nothing(
+    attempt: Attempt, remote: Path, fake_gh: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("FAKE_GH_LOGGED_OUT", "1")
+
+    with pytest.raises(landing.LandingRefused, match="gh auth login"):
+        landing.attempt_pr_create(attempt.id)
+
+    assert git_cli(remote, "branch", "--list") == ""
+
+
+def test_it_pushes_opens_a_pull_request_and_records_it(
+    attempt: Attempt, remote: Path, fake_gh: Path
+) -> None:
+    pr = landing.attempt_pr_create(attempt.id)
+
+    assert (pr.url, pr.number, pr.state) == ("https://github.com/octo/demo/pull/7", 7, "open")
+    assert git_cli(remote, "rev-parse", attempt.branch)
+    create = next(call for call in gh_calls(fake_gh) if call[:2] == ["pr", "create"])
+    assert f"--head={attempt.branch}" in create and "--base=main" in create
+    assert "--title=Greet the world" in create
+    assert any(arg.startswith("--body=Adds a.txt\n") for arg in create)
+    attempt.refresh_from_db()
+    assert (attempt.pr_url, attempt.pr_number, attempt.pr_state) == (pr.url, 7, "open")
+    with pytest.raises(landing.LandingConflict, match="open pull request already"):
+        landing.attempt_pr_create(attempt.id)
+
+
+def test_it_attaches_the_pull_request_of_its_branch(
+    attempt: Attempt, fake_gh: Path, tmp_path: Path
+) -> None:
+    url = "https://github.com/octo/demo/pull/41"
+    state = {attempt.branch: {"url": url, "number": 41, "state": "MERGED"}}
+    (tmp_path / "gh-state.json").write_text(json.dumps(state))
+
+    pr = landing.attempt_pr_attach(attempt.id)
+
+    assert (pr.number, pr.state) == (41, "merged")
+    attempt.refresh_from_db()
+    assert (attempt.pr_url, attempt.pr_state) == (url, "merged")
+
+
+def test_no_pull_request_to_attach_is_a_conflict_with_ghs_words(
+    attempt: Attempt, fake_gh: Path
+) -> None:
+    with pytest.raises(landing.LandingConflict, match="no pull requests found"):
+        landing.attempt_pr_attach(attempt.id)
