@@ -295,16 +295,22 @@ def merge_base(path: str | Path, one: str, other: str) -> str:
     return git(path, "merge-base", operands=[one, other]).strip()
 
 
-def working_changes(path: str | Path, base: str) -> list[Change]:
+def head_and_index(path: str | Path) -> tuple[str, Path]:
+    """The worktree's HEAD commit and where its index file is, in one git call."""
+    head, index = git(path, "rev-parse", "HEAD", "--git-path", "index").splitlines()
+    return head, Path(path, index)
+
+
+def working_changes(path: str | Path, base: str, own_index: Path) -> list[Change]:
     """Every change in the working tree at `path` since the commit `base`: committed,
     staged, unstaged and untracked (not ignored), renames and copies found across all of
-    them. Staged into a throwaway copy of the worktree's index, so the worktree, its index
-    and an agent's own git commands are left alone (its new files become loose objects)."""
+    them. Staged into a throwaway copy of the worktree's index (`own_index`), so the
+    worktree, its index and an agent's own git commands are left alone (its new files become
+    loose objects)."""
     with tempfile.TemporaryDirectory(prefix="conductor-diff-") as tmp:
         index = Path(tmp, "index")
-        own = Path(path, git(path, "rev-parse", "--git-path", "index").strip())
         with suppress(FileNotFoundError):
-            shutil.copyfile(own, index)
+            shutil.copyfile(own_index, index)
         env = {"GIT_INDEX_FILE": str(index)}
         git(path, "add", "--all", env=env)
         raw = git_bytes(

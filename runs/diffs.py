@@ -12,6 +12,7 @@ diff stream reuses `worktree_diff`.
 from __future__ import annotations
 
 import logging
+from pathlib import Path
 from typing import Literal, NotRequired, TypedDict
 
 from django.conf import settings
@@ -79,31 +80,37 @@ class DiffUnavailable(DomainError):
     status_code = 409
 
 
-def attempt_diff(attempt: Attempt, *, stats_only: bool = False) -> Diff:
+def attempt_diff(attempt: Attempt, *, stats_only: bool = False, common: Path | None = None) -> Diff:
     """The attempt's diff, computed now from its worktree (which must be on this host)."""
     if not attempt.worktree_path:
         raise DiffUnavailable(f"attempt {attempt.id} has no git worktree (yet)")
-    target = attempt.target
+    repo, worktree = attempt.task.project.project_root, attempt.worktree_path
     try:
-        diff = worktree_diff(
-            attempt.task.project.project_root, attempt.worktree_path, target, stats_only=stats_only
-        )
+        diff = worktree_diff(repo, worktree, attempt.target, stats_only=stats_only, common=common)
     except git.GitError as exc:
         raise DiffUnavailable(f"cannot compute the diff of attempt {attempt.id}: {exc}") from exc
     return {**diff, "attempt_id": attempt.id}
 
 
-def worktree_diff(repo: str, worktree: str, target: str, *, stats_only: bool = False) -> Diff:
+def worktree_diff(
+    repo: str,
+    worktree: str,
+    target: str,
+    *,
+    stats_only: bool = False,
+    common: Path | None = None,
+) -> Diff:
     """The diff of the worktree at `worktree` (one of `repo`'s) against its merge-base with
     `target`. Refused (ForeignWorktree) when the folder is no longer the worktree Conductor
-    made: git would stage whatever repository encloses it."""
-    git.worktree_check(repo, worktree)
-    head = git.head_commit(worktree)
+    made: git would stage whatever repository encloses it. `common`: the repository's git
+    dir, when the caller has it (`git.worktree_check`)."""
+    git.worktree_check(repo, worktree, common=common)
+    head, index = git.head_and_index(worktree)
     try:
-        base = git.merge_base(worktree, "HEAD", target)
+        base = git.merge_base(worktree, head, target)
     except git.GitError as exc:
         raise git.GitError(f"no merge-base of HEAD and {target!r}: {exc}") from exc
-    changes = git.working_changes(worktree, base)
+    changes = git.working_changes(worktree, base, index)
     files = [_file(change) for change in changes]
     if not stats_only:
         _fill_contents(worktree, changes, files)
@@ -212,13 +219,16 @@ def _undecodable(entry: DiffFile, old: str, new: str, blobs: dict[str, bytes]) -
     return False
 
 
-def snapshot_store(attempt: Attempt, run: Run | None = None) -> DiffSnapshot | None:
-    """Store the attempt's diff as it is now (after `run` ended). Never raises: a diff that
-    cannot be computed is logged and the run's outcome stands."""
+def snapshot_store(
+    attempt: Attempt, run: Run | None = None, common: Path | None = None
+) -> DiffSnapshot | None:
+    """Store the attempt's diff as it is now (after `run` ended; `common` as the run's
+    worktree checks have it). Never raises: a diff that cannot be computed is logged and
+    the run's outcome stands."""
     if not attempt.worktree_path:
         return None
     try:
-        diff = attempt_diff(attempt)
+        diff = attempt_diff(attempt, common=common)
     except (DomainError, git.GitError, OSError) as exc:
         log.warning("attempt %s: no diff snapshot: %s", attempt.id, exc)
         return None

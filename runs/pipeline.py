@@ -95,7 +95,7 @@ def _agent_then_wrap_up(attempt: Attempt, run: Run, cwd: str, head_before: str =
             cleanup.refresh_from_db()
             status = RunStatus.FAILED
             summary = f"cleanup script {cleanup_status}: {cleanup.error_summary}"
-    diffs.snapshot_store(attempt, run)
+    diffs.snapshot_store(attempt, run, common)
     services.attempt_finish(attempt, status, summary)
 
 

@@ -2,7 +2,8 @@
 run's fixed cost on a loaded box): HEAD before the agent is the worktree's base commit when
 nothing ran in it yet, the repository's git dir is looked up once for the run's worktree
 checks, a clean tree's state and HEAD come from one `git status`; and the worktree check
-still comes right before the commit."""
+still comes right before the commit. Then the run's diff snapshot (issue 9): five calls, two
+more to read the contents of what changed."""
 
 from __future__ import annotations
 
@@ -28,16 +29,28 @@ WORKSPACE = [
 CHECK = "rev-parse --show-toplevel"
 
 
-def git_calls(monkeypatch: pytest.MonkeyPatch) -> list[str]:
-    """The first two words of every git command from now on; each still runs."""
-    calls: list[str] = []
-    real: Callable[..., str] = git.git
+# The diff snapshot stored when the run ends (runs/diffs.py): the check, HEAD and the index,
+# the merge-base with the target, the staging into a throwaway index, the diff itself.
+SNAPSHOT = [
+    CHECK,
+    "rev-parse HEAD",
+    "merge-base",
+    "add --all",
+    "diff --cached",
+]
 
-    def spy(repo: Any, *args: str, **kwargs: Any) -> str:
+
+def git_calls(monkeypatch: pytest.MonkeyPatch) -> list[str]:
+    """The first two words of every git command from now on (`git()` runs them through
+    `git_bytes()`, as the commands whose output is bytes); each still runs."""
+    calls: list[str] = []
+    real: Callable[..., bytes] = git.git_bytes
+
+    def spy(repo: Any, *args: str, **kwargs: Any) -> bytes:
         calls.append(" ".join(args[:2]))
         return real(repo, *args, **kwargs)
 
-    monkeypatch.setattr(git, "git", spy)
+    monkeypatch.setattr(git, "git_bytes", spy)
     return calls
 
 
@@ -49,7 +62,7 @@ def finished(api: APIClient, prompt: str) -> Run:
     return run
 
 
-def test_a_run_that_changes_nothing_asks_git_nine_times(
+def test_a_run_that_changes_nothing_asks_git_fourteen_times(
     work: str, api: APIClient, project: Project, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     calls = git_calls(monkeypatch)
@@ -62,6 +75,7 @@ def test_a_run_that_changes_nothing_asks_git_nine_times(
         CHECK,  # after the agent: is the worktree still ours?
         CHECK,  # before reading its state
         "status --porcelain=v2",  # clean, and HEAD
+        *SNAPSHOT,  # an empty diff: no contents to read
     ]
     assert run.head_before == run.head_after == run.attempt.base_commit != ""
 
@@ -83,6 +97,9 @@ def test_a_run_that_changes_files_is_checked_right_before_its_commit(
         "config user.email",
         "commit --quiet",
         "rev-parse HEAD",
+        *SNAPSHOT,
+        "cat-file --batch-check",  # the sizes of hello.txt's blobs
+        "cat-file --batch",  # their contents
     ]
     assert run.head_before == run.attempt.base_commit != run.head_after
 
