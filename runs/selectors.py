@@ -279,6 +279,13 @@ def attempt_to_api(attempt: Attempt) -> dict[str, Any]:
         "worker": attempt.worker,
         "error_summary": attempt.error_summary,
         "created_at": rfc3339(attempt.created_at),
+        "merge_commit": attempt.merge_commit,
+        "merge_strategy": attempt.merge_strategy,
+        "merged_at": rfc3339(attempt.merged_at),
+        "pr_url": attempt.pr_url,
+        "pr_number": attempt.pr_number,
+        "pr_state": attempt.pr_state,
+        "operation": attempt.operation,
     }
 
 
