@@ -38,7 +38,7 @@ from django.core.management import call_command  # noqa: E402
 from rest_framework.test import APIClient  # noqa: E402
 
 from projects.models import AgentProfile, Project  # noqa: E402
-from runs import pipeline, services, workspace  # noqa: E402
+from runs import diffs, pipeline, services, workspace  # noqa: E402
 from runs.models import Run  # noqa: E402
 
 AGENT = """#!/usr/bin/perl
@@ -126,6 +126,7 @@ def main() -> None:
     for name in ("_setup_ok", "message_append", "_execute"):
         timed(pipeline, name)
     timed(workspace, "commit_if_dirty")
+    timed(diffs, "snapshot_store")
     for name in ("_stdout_ends", "_write_output"):
         timed(pipeline, name)
     for name in ("run_claim", "run_finish", "attempt_finish"):
