@@ -21,6 +21,7 @@ from rest_framework.response import Response
 
 from conductor_site.http import validated_body
 from conductor_site.openapi import errors
+from conductor_site.parsers import JSONParser
 from projects import git
 from runs import openapi
 from runs.attempt_api import ATTEMPT, get_attempt
@@ -31,6 +32,10 @@ from runs.selectors import attempt_to_api
 COMMIT_RE = r"^[0-9a-f]{40}(?:[0-9a-f]{24})?$"  # a full SHA-1 or SHA-256 object name
 MESSAGE_MAX_CHARS = 65536
 LANDING_ERRORS = errors(400, 404, 409, 503)
+# JSON bodies only: the server (Twisted, under Daphne) answers a malformed multipart body with
+# a bare 400 before Django sees it, and these bodies are all optional, so an empty form is
+# valid input; JSON-only, a form body is a 415 in the error shape.
+JSON_ONLY = [JSONParser]
 
 
 class MergeSerializer(serializers.Serializer):
@@ -114,7 +119,7 @@ class LandingActions:
         request=MergeSerializer,
         responses={200: openapi.AttemptMergedSerializer, **LANDING_ERRORS},
     )
-    @action(detail=True, methods=["post"])
+    @action(detail=True, methods=["post"], parser_classes=JSON_ONLY)
     def merge(self, request: Request, attempt_id: str) -> Response:
         """Merge the branch into its target, computed without any working tree; a target
         checked out somewhere is merged only when that tree is clean, and brought up to date.
@@ -138,7 +143,7 @@ class LandingActions:
         request=None,
         responses={200: openapi.AttemptRebasedSerializer, **LANDING_ERRORS},
     )
-    @action(detail=True, methods=["post"])
+    @action(detail=True, methods=["post"], parser_classes=JSON_ONLY)
     def rebase(self, request: Request, attempt_id: str) -> Response:
         """Rebase the branch onto its target in the attempt's worktree. On conflicts (409,
         with the files) the rebase stays in progress: resolve them there, then
@@ -152,7 +157,7 @@ class LandingActions:
         request=None,
         responses={200: openapi.AttemptRebasedSerializer, **LANDING_ERRORS},
     )
-    @action(detail=True, methods=["post"], url_path="rebase/continue")
+    @action(detail=True, methods=["post"], parser_classes=JSON_ONLY, url_path="rebase/continue")
     def rebase_continue(self, request: Request, attempt_id: str) -> Response:
         """Go on with the rebase once its conflicts are resolved in the worktree (everything
         there is staged); 409 while a conflicted file still has conflict markers."""
@@ -165,7 +170,7 @@ class LandingActions:
         request=None,
         responses={200: openapi.AttemptAbortedSerializer, **LANDING_ERRORS},
     )
-    @action(detail=True, methods=["post"], url_path="conflicts/abort")
+    @action(detail=True, methods=["post"], parser_classes=JSON_ONLY, url_path="conflicts/abort")
     def conflicts_abort(self, request: Request, attempt_id: str) -> Response:
         """Abort the rebase (or merge, cherry-pick, revert) stopped in the worktree: it is
         back where it was before."""
@@ -178,7 +183,7 @@ class LandingActions:
         request=PushSerializer,
         responses={200: openapi.AttemptPushedSerializer, **LANDING_ERRORS},
     )
-    @action(detail=True, methods=["post"])
+    @action(detail=True, methods=["post"], parser_classes=JSON_ONLY)
     def push(self, request: Request, attempt_id: str) -> Response:
         """Push the branch to the project's remote (`origin`, or its only one), under the
         same name; 409 with git's message when the remote refuses."""
@@ -192,7 +197,7 @@ class LandingActions:
         request=PrCreateSerializer,
         responses={200: openapi.AttemptPullRequestSerializer, **LANDING_ERRORS},
     )
-    @action(detail=True, methods=["post"])
+    @action(detail=True, methods=["post"], parser_classes=JSON_ONLY)
     def pr(self, request: Request, attempt_id: str) -> Response:
         """Push the branch and open a pull request through `gh`; 400 saying how to install
         it or log in when it cannot; 409 while the attempt has an open one."""
@@ -213,7 +218,7 @@ class LandingActions:
         request=PrAttachSerializer,
         responses={200: openapi.AttemptPullRequestSerializer, **LANDING_ERRORS},
     )
-    @action(detail=True, methods=["post"], url_path="pr/attach")
+    @action(detail=True, methods=["post"], parser_classes=JSON_ONLY, url_path="pr/attach")
     def pr_attach(self, request: Request, attempt_id: str) -> Response:
         """Record an existing pull request of the branch (by number or URL, else the one
         whose head is the branch); 409 when it is another branch's."""

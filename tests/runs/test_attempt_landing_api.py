@@ -289,10 +289,14 @@ def test_bad_input_is_a_400_naming_the_field_and_changes_nothing(
     assert rev(git_repo, "main") == main
 
 
-def test_a_body_that_is_not_an_object_is_a_400(api: APIClient, attempt: Attempt) -> None:
+def test_a_body_that_is_not_an_object_is_a_400_and_a_form_a_415(
+    api: APIClient, attempt: Attempt
+) -> None:
     for route in ("merge", "push", "pr", "pr/attach"):
         response = api.post(f"/api/v1/attempts/{attempt.id}/{route}", [1], format="json")
         assert_error(response, 400, "BAD_REQUEST")
+        form = api.post(f"/api/v1/attempts/{attempt.id}/{route}", {"force": "true"})
+        assert_error(form, 415, "UNSUPPORTED_MEDIA_TYPE")
 
 
 @pytest.mark.parametrize("route", ROUTES)
