@@ -28,6 +28,7 @@ test-production: $(STAMP)
 	$(BIN)/pytest -m production
 
 lint: $(STAMP)
+	@! git grep -nE '^(<<<<<<<|>>>>>>>) ' -- . ':!static/vendor' || { echo 'merge conflict markers above'; exit 1; }
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 	$(BIN)/mypy .

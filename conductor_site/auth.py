@@ -1,16 +1,20 @@
-"""API key authentication: off unless a key is configured.
+"""Authentication: the API key for the API, Django users for the dashboard; both off unless a
+key is configured.
 
 The key comes from `--api-key`, else `CONDUCTOR_API_KEY`, else the config file
 (`conductor_site.config`). Health, version, metrics, the web UI and its assets, and CORS
-preflights never need it; everything else does, the SSE streams included.
+preflights never need it; everything else does, the SSE streams included. With a key, the
+dashboard's pages (under /ui/) need a signed-in Django user instead (`DashboardSignInMiddleware`).
 """
 
 from __future__ import annotations
 
 import hmac
+import ipaddress
 from collections.abc import Callable
 
 from django.conf import settings
+from django.contrib.auth.views import redirect_to_login
 from django.http import HttpRequest, HttpResponse, JsonResponse
 
 EXEMPT_PATHS = ("/api/v1/health", "/api/v1/version", "/metrics", "/ui")
@@ -57,4 +61,49 @@ class ApiKeyMiddleware:
             )
             response["WWW-Authenticate"] = 'Bearer realm="conductor"'
             return response
+        return self.get_response(request)
+
+
+# The dashboard (pages under /ui/): Django users and sessions whenever auth is on.
+
+SIGN_IN_PATHS = ("/ui/sign-in/", "/ui/first-run/")
+
+
+def sign_in_required() -> bool:
+    """Auth is on when an API key is configured; the dashboard then needs a signed-in user.
+    On the default loopback setup with no key nobody signs in."""
+    return bool(settings.CONDUCTOR["API_KEY"])
+
+
+def from_loopback(request: HttpRequest) -> bool:
+    """The request came from this machine (the first-run form is offered only there)."""
+    try:
+        return ipaddress.ip_address(request.META.get("REMOTE_ADDR", "")).is_loopback
+    except ValueError:
+        return False
+
+
+def dashboard_context(request: HttpRequest) -> dict[str, object]:
+    """What every page's navigation shows (a template context processor)."""
+    from conductor_site.api import conductor_version
+
+    return {"sign_in_required": sign_in_required(), "conductor_version": conductor_version()}
+
+
+class DashboardSignInMiddleware:
+    """Every page under /ui/ but sign-in and first-run needs a signed-in user when auth is
+    on: one gate for all pages, so a new page cannot forget it. Static files, the API (its
+    key) and the admin (its own sign-in) are not pages of the dashboard."""
+
+    def __init__(self, get_response: Callable[[HttpRequest], HttpResponse]) -> None:
+        self.get_response = get_response
+
+    def __call__(self, request: HttpRequest) -> HttpResponse:
+        if (
+            request.path.startswith("/ui/")
+            and not request.path.startswith(SIGN_IN_PATHS)
+            and sign_in_required()
+            and not request.user.is_authenticated
+        ):
+            return redirect_to_login(request.get_full_path(), str(settings.LOGIN_URL))
         return self.get_response(request)

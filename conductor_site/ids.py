@@ -39,3 +39,10 @@ def new_run_id() -> str:
 
 def new_attempt_id() -> str:
     return f"att-{timezone.now():%Y%m%d-%H%M%S}-{secrets.token_hex(4)}"
+
+
+def new_task_id(title: str) -> str:
+    """`task-YYYYMMDD-HHMMSS-<slug of the title>` (Conductor Loop's form), for tasks made
+    without an id (the board's form); random hex when the title has no usable letters."""
+    slug = re.sub(r"[^a-z0-9]+", "-", title.lower()).strip("-")[:40].strip("-")
+    return f"task-{timezone.now():%Y%m%d-%H%M%S}-{slug or secrets.token_hex(4)}"

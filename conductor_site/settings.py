@@ -99,12 +99,16 @@ MIDDLEWARE = [
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
+    "conductor_site.auth.DashboardSignInMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "conductor_site.audit.FormSubmissionAuditMiddleware",
     "django_prometheus.middleware.PrometheusAfterMiddleware",
 ]
 CSRF_FAILURE_VIEW = "conductor_site.errors.csrf_failure"
+# The dashboard's sign-in, when auth is on (conductor_site.auth.DashboardSignInMiddleware).
+LOGIN_URL = "/ui/sign-in/"
+LOGIN_REDIRECT_URL = "/ui/"
 
 ROOT_URLCONF = "conductor_site.urls"
 ASGI_APPLICATION = "conductor_site.asgi.application"
@@ -119,6 +123,7 @@ TEMPLATES = [
                 "django.template.context_processors.request",
                 "django.contrib.auth.context_processors.auth",
                 "django.contrib.messages.context_processors.messages",
+                "conductor_site.auth.dashboard_context",
             ],
         },
     },

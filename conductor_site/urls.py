@@ -7,7 +7,7 @@ from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
 
 from conductor_site.api import HealthApi, VersionApi, conductor_version
 from conductor_site.metrics import metrics_view
-from conductor_site.views import ui_home
+from conductor_site.views import SignInView, SignOutView, first_run
 
 handler400 = "conductor_site.errors.json_400"
 handler403 = "conductor_site.errors.json_403"
@@ -32,7 +32,13 @@ urlpatterns = [
     path("api/projects/", include("runs.project_urls")),
     path("admin/", admin.site.urls),
     path("metrics", metrics_view, name="metrics"),
-    path("ui/", ui_home, name="ui"),
+    # The dashboard: sign-in here, each app's pages in its own `page_urls`.
+    path("ui/sign-in/", SignInView.as_view(), name="sign-in"),
+    path("ui/sign-out/", SignOutView.as_view(), name="sign-out"),
+    path("ui/first-run/", first_run, name="first-run"),
+    path("ui/", include("projects.page_urls")),
+    path("ui/", include("tasks.page_urls")),
+    path("ui/", include("runs.page_urls")),
     path("ui", RedirectView.as_view(url="/ui/")),
     path("", RedirectView.as_view(url="/ui/")),
 ]

@@ -38,6 +38,7 @@ def git(
     env: Mapping[str, str] | None = None,
     codes: Collection[int] = (0,),
 ) -> str:
+    """`codes`: the exit codes that are not failures (`merge-tree` exits 1 on conflicts)."""
     out = git_bytes(
         repo,
         *args,
@@ -62,8 +63,7 @@ def git_bytes(
     codes: Collection[int] = (0,),
 ) -> bytes:
     """`git()` for output that is not text: file contents, and `-z` lists whose paths may be
-    any bytes. `env` adds to the environment (e.g. `GIT_INDEX_FILE`); `codes`: the exit codes
-    that are not failures (`merge-tree` exits 1 on conflicts)."""
+    any bytes. `env` adds to the environment (e.g. `GIT_INDEX_FILE`)."""
     full_env = {**os.environ, "GIT_TERMINAL_PROMPT": "0", "LC_ALL": "C", **(env or {})}
     if operands:
         args = (*args, "--end-of-options", *operands)
@@ -291,10 +291,6 @@ class Change:
     similarity: int | None
 
 
-def merge_base(path: str | Path, one: str, other: str) -> str:
-    return git(path, "merge-base", operands=[one, other]).strip()
-
-
 def head_and_index(path: str | Path) -> tuple[str, Path]:
     """The worktree's HEAD commit and where its index file is, in one git call."""
     head, index = git(path, "rev-parse", "HEAD", "--git-path", "index").splitlines()
@@ -435,26 +431,6 @@ def ahead_behind(path: str | Path, head: str, target: str) -> tuple[int, int]:
     counts = git(path, "rev-list", "--left-right", "--count", operands=[f"{head}...{target}"])
     ahead, behind = counts.split()
     return int(ahead), int(behind)
-
-
-OPERATION_MARKERS = {
-    "rebase-merge": "rebase",
-    "rebase-apply": "rebase",
-    "MERGE_HEAD": "merge",
-    "CHERRY_PICK_HEAD": "cherry_pick",
-    "REVERT_HEAD": "revert",
-}
-
-
-def operation_in_progress(path: str | Path) -> str | None:
-    """The operation a worktree is in the middle of (stopped on conflicts, or on `edit`),
-    from the markers git leaves in its admin folder; None when there is none."""
-    args = [arg for marker in OPERATION_MARKERS for arg in ("--git-path", marker)]
-    found = git(path, "rev-parse", *args).splitlines()
-    for marker, where in zip(OPERATION_MARKERS, found, strict=True):
-        if Path(path, where).exists():
-            return OPERATION_MARKERS[marker]
-    return None
 
 
 def identity(path: str | Path) -> list[str]:
@@ -619,6 +595,10 @@ def is_ancestor(repo: str | Path, ancestor: str, descendant: str) -> bool:
     return found.split() == [ancestor]
 
 
+def merge_base(repo: str | Path, one: str, other: str) -> str:
+    return git(repo, "merge-base", operands=[one, other]).strip()
+
+
 def commits_to_replay(repo: str | Path, upstream: str, head: str) -> list[str]:
     """The commits of `head` not in `upstream`, oldest first, each with its parents."""
     out = git(
@@ -644,6 +624,23 @@ def tracked_changes(path: str | Path) -> list[str]:
     (`--no-optional-locks`), so looking leaves the user's repository as it was."""
     out = git(path, "--no-optional-locks", "status", "--porcelain", "--untracked-files=no")
     return out.splitlines()
+
+
+def operation_in_progress(path: str | Path) -> str:
+    """`rebase`, `merge`, `cherry_pick`, `revert` stopped in this working tree, or ''."""
+    markers = {
+        "rebase-merge": "rebase",
+        "rebase-apply": "rebase",
+        "MERGE_HEAD": "merge",
+        "CHERRY_PICK_HEAD": "cherry_pick",
+        "REVERT_HEAD": "revert",
+    }
+    args = [option for marker in markers for option in ("--git-path", marker)]
+    paths = git(path, "rev-parse", *args).splitlines()
+    for found, operation in zip(paths, markers.values(), strict=True):
+        if os.path.lexists(Path(path, found)):
+            return operation
+    return ""
 
 
 def conflicted_files(path: str | Path) -> list[str]:

@@ -12,7 +12,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from django.db.models import Count, Max, Q, QuerySet, Sum
+from django.db.models import Count, F, Max, Q, QuerySet, Sum
 
 from messagebus.selectors import bus_totals
 from projects import storage
@@ -104,14 +104,36 @@ def _inside_any(path: str, folders: list[Path]) -> bool:
 # Statistics and housekeeping.
 
 
+def _agent_run_counts() -> dict[str, Count]:
+    """Agent runs by status (AMB-5: stopped and crashed count as crashed)."""
+    return {
+        "total": Count("id"),
+        "running": Count("id", filter=Q(status=RunStatus.RUNNING)),
+        "completed": Count("id", filter=Q(status=RunStatus.SUCCESS)),
+        "failed": Count("id", filter=Q(status=RunStatus.FAILED)),
+        "crashed": Count("id", filter=Q(status__in=[RunStatus.STOPPED, RunStatus.CRASHED])),
+    }
+
+
+def agent_run_counts_by_project() -> dict[str, dict[str, int]]:
+    """`_agent_run_counts` of every project with runs, in one query (the dashboard's list)."""
+    rows = (
+        Run.objects.filter(kind=Run.Kind.AGENT)
+        .values(project=F("attempt__task__project_id"))
+        .order_by()
+        .annotate(**_agent_run_counts())
+    )
+    counts: dict[str, dict[str, int]] = {}
+    for row in rows:
+        values: dict[str, Any] = dict(row)
+        counts[values.pop("project")] = values
+    return counts
+
+
 def project_stats(project: Project) -> dict[str, Any]:
-    """Agent runs by status (AMB-5: stopped and crashed count as crashed) and bus totals."""
+    """Agent runs by status and bus totals."""
     runs = Run.objects.filter(attempt__task__project=project, kind=Run.Kind.AGENT).aggregate(
-        total=Count("id"),
-        running=Count("id", filter=Q(status=RunStatus.RUNNING)),
-        completed=Count("id", filter=Q(status=RunStatus.SUCCESS)),
-        failed=Count("id", filter=Q(status=RunStatus.FAILED)),
-        crashed=Count("id", filter=Q(status__in=[RunStatus.STOPPED, RunStatus.CRASHED])),
+        **_agent_run_counts()
     )
     buses, bus_bytes = bus_totals(project.id)
     return {
@@ -141,6 +163,18 @@ def attempts_with_worktrees(tasks: QuerySet[Task]) -> list[Attempt]:
         Attempt.objects.filter(task__in=tasks)
         .exclude(worktree_path="")
         .select_related("task__project")
+    )
+
+
+def worktree_bytes(project: Project) -> int:
+    """What the project's worktrees on this host hold; a worktree path outside the worktree
+    root (or on another worker host) is not measured."""
+    root = storage.worktree_root().resolve()
+    paths = Attempt.objects.filter(task__project=project).exclude(worktree_path="")
+    return sum(
+        folder_bytes(Path(path))
+        for path in set(paths.values_list("worktree_path", flat=True))
+        if _inside_any(path, [root]) and Path(path).resolve() != root
     )
 
 

@@ -73,7 +73,7 @@ def _status(
         raise git.GitError(f"the target branch {target!r} names no commit") from exc
     ahead, behind = git.ahead_behind(where, head, target_commit)
     state = git.working_state(where) if present else git.WorkingState(0, 0, [])
-    operation = git.operation_in_progress(where) if present else None
+    operation = (git.operation_in_progress(where) or None) if present else None
     return {
         "attempt_id": attempt.id,
         "branch": attempt.branch,

@@ -189,16 +189,18 @@ class AttemptSerializer(serializers.Serializer):
     worktree_path = serializers.CharField()
     worker = serializers.CharField(help_text="The worker that owns the worktree.")
     error_summary = serializers.CharField()
-    created_at = serializers.DateTimeField()
-    merge_commit = serializers.CharField(help_text='What its last merge put on the target; "".')
-    merge_strategy = serializers.ChoiceField(MergeStrategy.choices, allow_blank=True)
+    merge_commit = serializers.CharField(help_text='The commit it landed as; "" until merged.')
+    merge_strategy = serializers.ChoiceField(
+        MergeStrategy.choices, allow_blank=True, help_text='"" until merged.'
+    )
     merged_at = serializers.DateTimeField(allow_null=True)
-    pr_url = serializers.CharField(help_text='Its pull request; "" when it has none.')
+    pr_url = serializers.CharField(help_text='Its pull request; "" without one.')
     pr_number = serializers.IntegerField(allow_null=True)
-    pr_state = serializers.ChoiceField(PR_STATES, allow_blank=True)
+    pr_state = serializers.ChoiceField(PR_STATES, allow_blank=True, help_text='"" without a PR.')
     operation = serializers.CharField(
         help_text='The landing operation running on it now (merge, rebase, push, ...), or "".'
     )
+    created_at = serializers.DateTimeField()
 
 
 class AttemptRunSerializer(serializers.Serializer):

@@ -278,7 +278,6 @@ def attempt_to_api(attempt: Attempt) -> dict[str, Any]:
         "worktree_path": attempt.worktree_path,
         "worker": attempt.worker,
         "error_summary": attempt.error_summary,
-        "created_at": rfc3339(attempt.created_at),
         "merge_commit": attempt.merge_commit,
         "merge_strategy": attempt.merge_strategy,
         "merged_at": rfc3339(attempt.merged_at),
@@ -286,6 +285,7 @@ def attempt_to_api(attempt: Attempt) -> dict[str, Any]:
         "pr_number": attempt.pr_number,
         "pr_state": attempt.pr_state,
         "operation": attempt.operation,
+        "created_at": rfc3339(attempt.created_at),
     }
 
 

@@ -161,6 +161,49 @@ class TaskDetailApi(APIView):
         return Response({"status": "cancelled", "stopped_runs": stopped})
 
 
+class TaskMoveApi(APIView):
+    @extend_schema_serializer(component_name="TaskMove")
+    class InputSerializer(serializers.Serializer):
+        column = serializers.ChoiceField(Task.Column.values)
+        after = serializers.CharField(
+            required=False,
+            default="",
+            allow_blank=True,
+            max_length=128,
+            help_text="The task id of the card just above it in that column; empty: none.",
+        )
+        before = serializers.CharField(
+            required=False,
+            default="",
+            allow_blank=True,
+            max_length=128,
+            help_text="The task id of the card just below it; neither: at the column's end.",
+        )
+
+    @extend_schema(
+        operation_id="task_move",
+        tags=["tasks"],
+        parameters=TASK_PARAMETERS,
+        request=InputSerializer,
+        responses={200: openapi.TaskMovedSerializer, **errors(400, 404)},
+    )
+    def post(self, request: Request, task_id: str) -> Response:
+        """Move the task on the board: to a column, between two of its cards. Moving it to
+        `cancelled` cancels it (its runs are stopped), as `DELETE` does."""
+        task = get_task(request, task_id)
+        data = self.InputSerializer(data=request.data)
+        data.is_valid(raise_exception=True)
+        moved = services.task_move(task, **data.validated_data)
+        return Response(
+            {
+                "project_id": moved.project_id,
+                "task_id": moved.task_id,
+                "column": moved.column,
+                "position": moved.position,
+            }
+        )
+
+
 class SelfUpdateApi(APIView):
     @extend_schema_serializer(component_name="SelfUpdate")
     class InputSerializer(serializers.Serializer):

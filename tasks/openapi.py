@@ -11,7 +11,7 @@ from rest_framework import serializers
 from conductor_site.openapi import page_of
 from runs.models import RunStatus
 from runs.openapi import RunSerializer, RunSummarySerializer
-from tasks.models import Gate
+from tasks.models import Gate, Task
 from tasks.selectors import TASK_STATUS_FILTERS
 
 # `tasks.selectors.task_status` (CONTRACT.md, AMB-34).
@@ -54,6 +54,13 @@ class TaskStartedSerializer(serializers.Serializer):
     status = serializers.ChoiceField(["started", "queued"])
     queue_position = serializers.IntegerField()
     depends_on = serializers.ListField(child=serializers.CharField())
+
+
+class TaskMovedSerializer(serializers.Serializer):
+    project_id = serializers.CharField()
+    task_id = serializers.CharField()
+    column = serializers.ChoiceField(Task.Column.values)
+    position = serializers.FloatField(help_text="Its place in the column: lower is higher up.")
 
 
 class TaskCancelledSerializer(serializers.Serializer):

@@ -18,7 +18,15 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, TypeVar
 
-from django.db.models import BooleanField, ExpressionWrapper, F, FilteredRelation, Q, QuerySet
+from django.db.models import (
+    BooleanField,
+    Count,
+    ExpressionWrapper,
+    F,
+    FilteredRelation,
+    Q,
+    QuerySet,
+)
 
 from conductor_site.db_functions import json_value, utc_text
 from projects.models import Project
@@ -384,3 +392,31 @@ def task_runs_page(task: Task, *, limit: int, offset: int) -> tuple[list[dict[st
     page = list(runs[offset : offset + limit])
     files = files_by_run(page)
     return [run_summary(run, files[run.id]) for run in page], runs.count()
+
+
+# The dashboard's board: a page of one column's cards at a time, so 10,000 tasks stay fast.
+
+
+def board_column(project: Project, column: str, *, limit: int, offset: int) -> list[dict[str, Any]]:
+    """A page of the column's cards in board order: each card is a task-list item
+    (`task_items`: its status for the badges) with the task's title and agent."""
+    tasks = Task.objects.filter(project=project, column=column).order_by("position", "id")
+    rows = list(task_rows(tasks)[offset : offset + limit])
+    cards = {
+        pk: (title, agent)
+        for pk, title, agent in Task.objects.filter(pk__in=[row["id"] for row in rows]).values_list(
+            "id", "title", "agent_type"
+        )
+    }
+    return [
+        {**item, "title": cards[row["id"]][0], "agent": cards[row["id"]][1]}
+        for row, item in zip(rows, task_items(rows), strict=True)
+    ]
+
+
+def column_counts(project: Project) -> dict[str, int]:
+    """How many cards each board column holds, in one query."""
+    rows = project.tasks.values("column").order_by().annotate(count=Count("id"))
+    counts = {column: 0 for column in Task.Column.values}
+    counts.update({row["column"]: row["count"] for row in rows})
+    return counts

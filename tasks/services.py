@@ -1,4 +1,5 @@
-"""Creating tasks, starting their attempts and follow-ups, the Ralph loop, cancelling, deleting."""
+"""Creating tasks, starting their attempts and follow-ups, the Ralph loop, moving them on the
+board, cancelling, deleting."""
 
 from __future__ import annotations
 
@@ -10,6 +11,7 @@ from typing import Any
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 
+from conductor_site.errors import DomainError
 from projects import storage
 from projects.creation import project_ensure
 from projects.models import Project
@@ -51,10 +53,12 @@ def task_submit(
     depends_on: list[str] | None = None,
     project_root: str = "",
     thread_parent: dict[str, str] | None = None,
+    title: str = "",
     parent_attempt: Attempt | None = None,
 ) -> Started:
-    """`POST /api/v1/tasks`: create (or attach to, or resume) a task and start or queue it;
-    a subtask made from `parent_attempt` (`subtask_submit`)."""
+    """`POST /api/v1/tasks` and the board: create (or attach to, or resume) a task and start
+    or queue it. Without a `title` the prompt's first line is the title. A subtask made from
+    `parent_attempt` starts from its branch (`subtask_submit`)."""
     agent_for(agent_type).check()
     with transaction.atomic():
         if planner.gate_locked().draining:
@@ -71,16 +75,9 @@ def task_submit(
             dependency_cycle_refuse(
                 project_id=project_id, task_id=task_id, depends_on=depends_on or []
             )
-            task = _task_create(
-                project,
-                task_id,
-                agent_type,
-                prompt,
-                task,
-                config=config,
-                depends_on=depends_on,
-                parent_attempt=parent_attempt,
-            )
+            fields = _task_fields(title, agent_type, prompt, config, depends_on)
+            fields["parent_attempt"] = parent_attempt
+            task = _task_create(project, task_id, fields, task)
             if parent is not None:
                 threads.link_child(task, parent, thread_parent or {})
         elif task is None or task.is_bus_only:
@@ -108,26 +105,26 @@ def _attempt_submit(task: Task, agent: str, prompt: str, base_branch: str = "") 
     return Started(task, run, queued=attempt.admitted_at is None, queue_position=position)
 
 
-def _task_create(
-    project: Project,
-    task_id: str,
+def _task_fields(
+    title: str,
     agent_type: str,
     prompt: str,
-    bus_only: Task | None,
-    *,
     config: dict[str, Any] | None,
     depends_on: list[str] | None,
-    parent_attempt: Attempt | None,
-) -> Task:
-    """A new task, or the bus-only one a message made (locked by the caller) filled in."""
-    fields = {
-        "title": _title(prompt),
+) -> dict[str, Any]:
+    return {
+        "title": title.strip()[:300] or _title(prompt),
         "prompt": prompt,
         "agent_type": agent_type,
         "config": config or {},
         "depends_on": depends_on or [],
-        "parent_attempt": parent_attempt,
     }
+
+
+def _task_create(
+    project: Project, task_id: str, fields: dict[str, Any], bus_only: Task | None
+) -> Task:
+    """A new task, or the bus-only one a message made (locked by the caller) filled in."""
     try:
         with transaction.atomic():
             if bus_only is None:
@@ -140,7 +137,7 @@ def _task_create(
     except IntegrityError as exc:
         raise TaskConflict(f"task {task_id!r} already exists in project {project.id!r}") from exc
     try:  # the caller's transaction undoes the task when its folder cannot be written
-        storage.file_write(storage.task_dir(project.id, task_id) / "TASK.md", prompt)
+        storage.file_write(storage.task_dir(project.id, task_id) / "TASK.md", fields["prompt"])
     except storage.PathRefused as exc:
         raise TaskConflict(f"task {task_id!r}: its folder cannot be written: {exc}") from exc
     return task
@@ -247,6 +244,80 @@ def task_resume_loop(task: Task) -> None:
     task.refresh_from_db()
     with suppress(TaskConflict):  # the attempt that just ended saw no DONE and went on itself
         followup_start(task, task.prompt, resume_session=False)
+
+
+class TaskMoveRefused(DomainError):
+    """The column or a neighbour of a move is wrong (HTTP 400)."""
+
+
+def task_move(task: Task, column: str, *, after: str = "", before: str = "") -> Task:
+    """Put the task in a board column between two of its cards, named by task id (`after`
+    above it, `before` below; neither: at the end). Moving it to `cancelled` cancels it
+    (`task_cancel`): a cancelled card never keeps an agent running."""
+    if column not in Task.Column.values:
+        raise TaskMoveRefused(f"column must be one of {', '.join(Task.Column.values)}")
+    with transaction.atomic():
+        Task.objects.select_for_update().filter(pk=task.pk).first()  # one move at a time
+        position = _position_between(
+            task.project_id,
+            column,
+            _neighbour(task, column, "after", after),
+            _neighbour(task, column, "before", before),
+        )
+        Task.objects.filter(pk=task.pk).update(column=column, position=position)
+    if column == Task.Column.CANCELLED:
+        task_cancel(task)
+    task.refresh_from_db()
+    return task
+
+
+def _neighbour(task: Task, column: str, name: str, task_id: str) -> Task | None:
+    if not task_id:
+        return None
+    found = Task.objects.filter(project_id=task.project_id, task_id=task_id, column=column)
+    neighbour = found.exclude(pk=task.pk).first()
+    if neighbour is None:
+        raise TaskMoveRefused(f"{name}: no other task {task_id!r} in column {column!r}")
+    return neighbour
+
+
+def _position_between(
+    project_id: str,
+    column: str,
+    after: Task | None,
+    before: Task | None,
+    renumbered: bool = False,
+) -> float:
+    """A position between the neighbours; when none is left between them (equal, or
+    floats exhausted) the column is renumbered 0, 1, 2, ... first."""
+    if after is None:
+        return _column_end(project_id, column) if before is None else before.position - 1
+    if before is None:
+        return after.position + 1
+    middle = (after.position + before.position) / 2
+    if after.position < middle < before.position:
+        return middle
+    if renumbered:  # still nothing between them: they were not neighbours in this order
+        return after.position + 1
+    _column_renumber(project_id, column)
+    after.refresh_from_db(fields=["position"])
+    before.refresh_from_db(fields=["position"])
+    return _position_between(project_id, column, after, before, renumbered=True)
+
+
+def _column_end(project_id: str, column: str) -> float:
+    last = Task.objects.filter(project_id=project_id, column=column).order_by("-position")
+    top = last.values_list("position", flat=True).first()
+    return 0.0 if top is None else top + 1
+
+
+def _column_renumber(project_id: str, column: str) -> None:
+    tasks = list(
+        Task.objects.filter(project_id=project_id, column=column).order_by("position", "id")
+    )
+    for index, task in enumerate(tasks):
+        task.position = float(index)
+    Task.objects.bulk_update(tasks, ["position"], batch_size=500)
 
 
 def task_cancel(task: Task, wait: bool = False) -> list[str]:

@@ -3,7 +3,7 @@ from __future__ import annotations
 from django.urls import path
 from rest_framework.routers import SimpleRouter
 
-from tasks.api import SelfUpdateApi, TaskCreateApi, TaskDetailApi
+from tasks.api import SelfUpdateApi, TaskCreateApi, TaskDetailApi, TaskMoveApi
 from tasks.attempt_api import AttemptsViewSet
 
 # `/api/v1/attempts`: runs' reads and stop, with the starts of tasks/attempt_api.py.
@@ -14,6 +14,7 @@ attempts.register("attempts", AttemptsViewSet, basename="attempt")
 urlpatterns = [
     path("tasks", TaskCreateApi.as_view()),
     path("tasks/<str:task_id>", TaskDetailApi.as_view()),
+    path("tasks/<str:task_id>/move", TaskMoveApi.as_view()),
     path("admin/self-update", SelfUpdateApi.as_view()),
     *attempts.urls,
 ]

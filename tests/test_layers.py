@@ -17,8 +17,10 @@ FLOORS = {"conductor_site": 0, "projects": 1, "runs": 2, "tasks": 3, "messagebus
 CHECKED = ("projects", "runs", "tasks")
 
 KNOWN = {
-    # Deleting a project answers 409 while its runs still run (`runs.services.Busy`).
+    # Deleting a project answers 409 while its runs still run (`runs.services.Busy`), in the
+    # API and on the dashboard's delete page.
     ("projects/api.py", "runs"),
+    ("projects/views.py", "runs"),
     # The project list's last activity and the stats count over tasks, runs and buses.
     ("projects/selectors.py", "messagebus"),
     ("projects/selectors.py", "runs"),

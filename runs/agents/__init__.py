@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import shutil
+from dataclasses import dataclass
+
 from runs.agents.amp import AmpAgent
 from runs.agents.base import Agent, AgentCommand, AgentNotFound
 from runs.agents.claude import ClaudeAgent
@@ -28,7 +31,16 @@ AGENT_TYPES: dict[str, type[Agent]] = {
     )
 }
 
-__all__ = ["AGENT_TYPES", "Agent", "AgentCommand", "AgentNotFound", "UnknownAgent", "agent_for"]
+__all__ = [
+    "AGENT_TYPES",
+    "Agent",
+    "AgentCommand",
+    "AgentNotFound",
+    "Installed",
+    "UnknownAgent",
+    "agent_for",
+    "agents_installed",
+]
 
 
 class UnknownAgent(ValueError):
@@ -47,3 +59,30 @@ def agent_for(name: str) -> Agent:
             f"unknown agent_type {name!r}: use one of {known}, or the name of an agent profile"
         )
     return cls(profile)
+
+
+@dataclass(frozen=True)
+class Installed:
+    """An agent type's executable as found on PATH ("" when missing) and its version."""
+
+    type: str
+    executable: str
+    path: str
+    version: str
+
+
+def agents_installed(path: str) -> list[Installed]:
+    """Each agent type with an executable of its own, found on `path`, with the version the
+    runs record (`Agent.version`: its cache asks each binary once). The probes run side by
+    side, so a page waits for the slowest, not for their sum."""
+    agents = [cls() for cls in AGENT_TYPES.values() if cls.executable]
+    probes = [agent.version_soon(path) for agent in agents]
+    return [
+        Installed(
+            type=agent.type,
+            executable=agent.executable,
+            path=shutil.which(agent.executable, path=path) or "",
+            version=probe.result(),
+        )
+        for agent, probe in zip(agents, probes, strict=True)
+    ]

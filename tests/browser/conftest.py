@@ -1,7 +1,9 @@
 """Pages in a real headless Chromium (Debian's `chromium`, driven by Playwright).
 
 Skipped with the reason when no Chromium is installed, unless CONDUCTOR_REQUIRE_BROWSER is set
-(`.ci/run` installs Chromium and sets it), which turns the skip into a failure.
+(`.ci/run` installs Chromium and sets it), which turns the skip into a failure. With
+CONDUCTOR_SCREENSHOTS set, the dashboard tests save the main pages to `docs/screenshots/`
+(the README shows them).
 """
 
 from __future__ import annotations
@@ -30,6 +32,16 @@ FLAGS = [
     "--disable-component-update",
     "--disable-sync",
 ]
+
+
+SCREENSHOTS = Path(__file__).resolve().parents[2] / "docs" / "screenshots"
+
+
+def screenshot(page: Page, name: str) -> None:
+    """Save the page as `docs/screenshots/<name>.png` when CONDUCTOR_SCREENSHOTS is set."""
+    if os.getenv("CONDUCTOR_SCREENSHOTS"):
+        SCREENSHOTS.mkdir(exist_ok=True)
+        page.screenshot(path=SCREENSHOTS / f"{name}.png")
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:

@@ -1,4 +1,4 @@
-"""The pages a person opens: `/ui/`, Swagger UI, and DRF's browsable API."""
+"""The pages a person opens besides the dashboard: Swagger UI and DRF's browsable API."""
 
 from __future__ import annotations
 
@@ -17,7 +17,7 @@ def test_the_root_leads_to_the_ui_page_and_on_to_the_api_docs(page: Page, server
     page.goto(url(server, "/"))
 
     expect(page).to_have_url(url(server, "/ui/"))
-    expect(page.get_by_role("heading", level=1)).to_contain_text("Conductor")
+    expect(page.get_by_role("heading", level=1)).to_have_text("Projects")
     page.get_by_role("link", name="API documentation").click()
 
     expect(page).to_have_url(url(server, "/api/docs/"))

@@ -7,7 +7,7 @@ from django.db import migrations, models
 class Migration(migrations.Migration):
 
     dependencies = [
-        ('runs', '0005_worker'),
+        ('runs', '0006_attempt_landing'),
     ]
 
     operations = [

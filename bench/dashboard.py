@@ -1,0 +1,88 @@
+"""The dashboard's pages at 10,000 tasks, through a real `conductor serve` (embedded mode,
+throwaway data dir, no key: no sign-in).
+
+Usage: .venv/bin/python bench/dashboard.py [--tasks T] [--requests N]
+
+The tasks (each with one finished agent run) are seeded straight into the database, all in
+the board's `todo` column (the worst case: one column holds them all). For each page, one
+client reads it N times: the wall time per request (p50 / p99) and the server's own CPU per
+request (user + system, from /proc), with `GET /api/v1/health` as the floor of a bare request.
+"""
+
+from __future__ import annotations
+
+import argparse
+import http.client
+import subprocess
+import tempfile
+import time
+
+from api import (
+    CONDUCTOR,
+    embedded_env,
+    free_port,
+    percentiles,
+    seed_tasks,
+    server_cpu,
+    start_server,
+)
+
+PAGES = (
+    ("projects list  GET /ui/", "/ui/"),
+    ("board          GET /ui/projects/list/", "/ui/projects/list/"),
+    (
+        "column page    GET /ui/projects/list/columns/todo/?offset=<n>",
+        "/ui/projects/list/columns/todo/?offset={n}",
+    ),
+    ("now            GET /ui/now/", "/ui/now/"),
+    ("agents         GET /ui/agents/", "/ui/agents/"),
+    ("floor          GET /api/v1/health", "/api/v1/health"),
+)
+
+
+def page(conn: http.client.HTTPConnection, path: str) -> None:
+    conn.request("GET", path)
+    response = conn.getresponse()
+    response.read()
+    if response.status != 200:
+        raise SystemExit(f"GET {path}: {response.status}")
+
+
+def measure(server: subprocess.Popen[bytes], port: int, tasks: int, requests: int) -> None:
+    conn = http.client.HTTPConnection("127.0.0.1", port)
+    for _, path in PAGES:  # warm: imports, templates, the agents' version probes
+        page(conn, path.format(n=0))
+    for label, path in PAGES:
+        samples = []
+        start_cpu = server_cpu(server)
+        for i in range(requests):
+            offset = (i * 37 % max(tasks // 50, 1)) * 50
+            start = time.perf_counter()
+            page(conn, path.format(n=offset))
+            samples.append(time.perf_counter() - start)
+        cpu = (server_cpu(server) - start_cpu) / requests
+        print(f"{label}: {percentiles(samples)}, {cpu * 1000:.1f} ms server CPU each")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--tasks", type=int, default=10_000)
+    parser.add_argument("--requests", type=int, default=100)
+    args = parser.parse_args()
+    data_dir = tempfile.mkdtemp(prefix="conductor-bench-")
+    port = free_port()
+    subprocess.run(
+        [CONDUCTOR, "migrate", "--verbosity", "0"], env=embedded_env(data_dir), check=True
+    )
+    seed_tasks(data_dir, args.tasks)
+    server = start_server(data_dir, port)
+    try:
+        print(f"{args.tasks:,} tasks in one project, one client, {args.requests} requests a page")
+        measure(server, port, args.tasks, args.requests)
+    finally:
+        server.terminate()
+        server.wait(30)
+
+
+if __name__ == "__main__":
+    main()

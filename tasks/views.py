@@ -1,0 +1,110 @@
+"""The board: a project's tasks in Kanban columns, moved by drag and drop, made by a form.
+
+Each column shows a page of cards and fetches the next one when asked (htmx), so a project
+with 10,000 tasks renders as fast as one with fifty. A move posts to `task_move_view`, which
+calls `tasks.services.task_move`, as `POST /api/v1/tasks/<t>/move` does.
+"""
+
+from __future__ import annotations
+
+from django.conf import settings
+from django.contrib import messages
+from django.http import Http404, HttpRequest, HttpResponse
+from django.shortcuts import get_object_or_404, redirect, render
+from django.views.decorators.http import require_http_methods, require_POST, require_safe
+
+from conductor_site.errors import error_json
+from conductor_site.params import QUERY_INT_MAX
+from projects.models import Project
+from projects.selectors import project_stats
+from runs.agents import UnknownAgent
+from tasks import selectors, services
+from tasks.forms import TaskCreateForm
+from tasks.models import Task
+
+COLUMN_PAGE = 50
+COLUMN_LABELS = {
+    Task.Column.TODO: "To do",
+    Task.Column.IN_PROGRESS: "In progress",
+    Task.Column.IN_REVIEW: "In review",
+    Task.Column.DONE: "Done",
+    Task.Column.CANCELLED: "Cancelled",
+}
+
+
+@require_safe
+def board(request: HttpRequest, project_id: str) -> HttpResponse:
+    project = get_object_or_404(Project, id=project_id)
+    counts = selectors.column_counts(project)
+    columns = [
+        {
+            "value": value,
+            "label": label,
+            "count": counts[value],
+            **_column_page(project, value, 0),
+        }
+        for value, label in COLUMN_LABELS.items()
+    ]
+    context = {
+        "section": "projects",
+        "project": project,
+        "columns": columns,
+        "stats": project_stats(project),
+        "form": TaskCreateForm(),
+    }
+    return render(request, "tasks/board.html", context)
+
+
+@require_safe
+def board_column(request: HttpRequest, project_id: str, column: str) -> HttpResponse:
+    """The next page of a column's cards (htmx swaps it in place of the "more" button)."""
+    project = get_object_or_404(Project, id=project_id)
+    if column not in Task.Column.values:
+        raise Http404(f"no column {column!r}")
+    raw = request.GET.get("offset", "0")
+    if not (raw.isascii() and raw.isdigit()) or int(raw) > QUERY_INT_MAX:
+        return error_json(400, f"offset must be a whole number from 0 to {QUERY_INT_MAX}")
+    page = _column_page(project, column, int(raw))
+    context = {"project": project, "column": {"value": column, **page}}
+    return render(request, "tasks/cards.html", context)
+
+
+def _column_page(project: Project, column: str, offset: int) -> dict[str, object]:
+    cards = selectors.board_column(project, column, limit=COLUMN_PAGE + 1, offset=offset)
+    more = len(cards) > COLUMN_PAGE
+    return {"cards": cards[:COLUMN_PAGE], "next_offset": offset + COLUMN_PAGE if more else None}
+
+
+@require_http_methods(["POST"])
+def task_new(request: HttpRequest, project_id: str) -> HttpResponse:
+    project = get_object_or_404(Project, id=project_id)
+    form = TaskCreateForm(request.POST)
+    if settings.CONDUCTOR["DISABLE_TASK_START"]:
+        form.add_error(None, "task execution is disabled on this server (--disable-task-start)")
+    elif form.is_valid():
+        try:
+            started = services.task_submit(**form.submission(project.id))
+        except (UnknownAgent, ValueError, services.TaskConflict, OSError) as exc:
+            form.add_error(None, str(exc))
+        else:
+            state = f"queued ({started.queue_position})" if started.queued else "started"
+            messages.success(request, f"Task {started.task.task_id} {state}.")
+            return redirect("board", project_id=project.id)
+    return render(
+        request, "tasks/task_new.html", {"section": "projects", "project": project, "form": form}
+    )
+
+
+@require_POST
+def task_move_view(request: HttpRequest, project_id: str, task_id: str) -> HttpResponse:
+    """A drop on the board: `column`, and the task ids of the cards now above (`after`) and
+    below (`before`) it. 204 once stored; a 400 or 404 in the error shape otherwise."""
+    task = get_object_or_404(Task, project_id=project_id, task_id=task_id)
+    post = request.POST
+    try:
+        services.task_move(
+            task, post.get("column", ""), after=post.get("after", ""), before=post.get("before", "")
+        )
+    except services.TaskMoveRefused as exc:
+        return error_json(400, exc.message)
+    return HttpResponse(status=204)

@@ -1,0 +1,133 @@
+"""The dashboard's project pages: the list, create (the one creation service, its refusals in
+the form), edit and delete with confirmation."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from django.test import Client
+
+from projects import storage
+from projects.models import Project
+from runs.models import Attempt, RunStatus
+from tests.projects.builders import make_run, make_task
+
+
+def test_the_list_shows_tasks_runs_and_running_agents(client: Client, project: Project) -> None:
+    task = make_task(project, "t1")
+    make_run(task, RunStatus.SUCCESS)
+    make_run(task, RunStatus.RUNNING)
+    Project.objects.create(id="empty")
+
+    page = client.get("/ui/").content.decode()
+
+    assert 'href="/ui/projects/demo/"' in page and 'href="/ui/projects/empty/"' in page
+    assert "1 running" in page
+    assert 'hx-get="/ui/projects/demo/disk/"' in page
+
+
+def test_the_worktree_disk_usage_counts_only_worktrees_under_the_root(
+    client: Client, project: Project, tmp_path: Path
+) -> None:
+    inside = storage.worktree_root() / "wt-1"
+    inside.mkdir(parents=True)
+    (inside / "file").write_bytes(b"x" * 2048)
+    outside = tmp_path / "elsewhere"
+    outside.mkdir()
+    (outside / "big").write_bytes(b"x" * 10_000_000)
+    for task_id, worktree in [("t1", inside), ("t2", outside)]:
+        attempt = make_run(make_task(project, task_id)).attempt
+        Attempt.objects.filter(id=attempt.id).update(worktree_path=str(worktree))
+
+    assert client.get("/ui/projects/demo/disk/").content.decode() == "2.0\xa0KB"
+
+
+def test_creating_a_project_from_the_form(db: None, client: Client, git_repo: Path) -> None:
+    form = {
+        "project_id": "web",
+        "project_root": str(git_repo),
+        "name": "Web app",
+        "default_branch": "main",
+        "setup_script": "npm ci\n",
+        "copy_files": ".env\n\n config/*.local \n",
+    }
+
+    response = client.post("/ui/projects/new/", form)
+
+    assert response.status_code == 302
+    assert response["Location"] == "/ui/projects/web/"
+    project = Project.objects.get(id="web")
+    assert project.name == "Web app" and project.setup_script == "npm ci\n"
+    assert project.copy_files == [".env", "config/*.local"]
+    assert "Project web created." in client.get(response["Location"]).content.decode()
+
+
+def test_the_creation_services_refusals_are_shown_in_the_form(
+    client: Client, project: Project, git_repo: Path
+) -> None:
+    cases = [
+        ({"project_id": "new", "project_root": "relative/path"}, "must be an absolute path"),
+        ({"project_id": "new", "project_root": "/no/such/dir"}, "is not an existing directory"),
+        ({"project_id": "bad id", "project_root": str(git_repo)}, "must be 1-128 characters"),
+        ({"project_id": "demo", "project_root": str(git_repo)}, "already exists"),
+        (
+            {"project_id": "new", "project_root": str(git_repo), "default_branch": "a..b"},
+            "is not a valid branch name",
+        ),
+    ]
+    for form, message in cases:
+        response = client.post("/ui/projects/new/", form)
+
+        assert response.status_code == 200, form
+        assert message in response.content.decode(), form
+    assert list(Project.objects.values_list("id", flat=True)) == ["demo"]
+
+
+def test_the_form_suggests_the_folders_of_existing_projects(
+    client: Client, project: Project
+) -> None:
+    page = client.get("/ui/projects/new/").content.decode()
+
+    assert 'list="home-dirs"' in page
+    assert f'<datalist id="home-dirs"><option value="{project.project_root}">' in page
+
+
+def test_editing_a_project_runs_the_same_checks(client: Client, project: Project) -> None:
+    url = "/ui/projects/demo/edit/"
+    refused = client.post(url, {"project_root": "not/absolute"})
+    saved = client.post(url, {"name": "Demo", "project_root": project.project_root})
+
+    assert "must be an absolute path" in refused.content.decode()
+    assert saved.status_code == 302
+    project.refresh_from_db()
+    assert project.name == "Demo"
+
+
+def test_deleting_asks_first_then_deletes(client: Client, project: Project) -> None:
+    make_task(project, "t1")
+
+    confirm = client.get("/ui/projects/demo/delete/")
+    assert "Delete project demo?" in confirm.content.decode()
+    assert Project.objects.exists()
+
+    deleted = client.post("/ui/projects/demo/delete/")
+    assert deleted.status_code == 302 and deleted["Location"] == "/ui/"
+    assert not Project.objects.exists()
+
+
+def test_deleting_a_project_with_active_runs_needs_the_stop_box(
+    client: Client, project: Project
+) -> None:
+    make_run(make_task(project, "t1"), RunStatus.QUEUED)
+
+    confirm = client.get("/ui/projects/demo/delete/").content.decode()
+    refused = client.post("/ui/projects/demo/delete/")
+
+    assert 'name="force"' in confirm
+    assert "has active runs" in refused.content.decode()
+    assert Project.objects.filter(id="demo").exists()
+
+
+def test_an_unknown_project_is_a_404(client: Client, db: None) -> None:
+    for path in ["/ui/projects/nope/", "/ui/projects/nope/edit/", "/ui/projects/nope/delete/"]:
+        assert client.get(path).status_code == 404

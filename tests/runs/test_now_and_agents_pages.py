@@ -1,0 +1,99 @@
+"""The Now page (active runs across projects, with stop) and the Agents page (profiles,
+installed agent CLIs with their versions)."""
+
+from __future__ import annotations
+
+import os
+import stat
+from pathlib import Path
+
+import pytest
+from django.test import Client
+
+from projects.models import AgentProfile, Project
+from runs.models import Run, RunStatus
+from tests.projects.builders import make_run, make_task
+
+
+def test_now_lists_active_runs_of_every_project(client: Client, project: Project) -> None:
+    other = Project.objects.create(id="other")
+    running = make_run(make_task(project, "a"), RunStatus.RUNNING)
+    queued = make_run(make_task(other, "b"), RunStatus.QUEUED)
+    ended = make_run(make_task(project, "c"), RunStatus.SUCCESS)
+
+    page = client.get("/ui/now/").content.decode()
+
+    assert f'data-run="{running.id}"' in page and f'data-run="{queued.id}"' in page
+    assert ended.id not in page
+    assert page.index(running.id) < page.index(queued.id)
+
+
+def test_stop_from_now_stops_a_run_that_has_not_started(client: Client, project: Project) -> None:
+    run = make_run(make_task(project, "a"), RunStatus.QUEUED)
+
+    response = client.post(f"/ui/runs/{run.id}/stop/")
+
+    assert response.status_code == 302 and response["Location"] == "/ui/now/"
+    assert Run.objects.get(id=run.id).status == RunStatus.STOPPED
+    after = client.get("/ui/now/").content.decode()
+    assert f"Stop sent to {run.id}" in after and f'data-run="{run.id}"' not in after
+
+
+def test_stop_of_an_unknown_run_is_a_404(client: Client, db: None) -> None:
+    assert client.post("/ui/runs/nope/stop/").status_code == 404
+    assert client.get("/ui/runs/nope/stop/").status_code == 405
+
+
+@pytest.fixture
+def bin_dir(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """A PATH with a `codex` that says its version, and nothing else."""
+    folder = tmp_path / "bin"
+    folder.mkdir()
+    codex = folder / "codex"
+    codex.write_text("#!/bin/sh\necho 'codex-cli 9.8.7'\n")
+    codex.chmod(codex.stat().st_mode | stat.S_IEXEC)
+    monkeypatch.setenv("PATH", f"{folder}{os.pathsep}/usr/bin{os.pathsep}/bin")
+    return folder
+
+
+def test_the_agents_page_shows_installed_clis_with_versions(
+    client: Client, db: None, bin_dir: Path
+) -> None:
+    page = client.get("/ui/agents/").content.decode()
+
+    codex = page.split('data-agent="codex"')[1].split("</tr>")[0]
+    gemini = page.split('data-agent="gemini"')[1].split("</tr>")[0]
+    assert str(bin_dir / "codex") in codex and "codex-cli 9.8.7" in codex
+    assert "not installed" in gemini
+
+
+def test_profiles_are_created_and_edited(client: Client, db: None) -> None:
+    form = {
+        "name": "fast-claude",
+        "agent_type": "claude",
+        "model": "haiku",
+        "flags": "--verbose\n\n--max-turns=3\n",
+        "env": "A=1\nB=x=y\n",
+        "command": "",
+    }
+
+    created = client.post("/ui/agents/new/", form)
+    edited = client.post("/ui/agents/fast-claude/edit/", {**form, "model": "sonnet"})
+
+    assert created.status_code == 302 and edited.status_code == 302
+    profile = AgentProfile.objects.get()
+    assert profile.flags == ["--verbose", "--max-turns=3"]
+    assert profile.env == {"A": "1", "B": "x=y"}
+    assert profile.model == "sonnet"
+    assert "fast-claude" in client.get("/ui/agents/").content.decode()
+    assert "A=1\nB=x=y" in client.get("/ui/agents/fast-claude/edit/").content.decode()
+
+
+def test_a_wrong_profile_is_refused_in_the_form(client: Client, db: None) -> None:
+    form = {"name": "bad name", "agent_type": "robot", "env": "NOEQUALS"}
+
+    page = client.post("/ui/agents/new/", form).content.decode()
+
+    assert "Select a valid choice" in page and "not NAME=value" in page
+    assert "must be 1-128 characters" in page
+    assert not AgentProfile.objects.exists()
