@@ -41,10 +41,15 @@ def request_id_of(request: HttpRequest) -> str:
     """The request's id: the client's `X-Request-ID` when usable, else one made up for it."""
     value = request.META.get(REQUEST_ID_META)
     if not value:
-        sent = request.headers.get(REQUEST_ID_HEADER, "").strip()
-        value = sent if REQUEST_ID_RE.match(sent) else new_request_id()
+        value = request_id_from(request.headers.get(REQUEST_ID_HEADER, ""))
         request.META[REQUEST_ID_META] = value
     return str(value)
+
+
+def request_id_from(sent: str) -> str:
+    """The client's `X-Request-ID` when usable, else a new one."""
+    sent = sent.strip()
+    return sent if REQUEST_ID_RE.match(sent) else new_request_id()
 
 
 class RequestIdMiddleware:
@@ -85,10 +90,14 @@ class AuditedRoute:
 
 
 def audited_route(request: HttpRequest) -> AuditedRoute | None:
-    if request.method != "POST":
+    return audited_post(str(request.method), request.path)
+
+
+def audited_post(method: str, path: str) -> AuditedRoute | None:
+    if method != "POST":
         return None
     for pattern, endpoint in AUDITED_ROUTES:
-        if match := pattern.match(request.path):
+        if match := pattern.match(path):
             return AuditedRoute(endpoint, match.groupdict())
     return None
 
@@ -139,20 +148,38 @@ def audit_record(
     request: HttpRequest, route: AuditedRoute, body: Any, answer: dict[str, Any]
 ) -> dict[str, Any]:
     """One line: the contract's fields, every one present (null when not applicable)."""
+    request_line = RequestLine(
+        request_id_of(request), str(request.method), request.path, request.META.get("REMOTE_ADDR")
+    )
+    return submission_record(request_line, route, body, answer)
+
+
+@dataclass(frozen=True)
+class RequestLine:
+    """What the audit keeps of a request, from Django's request or an ASGI scope."""
+
+    request_id: str
+    method: str
+    path: str
+    remote_addr: str | None
+
+
+def submission_record(
+    request: RequestLine, route: AuditedRoute, body: Any, answer: dict[str, Any]
+) -> dict[str, Any]:
     fields = body if isinstance(body, dict) else {}
-    request_id = request_id_of(request)
     project_id = route.path_ids.get("project_id") or answer.get("project_id")
     project_id = project_id or fields.get("project_id") or answer.get("id")
     task_id = route.path_ids.get("task_id") or answer.get("task_id") or fields.get("task_id")
     is_message = route.endpoint.endswith("/messages")
     return {
         "timestamp": datetime.now(UTC).isoformat(timespec="microseconds").replace("+00:00", "Z"),
-        "request_id": request_id,
-        "correlation_id": request_id,
+        "request_id": request.request_id,
+        "correlation_id": request.request_id,
         "method": request.method,
         "path": request.path,
         "endpoint": route.endpoint,
-        "remote_addr": request.META.get("REMOTE_ADDR") or None,
+        "remote_addr": request.remote_addr or None,
         "project_id": _id_or_none(project_id),
         "task_id": _id_or_none(task_id),
         "run_id": _id_or_none(answer.get("run_id")) if route.endpoint.endswith("/tasks") else None,
@@ -247,16 +274,23 @@ def audit_log_path() -> Path:
     return Path(settings.DATA_DIR) / "_audit" / "form-submissions.jsonl"
 
 
-def audit_append(record: dict[str, Any], path: Path | None = None) -> None:
+def audit_append(*records: dict[str, Any], path: Path | None = None) -> None:
+    """Append the records' lines in one write and one fsync (a batch of bus posts shares
+    them); nothing to do for no records."""
+    if not records:
+        return
     path = Path(path or audit_log_path())
-    line = (json.dumps(record, ensure_ascii=False, separators=(",", ":")) + "\n").encode()
+    lines = b"".join(
+        (json.dumps(record, ensure_ascii=False, separators=(",", ":")) + "\n").encode()
+        for record in records
+    )
     with _write_lock:
         path.parent.mkdir(parents=True, exist_ok=True)
         fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o600)
         try:
-            written = os.write(fd, line)
-            if written != len(line):
-                raise OSError(f"short write to {path}: {written} of {len(line)} bytes")
+            written = os.write(fd, lines)
+            if written != len(lines):
+                raise OSError(f"short write to {path}: {written} of {len(lines)} bytes")
             os.fsync(fd)
         finally:
             os.close(fd)

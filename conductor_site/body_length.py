@@ -35,16 +35,16 @@ class BodyLength:
             await self.app(scope, receive, send)
             return
         try:
-            body = await _body_within(receive, settings.DATA_UPLOAD_MAX_MEMORY_SIZE)
+            body = await body_within(receive, settings.DATA_UPLOAD_MAX_MEMORY_SIZE)
         except ClientGone:
             return
         if body is None:
             await _send_too_large(send)
         else:
-            await self.app(_with_length(scope, body), _replaying(body, receive), send)
+            await self.app(_with_length(scope, body), replaying(body, receive), send)
 
 
-async def _body_within(receive: Any, limit: int | None) -> bytes | None:
+async def body_within(receive: Any, limit: int | None) -> bytes | None:
     """The whole body; None as soon as it passes `limit` (the rest is never read)."""
     chunks: list[bytes] = []
     size = 0
@@ -68,7 +68,7 @@ def _with_length(scope: Scope, body: bytes) -> Scope:
     return {**scope, "headers": [*headers, (b"content-length", str(len(body)).encode())]}
 
 
-def _replaying(body: bytes, receive: Any) -> Any:
+def replaying(body: bytes, receive: Any) -> Any:
     """`receive` for the app: the body read already, then whatever comes (the disconnect)."""
     pending = [{"type": "http.request", "body": body, "more_body": False}]
 

@@ -71,6 +71,12 @@ def _parser() -> argparse.ArgumentParser:
         help="accept no new task runs (POST /api/v1/tasks answers 503)",
     )
     serve.add_argument(
+        "--processes",
+        type=int,
+        default=1,
+        help="serve from N processes on one socket (production mode only; default 1)",
+    )
+    serve.add_argument(
         "--insecure",
         action="store_true",
         help="allow binding a non-loopback address without an API key",
@@ -157,10 +163,28 @@ def _serve(args: argparse.Namespace) -> int:
             file=sys.stderr,
         )
         return 2
-    from conductor_site.server import run_server
+    from conductor_site.server import INHERITED_LISTENER, run_server, serve_inherited
 
+    if inherited := os.environ.get(INHERITED_LISTENER):
+        return serve_inherited(int(inherited))
+    if refusal := _processes_refusal(args.processes, settings.EMBEDDED):
+        print(f"conductor: {refusal}", file=sys.stderr)
+        return 2
     _warn_if_in_work_tree(settings.DATA_DIR)
-    return run_server(args.host, args.port)
+    return run_server(args.host, args.port, args.processes)
+
+
+def _processes_refusal(processes: int, embedded: bool) -> str:
+    """Why `--processes` cannot be served ("" if it can)."""
+    if processes < 1:
+        return f"--processes must be at least 1, not {processes}"
+    if processes > 1 and embedded:
+        return (
+            f"--processes {processes} needs production mode (REDIS_URL and DATABASE_URL): "
+            "embedded mode runs its worker and its in-memory channel layer inside its one "
+            "process, so it serves from one"
+        )
+    return ""
 
 
 def _worker(args: argparse.Namespace) -> int:

@@ -1,9 +1,20 @@
-"""Starting the two kinds of process: the server (`conductor serve`) and a worker."""
+"""Starting the two kinds of process: the server (`conductor serve`) and a worker.
+
+`conductor serve --processes N` (production mode only) serves from N processes on one
+listening socket: the first binds it, does everything done once (the data dir lock,
+migrations, the reconciler), then starts N-1 more that inherit the socket
+(`INHERITED_LISTENER`) and only serve; the kernel gives each new connection to one of them.
+A connection stays with its process, so an SSE stream or WebSocket lives in the process that
+accepted it, and follows what any process appends through the Redis channel layer.
+Embedded mode keeps one process: its worker and its in-memory channel layer live there.
+"""
 
 from __future__ import annotations
 
 import logging
+import os
 import socket
+import subprocess
 import sys
 from typing import Any
 
@@ -15,8 +26,11 @@ from conductor_site.datadir import DataDirBusy, data_dir_lock
 
 log = logging.getLogger("conductor")
 
+INHERITED_LISTENER = "CONDUCTOR_INHERITED_LISTENER"  # the socket's fd, in a serving process
+PARENT_CHECK_SECONDS = 1.0
 
-def run_server(host: str, port: int) -> int:
+
+def run_server(host: str, port: int, processes: int = 1) -> int:
     """Lock the data dir and bind the port before anything else: a second server on the same
     data dir, or a port in use, fails the start while nothing has been recovered (a recovery
     would mark the live server's runs crashed and kill their agents)."""
@@ -62,15 +76,64 @@ def run_server(host: str, port: int) -> int:
     reactor.addSystemEventTrigger("before", "shutdown", before_shutdown)  # type: ignore[arg-type]
     url_host = f"[{host}]" if ":" in host else host
     mode = "embedded: SQLite, in-process worker" if settings.EMBEDDED else "production"
+    serving = start_serving_processes(listener, processes - 1)
+    reactor.addSystemEventTrigger("before", "shutdown", lambda: stop_processes(serving))  # type: ignore[arg-type]
     print(
         f"Conductor {conductor_version()} ({mode}) on http://{url_host}:{port}/ "
-        f"— data in {settings.DATA_DIR}",
+        f"— data in {settings.DATA_DIR}" + (f"; {processes} processes" if processes > 1 else ""),
         flush=True,
     )
     serve_on(listener)
     if worker is not None and thread is not None:
         worker.stop()
         thread.join(10)
+    return 0
+
+
+def start_serving_processes(listener: socket.socket, count: int) -> list[subprocess.Popen[bytes]]:
+    """`count` more `conductor serve` processes on `listener` (same arguments, same
+    environment), which only serve."""
+    fd = listener.fileno()
+    os.set_inheritable(fd, True)
+    return [
+        subprocess.Popen(
+            [sys.executable, "-c", "from conductor_site.cli import main; main()", *sys.argv[1:]],
+            env={**os.environ, INHERITED_LISTENER: str(fd)},
+            pass_fds=(fd,),
+        )
+        for _ in range(count)
+    ]
+
+
+def stop_processes(processes: list[subprocess.Popen[bytes]]) -> None:
+    for process in processes:
+        process.terminate()
+    for process in processes:
+        try:
+            process.wait(10)
+        except subprocess.TimeoutExpired:
+            process.kill()
+
+
+def serve_inherited(fd: int) -> int:
+    """A serving process of `--processes N`: the socket its parent bound, nothing else. It
+    stops when the parent goes (terminated by it, or checked every second)."""
+    from daphne.server import twisted_loop
+    from twisted.internet import reactor, task
+
+    from messagebus import publish
+
+    listener = socket.socket(fileno=fd)
+    parent = os.getppid()
+    publish.set_loop(twisted_loop)
+    reactor.addSystemEventTrigger("before", "shutdown", publish.close)  # type: ignore[arg-type]
+
+    def parent_gone() -> None:
+        if os.getppid() != parent:
+            reactor.stop()  # type: ignore[misc]
+
+    task.LoopingCall(parent_gone).start(PARENT_CHECK_SECONDS, now=False)
+    serve_on(listener)
     return 0
 
 

@@ -15,10 +15,11 @@ import hashlib
 import json
 import uuid
 from datetime import UTC, datetime
-from functools import partial
 from typing import Any
 
 from django.db import connection, transaction
+from django.db.models import CharField, Value
+from django.db.models.functions import Cast, Concat, LPad
 
 from messagebus.models import Message
 from messagebus.publish import publish_many
@@ -57,7 +58,7 @@ def message_append(
     everything a caller got wrong. Within an outer transaction the bus lock is held (and the
     doorbell waits) until it commits.
     """
-    task = _bus_made(project_id, task_id) if make_bus else bus_task(project_id, task_id)
+    task = bus_made(project_id, task_id) if make_bus else bus_task(project_id, task_id)
     if not isinstance(body, str):
         raise MessageInvalid("body must be a string")
     fields = {
@@ -70,12 +71,13 @@ def message_append(
         "meta": meta_strings(meta or {}),
     }
     with transaction.atomic():
-        message = _insert(fields)
-        transaction.on_commit(partial(publish_many, bus_events(message)))
+        (message,) = messages_insert([fields])
+        transaction.on_commit(lambda: publish_many(bus_events([message])))
     return message
 
 
-def _bus_made(project_id: str, task_id: str | None) -> Task | None:
+def bus_made(project_id: str, task_id: str | None) -> Task | None:
+    """The bus a client posts to, made when it does not exist yet (see `message_append`)."""
     project = project_ensure(project_id=project_id)
     if task_id is None:
         return None
@@ -97,15 +99,38 @@ def bus_group(project_id: str, task_id: str | None = None) -> str:
     return f"bus..{hashlib.sha256(name.encode()).hexdigest()}"
 
 
-def bus_events(message: Message) -> list[tuple[str, dict[str, Any]]]:
-    """The doorbell: `type` is the Channels handler (`bus.message`); the message's own type
-    is in `message`, the full list item (a subscriber may also re-read after its cursor)."""
-    item = message_to_api(message)
-    event = {**item, "type": "bus.message", "message": item}
-    groups = [bus_group(message.project_id)]
+def bus_events(messages: list[Message]) -> list[tuple[str, dict[str, Any]]]:
+    """The doorbells of appended messages, in pk order: `type` is the Channels handler
+    (`bus.message`); the message's own type is in `message`, the full list item. `after` is
+    the msg_id before it on that group's bus (None: the first), so a stream that sent that
+    one can send this one as it is, without reading the database (messagebus.streams)."""
+    last: dict[str, str | None] = {}
+    events = []
+    for message in messages:
+        item = message_to_api(message)
+        for group, bus in _buses(message):
+            if group not in last:
+                last[group] = (
+                    Message.objects.filter(id__lt=message.pk, **bus)
+                    .order_by("-id")
+                    .values_list("msg_id", flat=True)
+                    .first()
+                )
+            event = {**item, "type": "bus.message", "message": item, "after": last[group]}
+            events.append((group, event))
+            last[group] = message.msg_id
+    return events
+
+
+def _buses(message: Message) -> list[tuple[str, dict[str, Any]]]:
+    """The groups a message rings, each with the filter of its bus."""
+    buses: list[tuple[str, dict[str, Any]]] = [
+        (bus_group(message.project_id), {"project_id": message.project_id})
+    ]
     if message.task is not None:
-        groups.append(bus_group(message.project_id, message.task.task_id))
-    return [(group, event) for group in groups]
+        group = bus_group(message.project_id, message.task.task_id)
+        buses.append((group, {"project_id": message.project_id, "task_id": message.task.pk}))
+    return buses
 
 
 def meta_strings(meta: Any) -> dict[str, str]:
@@ -162,23 +187,29 @@ def _checked_run(project_id: str, task: Task | None, run_id: str | None) -> str 
     return run_id
 
 
-def _insert(fields: dict[str, Any]) -> Message:
-    """Inside the append's transaction: lock, insert (the pk), then name the row."""
+def messages_insert(rows: list[dict[str, Any]]) -> list[Message]:
+    """Inside the append's transaction: lock, insert the rows (their pks), then name them.
+
+    One lock, one read of the last time, one INSERT and one UPDATE, whatever the number of
+    rows: a batch of appends (messagebus.writer) costs about what one append does. The rows
+    share one time, so the UPDATE writes each msg_id as that time's prefix and its own pk.
+    """
     _take_bus_lock()
-    message = Message.objects.create(msg_id=f"pending-{uuid.uuid4().hex}", **fields)
-    previous = (
-        Message.objects.filter(id__lt=message.pk)
-        .order_by("-id")
-        .values_list("created_at", flat=True)
-        .first()
+    previous = Message.objects.order_by("-id").values_list("created_at", flat=True).first()
+    messages = Message.objects.bulk_create(
+        Message(msg_id=f"pending-{uuid.uuid4().hex}", **fields) for fields in rows
     )
     now = datetime.now(UTC)
-    message.created_at = max(now, previous) if previous else now
-    message.msg_id = format_msg_id(message.created_at, message.pk)
-    Message.objects.filter(pk=message.pk).update(
-        msg_id=message.msg_id, created_at=message.created_at
+    at = max(now, previous) if previous else now
+    for message in messages:
+        message.created_at = at
+        message.msg_id = format_msg_id(at, message.pk)
+    prefix = format_msg_id(at, 0)[:-SEQ_DIGITS]
+    Message.objects.filter(id__in=[message.pk for message in messages]).update(
+        created_at=at,
+        msg_id=Concat(Value(prefix), LPad(Cast("id", CharField()), SEQ_DIGITS, Value("0"))),
     )
-    return message
+    return messages
 
 
 def format_msg_id(at: datetime, pk: int) -> str:

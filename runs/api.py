@@ -16,6 +16,7 @@ from conductor_site.params import query_identifier, query_int
 from projects.models import AgentProfile
 from runs import openapi, services
 from runs.agents import AGENT_TYPES
+from runs.entries.replay import entries_of
 from runs.models import Run, RunStatus
 from runs.selectors import rfc3339, run_output, run_to_api
 
@@ -25,6 +26,8 @@ STARTED = time.monotonic()
 
 RUN_LIST_DEFAULT_LIMIT = 100
 RUN_LIST_MAX_LIMIT = 1000
+ENTRY_DEFAULT_LIMIT = 200
+ENTRY_MAX_LIMIT = 1000
 
 
 def get_run(run_id: str) -> Run:
@@ -99,6 +102,33 @@ class RunInfoApi(APIView):
     )
     def get(self, request: Request, run_id: str) -> Response:
         return Response(run_to_api(get_run(run_id)))
+
+
+class RunEntriesApi(APIView):
+    """The run's output as a conversation (docs/api/entries.md): the entries after index
+    `after`, and earlier ones that changed since (a tool call that finished); rebuilt from the
+    stored log on each request, so a finished run and a running one read alike."""
+
+    @extend_schema(
+        operation_id="run_entries",
+        tags=["runs"],
+        parameters=[*path_parameters("run_id"), *openapi.ENTRY_PARAMETERS],
+        responses={200: openapi.EntryPageSerializer, **errors(400, 404)},
+    )
+    def get(self, request: Request, run_id: str) -> Response:
+        run = get_run(run_id)
+        after = query_int(request, "after", 0, low=0, high=None)
+        limit = query_int(request, "limit", ENTRY_DEFAULT_LIMIT, low=1, high=ENTRY_MAX_LIMIT)
+        page = entries_of(run, after=after, limit=limit)
+        return Response(
+            {
+                "run_id": run.id,
+                "format": page.normalizer.detected,
+                "entries": [{"index": index, "entry": entry} for index, entry in page.entries],
+                "next_after": page.next_after,
+                "has_more": page.has_more,
+            }
+        )
 
 
 class RunStopApi(APIView):

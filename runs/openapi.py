@@ -67,6 +67,30 @@ class ServerStatusSerializer(serializers.Serializer):
     running_tasks = RunningTaskSerializer(many=True)
 
 
+class EntrySerializer(serializers.Serializer):
+    """An entry and its index (from 1): an index seen before replaces that entry."""
+
+    index = serializers.IntegerField(min_value=1)
+    entry = serializers.DictField(
+        help_text="`type` is one of user_message, assistant_message, thinking, tool_use, plan, "
+        "error, usage, session, raw: see docs/api/entries.md for each shape."
+    )
+
+
+class EntryPageSerializer(serializers.Serializer):
+    run_id = serializers.CharField()
+    format = serializers.CharField(help_text="The output format read: claude, codex, ... or raw.")
+    entries = EntrySerializer(many=True, help_text="By index.")
+    next_after = serializers.IntegerField(help_text="The cursor for the next page.")
+    has_more = serializers.BooleanField()
+
+
+ENTRY_PARAMETERS = [
+    int_parameter("after", "Entries after this index (default 0: from the start).", minimum=0),
+    int_parameter("limit", "New entries per page (default 200, at most 1000).", minimum=1),
+]
+
+
 RUN_LIST_PARAMETERS = [
     OpenApiParameter(
         "kind",

@@ -76,13 +76,20 @@ class ConductorProcess:
 
 class Server(ConductorProcess):
     READY_SECONDS = 60.0  # how long the start may take before the test fails
+    ARGS: tuple[str, ...] = ()  # more arguments of `conductor serve`
 
-    def __init__(self, data_dir: Path, log: Path, port: int | None = None, **env: str) -> None:
+    def __init__(
+        self,
+        data_dir: Path,
+        log: Path,
+        port: int | None = None,
+        **env: str,
+    ) -> None:
         self.port = port or free_port()
         environ = clean_env(
             CONDUCTOR_DATA_DIR=str(data_dir), CONDUCTOR_STOP_GRACE_SECONDS="1", **env
         )
-        super().__init__(["serve", "--port", str(self.port)], environ, log)
+        super().__init__(["serve", "--port", str(self.port), *self.ARGS], environ, log)
         wait_for(self._healthy, self.READY_SECONDS, "the server to answer /api/v1/health")
 
     def _healthy(self) -> bool:

@@ -31,8 +31,10 @@ def _bus_after(project_id: str, task_id: str | None, after: str | None) -> list[
 
 
 class BusFeed:
-    """Each message as `id: <msg_id>` + `data: <list item>`. Every doorbell re-reads the
-    database after the last id sent: appends are serialized, so nothing commits behind it."""
+    """Each message as `id: <msg_id>` + `data: <list item>`. A doorbell that names the last
+    message sent as the one before it is sent as it is; any other (a gap: a doorbell lost,
+    or rung out of order) re-reads the database after the last id sent: appends are
+    serialized, so nothing commits behind it."""
 
     def __init__(self, project_id: str, task_id: str | None, after: str | None) -> None:
         self.groups = [bus_group(project_id, task_id)]
@@ -49,9 +51,29 @@ class BusFeed:
         return self._catch_up()
 
     async def live(self, messages: list[dict[str, Any]], lost: bool) -> AsyncIterator[str]:
-        if lost or any(message.get("type") == "bus.message" for message in messages):
+        bells = [message for message in messages if message.get("type") == "bus.message"]
+        items = None if lost else self._chained(bells)
+        if items:
+            self.last = items[-1]["msg_id"]
+            for text in sse_batched([sse_json(item, id=item["msg_id"]) for item in items]):
+                yield text
+        elif items is None:
             async for frame in self._catch_up():
                 yield frame
+
+    def _chained(self, bells: list[dict[str, Any]]) -> list[dict[str, Any]] | None:
+        """The doorbells' messages not sent yet, if each names the one before it (`after`)
+        as the last one sent: then nothing can be missing. None: read the database."""
+        items: list[dict[str, Any]] = []
+        last = self.last
+        for bell in bells:
+            if last is not None and bell["msg_id"] <= last:
+                continue  # sent already (msg_id order is append order)
+            if "after" not in bell or bell["after"] != last:
+                return None
+            items.append(bell["message"])
+            last = bell["msg_id"]
+        return items
 
     async def _catch_up(self) -> AsyncIterator[str]:
         try:

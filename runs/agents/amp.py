@@ -17,6 +17,7 @@ class AmpAgent(Agent):
     type = "amp"
     executable = "amp"
     supports_resume = True
+    entry_format = "claude"  # its stream JSON is Claude Code's
 
     def command(self, prompt: str, *, run_dir: Path, session_id: str = "") -> AgentCommand:
         argv = self.base_argv()

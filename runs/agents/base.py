@@ -36,6 +36,8 @@ class Agent:
     type: ClassVar[str]
     executable: ClassVar[str]
     supports_resume: ClassVar[bool] = False
+    # How its stdout is read as a conversation: a format of `runs.entries.formats`.
+    entry_format: ClassVar[str] = "auto"
 
     def __init__(self, profile: AgentProfile | None = None) -> None:
         self.profile = profile

@@ -12,6 +12,7 @@ class ClaudeAgent(Agent):
     type = "claude"
     executable = "claude"
     supports_resume = True
+    entry_format = "claude"
 
     def command(self, prompt: str, *, run_dir: Path, session_id: str = "") -> AgentCommand:
         argv = [

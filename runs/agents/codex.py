@@ -16,6 +16,7 @@ class CodexAgent(Agent):
     type = "codex"
     executable = "codex"
     supports_resume = True
+    entry_format = "codex"
 
     def command(self, prompt: str, *, run_dir: Path, session_id: str = "") -> AgentCommand:
         argv = [*self.base_argv(), "exec", "--json", "--dangerously-bypass-approvals-and-sandbox"]

@@ -16,6 +16,7 @@ class CursorAgent(Agent):
     type = "cursor"
     executable = "cursor-agent"
     supports_resume = True
+    entry_format = "cursor"
 
     def command(self, prompt: str, *, run_dir: Path, session_id: str = "") -> AgentCommand:
         argv = [*self.base_argv(), "-p", "--output-format", "stream-json", "--force"]

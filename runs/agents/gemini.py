@@ -16,6 +16,7 @@ class GeminiAgent(Agent):
     type = "gemini"
     executable = "gemini"
     supports_resume = True
+    entry_format = "gemini"
 
     def command(self, prompt: str, *, run_dir: Path, session_id: str = "") -> AgentCommand:
         argv = [

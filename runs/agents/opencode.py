@@ -16,6 +16,7 @@ class OpencodeAgent(Agent):
     type = "opencode"
     executable = "opencode"
     supports_resume = True
+    entry_format = "opencode"
 
     def command(self, prompt: str, *, run_dir: Path, session_id: str = "") -> AgentCommand:
         argv = [*self.base_argv(), "run", "--format", "json"]

@@ -14,6 +14,7 @@ class QwenAgent(Agent):
     type = "qwen"
     executable = "qwen"
     supports_resume = True
+    entry_format = "claude"  # its stream JSON is Claude Code's
 
     def command(self, prompt: str, *, run_dir: Path, session_id: str = "") -> AgentCommand:
         argv = [*self.base_argv(), "--output-format", "stream-json", "--yolo", f"--prompt={prompt}"]

@@ -322,7 +322,7 @@ import sys
 from conductor_site.audit import audit_append
 path, writer, count = sys.argv[1], sys.argv[2], int(sys.argv[3])
 for seq in range(count):
-    audit_append({"writer": writer, "seq": seq, "pad": "p" * (seq * 37 % 9000)}, path)
+    audit_append({"writer": writer, "seq": seq, "pad": "p" * (seq * 37 % 9000)}, path=path)
 """
 
 
@@ -335,7 +335,7 @@ def test_concurrent_threads_and_processes_never_interleave_lines(tmp_path: Path)
 
     def write(writer: str) -> None:
         for seq in range(200):
-            audit_append({"writer": writer, "seq": seq, "pad": "t" * (seq * 53 % 9000)}, path)
+            audit_append({"writer": writer, "seq": seq, "pad": "t" * (seq * 53 % 9000)}, path=path)
 
     threads = [threading.Thread(target=write, args=(f"thread{n}",)) for n in range(4)]
     for thread in threads:

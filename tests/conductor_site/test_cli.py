@@ -80,6 +80,18 @@ def test_serve_refuses_a_public_address_without_a_key(env: dict[str, str]) -> No
     assert "--insecure" in done.stderr
 
 
+@pytest.mark.parametrize(
+    ("processes", "says"), [("2", "needs production mode"), ("0", "at least 1")]
+)
+def test_serve_refuses_several_processes_in_embedded_mode(
+    env: dict[str, str], processes: str, says: str
+) -> None:
+    done = conductor(env, "serve", "--port", str(free_port()), "--processes", processes, timeout=30)
+
+    assert done.returncode == 2, (done.stdout, done.stderr)
+    assert says in done.stderr
+
+
 def test_worker_without_redis_url_exits_2_naming_it(env: dict[str, str]) -> None:
     done = conductor(env, "worker", timeout=30)
 

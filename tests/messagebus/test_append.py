@@ -147,9 +147,29 @@ def test_the_doorbell_rings_both_groups_after_commit(
         callback()
 
     item = message_to_api(message)
-    event = {**item, "type": "bus.message", "message": item}
+    event = {**item, "type": "bus.message", "message": item, "after": None}
     assert sent == [[("bus.demo", event), ("bus.demo.t1", event)]]
     assert event["message"]["type"] == "FACT"
+
+
+def test_each_doorbell_names_the_message_before_it_on_its_bus(
+    t1: Task, monkeypatch: pytest.MonkeyPatch, django_capture_on_commit_callbacks: Any
+) -> None:
+    sent: list[tuple[str, dict[str, Any]]] = []
+    monkeypatch.setattr(services, "publish_many", lambda items: sent.extend(items))
+
+    with django_capture_on_commit_callbacks(execute=True):
+        first = message_append(project_id="demo", task_id="t1", body="1")
+        second = message_append(project_id="demo", body="2")
+        third = message_append(project_id="demo", task_id="t1", body="3")
+
+    assert [(group, event["msg_id"], event["after"]) for group, event in sent] == [
+        ("bus.demo", first.msg_id, None),
+        ("bus.demo.t1", first.msg_id, None),
+        ("bus.demo", second.msg_id, first.msg_id),
+        ("bus.demo", third.msg_id, second.msg_id),
+        ("bus.demo.t1", third.msg_id, first.msg_id),
+    ]
 
 
 def test_a_project_message_rings_the_project_group_only(

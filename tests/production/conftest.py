@@ -79,11 +79,11 @@ def start_worker(
 
 @pytest.fixture
 def start_server(transactional_db: None, tmp_path: Path) -> Iterator[Callable[..., Server]]:
-    """Start a production-mode `conductor serve` on the test database (`env` over the
-    workers' environment); every server is stopped after the test."""
+    """Start a production-mode `conductor serve` (a `Server` subclass may add arguments) on
+    the test database (`env` over the workers' environment); each is stopped after the test."""
     started: list[Server] = []
 
-    def start(**env: str) -> Server:
+    def start(server_class: type[Server] = Server, **env: str) -> Server:
         environ = {
             "DATABASE_URL": database_url(),
             "REDIS_URL": str(os.environ["REDIS_URL"]),
@@ -92,7 +92,7 @@ def start_server(transactional_db: None, tmp_path: Path) -> Iterator[Callable[..
             **env,
         }
         log = tmp_path / f"server-{len(started)}.log"
-        server = Server(settings.DATA_DIR, log, None, **environ)
+        server = server_class(settings.DATA_DIR, log, None, **environ)
         started.append(server)
         return server
 

@@ -1,0 +1,75 @@
+"""Group commit (messagebus.writer): a batch costs what one append costs, order holds, and a
+bad post fails alone."""
+
+from __future__ import annotations
+
+import threading
+from typing import Any
+
+import pytest
+from django.db import connection
+from django.test.utils import CaptureQueriesContext
+
+from messagebus import writer
+from messagebus.models import Message
+from messagebus.writer import Post, _committed_batch, append_writer
+from projects.creation import ProjectInvalid
+from projects.models import Project
+
+pytestmark = pytest.mark.django_db(transaction=True)
+
+
+def posts(count: int, project_id: str = "demo", task_id: str | None = "t1") -> list[Post]:
+    return [
+        Post(project_id=project_id, task_id=task_id, type="FACT", body=f"b{n}", meta={})
+        for n in range(count)
+    ]
+
+
+def queries_of_a_batch(count: int) -> int:
+    with CaptureQueriesContext(connection) as queries:
+        written = _committed_batch(posts(count))
+    assert len(written) == count
+    return len(queries)
+
+
+def test_a_batch_of_many_makes_the_queries_of_a_batch_of_one() -> None:
+    Project.objects.create(id="demo")
+    queries_of_a_batch(1)  # the task's bus is made: later batches only find it
+
+    assert queries_of_a_batch(1) == queries_of_a_batch(100) <= 7
+    ids = list(Message.objects.order_by("id").values_list("msg_id", flat=True))
+    assert ids == sorted(ids) and len(set(ids)) == 102
+    assert all(m.msg_id.endswith(f"{m.pk:012d}") for m in Message.objects.all())
+
+
+def test_a_refused_post_fails_alone() -> None:
+    good, bad, other = posts(1)[0], posts(1, project_id="_audit")[0], posts(1, task_id=None)[0]
+
+    written = _committed_batch([good, bad, other])
+
+    assert [post for post, _ in written] == [good, other]
+    assert isinstance(bad.done.exception(), ProjectInvalid)
+    assert Message.objects.count() == 2
+
+
+def test_concurrent_posts_commit_and_ring_in_order(monkeypatch: pytest.MonkeyPatch) -> None:
+    rung: list[tuple[str, dict[str, Any]]] = []
+    monkeypatch.setattr(writer, "publish_many", rung.extend)
+    by_thread: dict[int, list[str]] = {}
+
+    def post_in_turn(n: int) -> None:
+        for post in posts(25):
+            by_thread.setdefault(n, []).append(append_writer().submit(post).result(30).msg_id)
+
+    threads = [threading.Thread(target=post_in_turn, args=(n,)) for n in range(8)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+
+    stored = list(Message.objects.order_by("id").values_list("msg_id", flat=True))
+    assert len(stored) == 200 and stored == sorted(stored)
+    assert all(ids == sorted(ids) for ids in by_thread.values())
+    for group in ("bus.demo", "bus.demo.t1"):
+        assert [event["msg_id"] for g, event in rung if g == group] == stored
