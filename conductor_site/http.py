@@ -1,6 +1,6 @@
-"""HTTP pieces the project-centric routes of every app share (`/api/projects/...`): checking ids
-before any lookup, refusing destructive routes to browsers, the page envelope and the file
-routes' text-or-JSON answer.
+"""HTTP pieces the routes of every app share: checking ids before any lookup, a JSON body
+validated by a serializer, refusing destructive routes to browsers, the page envelope and the
+file routes' text-or-JSON answer.
 
 Destructive routes (deleting a run, a task or a project, and garbage collection) answer 403 to
 a browser context (CONTRACT.md, AMB-9): see `from_browser`.
@@ -12,6 +12,7 @@ from typing import Any
 
 from django.conf import settings
 from django.http import HttpResponse
+from rest_framework import serializers
 from rest_framework.pagination import BasePagination
 from rest_framework.request import Request
 from rest_framework.response import Response
@@ -33,6 +34,16 @@ def checked_ids(**ids: str) -> None:
     for name, value in ids.items():
         if not is_identifier(value):
             raise ApiError(400, f"invalid {name} {value!r}")
+
+
+def validated_body(serializer: type[serializers.Serializer], request: Request) -> dict[str, Any]:
+    """The request's JSON object validated by `serializer` (a 400 in the one shape, each
+    field's complaint in `details.fields`); no body is an empty object."""
+    if not isinstance(request.data, dict):
+        raise ApiError(400, "the request body must be a JSON object")
+    data = serializer(data=request.data)
+    data.is_valid(raise_exception=True)
+    return dict(data.validated_data)
 
 
 def from_browser(request: Request) -> bool:

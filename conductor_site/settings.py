@@ -253,6 +253,9 @@ SPECTACULAR_SETTINGS = {
         "TaskStatusEnum": "tasks.openapi.TASK_STATUSES",
         "GateStateEnum": "tasks.openapi.GATE_STATES",
         "RunFileNameEnum": "runs.openapi.RUN_FILE_NAMES",
+        "WorktreeOperationEnum": "runs.openapi.WORKTREE_OPERATIONS",
+        "PullRequestStateEnum": "runs.openapi.PR_STATES",
+        "MergeStrategyEnum": "runs.models.MergeStrategy",
     },
     "SECURITY": [{"ApiKeyBearer": []}, {"ApiKeyHeader": []}],
     "APPEND_COMPONENTS": {

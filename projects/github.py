@@ -31,6 +31,7 @@ class PullRequest:
     url: str
     number: int
     state: str  # open, closed, merged
+    head: str  # its head branch
 
 
 def gh(repo: str | Path, *args: str, timeout: float = 60) -> str:
@@ -75,9 +76,10 @@ def pr_create(repo: str | Path, *, head: str, base: str, title: str, body: str) 
 
 def pr_view(repo: str | Path, selector: str) -> PullRequest:
     """The pull request a URL, number or head branch names."""
-    out = gh(repo, "pr", "view", "--json", "url,number,state", "--", selector)
+    out = gh(repo, "pr", "view", "--json", "url,number,state,headRefName", "--", selector)
     try:
         found = json.loads(out)
-        return PullRequest(str(found["url"]), int(found["number"]), str(found["state"]).lower())
+        url, number, head = str(found["url"]), int(found["number"]), str(found["headRefName"])
+        return PullRequest(url, number, str(found["state"]).lower(), head)
     except (ValueError, KeyError, TypeError) as exc:
         raise GhError(f"gh pr view: unexpected output: {out[:200]!r}") from exc

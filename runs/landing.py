@@ -380,12 +380,13 @@ def attempt_pr_create(
         return _pr_record(attempt, repo, url)
 
 
-def attempt_pr_attach(attempt_id: str) -> github.PullRequest:
-    """Find the pull request whose head is the attempt's branch, and record it."""
+def attempt_pr_attach(attempt_id: str, *, pr: str = "") -> github.PullRequest:
+    """Record an existing pull request: `pr`, its number or URL, else the one whose head is
+    the attempt's branch."""
     with _operation(attempt_id, "pr") as attempt:
         repo = _repository(attempt)
         _gh(lambda: github.gh_ready(repo))
-        return _pr_record(attempt, repo, attempt.branch)
+        return _pr_record(attempt, repo, pr or attempt.branch)
 
 
 def _push(attempt: Attempt, force: bool) -> Pushed:
@@ -411,7 +412,14 @@ def _remote(repo: str) -> str:
 
 
 def _pr_record(attempt: Attempt, repo: str, selector: str) -> github.PullRequest:
-    pr = _gh(lambda: github.pr_view(repo, selector))
+    pr: github.PullRequest = _gh(lambda: github.pr_view(repo, selector))
+    if pr.head != attempt.branch:
+        raise LandingConflict(
+            f"pull request #{pr.number} is for the branch {pr.head!r}, not the attempt's "
+            f"{attempt.branch!r}: attach the attempt's own pull request",
+            reason="pr_branch",
+            pr_url=pr.url,
+        )
     services.attempt_pr_record(attempt, url=pr.url, number=pr.number, state=pr.state)
     return pr
 

@@ -10,9 +10,11 @@ from rest_framework import serializers
 
 from conductor_site.openapi import bool_parameter, id_parameter, int_parameter, page_of
 from runs.files import RUN_FILES
-from runs.models import Run, RunStatus
+from runs.models import MergeStrategy, Run, RunStatus
 
 RUN_KINDS = Run.Kind.choices
+WORKTREE_OPERATIONS = ["rebase", "merge", "cherry_pick", "revert"]
+PR_STATES = ["open", "closed", "merged"]
 
 
 class RunSerializer(serializers.Serializer):
@@ -212,11 +214,16 @@ class AttemptSerializer(serializers.Serializer):
     worker = serializers.CharField(help_text="The worker that owns the worktree.")
     error_summary = serializers.CharField()
     merge_commit = serializers.CharField(help_text='The commit it landed as; "" until merged.')
-    merge_strategy = serializers.CharField(help_text='squash, merge or rebase; "" until merged.')
+    merge_strategy = serializers.ChoiceField(
+        MergeStrategy.choices, allow_blank=True, help_text='"" until merged.'
+    )
     merged_at = serializers.DateTimeField(allow_null=True)
     pr_url = serializers.CharField(help_text='Its pull request; "" without one.')
     pr_number = serializers.IntegerField(allow_null=True)
-    pr_state = serializers.CharField(help_text='open, closed or merged; "" without a PR.')
+    pr_state = serializers.ChoiceField(PR_STATES, allow_blank=True, help_text='"" without a PR.')
+    operation = serializers.CharField(
+        help_text='The landing operation running on it now (merge, rebase, push, ...), or "".'
+    )
     created_at = serializers.DateTimeField()
 
 
@@ -281,9 +288,7 @@ class BranchStatusSerializer(serializers.Serializer):
     has_uncommitted_changes = serializers.BooleanField()
     uncommitted_count = serializers.IntegerField()
     untracked_count = serializers.IntegerField()
-    operation_in_progress = serializers.ChoiceField(
-        ["rebase", "merge", "cherry_pick", "revert"], allow_null=True
-    )
+    operation_in_progress = serializers.ChoiceField(WORKTREE_OPERATIONS, allow_null=True)
     is_rebase_in_progress = serializers.BooleanField()
     is_merge_in_progress = serializers.BooleanField()
     conflicted_files = serializers.ListField(child=serializers.CharField())
@@ -345,3 +350,62 @@ ATTEMPT_LIST_PARAMETERS = [
     int_parameter("limit", "Page size (default 50, at most 500: larger is capped).", minimum=1),
     int_parameter("offset", "Attempts to skip.", minimum=0),
 ]
+
+
+# Landing an attempt (runs/landing_api.py): the attempt after, with what the operation did.
+
+
+class MergedSerializer(serializers.Serializer):
+    """`runs.landing.Merged`."""
+
+    strategy = serializers.ChoiceField(MergeStrategy.choices)
+    commit = serializers.CharField(help_text="The target's new commit.")
+    previous = serializers.CharField(help_text="The target's commit before.")
+    target = serializers.CharField(help_text="The branch merged into.")
+    updated_worktree = serializers.CharField(
+        help_text='The working tree that had the target checked out, brought up to date; "".'
+    )
+
+
+class RebasedSerializer(serializers.Serializer):
+    """`runs.landing.Rebased`."""
+
+    head = serializers.CharField(help_text="The branch's new head.")
+    onto = serializers.CharField(help_text="The target's commit it now starts from.")
+
+
+class PushedSerializer(serializers.Serializer):
+    """`runs.landing.Pushed`."""
+
+    remote = serializers.CharField()
+    branch = serializers.CharField()
+    commit = serializers.CharField(help_text="What the remote branch is now.")
+
+
+class PullRequestSerializer(serializers.Serializer):
+    """`projects.github.PullRequest`."""
+
+    url = serializers.CharField()
+    number = serializers.IntegerField()
+    state = serializers.ChoiceField(PR_STATES)
+    head = serializers.CharField(help_text="Its head branch: the attempt's.")
+
+
+class AttemptMergedSerializer(AttemptSerializer):
+    merged = MergedSerializer()
+
+
+class AttemptRebasedSerializer(AttemptSerializer):
+    rebased = RebasedSerializer()
+
+
+class AttemptAbortedSerializer(AttemptSerializer):
+    aborted = serializers.ChoiceField(WORKTREE_OPERATIONS, help_text="What was aborted.")
+
+
+class AttemptPushedSerializer(AttemptSerializer):
+    pushed = PushedSerializer()
+
+
+class AttemptPullRequestSerializer(AttemptSerializer):
+    pull_request = PullRequestSerializer()

@@ -14,6 +14,7 @@ has stopped heartbeating is not waited for. The caller gets the answer, `OwnerUn
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import uuid
 from collections.abc import Callable
@@ -29,11 +30,24 @@ from kombu.exceptions import OperationalError
 
 from conductor_site.errors import DomainError
 from projects import git
-from runs import branch_status, diffs
+from runs import branch_status, diffs, landing
 from runs.models import Attempt, Worker
 from runs.tasks import queue_for
 
 REPLY_TTL_SECONDS = 60
+
+
+def _landing(service: Callable[..., Any]) -> Callable[..., Any]:
+    """A landing service (`runs.landing`, which takes the attempt's id and holds its
+    operation slot itself) as an owner operation: its dataclass answer as a dict."""
+
+    def operation(attempt: Attempt, **kwargs: Any) -> Any:
+        answer = service(attempt.id, **kwargs)
+        if dataclasses.is_dataclass(answer) and not isinstance(answer, type):
+            return dataclasses.asdict(answer)
+        return answer
+
+    return operation
 
 
 # The operations an owner runs: each takes the attempt and JSON-able keyword arguments and
@@ -41,6 +55,13 @@ REPLY_TTL_SECONDS = 60
 OWNER_OPS: dict[str, Callable[..., Any]] = {
     "diff": diffs.attempt_diff,
     "branch_status": branch_status.attempt_branch_status,
+    "merge": _landing(landing.attempt_merge),
+    "rebase": _landing(landing.attempt_rebase),
+    "rebase_continue": _landing(landing.attempt_rebase_continue),
+    "conflicts_abort": _landing(landing.attempt_conflicts_abort),
+    "push": _landing(landing.attempt_push),
+    "pr_create": _landing(landing.attempt_pr_create),
+    "pr_attach": _landing(landing.attempt_pr_attach),
 }
 
 

@@ -284,6 +284,7 @@ def attempt_to_api(attempt: Attempt) -> dict[str, Any]:
         "pr_url": attempt.pr_url,
         "pr_number": attempt.pr_number,
         "pr_state": attempt.pr_state,
+        "operation": attempt.operation,
         "created_at": rfc3339(attempt.created_at),
     }
 

@@ -24,6 +24,7 @@ from projects.models import Project
 from runs import openapi
 from runs.agents import UnknownAgent
 from runs.attempt_api import ATTEMPT, AttemptViewSet, get_attempt
+from runs.landing_api import LandingActions
 from runs.models import Attempt
 from runs.selectors import attempt_to_api
 from tasks import services as task_services
@@ -64,7 +65,7 @@ class AttemptChildrenSerializer(serializers.Serializer):
     children = TaskSerializer(many=True, help_text="The subtasks made from it, oldest first.")
 
 
-class AttemptsViewSet(AttemptViewSet):
+class AttemptsViewSet(LandingActions, AttemptViewSet):
     @extend_schema(
         operation_id="attempt_create",
         tags=["attempts"],
