@@ -59,6 +59,17 @@ class SubtaskCreateSerializer(serializers.Serializer):
     )
 
 
+class FollowUpSerializer(serializers.Serializer):
+    prompt = serializers.CharField(trim_whitespace=False)
+
+
+class AttemptFollowUpSerializer(openapi.AttemptSerializer):
+    run_id = serializers.CharField(help_text="The follow-up's agent run.")
+    waiting = serializers.BooleanField(
+        help_text="True while it waits for the attempt's active run to end (then it starts)."
+    )
+
+
 class AttemptChildrenSerializer(serializers.Serializer):
     parent_task = TaskSerializer(help_text="The attempt's task, as GET /api/v1/tasks/{id}.")
     current_attempt = openapi.AttemptSerializer()
@@ -90,6 +101,26 @@ class AttemptsViewSet(LandingActions, AttemptViewSet):
         attempt = get_attempt(started.run.attempt_id)
         body = {**attempt_to_api(attempt), "run_id": started.run.id}
         return Response({**body, "queue_position": started.queue_position}, status=201)
+
+    @extend_schema(
+        operation_id="attempt_follow_up",
+        tags=["attempts"],
+        parameters=ATTEMPT,
+        request=FollowUpSerializer,
+        responses={201: AttemptFollowUpSerializer, **errors(400, 404, 409, 503)},
+    )
+    @action(detail=True, methods=["post"], url_path="follow-up")
+    def follow_up(self, request: Request, attempt_id: str) -> Response:
+        """A new agent run in the attempt's worktree resuming the agent's own session: it
+        starts now, or, while a run is active, waits and starts once that work ends."""
+        attempt = get_attempt(attempt_id)
+        fields = _body(FollowUpSerializer, request)
+        with _start_refusals():
+            run, waiting = task_services.attempt_followup(attempt, fields["prompt"])
+        attempt.refresh_from_db()
+        return Response(
+            {**attempt_to_api(attempt), "run_id": run.id, "waiting": waiting}, status=201
+        )
 
     @extend_schema(
         operation_id="attempt_children",

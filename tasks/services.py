@@ -191,17 +191,54 @@ def followup_start(task: Task, prompt: str, resume_session: bool = True, delay: 
         attempt = task.attempts.select_for_update().order_by("-created_at").first()
         if attempt is None:
             raise TaskConflict(f"task {task.task_id!r} has no attempt to resume")
-        if (
-            attempt.status in ACTIVE_STATUSES
-            or attempt.runs.filter(status__in=ACTIVE_STATUSES).exists()
-        ):
+        if _attempt_busy(attempt):
             raise TaskConflict(f"task {task.task_id!r} is still running: stop it or wait")
-        previous = attempt.runs.filter(kind=Run.Kind.AGENT).order_by("-created_at").first()
-        run = run_services.run_create(
-            attempt, Run.Kind.AGENT, prompt, previous_run=previous if resume_session else None
-        )
+        run = _followup_create(attempt, prompt, resume_session)
         enqueue_followup(run, countdown=delay)
     return run
+
+
+def attempt_followup(attempt: Attempt, prompt: str) -> tuple[Run, bool]:
+    """`POST /api/v1/attempts/{id}/follow-up`: a run resuming the agent's session in the
+    attempt's worktree, sent now when nothing runs there, else left waiting (never sent) for
+    `attempt_ended` to send once the active work is over; True when it waits."""
+    prompt = prompt_expand(prompt)
+    with transaction.atomic():  # locked as followup_start locks: busy-ness holds until commit
+        if planner.gate_locked().draining:
+            raise TaskConflict("a self-update is draining the server: no follow-up starts now")
+        attempt = Attempt.objects.select_for_update().get(id=attempt.id)
+        busy = _attempt_busy(attempt)
+        run = _followup_create(attempt, prompt, resume_session=True)
+        if not busy:
+            enqueue_followup(run)
+    return run, busy
+
+
+def _attempt_busy(attempt: Attempt) -> bool:
+    return (
+        attempt.status in ACTIVE_STATUSES
+        or attempt.runs.filter(status__in=ACTIVE_STATUSES).exists()
+    )
+
+
+def _followup_create(attempt: Attempt, prompt: str, resume_session: bool) -> Run:
+    """The run resumes the session bound to the attempt's latest agent run (its
+    `previous_run`), never whatever session the machine saw last."""
+    previous = attempt.runs.filter(kind=Run.Kind.AGENT).order_by("-created_at").first()
+    return run_services.run_create(
+        attempt, Run.Kind.AGENT, prompt, previous_run=previous if resume_session else None
+    )
+
+
+def _followup_waiting_send(attempt_id: str) -> bool:
+    """Send the oldest follow-up left waiting behind the work that just ended; True if one."""
+    waiting = Run.objects.filter(
+        attempt_id=attempt_id, kind=Run.Kind.AGENT, status=RunStatus.QUEUED, enqueued_at=None
+    )
+    run = waiting.select_related("attempt").order_by("created_at", "id").first()
+    if run is not None:
+        enqueue_followup(run)
+    return run is not None
 
 
 def attempt_ended(attempt_id: str) -> None:
@@ -210,7 +247,8 @@ def attempt_ended(attempt_id: str) -> None:
     if attempt is not None:
         task_done_record(attempt.task)
         threads.post_outcome(attempt)
-        _loop_continue(attempt.task)
+        if not _followup_waiting_send(attempt.id):
+            _loop_continue(attempt.task)
     planner.admit()
 
 
