@@ -139,6 +139,12 @@ def branch_exists(path: str | Path, branch: str) -> bool:
     return bool(found.strip())
 
 
+def branch_rename(repo: str | Path, old: str, new: str) -> None:
+    """`git branch -m`: the worktree that has `old` checked out follows it to `new`; refused
+    (GitError) when `new` exists."""
+    git(repo, "branch", "-m", operands=[old, new])
+
+
 def branch_name_valid(name: str) -> bool:
     """A name `git branch` would accept (`git check-ref-format --branch`): not an option,
     not `@{-1}` or another shorthand git expands, no `..`, spaces or control characters."""

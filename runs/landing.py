@@ -1,4 +1,5 @@
-"""Landing an attempt: merge its branch into its target, rebase it, push it, open its PR.
+"""Landing an attempt: merge its branch into its target, rebase it, push it, open its PR;
+and the branch itself: change its target, rename it.
 
 Merges never need a working tree (shared/DESIGN.md §6): `git merge-tree --write-tree`
 computes the result and its conflicts, `commit-tree` makes the commit, and
@@ -431,6 +432,40 @@ def _gh(call: Callable[[], Any]) -> Any:
         raise LandingRefused(str(exc), reason="gh_unavailable") from exc
     except github.GhError as exc:
         raise LandingConflict(f"GitHub refused: {exc}", reason="gh", gh=str(exc)) from exc
+
+
+# The branch itself
+
+
+def attempt_target_change(attempt_id: str, *, target_branch: str) -> str:
+    """Merge into (and compare with) another branch of the repository from now on."""
+    with _operation(attempt_id, "change_target") as attempt:
+        repo = _repository(attempt)
+        if not git.branch_exists(repo, target_branch):
+            raise LandingRefused(
+                f"{target_branch!r} is not a branch of {repo}", reason="no_such_branch"
+            )
+        services.attempt_target_set(attempt, target_branch=target_branch)
+        return target_branch
+
+
+def attempt_branch_rename(attempt_id: str, *, branch: str) -> str:
+    """Rename the attempt's branch (its worktree follows); refused while its pull request is
+    open, since the pull request would go on naming the old branch."""
+    with _operation(attempt_id, "rename_branch") as attempt:
+        repo = _repository(attempt)
+        if attempt.pr_state == "open":
+            raise LandingConflict(
+                f"attempt {attempt_id} has an open pull request ({attempt.pr_url}) for "
+                f"{attempt.branch!r}: close or merge it first",
+                reason="pr_open",
+            )
+        if branch != attempt.branch and git.branch_exists(repo, branch):
+            raise LandingConflict(f"the branch {branch!r} exists already", reason="branch_exists")
+        if branch != attempt.branch:
+            git.branch_rename(repo, attempt.branch, branch)
+            services.attempt_branch_renamed(attempt, branch=branch)
+        return branch
 
 
 # What every operation shares

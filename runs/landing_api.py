@@ -1,6 +1,6 @@
-"""`/api/v1/attempts/{id}/merge`, `rebase`, `rebase/continue`, `conflicts/abort`, `push`, `pr`
-and `pr/attach`: landing an attempt's work, as actions `tasks/attempt_api.py` mixes into the
-attempts resource.
+"""`/api/v1/attempts/{id}/merge`, `rebase`, `rebase/continue`, `conflicts/abort`, `push`, `pr`,
+`pr/attach`, `change-target-branch` and `rename-branch`: landing an attempt's work (and
+moving its branch), as actions `tasks/attempt_api.py` mixes into the attempts resource.
 
 Each action validates its body, runs its `runs.landing` service once through
 `runs.owner.on_owner` (on the worker that owns the worktree), and answers the attempt as it is
@@ -98,6 +98,27 @@ class PrAttachSerializer(serializers.Serializer):
         if "number" in data and "url" in data:
             raise serializers.ValidationError("give the pull request's number or its url, not both")
         return data
+
+
+class BranchField(serializers.CharField):
+    """A branch name `git branch` accepts: never an option, a shorthand or a range."""
+
+    def __init__(self, **kwargs: Any) -> None:
+        super().__init__(max_length=255, **kwargs)
+
+    def to_internal_value(self, data: Any) -> str:
+        value = str(super().to_internal_value(data))
+        if not git.branch_name_valid(value):
+            raise serializers.ValidationError(f"{value!r} is not a valid branch name")
+        return value
+
+
+class TargetBranchSerializer(serializers.Serializer):
+    target_branch = BranchField(help_text="An existing branch of the repository.")
+
+
+class RenameBranchSerializer(serializers.Serializer):
+    branch = BranchField(help_text="The branch's new name; no branch may have it yet.")
 
 
 def _landed(attempt_id: str, op: str, key: str, **kwargs: Any) -> Response:
@@ -210,6 +231,39 @@ class LandingActions:
             body=fields.get("body", ""),
             target_branch=fields.get("base", ""),
         )
+
+    @extend_schema(
+        operation_id="attempt_change_target_branch",
+        tags=["attempts"],
+        parameters=ATTEMPT,
+        request=TargetBranchSerializer,
+        responses={200: openapi.AttemptSerializer, **LANDING_ERRORS},
+    )
+    @action(
+        detail=True, methods=["post"], parser_classes=JSON_ONLY, url_path="change-target-branch"
+    )
+    def change_target_branch(self, request: Request, attempt_id: str) -> Response:
+        """Merge into (and compare with) another existing branch from now on; 400 when the
+        repository has no such branch."""
+        fields = validated_body(TargetBranchSerializer, request)
+        return _landed(
+            attempt_id, "change_target", "target_branch", target_branch=fields["target_branch"]
+        )
+
+    @extend_schema(
+        operation_id="attempt_rename_branch",
+        tags=["attempts"],
+        parameters=ATTEMPT,
+        request=RenameBranchSerializer,
+        responses={200: openapi.AttemptSerializer, **LANDING_ERRORS},
+    )
+    @action(detail=True, methods=["post"], parser_classes=JSON_ONLY, url_path="rename-branch")
+    def rename_branch(self, request: Request, attempt_id: str) -> Response:
+        """Rename the attempt's branch (`git branch -m`; its worktree follows). 409 while its
+        pull request is open, while it runs or another operation holds it, or when a branch
+        has the name already."""
+        fields = validated_body(RenameBranchSerializer, request)
+        return _landed(attempt_id, "rename_branch", "branch", branch=fields["branch"])
 
     @extend_schema(
         operation_id="attempt_pr_attach",

@@ -62,6 +62,8 @@ OWNER_OPS: dict[str, Callable[..., Any]] = {
     "push": _landing(landing.attempt_push),
     "pr_create": _landing(landing.attempt_pr_create),
     "pr_attach": _landing(landing.attempt_pr_attach),
+    "change_target": _landing(landing.attempt_target_change),
+    "rename_branch": _landing(landing.attempt_branch_rename),
 }
 
 

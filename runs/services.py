@@ -394,6 +394,21 @@ def attempt_rebased(attempt: Attempt, *, base_commit: str) -> None:
         attempt_changed.send(sender=Attempt, attempt=attempt, change="rebased")
 
 
+def attempt_target_set(attempt: Attempt, *, target_branch: str) -> None:
+    """What the attempt will merge into (and be compared with) from now on."""
+    with transaction.atomic():
+        Attempt.objects.filter(id=attempt.id).update(target_branch=target_branch)
+        attempt.refresh_from_db()
+        attempt_changed.send(sender=Attempt, attempt=attempt, change="target_changed")
+
+
+def attempt_branch_renamed(attempt: Attempt, *, branch: str) -> None:
+    with transaction.atomic():
+        Attempt.objects.filter(id=attempt.id).update(branch=branch)
+        attempt.refresh_from_db()
+        attempt_changed.send(sender=Attempt, attempt=attempt, change="branch_renamed")
+
+
 def attempt_pr_record(attempt: Attempt, *, url: str, number: int, state: str) -> None:
     with transaction.atomic():
         Attempt.objects.filter(id=attempt.id).update(pr_url=url, pr_number=number, pr_state=state)
