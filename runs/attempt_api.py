@@ -2,7 +2,7 @@
 stopping them. Starting attempts and subtasks is planning: `tasks/attempt_api.py` extends this
 ViewSet with it, and `tasks/urls.py` routes the whole resource.
 
-Reads of a worktree (diff, branch status) go through `runs.owner.on_owner`, so they run on
+Reads of a worktree (diff, branch status, commits) go through `runs.owner.on_owner`, so they run on
 the worker that owns it; when it cannot answer, a diff falls back on the snapshot stored when
 the attempt's last run ended, and says so (`source: "snapshot"`, `stale_reason`).
 """
@@ -23,7 +23,8 @@ from conductor_site.http import paged
 from conductor_site.ids import is_identifier
 from conductor_site.openapi import bool_parameter, errors, path_parameters
 from conductor_site.params import query_bool, query_identifier, query_int
-from runs import diffs, openapi, services
+from projects import git
+from runs import commits, diffs, openapi, services
 from runs.diffs import Diff
 from runs.models import Attempt, Run
 from runs.owner import OwnerRefused, OwnerUnavailable, on_owner
@@ -32,6 +33,7 @@ from runs.selectors import attempt_run_to_api, attempt_to_api
 ATTEMPT_LIST_DEFAULT_LIMIT = 50
 ATTEMPT_LIST_MAX_LIMIT = 500
 ATTEMPT = path_parameters("attempt_id")
+SHA_MAX_CHARS = 255  # as a branch name
 
 
 class AttemptViewSet(viewsets.ViewSet):
@@ -95,6 +97,30 @@ class AttemptViewSet(viewsets.ViewSet):
         return Response(on_owner(get_attempt(attempt_id), "branch_status"))
 
     @extend_schema(
+        operation_id="attempt_commit_info",
+        tags=["attempts"],
+        parameters=[*ATTEMPT, openapi.SHA_PARAMETER],
+        responses={200: openapi.CommitInfoSerializer, **errors(400, 404, 409, 503)},
+    )
+    @action(detail=True, methods=["get"], url_path="commit-info")
+    def commit_info(self, request: Request, attempt_id: str) -> Response:
+        """A commit's subject, body, author, date and parents, read by the worktree's owner."""
+        sha = _query_sha(request)
+        return Response(on_owner(get_attempt(attempt_id), "commit_info", sha=sha))
+
+    @extend_schema(
+        operation_id="attempt_commit_compare",
+        tags=["attempts"],
+        parameters=[*ATTEMPT, openapi.SHA_PARAMETER],
+        responses={200: openapi.CommitCompareSerializer, **errors(400, 404, 409, 503)},
+    )
+    @action(detail=True, methods=["get"], url_path="commit-compare")
+    def commit_compare(self, request: Request, attempt_id: str) -> Response:
+        """How a commit stands against the attempt's HEAD: commits ahead and behind."""
+        sha = _query_sha(request)
+        return Response(on_owner(get_attempt(attempt_id), "commit_compare", sha=sha))
+
+    @extend_schema(
         operation_id="attempt_diff",
         tags=["attempts"],
         parameters=[*ATTEMPT, bool_parameter("stats_only", "Leave the file contents out.")],
@@ -126,6 +152,15 @@ class AttemptViewSet(viewsets.ViewSet):
         return Response(
             {"attempt_id": attempt.id, "status": attempt.status, "stopped_run_ids": stopped}
         )
+
+
+def _query_sha(request: Request) -> str:
+    """`?sha=`: hex digits or a ref name, never anything git would read as an option or a
+    revision expression."""
+    sha = request.query_params.get("sha", "")
+    if len(sha) > SHA_MAX_CHARS or not (commits.SHA_RE.match(sha) or git.branch_name_valid(sha)):
+        raise ApiError(400, f"sha must be a commit's hex object name or a ref name, not {sha!r}")
+    return sha
 
 
 def get_attempt(attempt_id: str) -> Attempt:

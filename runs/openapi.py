@@ -267,6 +267,37 @@ class AttemptStoppedSerializer(serializers.Serializer):
     stopped_run_ids = serializers.ListField(child=serializers.CharField())
 
 
+SHA_PARAMETER = OpenApiParameter(
+    "sha",
+    OpenApiTypes.STR,
+    required=True,
+    description="A commit: its object name in hex (4 to 64 digits), or a ref name whose "
+    "commit is in the attempt's branch history.",
+)
+
+
+class CommitInfoSerializer(serializers.Serializer):
+    """`runs.commits.CommitInfo`."""
+
+    sha = serializers.CharField(help_text="The full object name.")
+    subject = serializers.CharField()
+    body = serializers.CharField(help_text="The message after its first line.")
+    author_name = serializers.CharField()
+    author_email = serializers.CharField()
+    date = serializers.DateTimeField(allow_null=True, help_text="The author date, UTC.")
+    parents = serializers.ListField(child=serializers.CharField())
+
+
+class CommitCompareSerializer(serializers.Serializer):
+    """`runs.commits.CommitCompare`."""
+
+    sha = serializers.CharField(help_text="The full object name.")
+    head_commit = serializers.CharField(help_text="The attempt's HEAD.")
+    commits_ahead = serializers.IntegerField(help_text="On HEAD, not in the commit's history.")
+    commits_behind = serializers.IntegerField(help_text="In the commit's history, not on HEAD.")
+    is_ancestor = serializers.BooleanField(help_text="The commit is in HEAD's history.")
+
+
 class BranchStatusSerializer(serializers.Serializer):
     """`runs.branch_status.BranchStatus`."""
 
