@@ -231,13 +231,26 @@ def _followup_create(attempt: Attempt, prompt: str, resume_session: bool) -> Run
 
 
 def _followup_waiting_send(attempt_id: str) -> bool:
-    """Send the oldest follow-up left waiting behind the work that just ended; True if one."""
-    waiting = Run.objects.filter(
-        attempt_id=attempt_id, kind=Run.Kind.AGENT, status=RunStatus.QUEUED, enqueued_at=None
-    )
-    run = waiting.select_related("attempt").order_by("created_at", "id").first()
-    if run is not None:
-        enqueue_followup(run)
+    """Send the oldest follow-up left waiting behind the work that just ended; True if one.
+    Not while the attempt is busy (a duplicate delivery ends too while the real one runs),
+    and never its first agent run, which the attempt's own start runs (a follow-up always
+    resumes a `previous_run`)."""
+    with transaction.atomic():
+        attempt = Attempt.objects.select_for_update().filter(id=attempt_id).first()
+        if attempt is None or attempt.status in (RunStatus.CREATED, RunStatus.RUNNING):
+            return False
+        run = (
+            attempt.runs.filter(
+                kind=Run.Kind.AGENT,
+                status=RunStatus.QUEUED,
+                enqueued_at=None,
+                previous_run__isnull=False,
+            )
+            .order_by("created_at", "id")
+            .first()
+        )
+        if run is not None:
+            enqueue_followup(run)
     return run is not None
 
 
