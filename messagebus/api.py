@@ -15,6 +15,7 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from conductor_site.errors import ApiError
+from conductor_site.http import validated_body
 from conductor_site.ids import is_identifier
 from conductor_site.openapi import errors, id_parameter, path_parameters
 from conductor_site.params import query_int
@@ -115,7 +116,7 @@ class MessagesApi(APIView):
         responses={201: openapi.MessageAppendedSerializer, **errors(400)},
     )
     def post(self, request: Request) -> Response:
-        return _appended(_validated(self.InputSerializer, request))
+        return _appended(validated_body(self.InputSerializer, request))
 
 
 class ProjectMessagesApi(APIView):
@@ -141,7 +142,7 @@ class ProjectMessagesApi(APIView):
         responses={201: openapi.MessageAppendedSerializer, **errors(400)},
     )
     def post(self, request: Request, project_id: str) -> Response:
-        fields = _validated(self.InputSerializer, request)
+        fields = validated_body(self.InputSerializer, request)
         return _appended({**fields, **path_ids(project_id)})
 
 
@@ -168,7 +169,7 @@ class TaskMessagesApi(APIView):
         responses={201: openapi.MessageAppendedSerializer, **errors(400)},
     )
     def post(self, request: Request, project_id: str, task_id: str) -> Response:
-        fields = _validated(self.InputSerializer, request)
+        fields = validated_body(self.InputSerializer, request)
         return _appended({**fields, **path_ids(project_id, task_id)})
 
 
@@ -198,14 +199,6 @@ def _listed(request: Request, ids: dict[str, Any]) -> Response:
     except BusNotFound as exc:
         raise ApiError(404, str(exc)) from exc
     return Response({"messages": [message_to_api(message) for message in messages]})
-
-
-def _validated(serializer_class: type[serializers.Serializer], request: Request) -> dict:
-    if not isinstance(request.data, dict):
-        raise ApiError(400, "the request body must be a JSON object")
-    data = serializer_class(data=request.data)
-    data.is_valid(raise_exception=True)
-    return dict(data.validated_data)
 
 
 def _appended(fields: dict[str, Any]) -> Response:

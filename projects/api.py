@@ -28,6 +28,7 @@ from conductor_site.http import (
     checked_ids,
     paged,
     refuse_browser,
+    validated_body,
 )
 from conductor_site.ids import identifier_field
 from conductor_site.openapi import (
@@ -92,12 +93,9 @@ class ProjectsApi(APIView):
         data dir; or `repo_url` (`file:///`, `https://`, `ssh://`), cloned into the data dir,
         a failed clone being a 400 with git's message and credentials never shown;
         `default_branch`: a valid branch name (`creation.project_create`)."""
-        if not isinstance(request.data, dict):
-            raise ApiError(400, "the request body must be a JSON object")
-        data = self.InputSerializer(data=request.data)
-        data.is_valid(raise_exception=True)
+        fields = validated_body(self.InputSerializer, request)
         try:
-            project = creation.project_create(**data.validated_data)
+            project = creation.project_create(**fields)
         except storage.PathRefused as exc:
             raise ApiError(409, f"the project's folder cannot be made: {exc}") from exc
         except OSError as exc:

@@ -13,6 +13,7 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from conductor_site.errors import ApiError
+from conductor_site.http import validated_body
 from conductor_site.ids import identifier_field, is_identifier
 from conductor_site.openapi import errors, id_parameter, path_parameters
 from conductor_site.renderers import json_list_response
@@ -85,11 +86,7 @@ class TaskCreateApi(APIView):
     def post(self, request: Request) -> Response:
         if settings.CONDUCTOR["DISABLE_TASK_START"]:
             raise ApiError(503, "task execution is disabled on this server (--disable-task-start)")
-        if not isinstance(request.data, dict):
-            raise ApiError(400, "the request body must be a JSON object")
-        data = self.InputSerializer(data=request.data)
-        data.is_valid(raise_exception=True)
-        fields: dict[str, Any] = dict(data.validated_data)
+        fields = validated_body(self.InputSerializer, request)
         fields.pop("thread_message_type", None)
         return Response(started_to_api(_submit(fields)), status=201)
 

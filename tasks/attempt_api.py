@@ -17,6 +17,7 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 
 from conductor_site.errors import ApiError
+from conductor_site.http import validated_body
 from conductor_site.ids import identifier_field
 from conductor_site.openapi import errors
 from projects import git
@@ -167,11 +168,7 @@ def _body(serializer: type[serializers.Serializer], request: Request) -> dict[st
     """A start's body, validated; refused while this server starts no tasks."""
     if settings.CONDUCTOR["DISABLE_TASK_START"]:
         raise ApiError(503, "task execution is disabled on this server (--disable-task-start)")
-    if not isinstance(request.data, dict):
-        raise ApiError(400, "the request body must be a JSON object")
-    data = serializer(data=request.data)
-    data.is_valid(raise_exception=True)
-    return dict(data.validated_data)
+    return validated_body(serializer, request)
 
 
 @contextmanager
