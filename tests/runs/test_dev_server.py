@@ -7,7 +7,6 @@ from __future__ import annotations
 import asyncio
 import json
 import os
-import sys
 import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
@@ -25,24 +24,15 @@ from runs.models import Attempt, Run
 from tasks.models import Task
 from tests.conftest import attempt_finished, create_task, log_text, run_finished, wait_for
 from tests.conftest import git as git_cli
-from tests.helpers import assert_error
+from tests.helpers import DEV_SERVER_SCRIPT, assert_error
 from tests.processes import Server, processes_of_run
-
-# A real HTTP server on a free port, on every address, serving the folder it runs in; it
-# prints where, as dev servers do.
-SERVE = (
-    f'exec {sys.executable} -u -c "import http.server as h; '
-    "s = h.ThreadingHTTPServer(('0.0.0.0', 0), h.SimpleHTTPRequestHandler); "
-    "print(f'Serving on http://0.0.0.0:{s.server_port}/ (press Ctrl-C)'); "
-    's.serve_forever()"'
-)
 
 
 @pytest.fixture
 def serving(work: str, project: Project) -> Iterator[Project]:
     """A project with a dev server; whatever a test leaves serving is stopped, and ended,
     before its database goes."""
-    project.dev_server_script = SERVE
+    project.dev_server_script = DEV_SERVER_SCRIPT
     project.save()
     yield project
     for attempt in Attempt.objects.filter(runs__kind="dev_server").distinct():
@@ -313,7 +303,7 @@ def test_the_first_url_printed_is_found(printed: str, url: str) -> None:
 def serve_one(server: Server, repo: Path) -> tuple[str, str]:
     """On a real `conductor serve`: a project with a dev server, a finished attempt, its dev
     server started; (the attempt's path, the dev server's pid)."""
-    body = {"project_id": "demo", "project_root": str(repo), "dev_server_script": SERVE}
+    body = {"project_id": "demo", "project_root": str(repo), "dev_server_script": DEV_SERVER_SCRIPT}
     assert server.request("POST", "/api/projects", body)[0] == 201
     task = {"project_id": "demo", "task_id": "t1", "agent_type": "shell", "prompt": "true"}
     assert server.request("POST", "/api/v1/tasks", task)[0] == 201
