@@ -110,6 +110,9 @@ class Run(models.Model):
     error_summary = models.TextField(blank=True)
     head_before = models.CharField(max_length=64, blank=True)
     head_after = models.CharField(max_length=64, blank=True)
+    url = models.CharField(
+        max_length=2048, blank=True, help_text="A dev server's: the first URL it printed."
+    )
     log_bytes = models.BigIntegerField(default=0)
     log_lines = models.BigIntegerField(default=0)
     log_truncated = models.BooleanField(default=False)

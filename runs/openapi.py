@@ -240,6 +240,9 @@ class AttemptRunSerializer(serializers.Serializer):
     agent_session_id = serializers.CharField()
     head_before = serializers.CharField(help_text="HEAD when the agent started.")
     head_after = serializers.CharField(help_text="HEAD after its changes were committed.")
+    url = serializers.CharField(
+        help_text='A dev server\'s: the first URL it printed (0.0.0.0 shown as 127.0.0.1); else "".'
+    )
     error_summary = serializers.CharField()
     log_bytes = serializers.IntegerField()
     log_lines = serializers.IntegerField()

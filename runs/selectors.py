@@ -302,6 +302,7 @@ def attempt_run_to_api(run: Run) -> dict[str, Any]:
         "agent_session_id": run.agent_session_id,
         "head_before": run.head_before,
         "head_after": run.head_after,
+        "url": run.url,
         "error_summary": run.error_summary,
         "log_bytes": run.log_bytes,
         "log_lines": run.log_lines,

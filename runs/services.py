@@ -64,6 +64,16 @@ def run_finish(run: Run, status: str, **fields: object) -> bool:
     return done == 1
 
 
+def run_url_record(run_id: str, url: str) -> bool:
+    """A running dev server's first URL; False when it has one already (the other stream's
+    reader got there first) or ended meanwhile."""
+    with transaction.atomic():
+        done = Run.objects.filter(id=run_id, status=RunStatus.RUNNING, url="").update(url=url)
+        if done:
+            run_changed(Run.objects.select_related("attempt__task").get(id=run_id), "updated")
+    return done == 1
+
+
 def run_cancel_unstarted(run: Run, status: str, error_summary: str) -> int:
     """created/queued → `status`; 0 when it started (or ended) meanwhile."""
     with transaction.atomic():
@@ -275,6 +285,8 @@ def recover_embedded() -> int:
         recovered += crash_attempt(attempt, reason, local=True)
     for run in Run.objects.filter(status=RunStatus.QUEUED, attempt__status__in=TERMINAL_STATUSES):
         recovered += _crash_run(run, "the server stopped before this run started")
+    for run in Run.objects.filter(status=RunStatus.RUNNING):  # a dev server: no attempt ran
+        recovered += _crash_run(run, "the server stopped during this run", local=True)
     return recovered
 
 

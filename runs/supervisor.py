@@ -15,7 +15,7 @@ import signal
 import subprocess
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager, suppress
 from dataclasses import dataclass, field
 from typing import IO
@@ -41,6 +41,9 @@ class Invocation:
     cwd: str
     env: dict[str, str]
     stdin: str | None = None
+    # Shown every piece of complete lines the process prints, from its reader threads (a dev
+    # server's URL is caught here); it must not raise or block for long.
+    watch: Callable[[str], None] | None = None
 
 
 @dataclass
@@ -90,13 +93,18 @@ def _ignore_signal(signum: int, frame: object) -> None:
     """Caught, not ignored: see `let_agents_take_sigint`."""
 
 
-def _read_pipe(pipe: IO[bytes], run_id: str, stream: str) -> None:
+def _read_pipe(
+    pipe: IO[bytes], run_id: str, stream: str, watch: Callable[[str], None] | None
+) -> None:
     splitter = LineSplitter()
     writer = log_writer()
     fd = pipe.fileno()
     try:
         while data := os.read(fd, READ_SIZE):
-            writer.append(run_id, stream, splitter.feed(data))
+            text = splitter.feed(data)
+            if watch is not None and text:
+                watch(text)
+            writer.append(run_id, stream, text)
     except OSError:
         pass
     finally:
@@ -141,7 +149,7 @@ def execute(run_id: str, invocation: Invocation, on_spawn: object = None) -> Pro
     supervisor().add(process)
     if callable(on_spawn):
         on_spawn(popen.pid)
-    threads = _start_io(popen, run_id, invocation.stdin)
+    threads = _start_io(popen, run_id, invocation)
     connection_release()  # the agent may run for hours; nothing here needs the database
     code = popen.wait()
     process.exited.set()
@@ -155,12 +163,17 @@ def execute(run_id: str, invocation: Invocation, on_spawn: object = None) -> Pro
 
 
 def _start_io(
-    popen: subprocess.Popen[bytes], run_id: str, stdin: str | None
+    popen: subprocess.Popen[bytes], run_id: str, invocation: Invocation
 ) -> list[threading.Thread]:
     assert popen.stdout is not None and popen.stderr is not None
+    watch, stdin = invocation.watch, invocation.stdin
     threads = [
-        threading.Thread(target=_read_pipe, args=(popen.stdout, run_id, "stdout"), daemon=True),
-        threading.Thread(target=_read_pipe, args=(popen.stderr, run_id, "stderr"), daemon=True),
+        threading.Thread(
+            target=_read_pipe, args=(popen.stdout, run_id, "stdout", watch), daemon=True
+        ),
+        threading.Thread(
+            target=_read_pipe, args=(popen.stderr, run_id, "stderr", watch), daemon=True
+        ),
     ]
     if stdin is not None and popen.stdin is not None:
         threading.Thread(target=_feed_stdin, args=(popen.stdin, stdin), daemon=True).start()

@@ -25,6 +25,7 @@ from projects.models import Project
 from runs import openapi
 from runs.agents import UnknownAgent
 from runs.attempt_api import ATTEMPT, AttemptViewSet, get_attempt
+from runs.dev_server_api import DevServerActions
 from runs.landing_api import LandingActions
 from runs.models import Attempt
 from runs.selectors import attempt_to_api
@@ -77,7 +78,7 @@ class AttemptChildrenSerializer(serializers.Serializer):
     children = TaskSerializer(many=True, help_text="The subtasks made from it, oldest first.")
 
 
-class AttemptsViewSet(LandingActions, AttemptViewSet):
+class AttemptsViewSet(LandingActions, DevServerActions, AttemptViewSet):
     @extend_schema(
         operation_id="attempt_create",
         tags=["attempts"],

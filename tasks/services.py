@@ -215,10 +215,9 @@ def attempt_followup(attempt: Attempt, prompt: str) -> tuple[Run, bool]:
 
 
 def _attempt_busy(attempt: Attempt) -> bool:
-    return (
-        attempt.status in ACTIVE_STATUSES
-        or attempt.runs.filter(status__in=ACTIVE_STATUSES).exists()
-    )
+    """Its pipeline or a run of it is active; a dev server is not work a follow-up waits for."""
+    active = attempt.runs.filter(status__in=ACTIVE_STATUSES).exclude(kind=Run.Kind.DEV_SERVER)
+    return attempt.status in ACTIVE_STATUSES or active.exists()
 
 
 def _followup_create(attempt: Attempt, prompt: str, resume_session: bool) -> Run:

@@ -5,10 +5,20 @@ from __future__ import annotations
 import hashlib
 import os
 import subprocess
+import sys
 from pathlib import Path
 from typing import Any
 
 from conductor_site.live.events import LogChunk
+
+# A real HTTP server on a free port, on every address, serving the folder it runs in; it
+# prints where, as dev servers do.
+DEV_SERVER_SCRIPT = (
+    f'exec {sys.executable} -u -c "import http.server as h; '
+    "s = h.ThreadingHTTPServer(('0.0.0.0', 0), h.SimpleHTTPRequestHandler); "
+    "print(f'Serving on http://0.0.0.0:{s.server_port}/ (press Ctrl-C)'); "
+    's.serve_forever()"'
+)
 
 
 def assert_error(response: Any, status: int, code: str) -> dict[str, Any]:
