@@ -26,22 +26,12 @@ from conductor_site.live.sse import (
 )
 from conductor_site.live.subscription import Subscription
 from runs.models import TERMINAL_STATUSES, Run
-from runs.selectors import rfc3339
+from runs.selectors import document_status, rfc3339, ui_status
 from runs.streams.run_reads import RunRef, ref_of
 
 ALL_RUNS_REPLAY_MAX = 1_000  # runs replayed after a cursor
 SENT_RUNS_MAX = 10_000
 CONNECT_SLACK = timedelta(seconds=5)  # without a cursor the stream starts this far back
-# The UI's status words (research/conductor-loop-clients.md §0.5).
-UI_STATUS = {
-    "created": "queued",
-    "queued": "queued",
-    "running": "running",
-    "success": "completed",
-    "failed": "failed",
-    "crashed": "failed",
-    "stopped": "stopped",
-}
 
 
 @dataclass(frozen=True)
@@ -56,7 +46,7 @@ class Transition:
 def _steps(run: Run) -> list[tuple[datetime, Transition]]:
     ref = ref_of(run)
     steps: list[tuple[datetime | None, str, str, int | None]] = [
-        (run.created_at, "run_created", "queued", None),
+        (run.created_at, "run_created", "created", None),
         (run.started_at, "run_started", "running", None),
     ]
     if run.status in TERMINAL_STATUSES:
@@ -82,8 +72,9 @@ def _transitions(since: datetime, run_ids: list[str] | None = None) -> list[Tran
 
 
 class AllRunsFeed:
-    """The document's unnamed events, plus named `status` and `log` events for the UI. Each
-    is a run's transition read from its row (a doorbell names the run); the id is its time."""
+    """The document's unnamed events in its status words, plus named `status` (in the UI's
+    words) and `log` events for the UI. Each is a run's transition read from its row (a
+    doorbell names the run); the id is its time."""
 
     def __init__(self, since: datetime) -> None:
         self.groups = [ALL_RUNS_GROUP]
@@ -127,14 +118,14 @@ class AllRunsFeed:
     @staticmethod
     def _events(t: Transition) -> Batch:
         ids = {"run_id": t.run.id, "project_id": t.run.project_id, "task_id": t.run.task_id}
-        document: dict[str, Any] = {"type": t.event, **ids, "status": t.status}
+        document: dict[str, Any] = {"type": t.event, **ids, "status": document_status(t.status)}
         if t.status in TERMINAL_STATUSES:
             document["exit_code"] = t.exit_code if t.exit_code is not None else -1
         document["kind"] = t.run.kind
         status = {
             "type": "run_updated",
             **ids,
-            "status": UI_STATUS.get(t.status, t.status),
+            "status": ui_status(t.status),
             "exit_code": t.exit_code if t.exit_code is not None else -1,
         }
         events = [FeedEvent(document, id=t.at), FeedEvent(status, name="status", id=t.at)]

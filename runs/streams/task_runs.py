@@ -18,7 +18,7 @@ from conductor_site.live.events import ALL_RUNS_GROUP, LiveEvent, run_group
 from conductor_site.live.sse import cursor_param, error_response, refused, sse_response
 from conductor_site.live.subscription import Subscription
 from runs.models import Run
-from runs.selectors import rfc3339
+from runs.selectors import rfc3339, ui_status
 from runs.streams.run_reads import PAGE, Chunk, RunLog, RunRef, ref_of, run_changed
 
 TASK_LOG_CURSOR = re.compile(r"^([A-Za-z0-9_-]{1,128}):(\d{1,18}):(\d{1,18})\Z")
@@ -142,7 +142,7 @@ class TaskRunsFeed:
                 break
         if state is None or state.ended:
             if state is not None:
-                end: dict[str, Any] = {"run_id": run.ref.id, "status": state.status}
+                end: dict[str, Any] = {"run_id": run.ref.id, "status": ui_status(state.status)}
                 end |= {"exit_code": state.api_exit_code, "end_time": rfc3339(state.ended_at)}
                 yield [FeedEvent(end, name="run_end")]
             del self.following[run.ref.id]
