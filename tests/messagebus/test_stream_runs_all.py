@@ -40,12 +40,12 @@ def test_a_new_run_is_reported_created_started_and_updated(app: Conductor) -> No
     ids = {"run_id": run_id, "project_id": "demo", "task_id": task_id}
     unnamed = [data for name, data in _of(run_id, events) if name == "message"]
     assert unnamed == [
-        {"type": "run_created", **ids, "status": "queued", "kind": "agent"},
+        {"type": "run_created", **ids, "status": "created", "kind": "agent"},  # the document's
         {"type": "run_started", **ids, "status": "running", "kind": "agent"},
         {"type": "run_updated", **ids, "status": "success", "exit_code": 0, "kind": "agent"},
     ]
     named = [(name, data) for name, data in _of(run_id, events) if name != "message"]
-    assert named == [
+    assert named == [  # the UI's words
         ("status", {"type": "run_updated", **ids, "status": "queued", "exit_code": -1}),
         ("status", {"type": "run_updated", **ids, "status": "running", "exit_code": -1}),
         ("log", ids),
