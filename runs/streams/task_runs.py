@@ -53,7 +53,8 @@ class _FollowedRun:
 
 class TaskRunsFeed:
     """Named `log` events of every run of the task (id `<run>:<seq>:<line>`), with
-    `run_start`/`run_end` markers; runs created later join in. It never ends by itself."""
+    `run_start`/`run_end` markers; runs created later join in. It ends, with `event: done`,
+    only when the task is deleted."""
 
     def __init__(
         self, task_pk: int, project_id: str, task_id: str, cursor: tuple[str, int, int] | None
@@ -116,8 +117,9 @@ class TaskRunsFeed:
         """Follow each run of the task not followed yet: join its group, then replay it."""
         assert self.subscription is not None
         refs = await db(_task_runs, self.task_pk)
-        if refs is None:
+        if refs is None:  # the task was deleted: nothing more can come
             self.finished = True
+            yield [FeedEvent("{}", name="done")]
             return
         for ref in refs:
             if ref.id in self.following or ref.id in self.ended:
