@@ -231,7 +231,8 @@ def flat_runs(
     """The tree's runs, oldest first: every agent run of the project, or with `active_only`
     the active ones, each task's latest (so a task that ended meanwhile shows how), the
     latest `selected_limit` of the selected task and the thread parents' runs they nest
-    under. Three queries, one more per level of thread parents missing."""
+    under. One query (two with a selected task), one more per level of thread parents
+    missing."""
     runs = (
         Run.objects.filter(attempt__task__project=project, kind=Run.Kind.AGENT)
         .select_related("attempt__task")
