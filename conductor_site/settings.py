@@ -249,6 +249,8 @@ SPECTACULAR_SETTINGS = {
     # One name per choice set that several components share.
     "ENUM_NAME_OVERRIDES": {
         "RunStatusEnum": "runs.models.RunStatus",
+        "DocumentRunStatusEnum": "runs.selectors.DOCUMENT_STATUSES",
+        "UiRunStatusEnum": "runs.selectors.UI_STATUSES",
         "RunKindEnum": "runs.openapi.RUN_KINDS",
         "TaskStatusEnum": "tasks.openapi.TASK_STATUSES",
         "GateStateEnum": "tasks.openapi.GATE_STATES",

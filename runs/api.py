@@ -73,7 +73,9 @@ class RunListApi(APIView):
         if status is not None:
             if status not in RunStatus.values:
                 raise ApiError(400, f"status must be one of {', '.join(RunStatus.values)}")
-            runs = runs.filter(status=status)
+            # `created` is the document's word for every run not started (`document_status`).
+            waiting = [RunStatus.CREATED, RunStatus.QUEUED] if status == RunStatus.CREATED else []
+            runs = runs.filter(status__in=waiting or [status])
         if project_id := query_identifier(request, "project_id"):
             runs = runs.filter(attempt__task__project_id=project_id)
         if task_id := query_identifier(request, "task_id"):

@@ -19,6 +19,13 @@ class UnknownFile(ValueError):
     pass
 
 
+def log_files_exist(run: Run) -> bool:
+    """Whether `stdout` and `stderr` exist: from the moment the run's process starts (its
+    pipes are open; empty until it prints) or once it ended, so a client that picks the live
+    output from the file list finds it before the first line."""
+    return run.started_at is not None or run.ended_at is not None
+
+
 def run_folder(run: Run) -> Path:
     task = run.attempt.task
     return storage.run_dir(task.project_id, task.task_id, run.id)
@@ -31,7 +38,7 @@ def run_file_text(run: Run, name: str, offset: int = 0) -> str | None:
     if name in ("stdout", "stderr"):
         chunks = LogChunk.objects.filter(run=run, stream=name).order_by("seq")
         text = "".join(chunks.values_list("text", flat=True))
-        return text[offset:] if text or run.log_lines or run.ended_at else None
+        return text[offset:] if text or log_files_exist(run) else None
     if name == "prompt":
         return run.prompt[offset:]
     output = storage.file_text(run_folder(run) / "output.md")

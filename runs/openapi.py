@@ -11,6 +11,7 @@ from rest_framework import serializers
 from conductor_site.openapi import bool_parameter, id_parameter, int_parameter, page_of
 from runs.files import RUN_FILES
 from runs.models import MergeStrategy, Run, RunStatus
+from runs.selectors import DOCUMENT_STATUSES, UI_STATUSES
 
 RUN_KINDS = Run.Kind.choices
 WORKTREE_OPERATIONS = ["rebase", "merge", "cherry_pick", "revert"]
@@ -24,7 +25,9 @@ class RunSerializer(serializers.Serializer):
     project_id = serializers.CharField()
     task_id = serializers.CharField()
     kind = serializers.ChoiceField(RUN_KINDS)
-    status = serializers.ChoiceField(RunStatus.choices)
+    status = serializers.ChoiceField(
+        DOCUMENT_STATUSES, help_text="The document's words: `created` until it started."
+    )
     start_time = serializers.DateTimeField(help_text="When it started, else when it was created.")
     agent = serializers.CharField(help_text="The agent type or profile name.")
     agent_version = serializers.CharField(help_text='"" when unknown.')
@@ -99,7 +102,12 @@ RUN_LIST_PARAMETERS = [
         default=Run.Kind.AGENT,
         description="Which runs: agent runs by default, `all` for every kind.",
     ),
-    OpenApiParameter("status", OpenApiTypes.STR, enum=RunStatus.values),
+    OpenApiParameter(
+        "status",
+        OpenApiTypes.STR,
+        enum=RunStatus.values,
+        description="`created` is every run not started; `queued` only those sent to a worker.",
+    ),
     id_parameter("project_id", "Only this project's runs."),
     id_parameter("task_id", "Only runs of tasks with this id."),
     int_parameter("limit", "Page size (default 100, at most 1000: larger is capped).", minimum=1),
@@ -128,6 +136,9 @@ class RunSummarySerializer(RunSerializer):
     """The project API's run: always `exit_code` (-1 until it ended) and `end_time`."""
 
     id = serializers.CharField(help_text="The same as run_id.")
+    status = serializers.ChoiceField(
+        UI_STATUSES, help_text="The web UI's words: `queued` until it started, then `completed`."
+    )
     end_time = serializers.DateTimeField(allow_null=True)
     exit_code = serializers.IntegerField()
     parent_run_id = serializers.CharField(
@@ -148,7 +159,7 @@ class FlatRunSerializer(serializers.Serializer):
     id = serializers.CharField()
     task_id = serializers.CharField()
     agent = serializers.CharField()
-    status = serializers.ChoiceField(RunStatus.choices)
+    status = serializers.ChoiceField(UI_STATUSES, help_text="The web UI's words.")
     exit_code = serializers.IntegerField()
     start_time = serializers.DateTimeField()
     end_time = serializers.DateTimeField(required=False)

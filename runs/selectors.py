@@ -1,5 +1,11 @@
 """Reading runs: the one place that turns a Run into its API form, and the project API's run
-summaries, flat run lists and garbage-collection candidates (`/api/projects/...`)."""
+summaries, flat run lists and garbage-collection candidates (`/api/projects/...`).
+
+A run's status has one word per surface (docs/api.md, "Vocabulary"): `document_status` for the
+Conductor Loop document's `/api/v1` run objects and run stream, `ui_status` for the project API
+the web UI polls and the named events it listens to; the house routes (`/api/v1/attempts`,
+the event log) show the stored status as it is.
+"""
 
 from __future__ import annotations
 
@@ -9,13 +15,42 @@ from pathlib import Path
 from typing import Any
 
 from django.conf import settings
-from django.db.models import F, Q, QuerySet, Sum
+from django.db.models import F, OuterRef, Q, QuerySet, Subquery, Sum
 
 from conductor_site.db_functions import OctetLength, utc_text
 from projects import storage
 from projects.models import Project
-from runs.files import RUN_FILES, run_folder
+from runs.files import RUN_FILES, log_files_exist, run_folder
 from runs.models import ACTIVE_STATUSES, TERMINAL_STATUSES, Attempt, LogChunk, Run, RunStatus
+
+# The document's run statuses: a run that has not started is `created`, whether it waits for
+# a worker (stored `queued`) or for a planner slot (`created`).
+DOCUMENT_STATUS = {RunStatus.QUEUED.value: RunStatus.CREATED.value}
+# The web UI's and upstream's: a succeeded run is `completed` (the document's stats wording),
+# one not started `queued`, a crashed one `failed`.
+UI_STATUS = {
+    RunStatus.CREATED.value: "queued",
+    RunStatus.QUEUED.value: "queued",
+    RunStatus.RUNNING.value: "running",
+    RunStatus.SUCCESS.value: "completed",
+    RunStatus.FAILED.value: "failed",
+    RunStatus.CRASHED.value: "failed",
+    RunStatus.STOPPED.value: "stopped",
+}
+DOCUMENT_STATUSES = [status for status in RunStatus.values if status not in DOCUMENT_STATUS]
+UI_STATUSES = list(dict.fromkeys(UI_STATUS.values()))
+
+
+def document_status(status: str) -> str:
+    """A stored run status in the document's words (`/api/v1` runs, `/api/v1/runs/<r>/stream`,
+    the unnamed events of `/api/v1/runs/stream/all`)."""
+    return DOCUMENT_STATUS.get(status, status)
+
+
+def ui_status(status: str) -> str:
+    """A stored run status in the web UI's words (the project API's runs, the named `status`
+    events of `/api/v1/runs/stream/all`)."""
+    return UI_STATUS.get(status, status)
 
 
 def rfc3339(value: datetime | str | None) -> str | None:
@@ -70,7 +105,7 @@ def run_row_to_api(row: dict[str, Any], *, project_id: str, task_id: str) -> dic
         "project_id": project_id,
         "task_id": task_id,
         "kind": row["kind"],
-        "status": row["status"],
+        "status": document_status(row["status"]),
         "start_time": rfc3339(row["started"] or row["created"]),
         "agent": row["agent"],
         "agent_version": row["agent_version"],
@@ -126,13 +161,15 @@ RUN_SUMMARY_FIELDS = (
 
 
 def run_summary(run: Run, files: list[dict[str, Any]] | None = None) -> dict[str, Any]:
-    """The project API's run: `run_to_api` plus `id`, `exit_code` -1 and `end_time` null
-    while it has not ended, the thread parent's run as `parent_run_id`, and its files."""
+    """The project API's run: `run_to_api` in the UI's words, plus `id`, `exit_code` -1 and
+    `end_time` null while it has not ended, the thread parent's run as `parent_run_id`, and
+    its files."""
     data = run_to_api(run)
     thread_parent = run.attempt.task.thread_parent or {}
     summary = {
         "id": run.id,
         **data,
+        "status": ui_status(run.status),
         "exit_code": data.get("exit_code", -1),
         "end_time": data.get("end_time"),
         "parent_run_id": thread_parent.get("run_id") or None,
@@ -155,7 +192,8 @@ def run_detail(run: Run) -> dict[str, Any]:
 
 def files_by_run(runs: list[Run]) -> dict[str, list[dict[str, Any]]]:
     """`runs.files.run_files` for many runs in one query: `[{name, label, size}]` of the files
-    that exist. stdout and stderr exist once the run printed or ended; `size` is in bytes."""
+    that exist. stdout and stderr exist once the run started (`log_files_exist`); `size` is in
+    bytes."""
     sizes = {
         (row["run_id"], row["stream"]): int(row["size"] or 0)
         for row in LogChunk.objects.filter(run__in=[run.id for run in runs])
@@ -179,7 +217,7 @@ def _file_size(
 ) -> int | None:
     if name in ("stdout", "stderr"):
         size = sizes.get((run.id, name))
-        if size is None and (run.log_lines or run.ended_at):
+        if size is None and log_files_exist(run):
             return 0
         return size
     if name == "prompt":
@@ -191,19 +229,41 @@ def flat_runs(
     project: Project, *, active_only: bool, selected_task_id: str | None, selected_limit: int
 ) -> list[dict[str, Any]]:
     """The tree's runs, oldest first: every agent run of the project, or with `active_only`
-    the active ones plus the latest `selected_limit` of the selected task. Two queries."""
+    the active ones, each task's latest (so a task that ended meanwhile shows how), the
+    latest `selected_limit` of the selected task and the thread parents' runs they nest
+    under. One query (two with a selected task), one more per level of thread parents
+    missing."""
     runs = (
         Run.objects.filter(attempt__task__project=project, kind=Run.Kind.AGENT)
         .select_related("attempt__task")
         .only(*RUN_SUMMARY_FIELDS)
     )
-    chosen = list(runs.filter(status__in=ACTIVE_STATUSES)) if active_only else list(runs)
-    if active_only and selected_task_id and selected_limit:
+    if not active_only:
+        return [_flat_item(run) for run in runs.order_by("created_at", "id")]
+    latest = runs.filter(attempt__task=OuterRef("attempt__task")).order_by("-created_at", "-id")
+    chosen = list(
+        runs.filter(Q(status__in=ACTIVE_STATUSES) | Q(id=Subquery(latest.values("id")[:1])))
+    )
+    if selected_task_id and selected_limit:
         selected = runs.filter(attempt__task__task_id=selected_task_id)
         chosen += list(selected.order_by("-created_at", "-id")[:selected_limit])
-    unique = {run.id: run for run in chosen}
+    unique = _with_thread_parents(runs, {run.id: run for run in chosen})
     ordered = sorted(unique.values(), key=lambda run: (run.created_at, run.id))
     return [_flat_item(run) for run in ordered]
+
+
+def _with_thread_parents(runs: QuerySet[Run], chosen: dict[str, Run]) -> dict[str, Run]:
+    """`chosen` and, among `runs`, the runs their tasks' thread parents name, up the chain
+    (a parent of another project, or deleted, is looked for once)."""
+    looked_for: set[str | None] = {None}
+    while missing := {_thread_parent_run(run) for run in chosen.values()} - looked_for - {*chosen}:
+        looked_for |= missing
+        chosen |= {run.id: run for run in runs.filter(id__in=missing)}
+    return chosen
+
+
+def _thread_parent_run(run: Run) -> str | None:
+    return (run.attempt.task.thread_parent or {}).get("run_id") or None
 
 
 def _flat_item(run: Run) -> dict[str, Any]:

@@ -9,8 +9,8 @@ from drf_spectacular.utils import OpenApiParameter
 from rest_framework import serializers
 
 from conductor_site.openapi import page_of
-from runs.models import RunStatus
 from runs.openapi import RunSerializer, RunSummarySerializer
+from runs.selectors import UI_STATUSES
 from tasks.models import Gate, Task
 from tasks.selectors import TASK_STATUS_FILTERS
 
@@ -102,10 +102,12 @@ class TaskItemSerializer(serializers.Serializer):
     thread_parent = ThreadRefSerializer(allow_null=True)
     run_count = serializers.IntegerField()
     run_counts = serializers.DictField(
-        child=serializers.IntegerField(), help_text="Agent runs by status."
+        child=serializers.IntegerField(), help_text="Agent runs by status (the web UI's words)."
     )
     done = serializers.BooleanField()
-    last_run_status = serializers.ChoiceField(RunStatus.choices, allow_null=True)
+    last_run_status = serializers.ChoiceField(
+        UI_STATUSES, allow_null=True, help_text="The web UI's words."
+    )
     last_run_exit_code = serializers.IntegerField(
         allow_null=True, help_text="null until the latest run ended."
     )

@@ -31,7 +31,14 @@ from django.db.models import (
 from conductor_site.db_functions import json_value, utc_text
 from projects.models import Project
 from runs.models import TERMINAL_STATUSES, Run, RunStatus
-from runs.selectors import files_by_run, rfc3339, run_row_to_api, run_rows, run_summary
+from runs.selectors import (
+    files_by_run,
+    rfc3339,
+    run_row_to_api,
+    run_rows,
+    run_summary,
+    ui_status,
+)
 from tasks import planner
 from tasks.loop import loop_of
 from tasks.models import Task
@@ -337,9 +344,9 @@ def _task_item(
         "blocked_by": blockers,
         "thread_parent": row["thread_parent"] or None,
         "run_count": len(runs),
-        "run_counts": dict(Counter(run["status"] for run in runs)),
+        "run_counts": dict(Counter(ui_status(run["status"]) for run in runs)),
         "done": row["done"] is not None,
-        "last_run_status": latest["status"] if latest else None,
+        "last_run_status": ui_status(latest["status"]) if latest else None,
         "last_run_exit_code": _ended_exit_code(latest),
     }
 

@@ -27,7 +27,7 @@ class BusFeed:
     """Each message as `id: <msg_id>` + `data: <list item>`. A doorbell that names the last
     message sent as the one before it is sent as it is; any other (a gap: a doorbell lost,
     or rung out of order) re-reads the database after the last id sent: appends are
-    serialized, so nothing commits behind it."""
+    serialized, so nothing commits behind it. Once the bus is deleted: `event: done`, end."""
 
     def __init__(self, project_id: str, task_id: str | None, after: str | None) -> None:
         self.groups = [bus_group(project_id, task_id)]
@@ -72,6 +72,7 @@ class BusFeed:
             items = await db(_bus_after, self.project_id, self.task_id, self.last)
         except (BusNotFound, UnknownCursor):  # the project, task or cursor was deleted
             self.finished = True
+            yield [FeedEvent("{}", name="done")]  # the CLI stops on it instead of reconnecting
             return
         if items:
             self.last = items[-1][0]

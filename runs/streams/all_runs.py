@@ -1,4 +1,5 @@
-"""`GET /api/v1/runs/stream/all`: every run's transitions (created, started, ended)."""
+"""`GET /api/v1/runs/stream/all`: every run's transitions (created, started, ended); a first
+connect (no cursor) opens with the state of every active run."""
 
 from __future__ import annotations
 
@@ -25,23 +26,13 @@ from conductor_site.live.sse import (
     sse_response,
 )
 from conductor_site.live.subscription import Subscription
-from runs.models import TERMINAL_STATUSES, Run
-from runs.selectors import rfc3339
+from runs.models import ACTIVE_STATUSES, TERMINAL_STATUSES, Run
+from runs.selectors import document_status, rfc3339, ui_status
 from runs.streams.run_reads import RunRef, ref_of
 
 ALL_RUNS_REPLAY_MAX = 1_000  # runs replayed after a cursor
 SENT_RUNS_MAX = 10_000
 CONNECT_SLACK = timedelta(seconds=5)  # without a cursor the stream starts this far back
-# The UI's status words (research/conductor-loop-clients.md §0.5).
-UI_STATUS = {
-    "created": "queued",
-    "queued": "queued",
-    "running": "running",
-    "success": "completed",
-    "failed": "failed",
-    "crashed": "failed",
-    "stopped": "stopped",
-}
 
 
 @dataclass(frozen=True)
@@ -56,7 +47,7 @@ class Transition:
 def _steps(run: Run) -> list[tuple[datetime, Transition]]:
     ref = ref_of(run)
     steps: list[tuple[datetime | None, str, str, int | None]] = [
-        (run.created_at, "run_created", "queued", None),
+        (run.created_at, "run_created", "created", None),
         (run.started_at, "run_started", "running", None),
     ]
     if run.status in TERMINAL_STATUSES:
@@ -81,18 +72,31 @@ def _transitions(since: datetime, run_ids: list[str] | None = None) -> list[Tran
     return [transition for _, transition in sorted(found, key=lambda step: step[0])]
 
 
-class AllRunsFeed:
-    """The document's unnamed events, plus named `status` and `log` events for the UI. Each
-    is a run's transition read from its row (a doorbell names the run); the id is its time."""
+def _current_state(since: datetime) -> list[Transition]:
+    """Every active run's latest transition from before `since` (its creation, or its start),
+    oldest first: a client that connects without a cursor learns what is going on now, as
+    the first events, then what happens next (the `ALL_RUNS_REPLAY_MAX` most recent)."""
+    active = Run.objects.select_related("attempt__task").filter(status__in=ACTIVE_STATUSES)
+    latest = [_steps(run)[-1] for run in active.order_by("-created_at")[:ALL_RUNS_REPLAY_MAX]]
+    return [transition for at, transition in sorted(latest, key=lambda s: s[0]) if at <= since]
 
-    def __init__(self, since: datetime) -> None:
+
+class AllRunsFeed:
+    """The document's unnamed events in its status words, plus named `status` (in the UI's
+    words) and `log` events for the UI. Each is a run's transition read from its row (a
+    doorbell names the run); the id is its time."""
+
+    def __init__(self, since: datetime, *, current: bool = False) -> None:
         self.groups = [ALL_RUNS_GROUP]
         self.finished = False
         self.subscription: Subscription | None = None
         self.since = since
+        self.current = current  # open with the active runs' state (no cursor: a first connect)
         self.sent: OrderedDict[str, set[str]] = OrderedDict()
 
     async def replay(self) -> AsyncIterator[Batch]:
+        now = await db(_current_state, self.since) if self.current else []
+        yield [event for t in now if self._first(t) for event in self._events(t)]
         yield await self._unsent(self.since)
 
     async def resync(self) -> AsyncIterator[Batch]:
@@ -127,14 +131,14 @@ class AllRunsFeed:
     @staticmethod
     def _events(t: Transition) -> Batch:
         ids = {"run_id": t.run.id, "project_id": t.run.project_id, "task_id": t.run.task_id}
-        document: dict[str, Any] = {"type": t.event, **ids, "status": t.status}
+        document: dict[str, Any] = {"type": t.event, **ids, "status": document_status(t.status)}
         if t.status in TERMINAL_STATUSES:
             document["exit_code"] = t.exit_code if t.exit_code is not None else -1
         document["kind"] = t.run.kind
         status = {
             "type": "run_updated",
             **ids,
-            "status": UI_STATUS.get(t.status, t.status),
+            "status": ui_status(t.status),
             "exit_code": t.exit_code if t.exit_code is not None else -1,
         }
         events = [FeedEvent(document, id=t.at), FeedEvent(status, name="status", id=t.at)]
@@ -151,7 +155,7 @@ async def all_runs_stream(request: HttpRequest) -> HttpResponseBase:
     since = cursor_time(cursor) if cursor else timezone.now() - CONNECT_SLACK
     if since is None:
         return error_response(400, f"invalid cursor {cursor!r}: expected an RFC 3339 time")
-    return sse_response(AllRunsFeed(since))
+    return sse_response(AllRunsFeed(since, current=cursor is None))
 
 
 def cursor_time(cursor: str) -> datetime | None:

@@ -13,13 +13,15 @@ from conductor_site.live.engine import Batch, FeedEvent, db
 from conductor_site.live.events import LiveEvent, run_group
 from conductor_site.live.sse import cursor_param, error_response, refused, sse_response
 from conductor_site.live.subscription import Subscription
+from runs.selectors import document_status
 from runs.streams.run_reads import PAGE, Chunk, RunLog, RunRef, run_changed, run_ref
 
 LOG_CURSOR = re.compile(r"^(\d{1,18}):(\d{1,18})\Z")
 
 
 class RunLogFeed:
-    """Unnamed `log` events (id `<seq>:<line>`), `status` events, and `done` once ended."""
+    """Unnamed `log` events (id `<seq>:<line>`), `status` events in the document's words
+    (after the replay, as its example orders them, then on each change), and `done` once ended."""
 
     def __init__(self, run: RunRef, cursor: tuple[int, int] | None) -> None:
         self.groups = [run_group(run.id)]
@@ -54,9 +56,9 @@ class RunLogFeed:
             yield [FeedEvent({"type": "done"})]
             return
         ending: Batch = []
-        if state.status != self.sent_status:
-            self.sent_status = state.status
-            status: dict[str, object] = {"type": "status", "status": state.status}
+        if (word := document_status(state.status)) != self.sent_status:
+            self.sent_status = word
+            status: dict[str, object] = {"type": "status", "status": word}
             if state.ended:
                 status["exit_code"] = state.api_exit_code
             ending.append(FeedEvent(status))

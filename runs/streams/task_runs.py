@@ -18,7 +18,7 @@ from conductor_site.live.events import ALL_RUNS_GROUP, LiveEvent, run_group
 from conductor_site.live.sse import cursor_param, error_response, refused, sse_response
 from conductor_site.live.subscription import Subscription
 from runs.models import Run
-from runs.selectors import rfc3339
+from runs.selectors import rfc3339, ui_status
 from runs.streams.run_reads import PAGE, Chunk, RunLog, RunRef, ref_of, run_changed
 
 TASK_LOG_CURSOR = re.compile(r"^([A-Za-z0-9_-]{1,128}):(\d{1,18}):(\d{1,18})\Z")
@@ -53,7 +53,8 @@ class _FollowedRun:
 
 class TaskRunsFeed:
     """Named `log` events of every run of the task (id `<run>:<seq>:<line>`), with
-    `run_start`/`run_end` markers; runs created later join in. It never ends by itself."""
+    `run_start`/`run_end` markers; runs created later join in. It ends, with `event: done`,
+    only when the task is deleted."""
 
     def __init__(
         self, task_pk: int, project_id: str, task_id: str, cursor: tuple[str, int, int] | None
@@ -116,8 +117,9 @@ class TaskRunsFeed:
         """Follow each run of the task not followed yet: join its group, then replay it."""
         assert self.subscription is not None
         refs = await db(_task_runs, self.task_pk)
-        if refs is None:
+        if refs is None:  # the task was deleted: nothing more can come
             self.finished = True
+            yield [FeedEvent("{}", name="done")]
             return
         for ref in refs:
             if ref.id in self.following or ref.id in self.ended:
@@ -142,7 +144,7 @@ class TaskRunsFeed:
                 break
         if state is None or state.ended:
             if state is not None:
-                end: dict[str, Any] = {"run_id": run.ref.id, "status": state.status}
+                end: dict[str, Any] = {"run_id": run.ref.id, "status": ui_status(state.status)}
                 end |= {"exit_code": state.api_exit_code, "end_time": rfc3339(state.ended_at)}
                 yield [FeedEvent(end, name="run_end")]
             del self.following[run.ref.id]

@@ -126,3 +126,20 @@ def test_bad_requests_are_refused(app: Conductor, project: tuple) -> None:
             assert body["code"] == ("BAD_REQUEST" if status == 400 else "NOT_FOUND")
     with EventStream(app, f"/api/projects/{project_id}/messages/stream", "MSG-unknown") as stream:
         assert "message id not found" in stream.error()["error"]
+
+
+def test_a_deleted_bus_ends_its_stream_with_done(app: Conductor, project: tuple) -> None:
+    """Its terminal state: the CLI's `bus read --follow` stops on `done` instead of
+    reconnecting to a 404; the UI ignores the named event."""
+    project_id, task_id = project
+    run_id = app.request("GET", f"/api/v1/tasks/{task_id}?project_id={project_id}")[1]["runs"]
+    app.finished_run(run_id[0]["run_id"])
+    _post(app, project_id, "last words", task_id)
+
+    path = f"/api/projects/{project_id}/tasks/{task_id}/messages/stream"
+    with EventStream(app, path) as stream:
+        stream.until(_until_body("last words"))
+        assert app.request("DELETE", f"/api/projects/{project_id}/tasks/{task_id}")[0] == 204
+        rest = stream.rest()
+
+    assert [(e.event, e.data) for e in rest] == [("done", "{}")]

@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
+import sqlite3
 from collections.abc import Callable, Iterator
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta, timezone
 from urllib.parse import quote
 
 import pytest
 
-from tests.messagebus.test_stream_support import Conductor, Event, EventStream, conductor
+from tests.conftest import wait_for
+from tests.messagebus.test_stream_support import Conductor, Event, EventStream, conductor, gated
 
 
 @pytest.fixture(scope="module")
@@ -40,18 +42,52 @@ def test_a_new_run_is_reported_created_started_and_updated(app: Conductor) -> No
     ids = {"run_id": run_id, "project_id": "demo", "task_id": task_id}
     unnamed = [data for name, data in _of(run_id, events) if name == "message"]
     assert unnamed == [
-        {"type": "run_created", **ids, "status": "queued", "kind": "agent"},
+        {"type": "run_created", **ids, "status": "created", "kind": "agent"},  # the document's
         {"type": "run_started", **ids, "status": "running", "kind": "agent"},
         {"type": "run_updated", **ids, "status": "success", "exit_code": 0, "kind": "agent"},
     ]
     named = [(name, data) for name, data in _of(run_id, events) if name != "message"]
-    assert named == [
+    assert named == [  # the UI's words
         ("status", {"type": "run_updated", **ids, "status": "queued", "exit_code": -1}),
         ("status", {"type": "run_updated", **ids, "status": "running", "exit_code": -1}),
         ("log", ids),
         ("status", {"type": "run_updated", **ids, "status": "completed", "exit_code": 0}),
     ]
     assert all(e.id for e in events if e.json().get("run_id") == run_id)
+
+
+def test_a_first_connect_opens_with_the_state_of_every_active_run(app: Conductor) -> None:
+    """However long ago it started: the current state first (CodeForge's convention), then
+    what happens next. A reconnect with a cursor gets only what happened after it."""
+    task_id, run_id = app.start_task(gated("echo late"))
+    wait_for(
+        lambda: app.request("GET", f"/api/v1/runs/{run_id}/info")[1]["status"] == "running",
+        what="the run to start",
+    )
+    an_hour_ago = (datetime.now(UTC) - timedelta(hours=1)).strftime("%Y-%m-%d %H:%M:%S.%f")
+    with sqlite3.connect(app.data / "conductor.sqlite3") as db:
+        db.execute(
+            "UPDATE runs_run SET created_at = ?, started_at = ? WHERE id = ?",
+            (an_hour_ago, an_hour_ago, run_id),
+        )
+
+    with EventStream(app, "/api/v1/runs/stream/all") as stream:
+        opening = stream.until(lambda e: e.event == "status" and e.json()["run_id"] == run_id)
+        app.open_gate(task_id)
+        events = opening + stream.until(_ended(run_id))
+
+    ids = {"run_id": run_id, "project_id": "demo", "task_id": task_id}
+    assert _of(run_id, events)[:2] == [
+        ("message", {"type": "run_started", **ids, "status": "running", "kind": "agent"}),
+        ("status", {"type": "run_updated", **ids, "status": "running", "exit_code": -1}),
+    ]
+    assert _of(run_id, events)[-1][1]["status"] == "completed"
+    started = next(e for e in events if e.json().get("run_id") == run_id)
+    with EventStream(app, "/api/v1/runs/stream/all", last_event_id=started.id) as stream:
+        replayed = stream.until(_ended(run_id))
+    assert [data["type"] for name, data in _of(run_id, replayed) if name == "message"] == [
+        "run_updated"
+    ]
 
 
 def test_a_failed_run_is_failed_with_its_exit_code_in_the_ui_words(app: Conductor) -> None:

@@ -67,7 +67,7 @@ def test_it_replays_every_run_then_follows_runs_started_later(app: Conductor) ->
         ("run_end", second),
     ]
     end = events[-1].json()
-    assert (end["status"], end["exit_code"]) == ("success", 0) and end["end_time"]
+    assert (end["status"], end["exit_code"]) == ("completed", 0) and end["end_time"]  # UI's
     assert events[0].json()["agent"] == "shell" and events[0].json()["start_time"]
 
 
@@ -92,3 +92,15 @@ def test_unknown_tasks_and_bad_cursors_are_refused(app: Conductor) -> None:
         with EventStream(app, path, last_event_id=last_id) as stream:
             assert stream.status == status
             assert stream.error()["code"] == ("BAD_REQUEST" if status == 400 else "NOT_FOUND")
+
+
+def test_a_deleted_task_ends_its_stream_with_done(app: Conductor) -> None:
+    task_id, run_id = app.start_task("echo bye")
+    app.finished_run(run_id)
+
+    with EventStream(app, f"/api/projects/demo/tasks/{task_id}/runs/stream") as stream:
+        stream.until(lambda e: e.event == "run_end")
+        assert app.request("DELETE", f"/api/projects/demo/tasks/{task_id}")[0] == 204
+        rest = stream.rest()
+
+    assert [(e.event, e.data) for e in rest] == [("done", "{}")]

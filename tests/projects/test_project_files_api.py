@@ -101,11 +101,18 @@ def test_a_bad_tail_is_400(api: APIClient, run_id: str) -> None:
 
 
 def test_a_file_that_does_not_exist_yet_is_404(db: None, api: APIClient, project: Project) -> None:
-    run = make_run(make_task(project, "f-running"), RunStatus.RUNNING)
-    path = f"/api/projects/demo/tasks/f-running/runs/{run.id}/file"
+    queued = make_run(make_task(project, "f-queued"), RunStatus.QUEUED)
+    running = make_run(make_task(project, "f-running"), RunStatus.RUNNING)
+    path = "/api/projects/demo/tasks/{}/runs/{}/file"
+    waiting = path.format("f-queued", queued.id)
+    started = path.format("f-running", running.id)
 
-    assert_error(api.get(path, {"name": "stdout"}), 404, "NOT_FOUND")
-    assert_error(api.get(path, {"name": "output.md"}), 404, "NOT_FOUND")
+    assert_error(api.get(waiting, {"name": "stdout"}), 404, "NOT_FOUND")
+    assert_error(api.get(started, {"name": "output.md"}), 404, "NOT_FOUND")
+    # stdout and stderr exist, empty, from the moment the process starts.
+    for name in ("stdout", "stderr"):
+        empty = api.get(started, {"name": name})
+        assert (empty.status_code, empty.content) == (200, b""), name
 
 
 def test_unknown_and_invalid_ids(db: None, api: APIClient, project: Project) -> None:

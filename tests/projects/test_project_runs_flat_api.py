@@ -44,7 +44,7 @@ def test_every_agent_run_of_the_project_oldest_first(api: APIClient, runs: dict[
     assert (done["task_id"], done["agent"], done["status"], done["exit_code"]) == (
         "fl-a",
         "shell",
-        "success",
+        "completed",
         0,
     )
     assert_rfc3339_utc(done["start_time"])
@@ -119,4 +119,44 @@ def test_a_fixed_number_of_queries_for_many_runs(
         ).json()["runs"]
 
     assert len(everything) == 100
-    assert len(active) == 11
+    assert len(active) == 50  # each task's latest run: 10 running, 40 failed
+
+
+def test_active_only_carries_each_tasks_latest_run_so_a_finished_task_shows_it(
+    db: None, api: APIClient, project: Project
+) -> None:
+    """A task that finished while another runs reads its final state on the next poll, not
+    the stale `running` of the list the UI read while it ran."""
+    a, b, idle = make_task(project, "fl-a"), make_task(project, "fl-b"), make_task(project, "fl-c")
+    old = make_run(a, RunStatus.FAILED, age=timedelta(minutes=9))
+    finished = make_run(a, age=timedelta(minutes=2))
+    running = make_run(b, RunStatus.RUNNING, age=timedelta(minutes=1))
+    make_run(idle, RunStatus.STOPPED, age=timedelta(minutes=5))
+
+    items = flat(api, active_only=1).json()["runs"]
+
+    by_id = {item["id"]: item for item in items}
+    assert old.id not in by_id
+    assert (by_id[finished.id]["status"], by_id[finished.id]["exit_code"]) == ("completed", 0)
+    assert by_id[running.id]["status"] == "running"
+    assert [item["task_id"] for item in items] == ["fl-c", "fl-a", "fl-b"]  # oldest first
+
+
+def test_active_only_carries_the_thread_parents_runs_they_nest_under(
+    db: None, api: APIClient, project: Project
+) -> None:
+    parent_task = make_task(project, "fl-parent")
+    asked = make_run(parent_task, age=timedelta(minutes=9))
+    make_run(parent_task, age=timedelta(minutes=8))  # the parent task's latest
+    thread = {"project_id": "demo", "task_id": "fl-parent", "run_id": asked.id, "message_id": "M"}
+    child = make_task(project, "fl-child", thread_parent=thread)
+    answer = make_run(child, RunStatus.RUNNING)
+    foreign = {**thread, "project_id": "other", "run_id": "run-elsewhere"}
+    make_run(make_task(project, "fl-foreign", thread_parent=foreign), RunStatus.RUNNING)
+
+    items = flat(api, active_only=1).json()["runs"]
+
+    by_id = {item["id"]: item for item in items}
+    assert by_id[answer.id]["parent_run_id"] == asked.id
+    assert asked.id in by_id
+    assert "run-elsewhere" not in by_id

@@ -80,7 +80,8 @@ def test_a_finished_task_with_its_runs_oldest_first(
         assert_rfc3339_utc(run["end_time"])
         assert run["files"] == run_files(Run.objects.get(id=run["id"]))
     assert (failed["status"], failed["exit_code"]) == ("failed", 2)
-    assert (succeeded["status"], succeeded["exit_code"]) == ("success", 0)
+    # The UI's word, as the live `status` events of /api/v1/runs/stream/all say it.
+    assert (succeeded["status"], succeeded["exit_code"]) == ("completed", 0)
     sizes = {f["name"]: f["size"] for f in failed["files"]}
     assert (sizes["stdout"], sizes["stderr"]) == (4, 5)
     assert {f["name"]: f["label"] for f in failed["files"]}["output.md"] == "output"
@@ -97,8 +98,26 @@ def test_a_running_run_has_exit_code_minus_one_and_no_end_time(
 
     assert (body["status"], body["state"]) == ("running", "running")
     for shape in (body["runs"][0], detail):
-        assert (shape["exit_code"], shape["end_time"]) == (-1, None)
-    assert [f["name"] for f in body["runs"][0]["files"]] == ["prompt"]
+        assert (shape["exit_code"], shape["end_time"], shape["status"]) == (-1, None, "running")
+
+
+def test_a_started_run_lists_stdout_and_stderr_before_it_prints(
+    db: None, api: APIClient, project: Project
+) -> None:
+    """So the UI picks the live output of a run that has not printed yet, not `prompt`."""
+    waiting = make_run(make_task(project, "d-waiting"), RunStatus.QUEUED)
+    started = make_run(make_task(project, "d-started"), RunStatus.RUNNING)
+
+    queued = api.get("/api/projects/demo/tasks/d-waiting").json()["runs"][0]
+    running = api.get("/api/projects/demo/tasks/d-started").json()["runs"][0]
+    detail = api.get(f"/api/projects/demo/tasks/d-started/runs/{started.id}").json()
+
+    assert (queued["id"], queued["status"]) == (waiting.id, "queued")
+    assert [f["name"] for f in queued["files"]] == ["prompt"]
+    for shape in (running, detail):
+        sizes = {f["name"]: f["size"] for f in shape["files"]}
+        assert list(sizes) == ["stdout", "stderr", "prompt"]
+        assert (sizes["stdout"], sizes["stderr"]) == (0, 0)
 
 
 def test_threaded_and_follow_up_runs_link_their_parents(
@@ -151,7 +170,7 @@ def test_the_run_detail_is_a_superset(work: str, api: APIClient, project: Projec
     body = response.json()
     assert set(body) == RUN_KEYS | {"cwd", "pid", "pgid", "worker"}
     assert (body["id"], body["run_id"], body["task_id"]) == (run_id, run_id, "d-detail")
-    assert (body["status"], body["exit_code"]) == ("success", 0)
+    assert (body["status"], body["exit_code"]) == ("completed", 0)
     assert body["cwd"] and isinstance(body["pid"], int) and body["pgid"] == body["pid"]
 
 

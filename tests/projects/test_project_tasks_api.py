@@ -87,8 +87,8 @@ def test_the_envelope_and_every_item_field(api: APIClient, every_status: dict[st
         2,
         True,
     )
-    assert completed["run_counts"] == {"success": 2}
-    assert (completed["last_run_status"], completed["last_run_exit_code"]) == ("success", 0)
+    assert completed["run_counts"] == {"completed": 2}
+    assert (completed["last_run_status"], completed["last_run_exit_code"]) == ("completed", 0)
     assert (items["s-failed"]["status"], items["s-failed"]["last_run_exit_code"]) == ("failed", 3)
     assert items["s-running"]["status"] == "running"
     assert items["s-running"]["last_run_exit_code"] is None
