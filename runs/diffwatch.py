@@ -3,12 +3,14 @@ publishes the diff entries of those that changed (shared/DESIGN.md §6).
 
 `watching(attempt, run, common)` wraps the agent's process (`runs.pipeline`). The watch is in
 place before the agent starts (`watchfiles`' Rust notifier, inotify on Linux), so nothing it
-writes is missed; a thread of its own then takes each batch of changes, gathered until the
+writes is missed; its own thread sets it up, then takes each batch of changes, gathered until the
 tree has been quiet for 50 ms or for at most `DIFF_WATCH_DEBOUNCE_MS`, drops `.git/`, paths
 beyond a symlink and git-ignored ones, re-diffs only those paths (`diffs.worktree_diff`'s
 `paths`: no second diff engine) and publishes them as `diff.changed` on `attempt.<id>`, with
-the run's next `seq`. Neither the agent nor the log writer waits on it; its end waits at most
-`STOP_SECONDS` for a diff in progress. Its cost is bounded, not zero when nobody watches: per
+the run's next `seq`. Neither the agent nor the log writer waits on it: the agent's start waits
+at most `READY_SECONDS` for the notifier, the run's end at most `STOP_SECONDS` for a diff in
+progress. The notifier follows symlinks that are in the tree when it starts; their changes
+are dropped (`_relative`). Its cost is bounded, not zero when nobody watches: per
 batch (one per debounce window at most) one `check-ignore` and one staging and diff of the
 changed paths; past `DIFF_WATCH_MAX_PATHS` paths at once it diffs nothing and says `overflow`.
 
@@ -42,6 +44,7 @@ from runs.models import Attempt, DiffSnapshot, Run
 
 log = logging.getLogger(__name__)
 
+READY_SECONDS = 2.0  # how long the agent's start waits for the notifier to be in place
 STOP_SECONDS = 5.0  # how long the run's end waits for a diff in progress
 STEP_MS = 50  # a batch is sent once the tree has been quiet this long
 PAIRED = ("renamed", "copied")
@@ -87,7 +90,7 @@ def _touches(entry: diffs.DiffFile, paths: set[str]) -> bool:
 class DiffWatch:
     """One agent run's watch of its attempt's worktree, publishing on its own thread."""
 
-    def __init__(self, attempt: Attempt, run: Run, notify: RustNotify, known: _Known) -> None:
+    def __init__(self, attempt: Attempt, run: Run, known: _Known) -> None:
         self.worktree = attempt.worktree_path
         self.root = os.path.realpath(attempt.worktree_path)  # where the notifier reports
         self.repo = attempt.task.project.project_root
@@ -97,7 +100,7 @@ class DiffWatch:
         self.common: Path | None = None
         self.seq = 0  # the last change published
         self.known = known
-        self._notify = notify
+        self.ready = threading.Event()  # watching (or given up): the agent may start
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._watch, name=f"diff-{run.id}", daemon=True)
 
@@ -111,14 +114,22 @@ class DiffWatch:
     def _watch(self) -> None:
         debounce = max(int(settings.CONDUCTOR["DIFF_WATCH_DEBOUNCE_MS"]), STEP_MS)
         try:
+            # debug off, no polling (300 ms: its unused delay), recursive, unreadable dirs skipped
+            notify = RustNotify([self.root], False, False, 300, True, True)
+        except (OSError, RuntimeError, WatchfilesRustInternalError) as exc:
+            log.warning("run %s: no live diff (cannot watch the worktree: %s)", self.run_id, exc)
+            return
+        finally:
+            self.ready.set()
+        try:
             while not self._stop.is_set():
-                raw = self._notify.watch(debounce, STEP_MS, 1000, self._stop)
+                raw = notify.watch(debounce, STEP_MS, 1000, self._stop)
                 if isinstance(raw, set) and raw:
                     self._changed({path for _, path in raw})
         except Exception:  # the run goes on; its stored snapshot still comes at the end
             log.warning("run %s: the live diff stopped", self.run_id, exc_info=True)
         finally:
-            self._notify.close()
+            notify.close()
 
     def _changed(self, absolute: set[str]) -> None:
         paths = set(self._relative(absolute))
@@ -198,22 +209,18 @@ def watching(attempt: Attempt, run: Run, common: Path | None) -> Iterator[None]:
 
 
 def _watch_start(attempt: Attempt, run: Run, common: Path | None) -> DiffWatch | None:
-    """The watch, in place and started; None without a worktree or when the tree cannot be
-    watched (say, past the host's inotify limit): the stored snapshot still comes at the end."""
+    """The watch, started; None without a worktree. The agent waits for the notifier to be
+    in place (so nothing it writes is missed), but at most `READY_SECONDS`: a huge tree is
+    watched late, and one that cannot be watched (past the host's inotify limit) is not; its
+    stored snapshot still comes at the end."""
     if not attempt.worktree_path:
         return None
-    try:
-        root = os.path.realpath(attempt.worktree_path)
-        # debug off, no polling (300 ms: its unused delay), recursive, unreadable dirs skipped
-        notify = RustNotify([root], False, False, 300, True, True)
-    except (OSError, RuntimeError, WatchfilesRustInternalError) as exc:
-        log.warning("attempt %s: no live diff (cannot watch the worktree: %s)", attempt.id, exc)
-        return None
-    watch = DiffWatch(attempt, run, notify, _Known(_snapshot_files(attempt)))
+    watch = DiffWatch(attempt, run, _Known(_snapshot_files(attempt)))
     watch.common = common
     with _lock:
         _watches[attempt.id] = watch
     watch.start()
+    watch.ready.wait(READY_SECONDS)
     return watch
 
 
