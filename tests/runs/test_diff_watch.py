@@ -20,7 +20,7 @@ from conductor_site.live.events import DiffChanged, attempt_group
 from projects import git
 from projects.models import Project
 from runs import diffwatch
-from runs.models import Attempt, Run, RunStatus
+from runs.models import Attempt, DiffSnapshot, Run, RunStatus
 from runs.streams.attempt_diff import AttemptDiffFeed
 from tests.conftest import git as git_cli
 from tests.conftest import wait_for
@@ -183,3 +183,32 @@ def test_a_change_that_does_not_follow_on_sends_the_whole_diff_again(
     assert [e.data["type"] for e in gap] == ["snapshot"]
     assert gap[0].data["diff"]["source"] == "worktree"
     assert [e.data["type"] for e in overflow] == ["snapshot"]
+
+
+def test_after_a_runs_final_snapshot_its_late_changes_are_dropped_and_the_next_run_followed(
+    transactional_db: None, attempt: Attempt
+) -> None:
+    first = agent_run(attempt)
+    Run.objects.filter(id=first.id).update(status=RunStatus.SUCCESS)
+    DiffSnapshot.objects.create(
+        attempt=attempt, run=first, target_branch="main", base_commit="b", head_commit="h"
+    )
+    second = Run.objects.create(attempt=attempt, kind=Run.Kind.AGENT, status=RunStatus.CREATED)
+
+    async def session() -> list[list[Any]]:
+        feed = AttemptDiffFeed(attempt, stats_only=False)
+        replayed = [e for batch in [b async for b in feed.replay()] for e in batch]
+        late = [b async for b in feed.live([change(first, 7)], False)]
+        taken = [b async for b in feed.live([change(second, 1)], False)]
+        return [replayed, late, taken]
+
+    replayed, late, taken = asyncio.run(session())
+
+    assert [(e.data["type"], e.data["diff"]["source"]) for e in replayed] == [
+        ("snapshot", "snapshot")
+    ]
+    assert late == []
+    assert [(e.data["type"], e.id) for batch in taken for e in batch] == [
+        ("files", f"{second.id}:1")
+    ]
+    assert taken[0][0].data["files"][0]["new_content"] == "a"
