@@ -15,11 +15,15 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from pytest_django.fixtures import Settings
 from websockets.asyncio.client import ClientConnection, connect
 from websockets.exceptions import ConnectionClosed
 
+from projects.models import Project
 from tests.conftest import wait_for
 from tests.processes import Server
+from tests.projects.builders import make_run, make_task
+from tests.runs.test_ws_run_log import connect_and_read
 
 TIMEOUT = 60.0
 PROJECT = "diffs"
@@ -224,3 +228,19 @@ def test_unknown_and_bad_ids_close_with_their_codes(app: Conductor, path: str, c
             return await DiffClient(ws).close_code()
 
     assert asyncio.run(session()) == code
+
+
+def test_without_the_api_key_or_from_a_foreign_origin_it_is_refused(
+    transactional_db: None, project: Project, settings: Settings
+) -> None:
+    """In process (a `WebsocketCommunicator` on the ASGI application), like the log stream."""
+    attempt_id = make_run(make_task(project, "t1")).attempt_id
+    path = f"/ws/attempts/{attempt_id}/diff/"
+    settings.CONDUCTOR = {**settings.CONDUCTOR, "API_KEY": "sekret"}
+    key = (b"authorization", b"Bearer sekret")
+    host = (b"host", b"127.0.0.1:14355")
+
+    assert connect_and_read(path) == ([], 4401)
+    assert connect_and_read(path, [key, host, (b"origin", b"https://evil.example")]) == ([], 4403)
+    frames, code = connect_and_read(path, [key])
+    assert [f["type"] for f in frames] == ["snapshot", "done"] and code == 1000
