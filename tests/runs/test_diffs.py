@@ -312,13 +312,16 @@ def test_paths_limit_the_diff_to_those_files_and_folders(git_repo: Path, worktre
     (worktree / "dir").mkdir()
     (worktree / "dir" / "inner.txt").write_text("in\n")
     (worktree / "*.txt").write_text("a star, not a glob\n")
+    (worktree / "--all").write_text("a name, not an option\n")
+    paths = ["dir", "gone.txt", "*.txt", "--all", "never-existed.txt"]
 
-    diff = diff_of(git_repo, worktree, paths=["dir", "gone.txt", "*.txt", "never-existed.txt"])
+    diff = diff_of(git_repo, worktree, paths=paths)
 
     assert {p: f["change"] for p, f in by_path(diff).items()} == {
         "dir/inner.txt": "added",
         "gone.txt": "deleted",
         "*.txt": "added",
+        "--all": "added",
     }
     assert diff_of(git_repo, worktree, paths=[])["files"] == []
 
