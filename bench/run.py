@@ -38,7 +38,7 @@ from django.core.management import call_command  # noqa: E402
 from rest_framework.test import APIClient  # noqa: E402
 
 from projects.models import AgentProfile, Project  # noqa: E402
-from runs import diffs, pipeline, services, workspace  # noqa: E402
+from runs import diffs, diffwatch, pipeline, services, workspace  # noqa: E402
 from runs.models import Run  # noqa: E402
 
 AGENT = """#!/usr/bin/perl
@@ -127,6 +127,8 @@ def main() -> None:
         timed(pipeline, name)
     timed(workspace, "commit_if_dirty")
     timed(diffs, "snapshot_store")
+    timed(diffwatch, "_watch_start")  # the live diff's watch: set up before the agent starts
+    timed(diffwatch.DiffWatch, "stop")  # and stopped after it exits
     for name in ("_stdout_ends", "_write_output"):
         timed(pipeline, name)
     for name in ("run_claim", "run_finish", "attempt_finish"):

@@ -345,6 +345,11 @@ CONDUCTOR: dict[str, Any] = {
     # all its files; past either, `content_omitted: "too_large"`.
     "DIFF_FILE_MAX_BYTES": envint("CONDUCTOR_DIFF_FILE_MAX_BYTES", 256 * 1024),
     "DIFF_TOTAL_MAX_BYTES": envint("CONDUCTOR_DIFF_TOTAL_MAX_BYTES", 8 * 1024 * 1024),
+    # The live diff (runs/diffwatch.py): changes to a worktree are gathered for up to this
+    # long before the files that changed are diffed again and sent (at least 50 ms apart);
+    # past this many paths at once the change says "overflow" and streams re-read the diff.
+    "DIFF_WATCH_DEBOUNCE_MS": envint("CONDUCTOR_DIFF_WATCH_DEBOUNCE_MS", 150),
+    "DIFF_WATCH_MAX_PATHS": envint("CONDUCTOR_DIFF_WATCH_MAX_PATHS", 500),
     # How long a request waits for the worker that owns an attempt's worktree (runs/owner.py).
     "OWNER_TIMEOUT_SECONDS": envfloat("CONDUCTOR_OWNER_TIMEOUT_SECONDS", 15.0),
 }

@@ -303,26 +303,62 @@ def head_and_index(path: str | Path) -> tuple[str, Path]:
     return head, Path(path, index)
 
 
-def working_changes(path: str | Path, base: str, own_index: Path) -> list[Change]:
+def working_changes(
+    path: str | Path, base: str, own_index: Path, paths: Sequence[str] | None = None
+) -> list[Change]:
     """Every change in the working tree at `path` since the commit `base`: committed,
     staged, unstaged and untracked (not ignored), renames and copies found across all of
     them. Staged into a throwaway copy of the worktree's index (`own_index`), so the
     worktree, its index and an agent's own git commands are left alone (its new files become
-    loose objects)."""
+    loose objects). `paths` (relative, literal, a folder stands for what is under it) limits
+    both the staging and the diff to those paths: the live diff's per-file recompute."""
+    if paths is not None and not paths:
+        return []
     with tempfile.TemporaryDirectory(prefix="conductor-diff-") as tmp:
         index = Path(tmp, "index")
         with suppress(FileNotFoundError):
             shutil.copyfile(own_index, index)
-        env = {"GIT_INDEX_FILE": str(index)}
-        git(path, "add", "--all", env=env)
+        env = {"GIT_INDEX_FILE": str(index), "GIT_LITERAL_PATHSPECS": "1"}
+        if paths is None:
+            git(path, "add", "--all", env=env)
+        elif stageable := _stageable(path, paths, env):
+            git(path, "add", "--all", operands=stageable, env=env)
         raw = git_bytes(
             path,
             *("diff", "--cached", "--raw", "--numstat", "-z", "-M", "-C", "--no-abbrev"),
             *("--no-ext-diff", "--no-textconv", "--ignore-submodules=none"),
-            operands=[base],
+            operands=[base] if paths is None else [base, "--", *paths],
             env=env,
         )
     return _changes(raw.split(b"\0"))
+
+
+def _stageable(path: str | Path, paths: Sequence[str], env: Mapping[str, str]) -> list[str]:
+    """The paths `git add` can take: present in the worktree, or gone but in the index (a
+    removal to stage). git refuses the whole command for a path that is neither."""
+    present = [p for p in paths if os.path.lexists(os.path.join(path, p))]
+    missing = [p for p in paths if p not in set(present)]
+    if not missing:
+        return present
+    listed = git_bytes(path, "ls-files", "-z", operands=["--", *missing], env=env).split(b"\0")
+    indexed = {os.fsdecode(name) for name in listed if name}
+    return present + [p for p in missing if any(f == p or f.startswith(p + "/") for f in indexed)]
+
+
+def ignored(path: str | Path, paths: Sequence[str]) -> set[str]:
+    """Which of `paths` (relative to the worktree at `path`) git ignores; a tracked file
+    never is (`check-ignore` leaves tracked files out)."""
+    if not paths:
+        return set()
+    out = git_bytes(
+        path,
+        "check-ignore",
+        "-z",
+        "--stdin",
+        input=b"".join(os.fsencode(p) + b"\0" for p in paths),
+        codes=(0, 1),
+    )
+    return {os.fsdecode(name) for name in out.split(b"\0") if name}
 
 
 def _changes(fields: list[bytes]) -> list[Change]:

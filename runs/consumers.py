@@ -1,11 +1,17 @@
-"""`/ws/runs/<run_id>/logs/?after=<seq>:<line>`: a run's log over a WebSocket, the same feed
-as `GET /api/v1/runs/<r>/stream` (frames: `log` with its `cursor`, `status`, `done`)."""
+"""The runs' WebSocket streams (`runs.routing`):
+
+- `/ws/runs/<run_id>/logs/?after=<seq>:<line>`: a run's log, the same feed as
+  `GET /api/v1/runs/<r>/stream` (frames: `log` with its `cursor`, `status`, `done`);
+- `/ws/attempts/<attempt_id>/diff/?stats_only=0|1`: an attempt's diff, live
+  (`runs.streams.attempt_diff`; frames: `snapshot`, `files`, `done`)."""
 
 from __future__ import annotations
 
 from conductor_site.ids import is_identifier
 from conductor_site.live.consumers import FeedConsumer, Refused
 from conductor_site.live.engine import Feed, db
+from conductor_site.params import FALSE_WORDS, TRUE_WORDS
+from runs.streams.attempt_diff import AttemptDiffFeed, attempt_ref
 from runs.streams.run_log import LOG_CURSOR, RunLogFeed
 from runs.streams.run_reads import run_ref
 
@@ -20,3 +26,15 @@ class RunLogConsumer(FeedConsumer):
         if run is None:
             raise Refused(4404, f"run {run_id!r} not found")
         return RunLogFeed(run, (int(match[1]), int(match[2])) if match else None)
+
+
+class AttemptDiffConsumer(FeedConsumer):
+    async def feed(self, query: dict[str, str]) -> Feed:
+        attempt_id = self.scope["url_route"]["kwargs"]["attempt_id"]
+        stats_only = query.get("stats_only", "").strip().lower()
+        if not is_identifier(attempt_id) or stats_only not in TRUE_WORDS | FALSE_WORDS:
+            raise Refused(4400, "invalid attempt id or stats_only (expected 0 or 1)")
+        attempt = await db(attempt_ref, attempt_id)
+        if attempt is None:
+            raise Refused(4404, f"attempt {attempt_id!r} not found")
+        return AttemptDiffFeed(attempt, stats_only in TRUE_WORDS)

@@ -6,12 +6,14 @@ The git side (one staging into a throwaway index, one `diff --raw --numstat`, tw
 `cat-file` batches) is `projects/git.py`'s; this module decides what a file's entry says:
 its kind, its contents, and when they are left out (`content_omitted`: "binary" or
 "too_large", by the `DIFF_FILE_MAX_BYTES` and `DIFF_TOTAL_MAX_BYTES` settings). The live
-diff stream reuses `worktree_diff`.
+diff stream reuses `worktree_diff` (limited to the paths that changed, `runs.diffwatch`), and
+hears of each stored snapshot (`diff.stored` on the attempt's group).
 """
 
 from __future__ import annotations
 
 import logging
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Literal, NotRequired, TypedDict
 
@@ -19,6 +21,8 @@ from django.conf import settings
 from django.utils import timezone
 
 from conductor_site.errors import DomainError
+from conductor_site.live.events import DiffStored, attempt_group
+from conductor_site.live.publish import publish
 from projects import git
 from runs.models import Attempt, DiffSnapshot, Run
 from runs.selectors import rfc3339
@@ -99,18 +103,21 @@ def worktree_diff(
     *,
     stats_only: bool = False,
     common: Path | None = None,
+    paths: Sequence[str] | None = None,
 ) -> Diff:
     """The diff of the worktree at `worktree` (one of `repo`'s) against its merge-base with
     `target`. Refused (ForeignWorktree) when the folder is no longer the worktree Conductor
     made: git would stage whatever repository encloses it. `common`: the repository's git
-    dir, when the caller has it (`git.worktree_check`)."""
+    dir, when the caller has it (`git.worktree_check`). `paths`: only the entries of these
+    (relative) paths and what is under them, the live diff's recompute of what changed
+    (`runs.diffwatch`); renames are found among them."""
     git.worktree_check(repo, worktree, common=common)
     head, index = git.head_and_index(worktree)
     try:
         base = git.merge_base(worktree, head, target)
     except git.GitError as exc:
         raise git.GitError(f"no merge-base of HEAD and {target!r}: {exc}") from exc
-    changes = git.working_changes(worktree, base, index)
+    changes = git.working_changes(worktree, base, index, paths)
     files = [_file(change) for change in changes]
     if not stats_only:
         _fill_contents(worktree, changes, files)
@@ -253,6 +260,13 @@ def snapshot_store(
     # per run), not up to DIFF_TOTAL_MAX_BYTES of contents each.
     older = DiffSnapshot.objects.filter(attempt=attempt, id__lt=snapshot.id)
     older.exclude(contents=[]).update(contents=[])
+    stored: DiffStored = {
+        "type": "diff.stored",
+        "attempt_id": attempt.id,
+        "run_id": run.id if run else None,
+        "snapshot_id": snapshot.id,
+    }
+    publish([(attempt_group(attempt.id), stored)])
     return snapshot
 
 

@@ -30,7 +30,7 @@ from kombu.exceptions import OperationalError
 
 from conductor_site.errors import DomainError
 from projects import git
-from runs import branch_status, commits, dev_server, diffs, landing
+from runs import branch_status, commits, dev_server, diffs, diffwatch, landing
 from runs.models import Attempt, Worker
 from runs.tasks import queue_for
 
@@ -54,6 +54,7 @@ def _landing(service: Callable[..., Any]) -> Callable[..., Any]:
 # returns a JSON-able answer.
 OWNER_OPS: dict[str, Callable[..., Any]] = {
     "diff": diffs.attempt_diff,
+    "live_diff": diffwatch.live_diff,
     "branch_status": branch_status.attempt_branch_status,
     "commit_info": commits.attempt_commit_info,
     "commit_compare": commits.attempt_commit_compare,

@@ -13,7 +13,7 @@ from django.conf import settings
 
 from messagebus.services import message_append
 from projects import git, storage
-from runs import diffs, services, workspace
+from runs import diffs, diffwatch, services, workspace
 from runs.agents import AgentNotFound, UnknownAgent, agent_for
 from runs.models import Attempt, LogChunk, Run, RunStatus
 from runs.outcome import outcome
@@ -119,7 +119,8 @@ def _agent_run(attempt: Attempt, run: Run, cwd: str, head_before: str, common: P
     version = agent.version_soon(env.get("PATH", ""))
     head = head_before or (git.head_commit(cwd) if attempt.worktree_path else "")
     invocation = Invocation(argv, cwd, {**env, **command.env}, command.stdin)
-    result = _execute(run, invocation, started=lambda: _task_started(attempt, run))
+    with diffwatch.watching(attempt, run, common):
+        result = _execute(run, invocation, started=lambda: _task_started(attempt, run))
     stdout_head, stdout_tail = _stdout_ends(run)
     final = agent.final_message(stdout_tail)
     _write_output(attempt, run, final)

@@ -96,16 +96,37 @@ class AttemptChanged(Recorded):
 
 
 class DiffChanged(TypedDict):
-    """Files of an attempt's worktree changed; `paths` are the ones whose diff is new."""
+    """Files of an attempt's worktree changed while its agent run `run_id` ran
+    (`runs.diffwatch`): every entry at or under one of `paths` is replaced by `files`
+    (`runs.diffs.DiffFile` dicts; none for a path whose change was undone). `seq` counts the
+    run's changes from 1, so a subscriber sees a lost one. `overflow`: too many paths
+    changed at once to list; `files` is empty, the whole diff must be read again."""
 
     type: Literal["diff.changed"]
     attempt_id: str
     project_id: str
     task_id: str
+    run_id: str
+    seq: int
     paths: list[str]
+    files: list[dict[str, Any]]
+    head_commit: str
+    base_commit: str
+    overflow: bool
 
 
-LiveEvent = RunChanged | LogChunk | BusMessage | TaskChanged | AttemptChanged | DiffChanged
+class DiffStored(TypedDict):
+    """A diff snapshot of the attempt was stored (after one of its runs): re-read it."""
+
+    type: Literal["diff.stored"]
+    attempt_id: str
+    run_id: str | None
+    snapshot_id: int
+
+
+LiveEvent = (
+    RunChanged | LogChunk | BusMessage | TaskChanged | AttemptChanged | DiffChanged | DiffStored
+)
 # The event types the event log keeps (not `log.chunk`, `bus.message`: those have their rows).
 RECORDED_TYPES = ("task.changed", "attempt.changed", "run.changed")
 

@@ -51,6 +51,7 @@ def test_every_event_type_is_one_of_the_union() -> None:
         "task.changed",
         "attempt.changed",
         "diff.changed",
+        "diff.stored",
     }
 
 

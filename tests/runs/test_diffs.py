@@ -304,3 +304,44 @@ def test_only_the_latest_snapshot_keeps_its_contents(
     assert [side["new"] for side in latest.contents] == ["first\n", "second\n"]
     stored = diffs.snapshot_diff(attempt)
     assert stored is not None and stored["head_commit"] == latest.head_commit
+
+
+def test_paths_limit_the_diff_to_those_files_and_folders(git_repo: Path, worktree: Path) -> None:
+    (worktree / "keep.txt").write_text("changed\n")
+    (worktree / "gone.txt").unlink()
+    (worktree / "dir").mkdir()
+    (worktree / "dir" / "inner.txt").write_text("in\n")
+    (worktree / "*.txt").write_text("a star, not a glob\n")
+    (worktree / "--all").write_text("a name, not an option\n")
+    paths = ["dir", "gone.txt", "*.txt", "--all", "never-existed.txt"]
+
+    diff = diff_of(git_repo, worktree, paths=paths)
+
+    assert {p: f["change"] for p, f in by_path(diff).items()} == {
+        "dir/inner.txt": "added",
+        "gone.txt": "deleted",
+        "*.txt": "added",
+        "--all": "added",
+    }
+    assert diff_of(git_repo, worktree, paths=[])["files"] == []
+
+
+def test_paths_pair_a_rename_when_both_sides_are_given(git_repo: Path, worktree: Path) -> None:
+    (worktree / "moved.txt").rename(worktree / "there.txt")
+
+    both = diff_of(git_repo, worktree, paths=["moved.txt", "there.txt"])
+    one = diff_of(git_repo, worktree, paths=["there.txt"])
+
+    assert [(f["change"], f["old_path"]) for f in both["files"]] == [("renamed", "moved.txt")]
+    assert [(f["change"], f["old_path"]) for f in one["files"]] == [("added", None)]
+
+
+def test_ignored_names_the_paths_git_ignores_but_never_a_tracked_file(
+    git_repo: Path, worktree: Path
+) -> None:
+    (worktree / ".gitignore").write_text("*.log\nkeep.txt\n")
+
+    assert git.ignored(worktree, ["noise.log", "keep.txt", "new.txt", "build/x.log"]) == {
+        "noise.log",
+        "build/x.log",
+    }
