@@ -16,13 +16,13 @@ from __future__ import annotations
 import copy
 import hmac
 import ipaddress
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 from django.conf import settings
 from django.contrib.auth.views import redirect_to_login
 from django.http import HttpRequest, HttpResponse, JsonResponse
-from django.urls import URLPattern
+from django.urls import URLPattern, URLResolver
 
 from conductor_site.errors import error_json
 
@@ -131,15 +131,16 @@ class DashboardSignInMiddleware:
         return self.get_response(request)
 
 
-def session_api_urls(patterns: list[URLPattern]) -> list[URLPattern]:
-    """`patterns` (API routes) for the dashboard's pages to call with the signed-in session,
-    mounted under /ui/api/v1/. Each view is wrapped in a plain function, which is not
-    `csrf_exempt` (DRF's views are), so `CsrfViewMiddleware` checks every post's token; nor is
-    it a DRF view, so the OpenAPI schema lists each route once, under /api/v1/. Unnamed:
-    `reverse()` keeps naming the API's own routes."""
+def session_api_urls(patterns: Sequence[URLPattern | URLResolver]) -> list[URLPattern]:
+    """`patterns` (API routes: a DRF router's, plain patterns all) for the dashboard's pages
+    to call with the signed-in session, mounted under /ui/api/v1/. Each view is wrapped in a
+    plain function, which is not `csrf_exempt` (DRF's views are), so `CsrfViewMiddleware`
+    checks every post's token; nor is it a DRF view, so the OpenAPI schema lists each route
+    once, under /api/v1/. Unnamed: `reverse()` keeps naming the API's own routes."""
     return [
         URLPattern(_unnamed(pattern.pattern), _with_session(pattern.callback), pattern.default_args)
         for pattern in patterns
+        if isinstance(pattern, URLPattern)
     ]
 
 
