@@ -27,6 +27,11 @@ ADDED = ".d2h-ins .d2h-code-line-ctn"
 CHANGE_APP = "printf 'def greet():\\n    return \"hello\"\\n' > app.py"
 
 
+HOSTILE_NAME = "<img src=x onerror=window.pwned=1>.txt"
+HOSTILE_TEXT = "<script>window.pwned=2</script>"
+HOSTILE = f"echo '{HOSTILE_TEXT}' > '{HOSTILE_NAME}'"
+
+
 def url(server: Server, path: str) -> str:
     return f"http://127.0.0.1:{server.port}{path}"
 
@@ -151,6 +156,20 @@ def test_the_diff_shows_the_tree_and_each_file_unified_or_side_by_side(
         expect(page.get_by_label("Side by side")).to_be_checked()
     finally:
         server.terminate()
+
+
+def test_hostile_names_and_contents_are_shown_as_text(
+    page: Page, server: Server, repo: Path
+) -> None:
+    attempt = finished_attempt(server, repo, "hostile", HOSTILE)
+    page.goto(url(server, f"/ui/attempts/{attempt['attempt_id']}/review/"))
+
+    entry = page.get_by_role("navigation", name="Changed files").locator(".file")
+    expect(entry).to_have_text(re.compile(re.escape(HOSTILE_NAME)))
+    block = page.locator(f'.diff-file[data-path="{HOSTILE_NAME}"]')
+    expect(block.locator(ADDED)).to_have_text(HOSTILE_TEXT)
+    expect(block.locator(".file-head")).to_contain_text(HOSTILE_NAME)
+    assert page.evaluate("window.pwned") is None
 
 
 def test_the_diff_follows_a_running_agent(
