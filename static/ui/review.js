@@ -16,6 +16,7 @@
   let active = root.dataset.active === "true";
   let view = localStorage.getItem("conductor.diffView") || "line-by-line";
   const drawn = new Map(); // path -> {json, element}
+  const fileOf = new WeakMap(); // a file's block -> the file, as the API gave it
 
   function el(tag, attrs, children) {
     const node = document.createElement(tag);
@@ -85,7 +86,8 @@
     const pr = $("pull-request");
     pr.hidden = !attempt.pr_url;
     if (attempt.pr_url) {
-      pr.replaceChildren("Pull request ", el("a", { href: attempt.pr_url, text: attempt.pr_url }),
+      const web = /^https?:\/\//.test(attempt.pr_url); // never a javascript: link
+      pr.replaceChildren("Pull request ", web ? el("a", { href: attempt.pr_url, text: attempt.pr_url }) : attempt.pr_url,
         " (" + (attempt.pr_state || "open") + ").");
     }
   }
@@ -179,7 +181,7 @@
       if (!entry.isIntersecting) return;
       observer.unobserve(entry.target);
       const body = entry.target.querySelector(".file-body");
-      draw(JSON.parse(entry.target.dataset.file), body);
+      draw(fileOf.get(entry.target), body);
       entry.target.classList.add("drawn");
     });
   }, { rootMargin: "800px 0px" });
@@ -201,7 +203,7 @@
     return pathOf(file);
   }
 
-  function fileBlock(file, index, json) {
+  function fileBlock(file, index) {
     const block = el("section", { class: "diff-file", id: "file-" + index, "data-path": pathOf(file),
       "aria-label": fileName(file) }, [
       el("header", { class: "file-head row" }, [kindLabel(file), el("code", { text: fileName(file) }),
@@ -209,7 +211,7 @@
         el("span", { class: "spacer" }), stats(file)]),
       el("div", { class: "file-body" }, [el("p", { class: "muted", text: "…" })]),
     ]);
-    block.dataset.file = json;
+    fileOf.set(block, file);
     observer.observe(block);
     return block;
   }
@@ -261,7 +263,7 @@
     const blocks = diff.files.map(function (file, index) {
       const json = JSON.stringify(file);
       const before = drawn.get(pathOf(file));
-      const block = before && before.json === json && before.element.id === "file-" + index ? before.element : fileBlock(file, index, json);
+      const block = before && before.json === json && before.element.id === "file-" + index ? before.element : fileBlock(file, index);
       keep.set(pathOf(file), { json: json, element: block });
       return block;
     });
@@ -306,8 +308,7 @@
     const dialog = $("confirm");
     $("confirm-text").textContent = text;
     dialog.returnValue = "";
-    dialog.showModal();
-    $("confirm-ok").focus();
+    dialog.showModal(); // the focus starts on Cancel: Enter alone changes nothing
     return new Promise(function (resolve) {
       dialog.addEventListener("close", function () { resolve(dialog.returnValue === "ok"); }, { once: true });
     });

@@ -245,10 +245,17 @@ def test_a_conflicting_rebase_shows_its_files_and_abort_restores(
     head = git(worktree, "rev-parse", "HEAD").strip()
     page.goto(url(server, f"/ui/attempts/{attempt['attempt_id']}/review/"))
 
-    confirm(page, "Rebase onto target…")
+    # By keyboard: the dialog opens on Cancel; Tab reaches Confirm.
+    page.get_by_role("button", name="Rebase onto target…").focus()
+    page.keyboard.press("Enter")
+    dialog = page.get_by_role("dialog")
+    expect(dialog.get_by_role("button", name="Cancel")).to_be_focused()
+    page.keyboard.press("Tab")
+    page.keyboard.press("Enter")
     expect(page.get_by_role("list", name="Conflicted files")).to_have_text("app.py")
     page.get_by_role("button", name="Abort").click()
-    page.get_by_role("dialog").get_by_role("button", name="Cancel").click()
+    page.keyboard.press("Enter")  # on Cancel
+    expect(dialog).to_be_hidden()
     expect(page.get_by_role("button", name="Abort")).to_be_focused()  # nothing was done
     expect(fact(page, "In progress")).to_have_text("rebase stopped on conflicts")
 
