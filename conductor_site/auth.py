@@ -5,17 +5,26 @@ The key comes from `--api-key`, else `CONDUCTOR_API_KEY`, else the config file
 (`conductor_site.config`). Health, version, metrics, the web UI and its assets, and CORS
 preflights never need it; everything else does, the SSE streams included. With a key, the
 dashboard's pages (under /ui/) need a signed-in Django user instead (`DashboardSignInMiddleware`).
+
+The dashboard's own JavaScript calls a few API routes with that session instead of the key:
+the same views, mounted again under /ui/api/v1/ by `session_api_urls`, where Django's CSRF
+check applies (DRF's views skip it, as views authenticated by a key must).
 """
 
 from __future__ import annotations
 
+import copy
 import hmac
 import ipaddress
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
+from typing import Any
 
 from django.conf import settings
 from django.contrib.auth.views import redirect_to_login
 from django.http import HttpRequest, HttpResponse, JsonResponse
+from django.urls import URLPattern, URLResolver
+
+from conductor_site.errors import error_json
 
 EXEMPT_PATHS = ("/api/v1/health", "/api/v1/version", "/metrics", "/ui")
 EXEMPT_PREFIXES = ("/ui/", "/static/")
@@ -77,6 +86,7 @@ class ApiKeyMiddleware:
 # The dashboard (pages under /ui/): Django users and sessions whenever auth is on.
 
 SIGN_IN_PATHS = ("/ui/sign-in/", "/ui/first-run/")
+SESSION_API_PREFIX = "/ui/api/"
 
 
 def sign_in_required() -> bool:
@@ -115,5 +125,33 @@ class DashboardSignInMiddleware:
             and sign_in_required()
             and not request.user.is_authenticated
         ):
+            if request.path.startswith(SESSION_API_PREFIX):
+                return error_json(401, "signed out: sign in to the dashboard again")
             return redirect_to_login(request.get_full_path(), str(settings.LOGIN_URL))
         return self.get_response(request)
+
+
+def session_api_urls(patterns: Sequence[URLPattern | URLResolver]) -> list[URLPattern]:
+    """`patterns` (API routes: a DRF router's, plain patterns all) for the dashboard's pages
+    to call with the signed-in session, mounted under /ui/api/v1/. Each view is wrapped in a
+    plain function, which is not `csrf_exempt` (DRF's views are), so `CsrfViewMiddleware`
+    checks every post's token; nor is it a DRF view, so the OpenAPI schema lists each route
+    once, under /api/v1/. Unnamed: `reverse()` keeps naming the API's own routes."""
+    return [
+        URLPattern(_unnamed(pattern.pattern), _with_session(pattern.callback), pattern.default_args)
+        for pattern in patterns
+        if isinstance(pattern, URLPattern)
+    ]
+
+
+def _unnamed(pattern: Any) -> Any:
+    copied = copy.copy(pattern)
+    copied.name = None
+    return copied
+
+
+def _with_session(view: Callable[..., HttpResponse]) -> Callable[..., HttpResponse]:
+    def view_with_session(request: HttpRequest, *args: object, **kwargs: object) -> HttpResponse:
+        return view(request, *args, **kwargs)
+
+    return view_with_session

@@ -7,9 +7,11 @@ from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
 from rest_framework.routers import SimpleRouter
 
 from conductor_site.api import HealthApi, VersionApi, conductor_version
+from conductor_site.auth import session_api_urls
 from conductor_site.live.api import EventViewSet
 from conductor_site.metrics import metrics_view
 from conductor_site.views import SignInView, SignOutView, first_run
+from tasks.urls import attempts
 
 handler400 = "conductor_site.errors.json_400"
 handler403 = "conductor_site.errors.json_403"
@@ -44,6 +46,9 @@ urlpatterns = [
     path("ui/sign-in/", SignInView.as_view(), name="sign-in"),
     path("ui/sign-out/", SignOutView.as_view(), name="sign-out"),
     path("ui/first-run/", first_run, name="first-run"),
+    # The attempts resource again, for the review page's JavaScript: the signed-in session and
+    # CSRF instead of the API key (`conductor_site.auth.session_api_urls`).
+    path("ui/api/v1/", include(session_api_urls(attempts.urls))),
     path("ui/", include("projects.page_urls")),
     path("ui/", include("tasks.page_urls")),
     path("ui/", include("runs.page_urls")),

@@ -4,11 +4,12 @@ from django.urls import path
 
 from runs import views
 
-# Under /ui/: the Now and Agents pages.
+# Under /ui/: the Now and Agents pages, an attempt's review page.
 urlpatterns = [
     path("now/", views.now, name="now"),
     path("runs/<str:run_id>/stop/", views.run_stop_view, name="run-stop"),
     path("agents/", views.agent_list, name="agent-list"),
     path("agents/new/", views.agent_edit, name="agent-new"),
     path("agents/<str:name>/edit/", views.agent_edit, name="agent-edit"),
+    path("attempts/<str:attempt_id>/review/", views.attempt_review, name="attempt-review"),
 ]

@@ -1,5 +1,11 @@
-"""The dashboard's Now page (every run that is active, across projects, with stop) and its
-Agents page (agent profiles, and which agent CLIs this server finds, with their versions)."""
+"""The dashboard's Now page (every run that is active, across projects, with stop), its
+Agents page (agent profiles, and which agent CLIs this server finds, with their versions) and
+an attempt's review page (its diff, its branch status, and landing it).
+
+The review page renders the attempt; its diff and branch status are read after the page, by
+`static/ui/review.js` from the attempts API mounted for the session under /ui/api/v1/
+(`conductor_site.auth.session_api_urls`): a worktree is read on the worker that owns it, which
+may take seconds, and no page waits on that."""
 
 from __future__ import annotations
 
@@ -13,7 +19,7 @@ from django.views.decorators.http import require_http_methods, require_POST, req
 from projects.models import AgentProfile
 from runs.agents import agents_installed
 from runs.forms import AgentProfileForm
-from runs.models import ACTIVE_STATUSES, Run
+from runs.models import ACTIVE_STATUSES, Attempt, MergeStrategy, Run
 from runs.services import run_stop
 
 NOW_LIMIT = 500
@@ -62,3 +68,16 @@ def agent_edit(request: HttpRequest, name: str | None = None) -> HttpResponse:
     return render(
         request, "runs/agent_form.html", {"section": "agents", "form": form, "profile": profile}
     )
+
+
+@require_safe
+def attempt_review(request: HttpRequest, attempt_id: str) -> HttpResponse:
+    attempt = get_object_or_404(Attempt.objects.select_related("task__project"), id=attempt_id)
+    context = {
+        "section": "projects",
+        "attempt": attempt,
+        "task": attempt.task,
+        "active": attempt.status in ACTIVE_STATUSES,
+        "strategies": MergeStrategy.choices,
+    }
+    return render(request, "runs/attempt_review.html", context)
