@@ -345,6 +345,10 @@ CONDUCTOR: dict[str, Any] = {
     "DIFF_TOTAL_MAX_BYTES": envint("CONDUCTOR_DIFF_TOTAL_MAX_BYTES", 8 * 1024 * 1024),
     # How long a request waits for the worker that owns an attempt's worktree (runs/owner.py).
     "OWNER_TIMEOUT_SECONDS": envfloat("CONDUCTOR_OWNER_TIMEOUT_SECONDS", 15.0),
+    # Worktrees (docs/worktrees.md): archived once merged; after this many days without a run
+    # (0 = never).
+    "REMOVE_WORKTREE_AFTER_MERGE": envbool("CONDUCTOR_REMOVE_WORKTREE_AFTER_MERGE", "true"),
+    "WORKTREE_IDLE_DAYS": envfloat("CONDUCTOR_WORKTREE_IDLE_DAYS", 0.0),
 }
 
 LOGGING = {

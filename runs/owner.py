@@ -30,7 +30,7 @@ from kombu.exceptions import OperationalError
 
 from conductor_site.errors import DomainError
 from projects import git
-from runs import branch_status, commits, diffs, landing
+from runs import archive, branch_status, commits, diffs, landing
 from runs.models import Attempt, Worker
 from runs.tasks import queue_for
 
@@ -66,6 +66,7 @@ OWNER_OPS: dict[str, Callable[..., Any]] = {
     "pr_attach": _landing(landing.attempt_pr_attach),
     "change_target": _landing(landing.attempt_target_change),
     "rename_branch": _landing(landing.attempt_branch_rename),
+    "archive": _landing(archive.attempt_worktree_archive),
 }
 
 
