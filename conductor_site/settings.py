@@ -256,6 +256,7 @@ SPECTACULAR_SETTINGS = {
         "WorktreeOperationEnum": "runs.openapi.WORKTREE_OPERATIONS",
         "PullRequestStateEnum": "runs.openapi.PR_STATES",
         "MergeStrategyEnum": "runs.models.MergeStrategy",
+        "WorktreeArchiveReasonEnum": "runs.openapi.WORKTREE_ARCHIVE_REASONS",
     },
     "SECURITY": [{"ApiKeyBearer": []}, {"ApiKeyHeader": []}],
     "APPEND_COMPONENTS": {
