@@ -154,7 +154,8 @@ def worktrees_idle_archive(worker: str, *, force: bool = False) -> int:
     now = time.monotonic()
     if days <= 0 or (not force and now - _idle_checked["at"] < IDLE_CHECK_SECONDS):
         return 0
-    _idle_checked["at"] = now
+    if not force:
+        _idle_checked["at"] = now
     idle = Attempt.objects.filter(id__in=archive.worktrees_idle(worker, days))
     for attempt in idle:
         enqueue_worktree_archive(attempt, "idle")

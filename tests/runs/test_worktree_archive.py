@@ -108,6 +108,21 @@ def test_archive_is_refused_while_a_run_is_active(
     run_finished(run_id)
 
 
+def test_a_worktree_without_its_branch_checked_out_is_kept(
+    work: str, api: APIClient, project: Project, root: Path
+) -> None:
+    """A WIP commit on a detached HEAD would belong to no branch: removing would lose it."""
+    attempt = finished(api, "echo one > one.txt; echo done")
+    path = Path(attempt.worktree_path)
+    git_cli(path, "checkout", "-q", "--detach")
+    (path / "loose.txt").write_text("uncommitted\n")
+
+    body = assert_error(archive(api, attempt.id), 409, "CONFLICT")
+
+    assert body["details"]["reason"] == "detached"
+    assert (path / "loose.txt").read_text() == "uncommitted\n"
+
+
 def test_a_path_outside_the_root_is_refused_and_nothing_there_is_removed(
     db: None, api: APIClient, project: Project, root: Path, git_repo: Path
 ) -> None:
