@@ -6,6 +6,7 @@ Real repositories, real runs through the embedded worker."""
 from __future__ import annotations
 
 import os
+import subprocess
 from pathlib import Path
 from typing import Any
 
@@ -18,7 +19,12 @@ from projects.models import Project
 from runs.models import Attempt
 from runs.selectors import folder_bytes
 from tests.conftest import attempt_finished, create_task, run_finished, wait_for
-from tests.helpers import assert_error, attempt_with_commits, git_cli, tree_fingerprint
+from tests.helpers import (
+    assert_error,
+    attempt_with_commits,
+    git_cli,
+    tree_fingerprint,
+)
 from tests.projects.builders import make_task
 
 
@@ -121,6 +127,23 @@ def test_a_worktree_without_its_branch_checked_out_is_kept(
 
     assert body["details"]["reason"] == "detached"
     assert (path / "loose.txt").read_text() == "uncommitted\n"
+
+
+def test_a_worktree_with_a_rebase_stopped_in_it_is_kept(
+    work: str, api: APIClient, project: Project, root: Path, git_repo: Path
+) -> None:
+    attempt = finished(api, "echo theirs > same.txt; echo done")
+    (git_repo / "same.txt").write_text("ours\n")  # main moves on, in the user's tree
+    git_cli(git_repo, "add", "same.txt")
+    git_cli(git_repo, "commit", "-qm", "ours")
+    path = Path(attempt.worktree_path)
+    rebase = subprocess.run(["git", "-C", str(path), "rebase", "main"], capture_output=True)
+    assert rebase.returncode != 0  # stopped on the conflict
+
+    body = assert_error(archive(api, attempt.id), 409, "CONFLICT")
+
+    assert body["details"]["reason"] == "in_progress"
+    assert path.is_dir() and Attempt.objects.get(id=attempt.id).worktree_archived_at is None
 
 
 def test_a_path_outside_the_root_is_refused_and_nothing_there_is_removed(
