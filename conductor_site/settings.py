@@ -258,6 +258,7 @@ SPECTACULAR_SETTINGS = {
         "WorktreeOperationEnum": "runs.openapi.WORKTREE_OPERATIONS",
         "PullRequestStateEnum": "runs.openapi.PR_STATES",
         "MergeStrategyEnum": "runs.models.MergeStrategy",
+        "WorktreeArchiveReasonEnum": "runs.openapi.WORKTREE_ARCHIVE_REASONS",
     },
     "SECURITY": [{"ApiKeyBearer": []}, {"ApiKeyHeader": []}],
     "APPEND_COMPONENTS": {
@@ -352,6 +353,10 @@ CONDUCTOR: dict[str, Any] = {
     "DIFF_WATCH_MAX_PATHS": envint("CONDUCTOR_DIFF_WATCH_MAX_PATHS", 500),
     # How long a request waits for the worker that owns an attempt's worktree (runs/owner.py).
     "OWNER_TIMEOUT_SECONDS": envfloat("CONDUCTOR_OWNER_TIMEOUT_SECONDS", 15.0),
+    # Worktrees (docs/worktrees.md): archived once merged; after this many days without a run
+    # (0 = never).
+    "REMOVE_WORKTREE_AFTER_MERGE": envbool("CONDUCTOR_REMOVE_WORKTREE_AFTER_MERGE", "true"),
+    "WORKTREE_IDLE_DAYS": envfloat("CONDUCTOR_WORKTREE_IDLE_DAYS", 0.0),
 }
 
 LOGGING = {

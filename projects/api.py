@@ -188,10 +188,13 @@ class ProjectViewSet(viewsets.ViewSet):
         operation_id="project_read",
         tags=["projects"],
         parameters=PROJECT,
-        responses={200: openapi.ProjectDetailSerializer, **errors(400, 404)},
+        responses={200: openapi.ProjectV1DetailSerializer, **errors(400, 404)},
     )
     def retrieve(self, request: Request, project_id: str) -> Response:
-        return Response(selectors.project_detail(get_project(project_id)))
+        """The project, with its worktrees' disk usage as their workers last measured it."""
+        project = get_project(project_id)
+        worktrees = selectors.worktree_usage(project)
+        return Response({**selectors.project_detail(project), "worktrees": worktrees})
 
     @extend_schema(
         operation_id="project_branches",

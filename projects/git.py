@@ -206,8 +206,17 @@ def _discard(repo: str | Path, path: str | Path, branch: str | None) -> None:
 
 
 def worktree_remove(repo: str | Path, path: str | Path) -> None:
+    """Remove a linked worktree (its folder and registration; a registration whose folder
+    is gone is forgotten). `git worktree prune` would also forget the user's own worktrees
+    whose folders are missing for a while (an unmounted disk), so it is never run."""
     with worktree_lock(repo):
         git(repo, "worktree", "remove", "--force", operands=[str(path)])
+
+
+def worktree_add_existing(repo: str | Path, path: str | Path, branch: str) -> None:
+    """`git worktree add` of a branch that exists (a worktree made again from its branch)."""
+    with worktree_lock(repo):
+        git(repo, "worktree", "add", operands=[str(path), branch])
 
 
 def is_dirty(path: str | Path) -> bool:

@@ -28,6 +28,19 @@ class ProjectDetailSerializer(ProjectSummarySerializer):
     created_at = serializers.DateTimeField()
 
 
+class WorktreeUsageSerializer(serializers.Serializer):
+    """`projects.selectors.worktree_usage`."""
+
+    present = serializers.IntegerField(help_text="Worktrees on disk.")
+    archived = serializers.IntegerField(help_text="Worktrees removed, their branches kept.")
+    disk_bytes = serializers.IntegerField(help_text="What the present ones held when measured.")
+    measured_at = serializers.DateTimeField(allow_null=True, help_text="The latest measure.")
+
+
+class ProjectV1DetailSerializer(ProjectDetailSerializer):
+    worktrees = WorktreeUsageSerializer()
+
+
 class ProjectDeletedSerializer(serializers.Serializer):
     project_id = serializers.CharField()
     deleted_tasks = serializers.IntegerField()

@@ -170,16 +170,20 @@ def attempts_with_worktrees(tasks: QuerySet[Task]) -> list[Attempt]:
     )
 
 
-def worktree_bytes(project: Project) -> int:
-    """What the project's worktrees on this host hold; a worktree path outside the worktree
-    root (or on another worker host) is not measured."""
-    root = storage.worktree_root().resolve()
-    paths = Attempt.objects.filter(task__project=project).exclude(worktree_path="")
-    return sum(
-        folder_bytes(Path(path))
-        for path in set(paths.values_list("worktree_path", flat=True))
-        if _inside_any(path, [root]) and Path(path).resolve() != root
+def worktree_usage(project: Project) -> dict[str, Any]:
+    """The project's worktrees as their owning workers last measured them (after each run
+    and on archive, `runs.workspace.worktree_measure`): stored, so any server answers for
+    every host without walking a folder."""
+    attempts = Attempt.objects.filter(task__project=project).exclude(worktree_path="")
+    present = attempts.filter(worktree_archived_at=None).aggregate(
+        count=Count("id"), disk_bytes=Sum("worktree_disk_bytes"), at=Max("worktree_measured_at")
     )
+    return {
+        "present": present["count"],
+        "archived": attempts.filter(worktree_archived_at__isnull=False).count(),
+        "disk_bytes": int(present["disk_bytes"] or 0),
+        "measured_at": rfc3339(present["at"]),
+    }
 
 
 def project_bytes(project: Project) -> int:

@@ -39,10 +39,11 @@ def project_list(request: HttpRequest) -> HttpResponse:
 
 @require_safe
 def project_disk(request: HttpRequest, project_id: str) -> HttpResponse:
-    """The worktrees' disk usage, asked by the list after it rendered: walking worktrees
-    takes as long as they are big, and the list must not wait for it."""
+    """The worktrees' disk usage as their workers last measured it, asked by the list after
+    it rendered (it never waits for it)."""
     project = get_object_or_404(Project, id=project_id)
-    return HttpResponse(filesizeformat(selectors.worktree_bytes(project)))
+    usage = selectors.worktree_usage(project)
+    return HttpResponse(filesizeformat(usage["disk_bytes"]))
 
 
 @require_http_methods(["GET", "POST"])

@@ -9,6 +9,9 @@ no changes to tracked files, and that tree is then brought up to date with `read
 which refuses rather than overwrite anything; if it refuses, the target goes back. Rebases run
 inside the attempt's own worktree, which is Conductor's.
 
+A merged attempt's worktree is then archived on its owner (`runs.archive`), unless
+`CONDUCTOR_REMOVE_WORKTREE_AFTER_MERGE` is off.
+
 Every operation holds the attempt's one operation slot (`services.attempt_operation_begin`, a
 conditional update in the database), so two at once, from any processes, give one winner and
 one `AttemptBusy`. Every refusal and every git failure is a `DomainError` (400: not possible as
@@ -29,6 +32,7 @@ from projects import git, github
 from runs import services
 from runs.files import run_file_text
 from runs.models import Attempt, MergeStrategy, Run
+from runs.tasks import enqueue_worktree_archive, remove_worktree_after_merge
 
 
 class LandingRefused(DomainError):
@@ -91,6 +95,8 @@ def attempt_merge(
         new = _STRATEGIES[strategy](attempt, repo, old, head, message)
         _target_move(repo, attempt, old, new, checkout)
         services.attempt_merged(attempt, commit=new, strategy=strategy)
+    if remove_worktree_after_merge() and attempt.worktree_path:
+        enqueue_worktree_archive(attempt, "merged")  # once the merge's slot is free
     return Merged(strategy, new, old, attempt.target_branch, checkout.path if checkout else "")
 
 

@@ -61,6 +61,18 @@ class Attempt(models.Model):
         "a time, taken by a conditional update.",
     )
     operation_started_at = models.DateTimeField(null=True, blank=True)
+    worktree_archived_at = models.DateTimeField(
+        null=True,
+        blank=True,
+        help_text="When its worktree was removed (its branch kept); empty while it is there.",
+    )
+    worktree_archived_reason = models.CharField(
+        max_length=16, blank=True, help_text="requested, merged, idle or deleted."
+    )
+    worktree_disk_bytes = models.BigIntegerField(
+        null=True, blank=True, help_text="What its worktree held when last measured."
+    )
+    worktree_measured_at = models.DateTimeField(null=True, blank=True)
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
 

@@ -209,6 +209,24 @@ GC_PARAMETERS = [
 # runs.branch_status).
 
 
+WORKTREE_ARCHIVE_REASONS = ["requested", "merged", "idle"]
+
+
+class WorktreeSerializer(serializers.Serializer):
+    """`runs.selectors.worktree_to_api`: stored by the owning worker, so any server answers."""
+
+    path = serializers.CharField(help_text='Where it is (or was, once archived); "" without one.')
+    present = serializers.BooleanField(help_text="False before it is made and once archived.")
+    archived_at = serializers.DateTimeField(allow_null=True)
+    archived_reason = serializers.ChoiceField(
+        WORKTREE_ARCHIVE_REASONS, allow_blank=True, help_text='Why it was archived; "".'
+    )
+    disk_bytes = serializers.IntegerField(
+        allow_null=True, help_text="What its files held when last measured; null: not yet."
+    )
+    measured_at = serializers.DateTimeField(allow_null=True)
+
+
 class AttemptSerializer(serializers.Serializer):
     """`runs.selectors.attempt_to_api`."""
 
@@ -235,6 +253,7 @@ class AttemptSerializer(serializers.Serializer):
     operation = serializers.CharField(
         help_text='The landing operation running on it now (merge, rebase, push, ...), or "".'
     )
+    worktree = WorktreeSerializer(help_text="Its worktree's state and disk usage.")
     created_at = serializers.DateTimeField()
 
 
@@ -454,3 +473,18 @@ class AttemptPushedSerializer(AttemptSerializer):
 
 class AttemptPullRequestSerializer(AttemptSerializer):
     pull_request = PullRequestSerializer()
+
+
+class ArchivedSerializer(serializers.Serializer):
+    """`runs.archive.Archived`."""
+
+    reason = serializers.ChoiceField(WORKTREE_ARCHIVE_REASONS)
+    wip_commit = serializers.CharField(
+        help_text='The WIP commit on the branch that kept uncommitted work; "" when none.'
+    )
+    freed_bytes = serializers.IntegerField()
+    removed = serializers.BooleanField(help_text="False: it had been archived already.")
+
+
+class AttemptArchivedSerializer(AttemptSerializer):
+    archived = ArchivedSerializer()

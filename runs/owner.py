@@ -30,7 +30,7 @@ from kombu.exceptions import OperationalError
 
 from conductor_site.errors import DomainError
 from projects import git
-from runs import branch_status, commits, dev_server, diffs, diffwatch, landing
+from runs import archive, branch_status, commits, dev_server, diffs, diffwatch, landing
 from runs.models import Attempt, Worker
 from runs.tasks import queue_for
 
@@ -68,6 +68,7 @@ OWNER_OPS: dict[str, Callable[..., Any]] = {
     "change_target": _landing(landing.attempt_target_change),
     "rename_branch": _landing(landing.attempt_branch_rename),
     "dev_server_start": dev_server.dev_server_start,
+    "archive": _landing(archive.attempt_worktree_archive),
 }
 
 

@@ -55,6 +55,12 @@ def followup_execute(run_id: str) -> None:
         services.run_finish(run, RunStatus.FAILED, error_summary="the attempt was busy")
         return
     with supervisor().tracking(attempt.id):
+        try:
+            workspace.workspace_restore(attempt)  # an archived worktree, from its branch
+        except (workspace.WorkspaceError, git.GitError, OSError) as exc:
+            services.run_finish(run, RunStatus.FAILED, error_summary=f"workspace: {exc}")
+            services.attempt_finish(attempt, RunStatus.FAILED, f"workspace: {exc}")
+            return
         _agent_then_wrap_up(attempt, run, cwd)
 
 
@@ -97,6 +103,7 @@ def _agent_then_wrap_up(attempt: Attempt, run: Run, cwd: str, head_before: str =
             status = RunStatus.FAILED
             summary = f"cleanup script {cleanup_status}: {cleanup.error_summary}"
     diffs.snapshot_store(attempt, run, common)
+    workspace.worktree_measure(attempt)
     services.attempt_finish(attempt, status, summary)
 
 

@@ -345,7 +345,20 @@ def attempt_to_api(attempt: Attempt) -> dict[str, Any]:
         "pr_number": attempt.pr_number,
         "pr_state": attempt.pr_state,
         "operation": attempt.operation,
+        "worktree": worktree_to_api(attempt),
         "created_at": rfc3339(attempt.created_at),
+    }
+
+
+def worktree_to_api(attempt: Attempt) -> dict[str, Any]:
+    """The attempt's worktree as the owning worker last recorded it (`runs.archive`)."""
+    return {
+        "path": attempt.worktree_path,
+        "present": bool(attempt.worktree_path) and attempt.worktree_archived_at is None,
+        "archived_at": rfc3339(attempt.worktree_archived_at),
+        "archived_reason": attempt.worktree_archived_reason,
+        "disk_bytes": attempt.worktree_disk_bytes,
+        "measured_at": rfc3339(attempt.worktree_measured_at),
     }
 
 

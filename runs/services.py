@@ -151,6 +151,39 @@ def attempt_worktree_record(
     attempt.refresh_from_db()
 
 
+# The worktree's lifecycle (runs/workspace.py): archived, made again, measured.
+
+
+def attempt_worktree_archived(attempt: Attempt, reason: str) -> None:
+    """Its worktree is gone (the branch kept): nothing left on disk; the event says why."""
+    now = timezone.now()
+    with transaction.atomic():
+        Attempt.objects.filter(id=attempt.id).update(
+            worktree_archived_at=now,
+            worktree_archived_reason=reason,
+            worktree_disk_bytes=0,
+            worktree_measured_at=now,
+        )
+        attempt_status_changed(attempt.id, "worktree_archived")
+    attempt.refresh_from_db()
+
+
+def attempt_worktree_restored(attempt: Attempt) -> None:
+    with transaction.atomic():
+        Attempt.objects.filter(id=attempt.id).update(
+            worktree_archived_at=None, worktree_archived_reason=""
+        )
+        attempt_status_changed(attempt.id, "worktree_restored")
+    attempt.refresh_from_db()
+
+
+def attempt_worktree_measured(attempt: Attempt, disk_bytes: int) -> None:
+    """What the owning worker found on disk, stored so that any server can tell."""
+    Attempt.objects.filter(id=attempt.id).update(
+        worktree_disk_bytes=disk_bytes, worktree_measured_at=timezone.now()
+    )
+
+
 def attempt_admit(attempt: Attempt) -> bool:
     """Waiting → admitted (`admitted_at`); False when another planner admitted it first."""
     return (

@@ -21,7 +21,7 @@ from dataclasses import dataclass, field
 from typing import IO
 
 from django.conf import settings
-from django.db import close_old_connections
+from django.db import close_old_connections, connection
 
 from conductor_site.db import connection_release
 from conductor_site.live.history import events_prune_due
@@ -225,9 +225,11 @@ class Supervisor:
             process.stop(reason)
 
     def start(self) -> None:
-        """Recover this worker's leftovers from an earlier life, then keep house."""
+        """Recover this worker's leftovers from an earlier life, clean the worktree root of
+        orphans (on a thread of its own: heartbeats must not wait for it), then keep house."""
         services.recover_worker(self.name)
         self._works = True
+        threading.Thread(target=_orphans_clean, name="worktree-orphans", daemon=True).start()
         self.keep_house()
 
     def keep_house(self) -> None:
@@ -265,6 +267,7 @@ class Supervisor:
 
     def _housekeep_once(self, last_beat: float) -> float:
         from runs.reconcile import reconcile
+        from runs.tasks import worktrees_idle_archive
 
         run_ids, attempt_ids = self.snapshot()
         self.stop_local(services.stop_requested(run_ids), "user")
@@ -275,7 +278,23 @@ class Supervisor:
         reconcile()
         events_prune_due()  # at most hourly
         housekeeping.send(sender=Supervisor)
+        if self._works:
+            worktrees_idle_archive(self.name)  # every few minutes, when configured
         return now
+
+
+def _orphans_clean() -> None:
+    from runs.archive import worktree_orphans_clean
+
+    try:
+        removed = worktree_orphans_clean()
+    except Exception:
+        log.exception("the worktree root's orphans were not cleaned")
+        return
+    finally:
+        connection.close()  # this thread ends here
+    if removed:
+        log.info("removed %d orphan worktrees (their branches stay)", removed)
 
 
 _supervisor: Supervisor | None = None

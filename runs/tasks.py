@@ -4,18 +4,21 @@ an unexpected error ends the attempt `crashed` with the reason, never leaves it 
 from __future__ import annotations
 
 import logging
+import time
 from collections.abc import Iterable
 from datetime import timedelta
 from functools import partial
 from typing import Any
 
 from celery import shared_task
+from django.conf import settings
 from django.db import transaction
 from django.utils import timezone
 from kombu.exceptions import OperationalError
 
 from conductor_site.celery import SHARED_QUEUE, worker_queue
-from runs import pipeline, services, workspace
+from conductor_site.errors import DomainError
+from runs import archive, pipeline, services
 from runs.models import Attempt, Run
 from runs.signals import attempt_finished
 
@@ -49,7 +52,17 @@ def run_followup(run_id: str) -> None:
 
 @shared_task(name="runs.worktree_retire", ignore_result=True)
 def worktree_retire(repo: str, path: str) -> None:
-    workspace.worktree_retire(repo, path)
+    archive.worktree_retire(repo, path)
+
+
+@shared_task(name="runs.worktree_archive", ignore_result=True)
+def worktree_archive(attempt_id: str, reason: str) -> None:
+    """On the owner: archive after a merge, or once idle. A refusal (something runs in it
+    again, its path is not a Conductor worktree) keeps the worktree, and is logged."""
+    try:
+        archive.attempt_worktree_archive(attempt_id, reason=reason)
+    except DomainError as exc:
+        log.warning("kept the worktree of attempt %s (%s): %s", attempt_id, reason, exc.message)
 
 
 def _ended(attempt_id: str) -> None:
@@ -111,3 +124,39 @@ def enqueue_worktree_retire(attempts: Iterable[Attempt]) -> None:
         repo = attempt.task.project.project_root
         args = (repo, attempt.worktree_path)
         transaction.on_commit(partial(_send, worktree_retire, args, queue_for(attempt)))
+
+
+def enqueue_worktree_archive(attempt: Attempt, reason: str) -> None:
+    """Archive on the worker that made the worktree, by its pool (a large folder takes a
+    while to go: neither a request nor the housekeeping thread waits for it)."""
+    transaction.on_commit(
+        partial(_send, worktree_archive, (attempt.id, reason), queue_for(attempt))
+    )
+
+
+def remove_worktree_after_merge() -> bool:
+    return bool(settings.CONDUCTOR["REMOVE_WORKTREE_AFTER_MERGE"])
+
+
+def worktree_idle_days() -> float:
+    """0: idle worktrees are kept."""
+    return float(settings.CONDUCTOR["WORKTREE_IDLE_DAYS"])
+
+
+IDLE_CHECK_SECONDS = 300.0
+_idle_checked = {"at": float("-inf")}
+
+
+def worktrees_idle_archive(worker: str, *, force: bool = False) -> int:
+    """From the worker's housekeeping, every few minutes (`force`: now): its worktrees idle
+    past `CONDUCTOR_WORKTREE_IDLE_DAYS` go to its pool to be archived; how many."""
+    days = worktree_idle_days()
+    now = time.monotonic()
+    if days <= 0 or (not force and now - _idle_checked["at"] < IDLE_CHECK_SECONDS):
+        return 0
+    if not force:
+        _idle_checked["at"] = now
+    idle = Attempt.objects.filter(id__in=archive.worktrees_idle(worker, days))
+    for attempt in idle:
+        enqueue_worktree_archive(attempt, "idle")
+    return len(idle)

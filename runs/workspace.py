@@ -1,10 +1,12 @@
 """The one home of attempt workspaces: the worktree an attempt works in (a new branch from the
 project's base, with the files git does not carry), checking it is still Conductor's,
-committing what the agent left, and retiring it once its task is deleted. Built on
-`projects.git`; diff, merge, rebase and push of a worktree belong here too.
+committing what the agent left, measuring it, and making it again from its branch for a
+follow-up once it was archived (`runs.archive`). Built on `projects.git`; diff, merge,
+rebase and push of a worktree belong here too.
 
 Every operation runs on the worker that made the worktree (`Attempt.worker`, shared/DESIGN.md
-§7): the pipeline on that worker calls them, `runs.tasks.queue_for` routes the rest.
+§7): the pipeline on that worker calls them, `runs.tasks.queue_for` and `runs.owner.on_owner`
+route the rest.
 """
 
 from __future__ import annotations
@@ -12,7 +14,6 @@ from __future__ import annotations
 import logging
 import os
 import shutil
-from contextlib import suppress
 from pathlib import Path
 
 from django.conf import settings
@@ -23,6 +24,7 @@ from projects import git, storage
 from projects.models import Project
 from runs import services, signals
 from runs.models import Attempt, Run, RunStatus
+from runs.selectors import folder_bytes
 
 log = logging.getLogger(__name__)
 
@@ -85,20 +87,59 @@ def workspace_ready(attempt: Attempt, cwd: str) -> None:
     signals.workspace_ready.send(sender=Attempt, attempt=attempt, path=Path(cwd))
 
 
-def worktree_retire(repo: str, path: str) -> None:
-    """Remove the worktree of a deleted task; its branch stays, and anything uncommitted is
-    committed on it first, so no work is lost. If that fails, the worktree stays too."""
-    if not os.path.isdir(path):
+def workspace_restore(attempt: Attempt) -> None:
+    """Before a follow-up: a worktree that was archived (or whose folder is gone) is made
+    again where it was, from the attempt's branch, with the files git does not carry."""
+    path = attempt.worktree_path
+    gone = attempt.worktree_archived_at is not None or not os.path.isdir(path)
+    if not path or not attempt.branch or not gone:
         return
-    try:
-        if git.is_dirty(path):
-            git.commit_all(path, "WIP: uncommitted work kept when its task was deleted", repo=repo)
-        git.worktree_remove(repo, path)
-    except git.GitError as exc:
-        log.warning("kept the worktree %s: %s", path, exc)
-        return
-    with suppress(OSError):
-        Path(path).parent.rmdir()  # the project's folder of worktrees, once empty
+    project = attempt.task.project
+    repo = project.project_root
+    if not inside_root(path):
+        raise WorkspaceError(f"{path} is outside the worktree root: start a new attempt")
+    if not os.path.lexists(path):
+        _recreate(project, attempt.branch, path)
+    else:  # made again already (by hand): only if it is the worktree Conductor would make
+        git.worktree_check(repo, path)
+    services.attempt_worktree_restored(attempt)
+    log.info("worktree %s made again from %s for a follow-up", path, attempt.branch)
+
+
+def _recreate(project: Project, branch: str, path: str) -> None:
+    repo = project.project_root
+    if not git.branch_exists(repo, branch):
+        raise WorkspaceError(
+            f"the attempt's branch {branch} does not exist any more: start a new attempt"
+        )
+    if worktree_registered(repo, path):
+        git.worktree_remove(repo, path)  # registered still, its folder gone: forgotten first
+    Path(path).parent.mkdir(parents=True, exist_ok=True)
+    git.worktree_add_existing(repo, path, branch)
+    _copy_files(project, Path(repo), Path(path))
+
+
+def worktree_measure(attempt: Attempt) -> None:
+    """Store what the worktree holds on disk (after each run, on its owner), so that any
+    server reports it without walking a folder of another host."""
+    path = attempt.worktree_path
+    if path and attempt.worktree_archived_at is None and inside_root(path):
+        services.attempt_worktree_measured(attempt, folder_bytes(Path(path)))
+
+
+def inside_root(path: str) -> bool:
+    """Below the worktree root, the same folder whether symlinks are followed or not."""
+    root = storage.worktree_root()
+    folder = Path(os.path.abspath(path))
+    for base in (Path(os.path.abspath(root)), root.resolve()):
+        if folder.is_relative_to(base) and folder != base:
+            return folder.resolve() == root.resolve() / folder.relative_to(base)
+    return False
+
+
+def worktree_registered(repo: str, path: str) -> bool:
+    real = os.path.realpath(path)
+    return any(os.path.realpath(tree.path) == real for tree in git.worktrees(repo)[1:])
 
 
 def _copy_files(project: Project, repo: Path, worktree: Path) -> None:

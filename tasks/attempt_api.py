@@ -29,6 +29,7 @@ from runs.dev_server_api import DevServerActions
 from runs.landing_api import LandingActions
 from runs.models import Attempt
 from runs.selectors import attempt_to_api
+from runs.worktree_api import WorktreeActions
 from tasks import services as task_services
 from tasks.api import started_to_api
 from tasks.models import Task
@@ -78,7 +79,7 @@ class AttemptChildrenSerializer(serializers.Serializer):
     children = TaskSerializer(many=True, help_text="The subtasks made from it, oldest first.")
 
 
-class AttemptsViewSet(LandingActions, DevServerActions, AttemptViewSet):
+class AttemptsViewSet(LandingActions, DevServerActions, WorktreeActions, AttemptViewSet):
     @extend_schema(
         operation_id="attempt_create",
         tags=["attempts"],

@@ -26,7 +26,9 @@ EVENTS_GROUP = "events"
 
 RunChange = Literal["created", "started", "updated"]
 TaskChange = Literal["created", "updated", "moved", "deleted"]
-AttemptChange = Literal["created", "started", "updated"]
+# `worktree_archived`: its worktree was removed, its branch kept (`runs.workspace`);
+# `worktree_restored`: made again from its branch for a follow-up.
+AttemptChange = Literal["created", "started", "updated", "worktree_archived", "worktree_restored"]
 
 
 class Recorded(TypedDict, total=False):
@@ -84,7 +86,7 @@ class TaskChanged(Recorded):
 
 
 class AttemptChanged(Recorded):
-    """An attempt's status changed."""
+    """An attempt's status changed, or its worktree was archived or restored."""
 
     type: Literal["attempt.changed"]
     change: AttemptChange

@@ -6,8 +6,8 @@ from __future__ import annotations
 from pathlib import Path
 
 from django.test import Client
+from django.utils import timezone
 
-from projects import storage
 from projects.models import Project
 from runs.models import Attempt, RunStatus
 from tests.projects.builders import make_run, make_task
@@ -26,18 +26,18 @@ def test_the_list_shows_tasks_runs_and_running_agents(client: Client, project: P
     assert 'hx-get="/ui/projects/demo/disk/"' in page
 
 
-def test_the_worktree_disk_usage_counts_only_worktrees_under_the_root(
-    client: Client, project: Project, tmp_path: Path
+def test_the_worktree_disk_usage_is_what_the_workers_measured_of_present_worktrees(
+    client: Client, project: Project
 ) -> None:
-    inside = storage.worktree_root() / "wt-1"
-    inside.mkdir(parents=True)
-    (inside / "file").write_bytes(b"x" * 2048)
-    outside = tmp_path / "elsewhere"
-    outside.mkdir()
-    (outside / "big").write_bytes(b"x" * 10_000_000)
-    for task_id, worktree in [("t1", inside), ("t2", outside)]:
+    """Stored by the owning workers (tests/runs/test_worktree_archive.py measures for real):
+    the page reads the sum, and an archived worktree no longer counts."""
+    for task_id, size, archived in [("t1", 2048, None), ("t2", 10_000_000, timezone.now())]:
         attempt = make_run(make_task(project, task_id)).attempt
-        Attempt.objects.filter(id=attempt.id).update(worktree_path=str(worktree))
+        Attempt.objects.filter(id=attempt.id).update(
+            worktree_path=f"/somewhere/{task_id}",
+            worktree_disk_bytes=size,
+            worktree_archived_at=archived,
+        )
 
     assert client.get("/ui/projects/demo/disk/").content.decode() == "2.0\xa0KB"
 

@@ -1,0 +1,243 @@
+"""Archiving an attempt's worktree (`POST /api/v1/attempts/{id}/archive`, runs/archive.py):
+uncommitted work kept as a WIP commit on the branch, the folder removed with git, the branch
+kept; never a path outside the worktree root, symlinks included; never while a run is active.
+Real repositories, real runs through the embedded worker."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+from pathlib import Path
+from typing import Any
+
+import pytest
+from rest_framework.test import APIClient
+
+from conductor_site.live.models import Event
+from projects import storage
+from projects.models import Project
+from runs.models import Attempt
+from runs.selectors import folder_bytes
+from tests.conftest import attempt_finished, create_task, run_finished, wait_for
+from tests.helpers import (
+    assert_error,
+    attempt_with_commits,
+    git_cli,
+    tree_fingerprint,
+)
+from tests.projects.builders import make_task
+
+
+@pytest.fixture
+def root(settings: Any, tmp_path: Path) -> Path:
+    """Worktrees of this test under their own root."""
+    folder = tmp_path / "conductor-worktrees"
+    settings.CONDUCTOR = {**settings.CONDUCTOR, "WORKTREE_ROOT": folder}
+    return folder
+
+
+def finished(api: APIClient, prompt: str, task_id: str = "t1") -> Attempt:
+    run_id = create_task(api, task_id=task_id, prompt=prompt)["run_id"]
+    return attempt_finished(run_finished(run_id).attempt_id)
+
+
+def archive(api: APIClient, attempt_id: str) -> Any:
+    return api.post(f"/api/v1/attempts/{attempt_id}/archive", format="json")
+
+
+def test_archive_keeps_uncommitted_work_as_a_wip_commit_and_removes_the_worktree(
+    work: str, api: APIClient, project: Project, root: Path, git_repo: Path
+) -> None:
+    attempt = finished(api, "echo one > one.txt; echo done")
+    path = Path(attempt.worktree_path)
+    (path / "one.txt").write_text("changed after the run\n")  # tracked, modified
+    (path / "notes.txt").write_text("untracked\n")
+    (git_repo / "README.md").write_text("the user's own edit\n")  # the user's tree is dirty
+    (git_repo / "scratch.txt").write_text("theirs\n")
+    user_before = git_cli(git_repo, "status", "--porcelain"), tree_fingerprint(git_repo)
+    head_before = git_cli(git_repo, "rev-parse", "HEAD")
+
+    response = archive(api, attempt.id)
+
+    assert response.status_code == 200, response.content
+    body = response.json()
+    assert body["archived"]["reason"] == "requested" and body["archived"]["removed"] is True
+    assert body["archived"]["freed_bytes"] > 0
+    assert body["worktree"]["present"] is False and body["worktree"]["disk_bytes"] == 0
+    assert not path.exists()
+    assert str(path) not in git_cli(git_repo, "worktree", "list")
+    wip = body["archived"]["wip_commit"]
+    assert git_cli(git_repo, "rev-parse", attempt.branch).strip() == wip
+    assert git_cli(git_repo, "log", "-1", "--format=%s", wip).startswith("WIP: uncommitted")
+    assert git_cli(git_repo, "show", f"{wip}:one.txt") == "changed after the run\n"
+    assert git_cli(git_repo, "show", f"{wip}:notes.txt") == "untracked\n"
+    assert (git_cli(git_repo, "status", "--porcelain"), tree_fingerprint(git_repo)) == user_before
+    assert git_cli(git_repo, "rev-parse", "HEAD") == head_before
+    event = Event.objects.filter(attempt_id=attempt.id, type="attempt.changed").last()
+    assert event is not None and event.payload["change"] == "worktree_archived"
+
+
+def test_archiving_twice_is_harmless_and_a_clean_worktree_gets_no_wip_commit(
+    work: str, api: APIClient, project: Project, root: Path, git_repo: Path
+) -> None:
+    attempt = finished(api, "echo one > one.txt; echo done")
+    head = git_cli(git_repo, "rev-parse", attempt.branch)
+
+    first, second = archive(api, attempt.id), archive(api, attempt.id)
+
+    assert first.status_code == 200 and first.json()["archived"]["wip_commit"] == ""
+    assert second.status_code == 200 and second.json()["archived"]["removed"] is False
+    assert git_cli(git_repo, "rev-parse", attempt.branch) == head
+
+
+def test_archive_is_refused_while_a_run_is_active(
+    work: str, api: APIClient, project: Project, root: Path
+) -> None:
+    run_id = create_task(api, prompt="touch started; while [ ! -e go ]; do sleep 0.05; done")[
+        "run_id"
+    ]
+    attempt = wait_for(
+        lambda: (
+            Attempt.objects.filter(runs__id=run_id, status="running")
+            .exclude(worktree_path="")
+            .first()
+        ),
+        what="the agent to run",
+    )
+    wait_for(lambda: (Path(attempt.worktree_path) / "started").exists(), what="the agent")
+
+    body = assert_error(archive(api, attempt.id), 409, "CONFLICT")
+
+    assert "busy" in body["error"]
+    assert Path(attempt.worktree_path).is_dir()
+    (Path(attempt.worktree_path) / "go").touch()
+    run_finished(run_id)
+
+
+def test_a_worktree_without_its_branch_checked_out_is_kept(
+    work: str, api: APIClient, project: Project, root: Path
+) -> None:
+    """A WIP commit on a detached HEAD would belong to no branch: removing would lose it."""
+    attempt = finished(api, "echo one > one.txt; echo done")
+    path = Path(attempt.worktree_path)
+    git_cli(path, "checkout", "-q", "--detach")
+    (path / "loose.txt").write_text("uncommitted\n")
+
+    body = assert_error(archive(api, attempt.id), 409, "CONFLICT")
+
+    assert body["details"]["reason"] == "detached"
+    assert (path / "loose.txt").read_text() == "uncommitted\n"
+
+
+def test_a_worktree_with_a_rebase_stopped_in_it_is_kept(
+    work: str, api: APIClient, project: Project, root: Path, git_repo: Path
+) -> None:
+    attempt = finished(api, "echo theirs > same.txt; echo done")
+    (git_repo / "same.txt").write_text("ours\n")  # main moves on, in the user's tree
+    git_cli(git_repo, "add", "same.txt")
+    git_cli(git_repo, "commit", "-qm", "ours")
+    path = Path(attempt.worktree_path)
+    rebase = subprocess.run(["git", "-C", str(path), "rebase", "main"], capture_output=True)
+    assert rebase.returncode != 0  # stopped on the conflict
+
+    body = assert_error(archive(api, attempt.id), 409, "CONFLICT")
+
+    assert body["details"]["reason"] == "in_progress"
+    assert path.is_dir() and Attempt.objects.get(id=attempt.id).worktree_archived_at is None
+
+
+def test_a_path_outside_the_root_is_refused_and_nothing_there_is_removed(
+    db: None, api: APIClient, project: Project, root: Path, git_repo: Path
+) -> None:
+    """`attempt_with_commits` makes a real worktree of the repository beside it, outside the
+    root; then the row names the user's own checkout."""
+    attempt = attempt_with_commits(make_task(project, "t1"), [{"a.txt": "a\n"}])
+    outside = Path(attempt.worktree_path)
+    (outside / "dirty.txt").write_text("keep me\n")
+    before = tree_fingerprint(outside), tree_fingerprint(git_repo)
+
+    body = assert_error(archive(api, attempt.id), 409, "CONFLICT")
+    Attempt.objects.filter(id=attempt.id).update(worktree_path=str(git_repo))
+    mine = assert_error(archive(api, attempt.id), 409, "CONFLICT")
+
+    assert (
+        body["details"]["reason"] == "outside_root" and mine["details"]["reason"] == "outside_root"
+    )
+    assert (tree_fingerprint(outside), tree_fingerprint(git_repo)) == before
+    assert str(outside) in git_cli(git_repo, "worktree", "list")
+    assert Attempt.objects.get(id=attempt.id).worktree_archived_at is None
+
+
+def test_a_symlink_in_the_root_pointing_out_is_refused(
+    db: None, api: APIClient, project: Project, root: Path, git_repo: Path
+) -> None:
+    attempt = attempt_with_commits(make_task(project, "t1"), [{"a.txt": "a\n"}])
+    outside = Path(attempt.worktree_path)
+    (root / "demo").mkdir(parents=True)
+    link = root / "demo" / "link"
+    link.symlink_to(outside)
+    (root / "elsewhere").symlink_to(outside.parent)  # a symlinked folder on the way
+    before = tree_fingerprint(outside)
+
+    for path in (link, root / "elsewhere" / outside.name):
+        Attempt.objects.filter(id=attempt.id).update(worktree_path=str(path))
+        body = assert_error(archive(api, attempt.id), 409, "CONFLICT")
+        assert body["details"]["reason"] == "outside_root"
+
+    assert tree_fingerprint(outside) == before and link.is_symlink()
+
+
+def test_a_folder_in_the_root_that_is_not_its_worktree_is_refused(
+    db: None, api: APIClient, project: Project, root: Path
+) -> None:
+    attempt = attempt_with_commits(make_task(project, "t1"), [{"a.txt": "a\n"}])
+    impostor = root / "demo" / "impostor"
+    impostor.mkdir(parents=True)
+    (impostor / "data.txt").write_text("not a worktree\n")
+    Attempt.objects.filter(id=attempt.id).update(worktree_path=str(impostor))
+
+    body = assert_error(archive(api, attempt.id), 409, "CONFLICT")
+
+    assert body["details"]["reason"] == "not_a_worktree"
+    assert (impostor / "data.txt").read_text() == "not a worktree\n"
+
+
+def test_archive_of_bad_and_unknown_ids(db: None, api: APIClient) -> None:
+    assert_error(archive(api, "bad id!"), 400, "BAD_REQUEST")
+    assert_error(archive(api, "att-unknown"), 404, "NOT_FOUND")
+
+
+def test_disk_usage_is_measured_after_each_run_and_summed_per_project(
+    work: str, api: APIClient, project: Project, root: Path
+) -> None:
+    first = finished(api, "head -c 5000 /dev/zero > big.bin; echo done")
+    second = finished(api, "echo small > small.txt; echo done", task_id="t2")
+    sizes = [folder_bytes(Path(a.worktree_path)) for a in (first, second)]
+
+    shown = api.get(f"/api/v1/attempts/{first.id}").json()["worktree"]
+    project_view = api.get("/api/v1/projects/demo").json()["worktrees"]
+    page = api.get("/ui/projects/demo/disk/").content.decode()
+
+    assert shown["present"] is True and shown["path"] == first.worktree_path
+    assert shown["disk_bytes"] == sizes[0] > 5000 and shown["measured_at"]
+    assert project_view["present"] == 2 and project_view["archived"] == 0
+    assert project_view["disk_bytes"] == sum(sizes)
+    assert page.replace("\xa0", " ") in ("%.1f KB" % (sum(sizes) / 1024), f"{sum(sizes)} bytes")
+    assert archive(api, first.id).status_code == 200
+    after = api.get("/api/v1/projects/demo").json()["worktrees"]
+    assert after["present"] == 1 and after["archived"] == 1 and after["disk_bytes"] == sizes[1]
+
+
+def test_a_worktree_outside_the_root_is_not_measured(
+    db: None, project: Project, root: Path
+) -> None:
+    from runs.workspace import worktree_measure
+
+    attempt = attempt_with_commits(make_task(project, "t1"), [{"a.txt": "a\n"}])
+
+    worktree_measure(attempt)
+
+    attempt.refresh_from_db()
+    assert attempt.worktree_disk_bytes is None
+    assert os.path.isdir(attempt.worktree_path)
+    assert storage.worktree_root() == root
