@@ -30,7 +30,7 @@ from kombu.exceptions import OperationalError
 
 from conductor_site.errors import DomainError
 from projects import git
-from runs import branch_status, commits, diffs, landing
+from runs import branch_status, commits, diffs, iterate, landing
 from runs.models import Attempt, Worker
 from runs.tasks import queue_for
 
@@ -38,8 +38,8 @@ REPLY_TTL_SECONDS = 60
 
 
 def _landing(service: Callable[..., Any]) -> Callable[..., Any]:
-    """A landing service (`runs.landing`, which takes the attempt's id and holds its
-    operation slot itself) as an owner operation: its dataclass answer as a dict."""
+    """A landing service (`runs.landing`, `runs.iterate`: each takes the attempt's id and
+    holds its operation slot itself) as an owner operation: its dataclass answer as a dict."""
 
     def operation(attempt: Attempt, **kwargs: Any) -> Any:
         answer = service(attempt.id, **kwargs)
@@ -66,6 +66,8 @@ OWNER_OPS: dict[str, Callable[..., Any]] = {
     "pr_attach": _landing(landing.attempt_pr_attach),
     "change_target": _landing(landing.attempt_target_change),
     "rename_branch": _landing(landing.attempt_branch_rename),
+    "retry": _landing(iterate.attempt_retry),
+    "delete_file": _landing(iterate.attempt_file_delete),
 }
 
 

@@ -24,9 +24,9 @@ GROUP_NAME_LIMIT = 100  # Channels refuses group names of 100 characters or more
 ALL_RUNS_GROUP = "runs"
 EVENTS_GROUP = "events"
 
-RunChange = Literal["created", "started", "updated"]
+RunChange = Literal["created", "started", "updated", "dropped"]
 TaskChange = Literal["created", "updated", "moved", "deleted"]
-AttemptChange = Literal["created", "started", "updated"]
+AttemptChange = Literal["created", "started", "updated", "retried", "file_deleted", "draft_sent"]
 
 
 class Recorded(TypedDict, total=False):
