@@ -158,8 +158,8 @@ class AttemptViewSet(viewsets.ViewSet):
         commit `Delete <path>` on the attempt's branch, on the worker that owns it. The path
         is relative and stays inside the worktree: absolute, `..`, `.git`, NUL or a symlinked
         folder on the way is a 400; a missing file a 404; 409 while a run is active."""
-        path = validated_body(DeleteFileSerializer, request)["path"]
         attempt = get_attempt(attempt_id)
+        path = validated_body(DeleteFileSerializer, request)["path"]
         deleted = on_owner(attempt, "delete_file", path=path)
         attempt.refresh_from_db()
         return Response({**attempt_to_api(attempt), "deleted": deleted})
