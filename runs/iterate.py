@@ -149,8 +149,9 @@ def _dirty_saved(attempt: Attempt, path: str, force: bool) -> str:
             files=changed[:200],
         )
     repo = attempt.task.project.project_root
-    prefix = f"{SAVED_REFS}/{attempt.id}"
-    ref = f"{prefix}/{len(git.refs_under(repo, prefix + '/')) + 1}"
+    prefix = f"{SAVED_REFS}/{attempt.id}/"
+    taken = [ref.removeprefix(prefix) for ref in git.refs_under(repo, prefix)]
+    ref = f"{prefix}{max((int(n) for n in taken if n.isdigit()), default=0) + 1}"
     message = f"Uncommitted work of attempt {attempt.id}, kept before a retry\n"
     git.ref_create(repo, ref, git.working_tree_commit(path, message), "conductor: retry")
     return ref
