@@ -126,9 +126,16 @@ def test_a_dirty_worktree_is_refused_then_kept_under_a_ref_with_force(
     assert git_cli(git_repo, "show", f"{ref}:notes/new.txt") == "untracked\n"
     assert git_cli(git_repo, "show", f"{ref}:two.txt") == "edited by hand\n"
     assert git_cli(git_repo, "rev-parse", f"{ref}^").strip() == third.head_after
-    _ended_run(attempt.id, answer["retried"]["run_id"])
+    again = _ended_run(attempt.id, answer["retried"]["run_id"])
     assert not (worktree / "notes").exists() and not (worktree / "two.txt").exists()
     assert git_cli(worktree, "status", "--porcelain") == ""
+    # A second save is a ref of its own; the first stays as it was.
+    (worktree / "one.txt").write_text("again by hand\n")
+    later = _retry(api, attempt, run_id=again.id, force=True).json()["retried"]
+    assert later["saved_ref"] == f"refs/conductor/saved/{attempt.id}/2"
+    assert git_cli(git_repo, "show", f"{later['saved_ref']}:one.txt") == "again by hand\n"
+    assert git_cli(git_repo, "show", f"{ref}:notes/new.txt") == "untracked\n"
+    _ended_run(attempt.id, later["run_id"])
 
 
 def test_a_retry_is_refused_for_another_attempts_run_a_run_without_a_start_and_bad_bodies(
