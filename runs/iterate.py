@@ -8,13 +8,12 @@ that run and every later one aside (`dropped_at`: kept, hidden from the run list
 never resumed), and starts a new agent run that resumes the session of the last agent run
 before the chosen one that was not set aside (none: a fresh session). It refuses a worktree
 with uncommitted changes unless `force`; with `force` those changes (tracked and untracked)
-are first kept as a commit under `refs/conductor/saved/<attempt>/<n>`, which the answer
-names: `git checkout <ref> -- .` (or `git stash apply`-like cherry-picks) brings them back.
+are first kept as a commit on top of the old HEAD under `refs/conductor/saved/<attempt>/<n>`,
+which the answer names (`git checkout <ref> -- <file>` brings a file back).
 """
 
 from __future__ import annotations
 
-import os
 import posixpath
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
@@ -90,12 +89,7 @@ def _retry_point(attempt: Attempt, run_id: str) -> Run:
     run = attempt.runs.filter(id=run_id, kind=Run.Kind.AGENT).first()
     if run is None:
         raise RunNotFound(f"attempt {attempt.id} has no agent run {run_id!r}", reason="run")
-    if attempt.runs.filter(status__in=ACTIVE_STATUSES).exists():
-        raise AttemptBusy(
-            f"attempt {attempt.id} has a run that is active or waiting to start: stop it "
-            "(POST /api/v1/attempts/{id}/stop), then retry",
-            reason="busy",
-        )
+    _refuse_active(attempt, "retry")
     if run.dropped_at is not None:
         raise LandingConflict(
             f"run {run_id} was set aside by an earlier retry: retry from a run that was not",
@@ -108,6 +102,16 @@ def _retry_point(attempt: Attempt, run_id: str) -> Run:
             reason="no_head_before",
         )
     return run
+
+
+def _refuse_active(attempt: Attempt, what: str) -> None:
+    """A waiting follow-up counts: it would start on a worktree changed under it."""
+    if attempt.runs.filter(status__in=ACTIVE_STATUSES).exists():
+        raise AttemptBusy(
+            f"attempt {attempt.id} has a run that is active or waiting to start: wait for it "
+            f"to end, or stop it (POST /api/v1/attempts/{attempt.id}/stop), then {what}",
+            reason="busy",
+        )
 
 
 def _from(runs: QuerySet[Run], chosen: Run) -> QuerySet[Run]:
@@ -129,7 +133,7 @@ def _refuse_in_progress(path: str) -> None:
     if operation := git.operation_in_progress(path):
         raise LandingConflict(
             f"a {operation} is in progress in {path}: continue or abort it "
-            "(POST /api/v1/attempts/{id}/conflicts/abort), then retry",
+            "(its attempt's conflicts/abort), then retry",
             reason="in_progress",
             op=operation,
         )
@@ -163,14 +167,9 @@ def _dirty_saved(attempt: Attempt, path: str, force: bool) -> str:
 def attempt_file_delete(attempt_id: str, *, path: str) -> Deleted:
     """Delete the file (or symlink: never what it points at) `path`, relative to the worktree,
     and commit `Delete <path>` on the attempt's branch."""
-    name = worktree_relative(path)
+    name = _worktree_relative(path)
     with attempt_operation(attempt_id, "delete_file") as attempt:
-        if attempt.runs.filter(status__in=ACTIVE_STATUSES).exists():
-            raise AttemptBusy(
-                f"attempt {attempt.id} has a run that is active or waiting to start: wait for "
-                "it to end (or stop it), then delete",
-                reason="busy",
-            )
+        _refuse_active(attempt, "delete")
         root = attempt_worktree(attempt)
         tracked = git.is_tracked(root, name)
         _unlink(Path(root), name)
@@ -183,13 +182,17 @@ def attempt_file_delete(attempt_id: str, *, path: str) -> Deleted:
     return Deleted(name, commit)
 
 
-def worktree_relative(path: str) -> str:
+def _worktree_relative(path: str) -> str:
     """`path` as a plain relative path inside a worktree, else LandingRefused (400): no NUL,
     not absolute, no `.` or `..` part, nothing inside `.git`."""
     if not path or len(path) > PATH_MAX_CHARS or "\0" in path:
-        raise LandingRefused("path must be a non-empty relative path without NUL bytes")
-    if path.startswith("/") or os.path.isabs(path):
-        raise LandingRefused(f"path {path!r} is absolute: give it relative to the worktree")
+        raise LandingRefused(
+            "path must be a non-empty relative path without NUL bytes", reason="path"
+        )
+    if path.startswith("/"):
+        raise LandingRefused(
+            f"path {path!r} is absolute: give it relative to the worktree", reason="path"
+        )
     parts = PurePosixPath(path).parts
     if any(part in ("..", ".") for part in path.split("/")) or ".git" in parts:
         raise LandingRefused(f"path {path!r} leaves the worktree or enters .git", reason="path")
