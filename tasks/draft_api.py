@@ -1,6 +1,6 @@
 """`/api/v1/drafts`: an attempt's follow-up draft (`tasks.drafts`), by attempt id; a DRF
 viewset on the router. `/api/v1/attempts/<id>/draft` (the attempts viewset's action,
-`tasks/attempt_api.py`) answers the same through `draft_put` and `draft_to_api`."""
+`tasks/attempt_api.py`) answers the same, through `draft_put` and `DraftSerializer`."""
 
 from __future__ import annotations
 

@@ -11,6 +11,7 @@ from typing import Any
 import pytest
 from rest_framework.test import APIClient
 
+from conductor_site.live.models import Event
 from projects.models import Project
 from runs.models import Attempt, Run, RunStatus
 from tasks.models import Task
@@ -53,6 +54,8 @@ def test_the_file_is_deleted_and_the_deletion_committed_on_the_branch(
     )
     assert not (worktree / "src" / "gone.py").exists()
     assert git_cli(worktree, "status", "--porcelain") == " M keep.txt\n"
+    events = Event.objects.filter(attempt_id=attempt.id, type="attempt.changed")
+    assert [e.payload["change"] for e in events] == ["file_deleted"]
     # A name with glob characters is that file, not a pattern.
     odd = _delete(api, attempt, "a*b [c].txt").json()["deleted"]
     assert git_cli(git_repo, "show", "--format=%s", "--name-only", odd["commit"]).split("\n")[

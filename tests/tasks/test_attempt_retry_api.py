@@ -10,6 +10,7 @@ from typing import Any
 import pytest
 from rest_framework.test import APIClient
 
+from conductor_site.live.models import Event
 from projects.models import AgentProfile, Project
 from runs.models import Attempt, Run
 from tests.conftest import attempt_finished, create_task, run_finished, wait_for
@@ -78,6 +79,11 @@ def test_a_retry_resets_the_files_drops_the_later_runs_and_starts_again(
     assert [r["dropped_at"] is not None for r in every] == [False, True, True, False]
     detail = api.get(f"/api/v1/attempts/{attempt.id}").json()
     assert [r["run_id"] for r in detail["runs"]] == [first.id, new.id]
+    # Each drop and the retry are events of the log (and live).
+    changes = Event.objects.filter(attempt_id=attempt.id).values_list("run_id", "payload")
+    dropped = {run for run, payload in changes if payload["change"] == "dropped"}
+    assert dropped == {second.id, third.id}
+    assert [p["type"] for _, p in changes if p["change"] == "retried"] == ["attempt.changed"]
     # The Conductor Loop routes keep listing every run, in their shapes (docs/api.md).
     loop = api.get("/api/projects/demo/tasks/t1").json()
     assert [r["id"] for r in loop["runs"]] == [first.id, second.id, third.id, new.id]
