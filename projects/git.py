@@ -849,3 +849,66 @@ def without_password(url: str) -> str:
     if scheme in ("http", "https"):
         return f"{scheme}://{host}"
     return f"{scheme}://{user.partition(':')[0]}@{host}"
+
+
+# Iterating on an attempt (runs/iterate.py): retrying from an earlier run (the worktree reset
+# to where that run started, what was uncommitted saved first under a ref), deleting a file.
+
+
+def changed_paths(path: str | Path) -> list[str]:
+    """The worktree's changed and untracked (not ignored) files, as `status --porcelain`
+    names them; without the optional index refresh."""
+    out = git(path, "--no-optional-locks", "status", "--porcelain", "-z", "--untracked-files=all")
+    fields, found = out.split("\0"), []
+    at = 0
+    while at < len(fields) and fields[at]:
+        found.append(fields[at][3:])
+        at += 2 if fields[at][0] in "RC" else 1  # a rename is followed by its old path
+    return found
+
+
+def working_tree_commit(path: str | Path, message: str) -> str:
+    """A commit of everything in the working tree (tracked and untracked, not ignored) on top
+    of HEAD, staged into a throwaway copy of the index: no ref, the index and the files are
+    left as they were."""
+    head, own_index = head_and_index(path)
+    with tempfile.TemporaryDirectory(prefix="conductor-save-") as tmp:
+        index = Path(tmp, "index")
+        with suppress(FileNotFoundError):
+            shutil.copyfile(own_index, index)
+        env = {"GIT_INDEX_FILE": str(index)}
+        git(path, "add", "--all", env=env)
+        tree = git(path, "write-tree", env=env).strip()
+    return commit_tree(path, tree, [head], message)
+
+
+def refs_under(repo: str | Path, prefix: str) -> list[str]:
+    out = git(repo, "for-each-ref", "--format=%(refname)", prefix)
+    return out.splitlines()
+
+
+def ref_create(repo: str | Path, ref: str, commit: str, reason: str) -> None:
+    """Make `ref` point at `commit`; RefMoved when it exists already (never overwritten)."""
+    ref_update(repo, ref, commit, "", reason)
+
+
+def hard_reset(path: str | Path, commit: str) -> None:
+    """The worktree's branch, index and files back to `commit` (a commit id), and its
+    untracked files (not the ignored ones: `.env`, dependencies) removed."""
+    full = commit_of(path, commit)  # a hex id, so it cannot be read as an option below
+    git(path, "reset", "--hard", "--quiet", full, "--")
+    git(path, "clean", "-d", "--force", "--quiet")
+
+
+def is_tracked(path: str | Path, name: str) -> bool:
+    return bool(git(path, "ls-files", "-z", "--", f":(literal){name}").strip("\0"))
+
+
+def commit_paths(path: str | Path, message: str, names: Sequence[str], *, repo: str | Path) -> str:
+    """Commit the named files as the working tree has them now (a removed one as removed),
+    and nothing else that may be staged; returns the new HEAD."""
+    worktree_check(repo, path)
+    specs = [f":(literal){name}" for name in names]
+    options = ("commit", "--quiet", "--no-verify", "-F", "-", "--")
+    git(path, *identity(path), *options, *specs, input=message)
+    return head_commit(path)

@@ -10,6 +10,7 @@ of the old layout (`<data>/<project>/`).
 
 from __future__ import annotations
 
+import errno
 import os
 import shutil
 import stat
@@ -191,6 +192,19 @@ def file_remove(path: Path) -> bool:
     finally:
         os.close(folder)
     return True
+
+
+def file_unlink(path: Path, *, root: Path) -> None:
+    """Remove the file (or the link itself, never its target) at `path` below `root`, through
+    no symlink: PathRefused when a folder on the way is a symlink, FileNotFoundError when it
+    is missing, IsADirectoryError for a folder."""
+    folder = _open_folder(path.parent, make=False, root=root)
+    try:
+        if stat.S_ISDIR(os.lstat(path.name, dir_fd=folder).st_mode):
+            raise IsADirectoryError(errno.EISDIR, f"{path} is a folder")
+        os.unlink(path.name, dir_fd=folder)
+    finally:
+        os.close(folder)
 
 
 def folder_remove(path: Path) -> None:

@@ -13,16 +13,17 @@ from typing import Any
 
 from django.db.models import F, QuerySet
 from drf_spectacular.utils import extend_schema
-from rest_framework import viewsets
+from rest_framework import serializers, viewsets
 from rest_framework.decorators import action
 from rest_framework.request import Request
 from rest_framework.response import Response
 
 from conductor_site.errors import ApiError
-from conductor_site.http import paged
+from conductor_site.http import paged, validated_body
 from conductor_site.ids import is_identifier
 from conductor_site.openapi import bool_parameter, errors, path_parameters
 from conductor_site.params import query_bool, query_identifier, query_int
+from conductor_site.parsers import JSONParser
 from projects import git
 from runs import commits, diffs, openapi, services
 from runs.diffs import Diff
@@ -34,6 +35,12 @@ ATTEMPT_LIST_DEFAULT_LIMIT = 50
 ATTEMPT_LIST_MAX_LIMIT = 500
 ATTEMPT = path_parameters("attempt_id")
 SHA_MAX_CHARS = 255  # as a branch name
+
+
+class DeleteFileSerializer(serializers.Serializer):
+    path = serializers.CharField(
+        max_length=4096, trim_whitespace=False, help_text="Relative to the worktree."
+    )
 
 
 class AttemptViewSet(viewsets.ViewSet):
@@ -63,25 +70,29 @@ class AttemptViewSet(viewsets.ViewSet):
     @extend_schema(
         operation_id="attempt_get",
         tags=["attempts"],
-        parameters=ATTEMPT,
+        parameters=[*ATTEMPT, openapi.INCLUDE_DROPPED],
         responses={200: openapi.AttemptDetailSerializer, **errors(400, 404)},
     )
     def retrieve(self, request: Request, attempt_id: str) -> Response:
-        """The attempt (branch, base, target, worktree, worker, status) with all its runs."""
+        """The attempt (branch, base, target, worktree, worker, status) with its runs (those
+        a retry set aside only with `include_dropped`)."""
         attempt = get_attempt(attempt_id)
-        return Response({**attempt_to_api(attempt), "runs": _runs(attempt)})
+        runs = _runs(attempt, query_bool(request, "include_dropped"))
+        return Response({**attempt_to_api(attempt), "runs": runs})
 
     @extend_schema(
         operation_id="attempt_runs",
         tags=["attempts"],
-        parameters=ATTEMPT,
+        parameters=[*ATTEMPT, openapi.INCLUDE_DROPPED],
         responses={200: openapi.AttemptRunListSerializer, **errors(400, 404)},
     )
     @action(detail=True, methods=["get"])
     def runs(self, request: Request, attempt_id: str) -> Response:
         """The attempt's execution processes (setup, agent, cleanup, dev server runs), in the
-        order they ran; each is stopped with `POST /api/v1/runs/{run_id}/stop`."""
-        return Response({"runs": _runs(get_attempt(attempt_id))})
+        order they ran; each is stopped with `POST /api/v1/runs/{run_id}/stop`. Runs a retry
+        set aside (`dropped_at`) are left out unless `include_dropped`."""
+        attempt = get_attempt(attempt_id)
+        return Response({"runs": _runs(attempt, query_bool(request, "include_dropped"))})
 
     @extend_schema(
         operation_id="attempt_branch_status",
@@ -135,6 +146,25 @@ class AttemptViewSet(viewsets.ViewSet):
         return Response(_diff(get_attempt(attempt_id), stats_only))
 
     @extend_schema(
+        operation_id="attempt_delete_file",
+        tags=["attempts"],
+        parameters=ATTEMPT,
+        request=DeleteFileSerializer,
+        responses={200: openapi.AttemptFileDeletedSerializer, **errors(400, 404, 409, 503)},
+    )
+    @action(detail=True, methods=["post"], parser_classes=[JSONParser], url_path="delete-file")
+    def delete_file(self, request: Request, attempt_id: str) -> Response:
+        """Delete a file of the worktree (a symlink itself, never what it points at) and
+        commit `Delete <path>` on the attempt's branch, on the worker that owns it. The path
+        is relative and stays inside the worktree: absolute, `..`, `.git`, NUL or a symlinked
+        folder on the way is a 400; a missing file a 404; 409 while a run is active."""
+        attempt = get_attempt(attempt_id)
+        path = validated_body(DeleteFileSerializer, request)["path"]
+        deleted = on_owner(attempt, "delete_file", path=path)
+        attempt.refresh_from_db()
+        return Response({**attempt_to_api(attempt), "deleted": deleted})
+
+    @extend_schema(
         operation_id="attempt_stop",
         tags=["attempts"],
         parameters=ATTEMPT,
@@ -172,11 +202,13 @@ def get_attempt(attempt_id: str) -> Attempt:
     return attempt
 
 
-def _runs(attempt: Attempt) -> list[dict[str, Any]]:
+def _runs(attempt: Attempt, include_dropped: bool) -> list[dict[str, Any]]:
     """In the order they ran (the agent run is made first, but runs after the setup run);
     those not started yet last."""
     order = (F("started_at").asc(nulls_last=True), "created_at", "id")
     runs: QuerySet[Run] = attempt.runs.defer("prompt").order_by(*order)
+    if not include_dropped:
+        runs = runs.filter(dropped_at=None)
     return [attempt_run_to_api(run) for run in runs]
 
 

@@ -89,7 +89,7 @@ def attempt_merge(
     if strategy not in MergeStrategy.values:
         choices = ", ".join(MergeStrategy.values)
         raise LandingRefused(f"unknown strategy {strategy!r}: use one of {choices}")
-    with _operation(attempt_id, "merge") as attempt:
+    with attempt_operation(attempt_id, "merge") as attempt:
         repo, old, head = _merge_inputs(attempt, expected)
         checkout = _checkout_of(repo, attempt.target_branch)
         new = _STRATEGIES[strategy](attempt, repo, old, head, message)
@@ -277,8 +277,8 @@ def attempt_rebase(attempt_id: str) -> Rebased:
     """Rebase the attempt's branch onto its target, in its worktree. On conflicts the rebase
     stays in progress for the user (or an agent) to resolve: `attempt_rebase_continue`,
     or `attempt_conflicts_abort`."""
-    with _operation(attempt_id, "rebase") as attempt:
-        repo, path = _repository(attempt), _worktree(attempt)
+    with attempt_operation(attempt_id, "rebase") as attempt:
+        repo, path = _repository(attempt), attempt_worktree(attempt)
         if operation := git.operation_in_progress(path):
             raise LandingConflict(
                 f"a {operation} is already in progress in {path}: continue or abort it",
@@ -300,8 +300,8 @@ def attempt_rebase(attempt_id: str) -> Rebased:
 def attempt_rebase_continue(attempt_id: str) -> Rebased:
     """Go on with a rebase whose conflicts were resolved in the worktree: everything there is
     staged (as the pipeline's commit does), unless a conflicted file still has markers."""
-    with _operation(attempt_id, "rebase_continue") as attempt:
-        repo, path = _repository(attempt), _worktree(attempt)
+    with attempt_operation(attempt_id, "rebase_continue") as attempt:
+        repo, path = _repository(attempt), attempt_worktree(attempt)
         if git.operation_in_progress(path) != "rebase":
             raise LandingConflict(f"no rebase is in progress in {path}", reason="in_progress")
         conflicted = git.conflicted_files(path)
@@ -321,8 +321,8 @@ def attempt_rebase_continue(attempt_id: str) -> Rebased:
 def attempt_conflicts_abort(attempt_id: str) -> str:
     """Abort the rebase (or merge, cherry-pick, revert) stopped in the worktree: it goes back
     to where it was before. Returns which operation was aborted."""
-    with _operation(attempt_id, "conflicts_abort") as attempt:
-        path = _worktree(attempt)
+    with attempt_operation(attempt_id, "conflicts_abort") as attempt:
+        path = attempt_worktree(attempt)
         operation = git.operation_in_progress(path)
         if not operation:
             raise LandingConflict(
@@ -357,7 +357,7 @@ def _rebase_step(path: str, step: Callable[[], None]) -> None:
 def attempt_push(attempt_id: str, *, force: bool = False) -> Pushed:
     """Push the attempt's branch to the project's remote (`force`: with a lease, for a
     rebased branch)."""
-    with _operation(attempt_id, "push") as attempt:
+    with attempt_operation(attempt_id, "push") as attempt:
         return _push(attempt, force)
 
 
@@ -365,7 +365,7 @@ def attempt_pr_create(
     attempt_id: str, *, title: str = "", body: str = "", target_branch: str = ""
 ) -> github.PullRequest:
     """Push the branch, open a pull request for it through `gh`, and record it."""
-    with _operation(attempt_id, "pr") as attempt:
+    with attempt_operation(attempt_id, "pr") as attempt:
         repo = _repository(attempt)
         if attempt.pr_url and attempt.pr_state == "open":
             raise LandingConflict(
@@ -390,7 +390,7 @@ def attempt_pr_create(
 def attempt_pr_attach(attempt_id: str, *, pr: str = "") -> github.PullRequest:
     """Record an existing pull request: `pr`, its number or URL, else the one whose head is
     the attempt's branch."""
-    with _operation(attempt_id, "pr") as attempt:
+    with attempt_operation(attempt_id, "pr") as attempt:
         repo = _repository(attempt)
         _gh(lambda: github.gh_ready(repo))
         return _pr_record(attempt, repo, pr or attempt.branch)
@@ -445,7 +445,7 @@ def _gh(call: Callable[[], Any]) -> Any:
 
 def attempt_target_change(attempt_id: str, *, target_branch: str) -> str:
     """Merge into (and compare with) another branch of the repository from now on."""
-    with _operation(attempt_id, "change_target") as attempt:
+    with attempt_operation(attempt_id, "change_target") as attempt:
         repo = _repository(attempt)
         if not git.branch_exists(repo, target_branch):
             raise LandingRefused(
@@ -458,7 +458,7 @@ def attempt_target_change(attempt_id: str, *, target_branch: str) -> str:
 def attempt_branch_rename(attempt_id: str, *, branch: str) -> str:
     """Rename the attempt's branch (its worktree follows); refused while its pull request is
     open, since the pull request would go on naming the old branch."""
-    with _operation(attempt_id, "rename_branch") as attempt:
+    with attempt_operation(attempt_id, "rename_branch") as attempt:
         repo = _repository(attempt)
         if attempt.pr_state == "open":
             raise LandingConflict(
@@ -474,11 +474,11 @@ def attempt_branch_rename(attempt_id: str, *, branch: str) -> str:
         return branch
 
 
-# What every operation shares
+# What every operation shares (runs/iterate.py's too)
 
 
 @contextmanager
-def _operation(attempt_id: str, operation: str) -> Iterator[Attempt]:
+def attempt_operation(attempt_id: str, operation: str) -> Iterator[Attempt]:
     """Hold the attempt's operation slot for the block; a git failure inside it becomes a
     LandingConflict with git's own message."""
     token = services.attempt_operation_begin(attempt_id, operation)
@@ -518,7 +518,7 @@ def _repository(attempt: Attempt) -> str:
     return project.project_root
 
 
-def _worktree(attempt: Attempt) -> str:
+def attempt_worktree(attempt: Attempt) -> str:
     """The attempt's worktree, still the one Conductor made (else ForeignWorktree)."""
     repo = _repository(attempt)
     if not attempt.worktree_path or not os.path.isdir(attempt.worktree_path):

@@ -135,6 +135,12 @@ class Run(models.Model):
         help_text="A follow-up: when it was last handed to the broker (or is due, if delayed).",
     )
     heartbeat_at = models.DateTimeField(null=True, blank=True)
+    dropped_at = models.DateTimeField(
+        null=True,
+        blank=True,
+        help_text="When a retry from this run or an earlier one set its work aside: kept, "
+        "hidden from the attempt's run list by default, never resumed.",
+    )
     created_at = models.DateTimeField(auto_now_add=True)
     started_at = models.DateTimeField(null=True, blank=True)
     ended_at = models.DateTimeField(null=True, blank=True)

@@ -279,6 +279,14 @@ class AttemptRunSerializer(serializers.Serializer):
     created_at = serializers.DateTimeField()
     started_at = serializers.DateTimeField(allow_null=True)
     ended_at = serializers.DateTimeField(allow_null=True)
+    dropped_at = serializers.DateTimeField(
+        allow_null=True, help_text="When a retry set its work aside; null while it counts."
+    )
+
+
+INCLUDE_DROPPED = bool_parameter(
+    "include_dropped", "Also the runs a retry set aside (`dropped_at`); hidden by default."
+)
 
 
 class AttemptDetailSerializer(AttemptSerializer):
@@ -488,3 +496,35 @@ class ArchivedSerializer(serializers.Serializer):
 
 class AttemptArchivedSerializer(AttemptSerializer):
     archived = ArchivedSerializer()
+
+
+class RetriedSerializer(serializers.Serializer):
+    """`runs.iterate.Retried`."""
+
+    run_id = serializers.CharField(help_text="The new agent run.")
+    reset_to = serializers.CharField(help_text="The commit the chosen run started from.")
+    previous_head = serializers.CharField(help_text="The branch's commit before the reset.")
+    resumed_run_id = serializers.CharField(
+        allow_null=True, help_text="The run whose agent session it resumes; null: a fresh one."
+    )
+    dropped_run_ids = serializers.ListField(child=serializers.CharField())
+    saved_ref = serializers.CharField(
+        help_text='The ref keeping the uncommitted changes (force); "" when there were none.'
+    )
+
+
+class DeletedSerializer(serializers.Serializer):
+    """`runs.iterate.Deleted`."""
+
+    path = serializers.CharField()
+    commit = serializers.CharField(
+        help_text='The commit "Delete <path>"; "" for a file git did not track.'
+    )
+
+
+class AttemptRetriedSerializer(AttemptSerializer):
+    retried = RetriedSerializer()
+
+
+class AttemptFileDeletedSerializer(AttemptSerializer):
+    deleted = DeletedSerializer()

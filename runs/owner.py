@@ -30,7 +30,7 @@ from kombu.exceptions import OperationalError
 
 from conductor_site.errors import DomainError
 from projects import git
-from runs import archive, branch_status, commits, dev_server, diffs, diffwatch, landing
+from runs import archive, branch_status, commits, dev_server, diffs, diffwatch, iterate, landing
 from runs.models import Attempt, Worker
 from runs.tasks import queue_for
 
@@ -38,8 +38,8 @@ REPLY_TTL_SECONDS = 60
 
 
 def _landing(service: Callable[..., Any]) -> Callable[..., Any]:
-    """A landing service (`runs.landing`, which takes the attempt's id and holds its
-    operation slot itself) as an owner operation: its dataclass answer as a dict."""
+    """A landing service (`runs.landing`, `runs.iterate`: each takes the attempt's id and
+    holds its operation slot itself) as an owner operation: its dataclass answer as a dict."""
 
     def operation(attempt: Attempt, **kwargs: Any) -> Any:
         answer = service(attempt.id, **kwargs)
@@ -69,6 +69,8 @@ OWNER_OPS: dict[str, Callable[..., Any]] = {
     "rename_branch": _landing(landing.attempt_branch_rename),
     "dev_server_start": dev_server.dev_server_start,
     "archive": _landing(archive.attempt_worktree_archive),
+    "retry": _landing(iterate.attempt_retry),
+    "delete_file": _landing(iterate.attempt_file_delete),
 }
 
 

@@ -382,4 +382,5 @@ def attempt_run_to_api(run: Run) -> dict[str, Any]:
         "created_at": rfc3339(run.created_at),
         "started_at": rfc3339(run.started_at),
         "ended_at": rfc3339(run.ended_at),
+        "dropped_at": rfc3339(run.dropped_at),
     }

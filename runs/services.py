@@ -459,3 +459,31 @@ def attempt_pr_record(attempt: Attempt, *, url: str, number: int, state: str) ->
         Attempt.objects.filter(id=attempt.id).update(pr_url=url, pr_number=number, pr_state=state)
         attempt.refresh_from_db()
         attempt_changed.send(sender=Attempt, attempt=attempt, change="pr")
+
+
+# Iterating (runs/iterate.py): a retry sets later runs aside and starts again; a file deleted.
+
+
+def attempt_retried(
+    attempt: Attempt, dropped: list[Run], prompt: str, resume: Run | None
+) -> tuple[Run, list[str]]:
+    """Mark `dropped` set aside (kept, hidden by default, never resumed) and make the agent
+    run that starts again, resuming `resume`'s session (None: a fresh one), in one
+    transaction; the new run and the ids dropped now (one dropped already stays as it was)."""
+    now = timezone.now()
+    with transaction.atomic():
+        ids = []
+        for run in dropped:
+            if Run.objects.filter(id=run.id, dropped_at=None).update(dropped_at=now):
+                run.dropped_at = now
+                run_changed(run, "dropped")
+                ids.append(run.id)
+        run = run_create(attempt, Run.Kind.AGENT, prompt, previous_run=resume)
+        attempt_status_changed(attempt.id, "retried")
+    return run, ids
+
+
+def attempt_file_deleted(attempt: Attempt) -> None:
+    """The attempt's branch has a new commit (a file deleted on a user's word)."""
+    with transaction.atomic():
+        attempt_status_changed(attempt.id, "file_deleted")

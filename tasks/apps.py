@@ -27,10 +27,13 @@ def _attempt_finished(sender: Any, *, attempt_id: str, **kwargs: Any) -> None:
 
 
 def _housekeeping(sender: Any, **kwargs: Any) -> None:
-    """A safety net: waiting tasks get in even if an attempt's end went unseen."""
+    """A safety net: waiting tasks get in, and queued drafts are sent, even if an attempt's
+    end went unseen."""
     from tasks.planner import admit
+    from tasks.services import queued_drafts_send
 
     admit()
+    queued_drafts_send()
 
 
 def _attempt_changed(sender: Any, *, attempt: Any, change: str, **kwargs: Any) -> None:

@@ -1,7 +1,8 @@
-"""`/api/v1/attempts`, the planning half: starting an attempt on a task, and subtasks made
-from an attempt (which start from its branch). The reads and the stop are `runs`'s
-(`runs.attempt_api.AttemptViewSet`); this app stands above it, so the resource is assembled
-here (`tasks/urls.py`)."""
+"""`/api/v1/attempts`, the planning half: starting an attempt on a task, follow-ups, retries
+from an earlier run, the attempt's draft, and subtasks made from an attempt (which start from
+its branch). The reads, the stop and the worktree's operations are `runs`'s
+(`runs.attempt_api.AttemptViewSet`, `runs.landing_api`); this app stands above it, so the
+resource is assembled here (`tasks/urls.py`)."""
 
 from __future__ import annotations
 
@@ -10,6 +11,7 @@ from contextlib import contextmanager
 from typing import Any
 
 from django.conf import settings
+from django.db import transaction
 from drf_spectacular.utils import extend_schema
 from rest_framework import serializers
 from rest_framework.decorators import action
@@ -20,6 +22,7 @@ from conductor_site.errors import ApiError
 from conductor_site.http import validated_body
 from conductor_site.ids import identifier_field
 from conductor_site.openapi import errors
+from conductor_site.parsers import JSONParser
 from projects import git
 from projects.models import Project
 from runs import openapi
@@ -28,14 +31,19 @@ from runs.attempt_api import ATTEMPT, AttemptViewSet, get_attempt
 from runs.dev_server_api import DevServerActions
 from runs.landing_api import LandingActions
 from runs.models import Attempt
+from runs.owner import on_owner
 from runs.selectors import attempt_to_api
 from runs.worktree_api import WorktreeActions
+from tasks import planner
 from tasks import services as task_services
 from tasks.api import started_to_api
+from tasks.draft_api import DraftSavedSerializer, DraftSaveSerializer, DraftSerializer, draft_put
+from tasks.drafts import draft_delete, draft_of
 from tasks.models import Task
 from tasks.openapi import TaskSerializer, TaskStartedSerializer
 from tasks.project_api import get_task
 from tasks.selectors import tasks_to_api
+from tasks.tags import prompt_expand
 
 
 class AttemptCreateSerializer(serializers.Serializer):
@@ -64,6 +72,20 @@ class SubtaskCreateSerializer(serializers.Serializer):
 
 class FollowUpSerializer(serializers.Serializer):
     prompt = serializers.CharField(trim_whitespace=False)
+
+
+class RetrySerializer(serializers.Serializer):
+    run_id = identifier_field()
+    prompt = serializers.CharField(
+        trim_whitespace=False,
+        required=False,
+        max_length=1_000_000,
+        help_text="The new run's prompt (`@tag`s expanded); the chosen run's own if absent.",
+    )
+    force = serializers.BooleanField(
+        default=False,
+        help_text="Retry over uncommitted changes, kept first under `saved_ref`.",
+    )
 
 
 class AttemptFollowUpSerializer(openapi.AttemptSerializer):
@@ -126,6 +148,69 @@ class AttemptsViewSet(LandingActions, DevServerActions, WorktreeActions, Attempt
         )
 
     @extend_schema(
+        operation_id="attempt_retry",
+        tags=["attempts"],
+        parameters=ATTEMPT,
+        request=RetrySerializer,
+        responses={200: openapi.AttemptRetriedSerializer, **errors(400, 404, 409, 503)},
+    )
+    @action(detail=True, methods=["post"], parser_classes=[JSONParser])
+    def retry(self, request: Request, attempt_id: str) -> Response:
+        """Go back to where one of the attempt's agent runs started: the worktree is reset to
+        that run's `head_before`, it and every later run are set aside (`dropped_at`), and a
+        new agent run starts, resuming the session of the last run before it that was not.
+        409 with the files on uncommitted changes unless `force` (they are then kept under
+        `saved_ref`), while a run is active, or for a run with no recorded start commit."""
+        attempt = get_attempt(attempt_id)
+        fields = _body(RetrySerializer, request)
+        prompt = prompt_expand(fields["prompt"]) if fields.get("prompt") else ""
+        _refuse_while_draining()
+        retried = on_owner(
+            attempt, "retry", run_id=fields["run_id"], prompt=prompt, force=fields["force"]
+        )
+        attempt.refresh_from_db()
+        return Response({**attempt_to_api(attempt), "retried": retried})
+
+    @extend_schema(
+        operation_id="attempt_draft_get",
+        methods=["GET"],
+        tags=["attempts"],
+        parameters=ATTEMPT,
+        responses={200: DraftSerializer, **errors(400, 404)},
+    )
+    @extend_schema(
+        operation_id="attempt_draft_save",
+        methods=["PUT"],
+        tags=["attempts"],
+        parameters=ATTEMPT,
+        request=DraftSaveSerializer,
+        responses={200: DraftSavedSerializer, **errors(400, 404, 409)},
+    )
+    @extend_schema(
+        operation_id="attempt_draft_delete",
+        methods=["DELETE"],
+        tags=["attempts"],
+        parameters=ATTEMPT,
+        responses={204: None, **errors(400, 404)},
+    )
+    @action(detail=True, methods=["get", "put", "delete"], parser_classes=[JSONParser])
+    def draft(self, request: Request, attempt_id: str) -> Response:
+        """The attempt's follow-up draft, as `/api/v1/drafts/{attempt_id}`: `PUT` saves from
+        the version read (0: none yet; a stale one is a 409); a queued draft is sent as the
+        next follow-up once the attempt is idle (at once, if it is)."""
+        attempt = get_attempt(attempt_id)
+        if request.method == "PUT":
+            return draft_put(attempt, request)
+        if request.method == "DELETE":
+            if not draft_delete(attempt.id):
+                raise ApiError(404, f"attempt {attempt.id!r} has no draft")
+            return Response(status=204)
+        draft = draft_of(attempt.id)
+        if draft is None:
+            raise ApiError(404, f"attempt {attempt.id!r} has no draft")
+        return Response(DraftSerializer(draft).data)
+
+    @extend_schema(
         operation_id="attempt_children",
         methods=["GET"],
         tags=["attempts"],
@@ -182,6 +267,12 @@ def _start_refusals() -> Iterator[None]:
         raise ApiError(400, str(exc)) from exc
     except task_services.TaskConflict as exc:
         raise ApiError(409, str(exc)) from exc
+
+
+def _refuse_while_draining() -> None:
+    with transaction.atomic():
+        if planner.gate_locked().draining:
+            raise ApiError(409, "a self-update is draining the server: no retry starts now")
 
 
 def _check_base(project: Project, base: str) -> None:

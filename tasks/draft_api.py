@@ -1,5 +1,6 @@
 """`/api/v1/drafts`: an attempt's follow-up draft (`tasks.drafts`), by attempt id; a DRF
-viewset on the router (`/api/v1/attempts/<id>/...` belongs to the attempts viewset)."""
+viewset on the router. `/api/v1/attempts/<id>/draft` (the attempts viewset's action,
+`tasks/attempt_api.py`) answers the same, through `draft_put` and `DraftSerializer`."""
 
 from __future__ import annotations
 
@@ -26,6 +27,18 @@ class DraftSerializer(serializers.ModelSerializer):
     class Meta:
         model = Draft
         fields = ["attempt_id", "prompt", "queued", "version", "created_at", "updated_at"]
+
+
+class DraftSavedSerializer(DraftSerializer):
+    sent_run_id = serializers.CharField(
+        allow_null=True,
+        read_only=True,
+        help_text="A queued draft saved while the attempt is idle is sent at once as its "
+        "follow-up: that run (the draft is then gone); else null.",
+    )
+
+    class Meta(DraftSerializer.Meta):
+        fields = [*DraftSerializer.Meta.fields, "sent_run_id"]
 
 
 class DraftSaveSerializer(serializers.Serializer):
@@ -55,7 +68,7 @@ ATTEMPT = path_parameters("attempt_id")
         operation_id="draft_save",
         parameters=ATTEMPT,
         request=DraftSaveSerializer,
-        responses={200: DraftSerializer, **errors(400, 404, 409)},
+        responses={200: DraftSavedSerializer, **errors(400, 404, 409)},
     ),
     destroy=extend_schema(
         operation_id="draft_delete", parameters=ATTEMPT, responses={204: None, **errors(400, 404)}
@@ -92,7 +105,13 @@ class DraftViewSet(
         attempt = Attempt.objects.filter(id=attempt_id).first()
         if attempt is None:
             raise ApiError(404, f"attempt {attempt_id!r} not found")
-        data = DraftSaveSerializer(data=request.data)
-        data.is_valid(raise_exception=True)
-        draft = draft_save(attempt, **data.validated_data)
-        return Response(DraftSerializer(draft).data)
+        return draft_put(attempt, request)
+
+
+def draft_put(attempt: Attempt, request: Request) -> Response:
+    """Save the draft from the version the body names; the draft as saved, with the run it
+    was sent as when it was queued on an idle attempt."""
+    data = DraftSaveSerializer(data=request.data)
+    data.is_valid(raise_exception=True)
+    draft, sent = draft_save(attempt, **data.validated_data)
+    return Response({**DraftSerializer(draft).data, "sent_run_id": sent.id if sent else None})

@@ -3,9 +3,10 @@ page loads and editors.
 
 Every save names the version it read (0: "there was none"); the save is a conditional update
 on that version, so of two editors who read version 3 one saves version 4 and the other gets
-a 409 naming the current version, never a silent overwrite. `queued` records that the user
-wants the draft sent as the attempt's next follow-up; sending it is the follow-up route's to
-do (not built yet: see docs/api/tags-images-drafts.md).
+a 409 naming the current version, never a silent overwrite. `queued` asks for the draft to be
+sent as the attempt's next follow-up: at once when the attempt is idle, else when its work
+ends (`tasks.services.queued_draft_send`); once sent, the draft is gone (the follow-up run
+holds its prompt) and a new one starts again from version 0.
 """
 
 from __future__ import annotations
@@ -16,17 +17,36 @@ from django.db import IntegrityError, transaction
 from django.utils import timezone
 
 from conductor_site.errors import DomainError
-from runs.models import Attempt
+from runs.models import Attempt, Run
 from tasks.models import Draft
+from tasks.services import queued_draft_send
 
 
 class DraftVersionStale(DomainError):
     status_code = 409
 
 
-def draft_save(attempt: Attempt, *, version: int, prompt: str, queued: bool) -> Draft:
+def draft_save(
+    attempt: Attempt, *, version: int, prompt: str, queued: bool
+) -> tuple[Draft, Run | None]:
     """Version `version + 1` of the attempt's draft, if `version` is the one stored (0 when
-    none is); else DraftVersionStale with the stored version in its details."""
+    none is); else DraftVersionStale with the stored version in its details. A queued draft
+    is sent at once when the attempt is idle: then the follow-up run comes back too."""
+    draft = _draft_store(attempt, version, prompt, queued)
+    return draft, queued_draft_send(attempt.id) if queued else None
+
+
+def draft_of(attempt_id: str) -> Draft | None:
+    return Draft.objects.filter(attempt_id=attempt_id).first()
+
+
+def draft_delete(attempt_id: str) -> bool:
+    """False when the attempt had no draft."""
+    deleted, _ = Draft.objects.filter(attempt_id=attempt_id).delete()
+    return deleted > 0
+
+
+def _draft_store(attempt: Attempt, version: int, prompt: str, queued: bool) -> Draft:
     if version == 0:
         return _draft_create(attempt, prompt, queued)
     saved = Draft.objects.filter(attempt=attempt, version=version).update(

@@ -26,7 +26,7 @@ from tasks import planner, threads
 from tasks.dependencies import dependency_cycle_refuse
 from tasks.events import task_changed
 from tasks.images import image_paths, prompt_with_images
-from tasks.models import Task
+from tasks.models import Draft, Task
 from tasks.selectors import is_done
 from tasks.tags import prompt_expand
 
@@ -214,6 +214,37 @@ def attempt_followup(attempt: Attempt, prompt: str) -> tuple[Run, bool]:
     return run, busy
 
 
+def queued_draft_send(attempt_id: str) -> Run | None:
+    """Send the attempt's queued draft as its next follow-up, through `attempt_followup` as
+    `POST /api/v1/attempts/{id}/follow-up` does, and remove it (the run keeps its prompt: the
+    box a user writes in is empty again). Only while the attempt is idle: nothing runs or
+    waits there and no operation holds it; else, or while a self-update drains, the draft
+    stays queued for the end of that work (or housekeeping) to send. None when nothing was
+    sent."""
+    with suppress(TaskConflict), transaction.atomic():
+        attempt = Attempt.objects.select_for_update().filter(id=attempt_id).first()
+        if attempt is None or attempt.operation or _attempt_busy(attempt):
+            return None
+        draft = Draft.objects.select_for_update().filter(attempt=attempt, queued=True).first()
+        if draft is None or not draft.prompt.strip():
+            return None
+        run, _ = attempt_followup(attempt, draft.prompt)
+        draft.delete()
+        attempt_status_changed(attempt.id, "draft_sent")
+        return run
+    return None
+
+
+def queued_drafts_send() -> int:
+    """Housekeeping's safety net: the queued drafts of idle attempts that no end of a run
+    sent (saved while an operation held the attempt, or while a self-update drained)."""
+    drafts = Draft.objects.filter(queued=True, attempt__operation="").exclude(
+        attempt__status__in=ACTIVE_STATUSES
+    )
+    attempt_ids = list(drafts.exclude(prompt="").values_list("attempt_id", flat=True)[:100])
+    return sum(queued_draft_send(attempt_id) is not None for attempt_id in attempt_ids)
+
+
 def _attempt_busy(attempt: Attempt) -> bool:
     """Its pipeline or a run of it is active; a dev server is not work a follow-up waits for."""
     active = attempt.runs.filter(status__in=ACTIVE_STATUSES).exclude(kind=Run.Kind.DEV_SERVER)
@@ -222,8 +253,9 @@ def _attempt_busy(attempt: Attempt) -> bool:
 
 def _followup_create(attempt: Attempt, prompt: str, resume_session: bool) -> Run:
     """The run resumes the session bound to the attempt's latest agent run (its
-    `previous_run`), never whatever session the machine saw last."""
-    previous = attempt.runs.filter(kind=Run.Kind.AGENT).order_by("-created_at").first()
+    `previous_run`) that no retry set aside, never whatever session the machine saw last."""
+    agent_runs = attempt.runs.filter(kind=Run.Kind.AGENT, dropped_at=None)
+    previous = agent_runs.order_by("-created_at").first()
     return run_services.run_create(
         attempt, Run.Kind.AGENT, prompt, previous_run=previous if resume_session else None
     )
@@ -254,12 +286,13 @@ def _followup_waiting_send(attempt_id: str) -> bool:
 
 
 def attempt_ended(attempt_id: str) -> None:
-    """After an attempt's pipeline: continue a Ralph loop, then let waiting tasks in."""
+    """After an attempt's pipeline: send the follow-up waiting behind it, else its queued
+    draft, else continue a Ralph loop; then let waiting tasks in."""
     attempt = Attempt.objects.select_related("task").filter(id=attempt_id).first()
     if attempt is not None:
         task_done_record(attempt.task)
         threads.post_outcome(attempt)
-        if not _followup_waiting_send(attempt.id):
+        if not _followup_waiting_send(attempt.id) and queued_draft_send(attempt.id) is None:
             _loop_continue(attempt.task)
     planner.admit()
 

@@ -413,6 +413,11 @@ STARTING = (
     "POST /api/v1/tasks",
     "POST /api/v1/attempts",
     "POST /api/v1/attempts/{attempt_id}/children",
+    "POST /api/v1/attempts/{attempt_id}/follow-up",
+    "POST /api/v1/attempts/{attempt_id}/retry",
+    # a queued draft saved on an idle attempt is sent at once as its follow-up
+    "PUT /api/v1/attempts/{attempt_id}/draft",
+    "PUT /api/v1/drafts/{attempt_id}",
 )
 
 

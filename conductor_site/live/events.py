@@ -24,11 +24,20 @@ GROUP_NAME_LIMIT = 100  # Channels refuses group names of 100 characters or more
 ALL_RUNS_GROUP = "runs"
 EVENTS_GROUP = "events"
 
-RunChange = Literal["created", "started", "updated"]
+RunChange = Literal["created", "started", "updated", "dropped"]
 TaskChange = Literal["created", "updated", "moved", "deleted"]
 # `worktree_archived`: its worktree was removed, its branch kept (`runs.workspace`);
 # `worktree_restored`: made again from its branch for a follow-up.
-AttemptChange = Literal["created", "started", "updated", "worktree_archived", "worktree_restored"]
+AttemptChange = Literal[
+    "created",
+    "started",
+    "updated",
+    "worktree_archived",
+    "worktree_restored",
+    "retried",
+    "file_deleted",
+    "draft_sent",
+]
 
 
 class Recorded(TypedDict, total=False):

@@ -36,8 +36,10 @@ def test_saving_from_the_version_read_moves_it_on(
         "version",
         "created_at",
         "updated_at",
+        "sent_run_id",
     }
     assert (first.json()["version"], first.json()["queued"]) == (1, False)
+    assert first.json()["sent_run_id"] is None
 
     second = api.put(
         "/api/v1/drafts/att-1", {"prompt": "and again", "version": 1, "queued": True}, format="json"
