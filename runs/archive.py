@@ -31,6 +31,7 @@ from conductor_site.errors import DomainError
 from projects import git, storage
 from projects.models import Project
 from runs import services
+from runs.dev_server import dev_servers_stop
 from runs.models import ACTIVE_STATUSES, TERMINAL_STATUSES, Attempt
 from runs.selectors import folder_bytes
 from runs.workspace import inside_root, worktree_registered
@@ -61,7 +62,8 @@ class Archived:
 def attempt_worktree_archive(attempt_id: str, *, reason: str = "requested") -> Archived:
     """Archive the attempt's worktree: anything uncommitted committed as WIP on its branch,
     then the folder removed with git; the branch and its history stay. Holds the attempt's
-    operation slot, and is refused while anything runs in it. Archiving twice is harmless."""
+    operation slot; stops its dev servers, and is refused while anything else runs in it.
+    Archiving twice is harmless."""
     with _archiving(attempt_id) as attempt:
         if attempt.worktree_archived_at is not None:
             return Archived(attempt.worktree_archived_reason, "", 0, removed=False)
@@ -79,6 +81,7 @@ def _archiving(attempt_id: str) -> Iterator[Attempt]:
         _refuse_busy(attempt_id)
     try:
         attempt = Attempt.objects.select_related("task__project").get(id=attempt_id)
+        dev_servers_stop(attempt)  # a server must not keep serving a folder that goes away
         if active := list(attempt.runs.filter(status__in=ACTIVE_STATUSES)[:1]):
             raise WorktreeRefused(
                 f"run {active[0].id} of attempt {attempt_id} is {active[0].status}: stop it "

@@ -223,6 +223,21 @@ def test_stopping_before_an_archive_stops_every_dev_server_of_the_attempt(
     assert dev_servers_stop(attempt) == []
 
 
+def test_archiving_the_worktree_stops_its_dev_server_first(
+    attempt: Attempt, api: APIClient
+) -> None:
+    started = start(api, attempt)
+    url_of(started["run_id"])
+
+    response = api.post(f"/api/v1/attempts/{attempt.id}/archive")
+
+    assert response.status_code == 200, response.content
+    assert response.json()["archived"]["removed"] is True
+    assert Run.objects.get(id=started["run_id"]).status == "stopped"
+    assert processes_of_run(started["run_id"]) == []
+    assert not Path(attempt.worktree_path).exists()
+
+
 def test_a_server_that_exits_by_itself_ends_with_its_exit_code(
     attempt: Attempt, api: APIClient, serving: Project
 ) -> None:
