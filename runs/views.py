@@ -1,22 +1,35 @@
-"""The dashboard's Now page (every run that is active, across projects, with stop) and its
-Agents page (agent profiles, and which agent CLIs this server finds, with their versions)."""
+"""The dashboard's Now page (every run that is active, across projects, with stop), its
+Agents page (agent profiles, and which agent CLIs this server finds, with their versions),
+and the attempt page: a header with stop, and the selected run's conversation and raw log.
+
+The raw log is live from `/ws/runs/<r>/logs/` (the page's session stands in for the key on
+the dashboard's own origin, `conductor_site.live.consumers`); the conversation is a partial
+of the run's entries (`runs.entries.replay.entries_of`, as `GET /api/v1/runs/<r>/entries`),
+fetched again as log lines arrive; the full log downloads from `run_log_download`.
+"""
 
 from __future__ import annotations
 
 import os
 
 from django.contrib import messages
-from django.http import HttpRequest, HttpResponse
+from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.views.decorators.http import require_http_methods, require_POST, require_safe
 
+from conductor_site.errors import error_json
+from conductor_site.params import QUERY_INT_MAX
 from projects.models import AgentProfile
-from runs.agents import agents_installed
+from runs.agents import UnknownAgent, agent_for, agents_installed
+from runs.entries.replay import entries_of
+from runs.files import run_file_text
 from runs.forms import AgentProfileForm
-from runs.models import ACTIVE_STATUSES, Run
-from runs.services import run_stop
+from runs.models import ACTIVE_STATUSES, Attempt, Run
+from runs.services import attempt_stop, run_stop
 
 NOW_LIMIT = 500
+ENTRIES_PAGE = 500
+LOG_STREAMS = ("stdout", "stderr")
 
 
 @require_safe
@@ -62,3 +75,77 @@ def agent_edit(request: HttpRequest, name: str | None = None) -> HttpResponse:
     return render(
         request, "runs/agent_form.html", {"section": "agents", "form": form, "profile": profile}
     )
+
+
+@require_safe
+def attempt_detail(request: HttpRequest, attempt_id: str) -> HttpResponse:
+    """`?run=` selects one of the attempt's runs; by default its latest agent run."""
+    attempt = get_object_or_404(Attempt.objects.select_related("task__project"), id=attempt_id)
+    runs = list(attempt.runs.defer("prompt").order_by("created_at", "id"))
+    selected = _selected_run(runs, request.GET.get("run", ""))
+    context = {
+        "section": "projects",
+        "attempt": attempt,
+        "task": attempt.task,
+        "runs": runs,
+        "run": selected,
+        "active": any(run.is_active for run in runs) or attempt.status in ACTIVE_STATUSES,
+        "tab": _default_tab(attempt, selected),
+    }
+    return render(request, "runs/attempt.html", context)
+
+
+def _selected_run(runs: list[Run], wanted: str) -> Run | None:
+    if wanted:
+        for run in runs:
+            if run.id == wanted:
+                return run
+        raise Http404(f"the attempt has no run {wanted!r}")
+    agents = [run for run in runs if run.kind == Run.Kind.AGENT]
+    return (agents or runs or [None])[-1]
+
+
+def _default_tab(attempt: Attempt, run: Run | None) -> str:
+    """The conversation for an agent's run; the raw log for scripts (a shell agent, setup,
+    cleanup, dev server), whose conversation would only repeat it."""
+    if run is None or run.kind != Run.Kind.AGENT:
+        return "log"
+    try:
+        return "log" if agent_for(attempt.agent).type == "shell" else "conversation"
+    except UnknownAgent:  # the profile was deleted since
+        return "conversation"
+
+
+@require_POST
+def attempt_stop_view(request: HttpRequest, attempt_id: str) -> HttpResponse:
+    """The attempt page's Stop (the page asks first): as `POST /api/v1/attempts/<a>/stop`,
+    without waiting for the runs to end, which the page shows live."""
+    attempt = get_object_or_404(Attempt, id=attempt_id)
+    stopped = attempt_stop(attempt)
+    messages.success(request, f"Stop sent to {len(stopped)} run{'s' if len(stopped) != 1 else ''}.")
+    return redirect("attempt", attempt_id=attempt.id)
+
+
+@require_safe
+def run_entries_partial(request: HttpRequest, run_id: str) -> HttpResponse:
+    """The conversation's entries after index `after` and the earlier ones that changed
+    (applied by index, as `GET /api/v1/runs/<r>/entries` answers), rendered."""
+    run = get_object_or_404(Run, id=run_id)
+    raw = request.GET.get("after", "0")
+    if not (raw.isascii() and raw.isdigit()) or int(raw) > QUERY_INT_MAX:
+        return error_json(400, f"after must be a whole number from 0 to {QUERY_INT_MAX}")
+    page = entries_of(run, after=int(raw), limit=ENTRIES_PAGE)
+    context = {"entries": page.entries, "next_after": page.next_after, "has_more": page.has_more}
+    return render(request, "runs/entries.html", context)
+
+
+@require_safe
+def run_log_download(request: HttpRequest, run_id: str, stream: str) -> HttpResponse:
+    """The run's whole stdout or stderr as a file, from the stored log."""
+    run = get_object_or_404(Run.objects.select_related("attempt__task"), id=run_id)
+    if stream not in LOG_STREAMS:
+        return error_json(400, f"unknown stream {stream!r}: use stdout or stderr")
+    text = run_file_text(run, stream) or ""
+    response = HttpResponse(text, content_type="text/plain; charset=utf-8")
+    response["Content-Disposition"] = f'attachment; filename="{run.id}-{stream}.log"'
+    return response
