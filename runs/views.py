@@ -5,7 +5,8 @@ and the attempt page: a header with stop, and the selected run's conversation an
 The raw log is live from `/ws/runs/<r>/logs/` (the page's session stands in for the key on
 the dashboard's own origin, `conductor_site.live.consumers`); the conversation is a partial
 of the run's entries (`runs.entries.replay.entries_of`, as `GET /api/v1/runs/<r>/entries`),
-fetched again as log lines arrive; the full log downloads from `run_log_download`.
+fetched again as log lines arrive; the stored log comes in one read first
+(`run_log_lines`), and the full log downloads from `run_log_download`.
 """
 
 from __future__ import annotations
@@ -13,7 +14,7 @@ from __future__ import annotations
 import os
 
 from django.contrib import messages
-from django.http import Http404, HttpRequest, HttpResponse
+from django.http import Http404, HttpRequest, HttpResponse, JsonResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.views.decorators.http import require_http_methods, require_POST, require_safe
 
@@ -24,8 +25,9 @@ from runs.agents import UnknownAgent, agent_for, agents_installed
 from runs.entries.replay import entries_of
 from runs.files import run_file_text
 from runs.forms import AgentProfileForm
-from runs.models import ACTIVE_STATUSES, Attempt, Run
+from runs.models import ACTIVE_STATUSES, Attempt, LogChunk, Run
 from runs.services import attempt_stop, run_stop
+from runs.streams.run_reads import Chunk
 
 NOW_LIMIT = 500
 ENTRIES_PAGE = 500
@@ -137,6 +139,22 @@ def run_entries_partial(request: HttpRequest, run_id: str) -> HttpResponse:
     page = entries_of(run, after=int(raw), limit=ENTRIES_PAGE)
     context = {"entries": page.entries, "next_after": page.next_after, "has_more": page.has_more}
     return render(request, "runs/entries.html", context)
+
+
+@require_safe
+def run_log_lines(request: HttpRequest, run_id: str) -> JsonResponse:
+    """The stored log at once, `{lines, cursor}`, so a long log opens in one read; the page
+    then follows `/ws/runs/<r>/logs/?after=<cursor>` (a frame a line would take minutes for
+    100,000 lines). Lines in `seq` order, numbered as the stream numbers them."""
+    run = get_object_or_404(Run, id=run_id)
+    lines: list[str] = []
+    cursor = ""
+    chunks = LogChunk.objects.filter(run=run).order_by("seq").values_list("seq", "stream", "text")
+    for seq, stream, text in chunks.iterator(chunk_size=200):
+        numbered = Chunk(seq, stream, text, "").lines()
+        lines.extend(numbered)
+        cursor = f"{seq}:{len(numbered) - 1}" if numbered else cursor
+    return JsonResponse({"lines": lines, "cursor": cursor})
 
 
 @require_safe

@@ -53,6 +53,13 @@ class LogView {
     if (this.pending.length === 1) requestAnimationFrame(() => this.flush());
   }
 
+  addAll(lines) {
+    if (!lines.length) return;
+    const first = !this.pending.length;
+    for (const line of lines) this.pending.push(line);
+    if (first) requestAnimationFrame(() => this.flush());
+  }
+
   flush() {
     const start = this.lines.length;
     for (const line of this.pending) this.lines.push(line);
@@ -130,10 +137,10 @@ class LogView {
   }
 }
 
-// The log's WebSocket: frames `log` (with `cursor`), `status`, `done`; after a dropped
-// connection it reconnects with the last cursor, so no line is lost or shown twice.
-function followLog(path, handlers) {
-  let cursor = "";
+// The log's WebSocket: frames `log` (with `cursor`), `status`, `done`, after `cursor` (the
+// stored lines were read at once before); after a dropped connection it reconnects with the
+// last cursor, so no line is lost or shown twice.
+function followLog(path, cursor, handlers) {
   let delay = 500;
   function connect() {
     const scheme = location.protocol === "https:" ? "wss:" : "ws:";
@@ -229,7 +236,7 @@ function setBadge(element, status) {
   element.textContent = status;
 }
 
-function startRun(section) {
+async function startRun(section) {
   const log = new LogView(document.getElementById("log-view"));
   const conversation = new Conversation(document.getElementById("panel-conversation"), section.dataset.entriesUrl);
   const count = document.getElementById("log-count");
@@ -244,7 +251,10 @@ function startRun(section) {
   wireSearch(log);
   wireTabs(log, conversation);
   const refreshConversation = debounce(700, () => conversation.changed());
-  followLog(section.dataset.logSocket, {
+  const answer = await fetch(section.dataset.linesUrl, { credentials: "same-origin" });
+  const stored = answer.ok ? await answer.json() : { lines: [], cursor: "" };
+  log.addAll(stored.lines);
+  followLog(section.dataset.logSocket, stored.cursor, {
     line(frame) {
       log.add(frame.line);
       refreshConversation();
@@ -275,21 +285,28 @@ function wireSearch(log) {
     const total = log.matches.length;
     matches.textContent = !log.query ? "" : total ? `${log.current + 1 || "–"} / ${total}` : "no match";
   };
-  const run = debounce(200, () => {
+  // The query as typed, searched once typing pauses or a step asks for it, and only once.
+  const searched = () => {
+    later.cancel();
+    if (input.value === log.query) return;
     log.search(input.value, 0);
     log.render(true);
     show();
-  });
-  input.addEventListener("input", run);
+  };
+  const later = debounce(200, searched);
+  const step = (direction) => {
+    searched();
+    log.step(direction);
+    show();
+  };
+  input.addEventListener("input", later);
   input.addEventListener("keydown", (event) => {
     if (event.key !== "Enter") return;
     event.preventDefault();
-    if (input.value !== log.query) log.search(input.value, 0);
-    log.step(event.shiftKey ? -1 : 1);
-    show();
+    step(event.shiftKey ? -1 : 1);
   });
-  document.getElementById("log-next").addEventListener("click", () => (log.step(1), show()));
-  document.getElementById("log-previous").addEventListener("click", () => (log.step(-1), show()));
+  document.getElementById("log-next").addEventListener("click", () => step(1));
+  document.getElementById("log-previous").addEventListener("click", () => step(-1));
   const onchange = log.onchange;
   log.onchange = () => (onchange(), show());
 }
