@@ -104,7 +104,7 @@ def _selected_run(runs: list[Run], wanted: str) -> Run | None:
                 return run
         raise Http404(f"the attempt has no run {wanted!r}")
     agents = [run for run in runs if run.kind == Run.Kind.AGENT]
-    return (agents or runs or [None])[-1]
+    return (agents or runs)[-1] if runs else None
 
 
 def _default_tab(attempt: Attempt, run: Run | None) -> str:

@@ -137,7 +137,7 @@ def _task_page(request: HttpRequest, task: Task, form: AttemptStartForm) -> Http
         "section": "projects",
         "task": task,
         "project": task.project,
-        "column_label": COLUMN_LABELS.get(task.column, task.column),
+        "column_label": COLUMN_LABELS.get(Task.Column(task.column), task.column),
         "attempts": attempts,
         "form": form,
     }
