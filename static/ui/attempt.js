@@ -267,6 +267,7 @@ async function startRun(section) {
     done() {
       state.textContent = log.following ? "The run ended." : state.textContent;
       conversation.changed();
+      refreshHeader();
     },
     refused(reason) {
       state.textContent = `The log cannot be followed: ${reason}.`;
@@ -357,11 +358,27 @@ async function startDraft(form) {
   form.addEventListener("submit", () => later.cancel());
 }
 
-document.querySelectorAll("form[data-confirm]").forEach((form) =>
-  form.addEventListener("submit", (event) => {
-    if (!window.confirm(form.dataset.confirm)) event.preventDefault();
-  }),
-);
+// Once the run ended, the header (the attempt's status, its runs, Stop) is read again: the
+// attempt may have gone on to its cleanup, or ended with the run.
+// It is read until the attempt says it ended too (it ends a moment after its run), for a
+// while at most: a follow-up waiting to start keeps it active on purpose.
+async function refreshHeader(tries = 10) {
+  const answer = await fetch(location.href, { credentials: "same-origin" });
+  if (!answer.ok) return;
+  const page = new DOMParser().parseFromString(await answer.text(), "text/html");
+  const header = page.getElementById("attempt-header");
+  if (!header) return;
+  document.getElementById("attempt-header").replaceWith(header);
+  const status = header.querySelector("#attempt-status").textContent;
+  if (["created", "queued", "running"].includes(status) && tries > 1) {
+    setTimeout(() => refreshHeader(tries - 1), 1500);
+  }
+}
+
+document.addEventListener("submit", (event) => {
+  const form = event.target.closest("form[data-confirm]");
+  if (form && !window.confirm(form.dataset.confirm)) event.preventDefault();
+});
 const section = document.getElementById("run");
 if (section) startRun(section);
 startDraft(document.getElementById("follow-up"));

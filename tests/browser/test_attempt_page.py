@@ -77,6 +77,8 @@ def test_a_shell_tasks_lines_appear_live_and_a_follow_up_is_sent(
     go.touch()
     expect(log).to_contain_text("second line")
     expect(page.locator("#run-status")).to_have_text("success")
+    expect(page.locator("#attempt-status")).to_have_text("success")  # the header read again
+    expect(page.get_by_role("button", name="Stop")).to_have_count(0)
     screenshot(page, "attempt")
 
     box = page.get_by_label("Follow-up")
@@ -92,6 +94,40 @@ def test_a_shell_tasks_lines_appear_live_and_a_follow_up_is_sent(
     page.goto(url(server, "/ui/projects/live/tasks/slow/"))
     expect(page.locator(f'[data-attempt="{ids["attempt_id"]}"] .runs li')).to_have_count(2)
     screenshot(page, "task")
+
+
+def test_a_new_attempt_is_started_from_the_task_page_and_stopped_after_asking(
+    page: Page, server: Server
+) -> None:
+    task = {
+        "project_id": "stops",
+        "task_id": "sleeper",
+        "agent_type": "shell",
+        "prompt": "sleep 600",
+    }
+    first = started(server, task)
+    page.goto(url(server, "/ui/projects/stops/tasks/sleeper/"))
+    page.get_by_text("New attempt").click()
+    page.get_by_label("Agent").select_option("shell")
+    page.get_by_role("button", name="Start attempt").click()
+
+    expect(page.get_by_role("status")).to_contain_text("Attempt att-")
+    assert first["attempt_id"] not in page.url
+    expect(page.locator("#run-status")).to_have_text("running")
+    stops: list[str] = []
+    page.on(
+        "request", lambda request: stops.append(request.url) if "/stop/" in request.url else None
+    )
+    page.once("dialog", lambda dialog: dialog.dismiss())
+    page.get_by_role("button", name="Stop").click()
+    page.evaluate("1")  # a round trip: a submit that was not prevented has gone by now
+    assert stops == []
+    page.once("dialog", lambda dialog: dialog.accept())
+    page.get_by_role("button", name="Stop").click()
+
+    expect(page.get_by_role("status")).to_contain_text("Stop sent to 1 run.")
+    expect(page.locator("#run-status")).to_have_text("stopped", timeout=60_000)
+    api(server, "POST", f"/api/v1/attempts/{first['attempt_id']}/stop")
 
 
 def test_a_100000_line_log_scrolls_to_its_end_and_searches_without_freezing(
