@@ -177,11 +177,18 @@ def test_a_100000_line_log_scrolls_to_its_end_and_searches_without_freezing(
     context.close()
 
 
-def test_a_claude_session_reads_as_a_conversation(page: Page, server: Server) -> None:
+def test_a_claude_session_reads_as_a_conversation_while_it_runs(
+    page: Page, server: Server, tmp_path: Path
+) -> None:
+    fixture, go = FIXTURES / "entries" / "claude.jsonl", tmp_path / "go"
+    replay = tmp_path / "replay.sh"  # the session up to its first tool result, then the rest
+    replay.write_text(
+        f"head -n 6 {fixture}; while [ ! -e {go} ]; do sleep 0.05; done; tail -n +7 {fixture}\n"
+    )
     page.goto(url(server, "/ui/agents/new/"))
     page.get_by_label("Name").fill("replay-claude")
     page.get_by_label("Agent type").select_option("custom")
-    page.get_by_label("Command").fill(f"cat {FIXTURES / 'entries' / 'claude.jsonl'}")
+    page.get_by_label("Command").fill(f"sh {replay}")
     page.get_by_role("button", name="Save").click()
     expect(page.get_by_role("status")).to_contain_text("saved")
     task = {"project_id": "talk", "task_id": "fix", "agent_type": "replay-claude", "prompt": "fix"}
@@ -191,16 +198,19 @@ def test_a_claude_session_reads_as_a_conversation(page: Page, server: Server) ->
 
     conversation = page.locator("#conversation")
     expect(page.get_by_role("tab", name="Conversation")).to_have_attribute("aria-selected", "true")
-    expect(conversation.locator(".entry.assistant_message").last).to_contain_text(
-        "The test suite passes now."
-    )
     expect(conversation.locator(".entry.thinking")).to_have_count(1)
     failed = conversation.locator(".entry.tool_use", has_text="python -m pytest -q").first
     expect(failed.locator(".badge")).to_have_text("failed")
     expect(failed.locator("pre.output")).to_contain_text("Exit code 1")
+    expect(conversation.locator(".entry.assistant_message")).to_have_count(0)
+    go.touch()  # the rest arrives while the page is open
+    expect(conversation.locator(".entry.assistant_message").last).to_contain_text(
+        "The test suite passes now."
+    )
     expect(conversation.locator(".entry.tool_use", has_text="Edit")).to_contain_text("calc.py")
     expect(conversation.locator(".entry.plan")).not_to_have_count(0)
     expect(conversation.locator(".entry.usage")).to_contain_text("Tokens:")
+    expect(page.locator("#run-status")).to_have_text("success")
     screenshot(page, "conversation")
 
 
