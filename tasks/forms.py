@@ -103,5 +103,5 @@ class FollowUpForm(forms.Form):
 class DraftForm(forms.Form):
     """A save of the follow-up box: its text and the draft version it was read at."""
 
-    prompt = forms.CharField(required=False, strip=False, max_length=100_000)
+    prompt = forms.CharField(required=False, strip=False, max_length=1_000_000)
     version = forms.IntegerField(min_value=0, max_value=2_147_483_647)

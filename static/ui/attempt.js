@@ -19,6 +19,20 @@ function debounce(wait, action) {
   return later;
 }
 
+// At most once per `wait` while calls keep coming (a debounce would wait for a pause that a
+// chatty run never makes).
+function throttle(wait, action) {
+  let timer = null;
+  return function () {
+    if (timer === null) {
+      timer = setTimeout(() => {
+        timer = null;
+        action();
+      }, wait);
+    }
+  };
+}
+
 // The raw log: every line is kept as text; only those in view (and OVERSCAN around) are in
 // the DOM, placed under a spacer as tall as all of them. It follows the tail while the view
 // is at the bottom, and stays where the user scrolled to otherwise.
@@ -250,7 +264,7 @@ async function startRun(section) {
   endButton.addEventListener("click", () => log.jumpToEnd());
   wireSearch(log);
   wireTabs(log, conversation);
-  const refreshConversation = debounce(700, () => conversation.changed());
+  const refreshConversation = throttle(700, () => conversation.changed());
   const answer = await fetch(section.dataset.linesUrl, { credentials: "same-origin" });
   const stored = answer.ok ? await answer.json() : { lines: [], cursor: "" };
   log.addAll(stored.lines);

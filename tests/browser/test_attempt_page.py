@@ -7,11 +7,12 @@ when an API key is set."""
 from __future__ import annotations
 
 import json
+import re
 import urllib.request
 from pathlib import Path
 from typing import Any
 
-from playwright.sync_api import Browser, Page, expect
+from playwright.sync_api import Browser, Page, WebSocketRoute, expect
 
 from tests.browser.conftest import screenshot
 from tests.conftest import FIXTURES, wait_for
@@ -94,6 +95,35 @@ def test_a_shell_tasks_lines_appear_live_and_a_follow_up_is_sent(
     page.goto(url(server, "/ui/projects/live/tasks/slow/"))
     expect(page.locator(f'[data-attempt="{ids["attempt_id"]}"] .runs li')).to_have_count(2)
     screenshot(page, "task")
+
+
+def test_a_dropped_log_connection_resumes_after_its_last_line(
+    page: Page, server: Server, tmp_path: Path
+) -> None:
+    first, second = tmp_path / "first", tmp_path / "second"
+    wait = "while [ ! -e {} ]; do sleep 0.05; done"
+    script = f"echo one; {wait.format(first)}; echo two; {wait.format(second)}; echo three"
+    task = {"project_id": "drop", "task_id": "t", "agent_type": "shell", "prompt": script}
+    ids = started(server, task)
+    sockets: list[WebSocketRoute] = []
+
+    def through(socket: WebSocketRoute) -> None:  # the real server behind each page socket
+        socket.connect_to_server()
+        sockets.append(socket)
+
+    page.route_web_socket(re.compile(r"/ws/runs/"), through)
+    page.goto(url(server, f"/ui/attempts/{ids['attempt_id']}/"))
+    log = page.locator("#log-lines")
+    expect(log).to_contain_text("one")
+    first.touch()
+    expect(log).to_contain_text("two")  # live, over the first socket
+
+    sockets[0].close(code=1012, reason="server restarting")  # the page's side drops
+    second.touch()
+
+    expect(log).to_contain_text("three")
+    assert len(sockets) == 2 and sockets[1].url.endswith("?after=2%3A0")  # after "two"
+    expect(log.locator(".ln")).to_have_text(["one", "two", "three"])  # none lost or twice
 
 
 def test_a_new_attempt_is_started_from_the_task_page_and_stopped_after_asking(
