@@ -186,7 +186,8 @@ def attempt_follow_up_view(request: HttpRequest, attempt_id: str) -> HttpRespons
         except (UnknownAgent, ValueError, services.TaskConflict, OSError) as exc:
             messages.error(request, f"Follow-up not sent: {exc}")
         else:
-            Draft.objects.filter(attempt=attempt).delete()
+            # The draft that was sent, not one another tab has saved since.
+            Draft.objects.filter(attempt=attempt, prompt=form.cleaned_data["prompt"]).delete()
             state = "waits for the active run to end" if waiting else "started"
             messages.success(request, f"Follow-up {run.id} {state}.")
             return redirect(f"{reverse('attempt', args=[attempt.id])}?run={run.id}")
@@ -212,8 +213,11 @@ def attempt_draft_view(request: HttpRequest, attempt_id: str) -> JsonResponse:
     if not form.is_valid():
         return error_json(400, "invalid draft", fields=form.errors.get_json_data())
     data = form.cleaned_data
-    try:
-        saved = draft_save(attempt, version=data["version"], prompt=data["prompt"], queued=False)
+    queued = Draft.objects.filter(attempt=attempt).values_list("queued", flat=True).first()
+    try:  # the box edits the text; whether it is queued is the API's to say
+        saved = draft_save(
+            attempt, version=data["version"], prompt=data["prompt"], queued=bool(queued)
+        )
     except DraftVersionStale as exc:
         return error_json(409, exc.message, **exc.details)
     return JsonResponse({"prompt": saved.prompt, "version": saved.version})

@@ -98,6 +98,16 @@ def test_a_follow_up_is_sent_and_its_draft_is_done_with(client: Client, run: Run
     assert not Draft.objects.filter(attempt=run.attempt).exists()
 
 
+def test_a_draft_saved_since_by_another_tab_stays(client: Client, run: Run) -> None:
+    Draft.objects.create(attempt=run.attempt, prompt="the next one", queued=True)
+
+    client.post(f"/ui/attempts/{run.attempt_id}/follow-up/", {"prompt": "echo again"})
+    client.post(f"/ui/attempts/{run.attempt_id}/draft/", {"prompt": "the next two", "version": 1})
+
+    draft = Draft.objects.get(attempt=run.attempt)
+    assert (draft.prompt, draft.queued, draft.version) == ("the next two", True, 2)
+
+
 def test_a_blank_follow_up_is_not_sent(client: Client, run: Run) -> None:
     response = client.post(
         f"/ui/attempts/{run.attempt_id}/follow-up/", {"prompt": "  "}, follow=True
