@@ -50,6 +50,7 @@ class LogView {
     this.following = true;
     this.range = [0, -1];
     this.ansi = new AnsiUp();
+    this.ansi.use_classes = true; // the 16 colours from conductor.css, readable on the log's dark
     this.lineHeight = this.measure();
     view.addEventListener("scroll", () => this.scrolled());
     this.onchange = () => {};
