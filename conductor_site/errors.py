@@ -3,7 +3,8 @@
 Every error is JSON, never an HTML page: DRF's exceptions go through `api_exception_handler`,
 Django's own errors through the handlers and views below, and any other error response
 (a 405 from a plain view, a 400 from `DisallowedHost`) through `JsonErrorMiddleware`.
-The one exception is the 401, whose body the contract fixes (`conductor_site.auth`).
+The exceptions: the 401, whose body the contract fixes (`conductor_site.auth`), and the pages
+for people (the admin, the dashboard under `/ui/`), whose errors stay pages.
 """
 
 from __future__ import annotations
@@ -14,7 +15,8 @@ from typing import Any
 
 from django.conf import settings
 from django.core.exceptions import RequestDataTooBig, SuspiciousOperation
-from django.http import HttpRequest, HttpResponse, JsonResponse
+from django.http import Http404, HttpRequest, HttpResponse, JsonResponse
+from django.views.defaults import page_not_found
 from rest_framework import exceptions
 from rest_framework.renderers import JSONRenderer
 from rest_framework.response import Response
@@ -151,7 +153,9 @@ def json_403(request: HttpRequest, exception: Exception | None = None) -> JsonRe
     return error_json(403, message)
 
 
-def json_404(request: HttpRequest, exception: Exception | None = None) -> JsonResponse:
+def json_404(request: HttpRequest, exception: Exception | None = None) -> HttpResponse:
+    if request.path.startswith("/ui/"):
+        return page_not_found(request, exception or Http404())
     return error_json(404, f"not found: {request.path}")
 
 
@@ -163,10 +167,14 @@ def csrf_failure(request: HttpRequest, reason: str = "") -> JsonResponse:
     return error_json(403, f"CSRF verification failed: {reason}" if reason else "CSRF failed")
 
 
+HTML_PREFIXES = ("/admin/", "/ui/")
+
+
 class JsonErrorMiddleware:
     """Rewrites non-JSON error responses into the error shape, keeping their headers.
 
-    The admin keeps its HTML pages; it is for people in a browser, not for API clients.
+    The admin and the dashboard (`/ui/`) keep their HTML pages: they are for people in a
+    browser, not for API clients.
     """
 
     def __init__(self, get_response: Callable[[HttpRequest], HttpResponse]) -> None:
@@ -178,7 +186,7 @@ class JsonErrorMiddleware:
             response.status_code < 400
             or response.streaming
             or response.get("Content-Type", "").startswith("application/json")
-            or request.path.startswith("/admin/")
+            or request.path.startswith(HTML_PREFIXES)
         ):
             return response
         details = {}

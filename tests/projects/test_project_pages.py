@@ -131,3 +131,11 @@ def test_deleting_a_project_with_active_runs_needs_the_stop_box(
 def test_an_unknown_project_is_a_404(client: Client, db: None) -> None:
     for path in ["/ui/projects/nope/", "/ui/projects/nope/edit/", "/ui/projects/nope/delete/"]:
         assert client.get(path).status_code == 404
+
+
+def test_a_dashboard_404_is_a_page_not_json(client: Client, db: None) -> None:
+    response = client.get("/ui/projects/nope/")
+
+    assert response.status_code == 404
+    assert response["Content-Type"].startswith("text/html")
+    assert "Back to the projects" in response.content.decode()
