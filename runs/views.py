@@ -19,6 +19,7 @@ from django.shortcuts import get_object_or_404, redirect, render
 from django.views.decorators.http import require_http_methods, require_POST, require_safe
 
 from conductor_site.errors import error_json
+from conductor_site.ids import is_identifier
 from conductor_site.params import QUERY_INT_MAX
 from projects.models import AgentProfile
 from runs.agents import UnknownAgent, agent_for, agents_installed
@@ -132,7 +133,9 @@ def attempt_stop_view(request: HttpRequest, attempt_id: str) -> HttpResponse:
 def run_entries_partial(request: HttpRequest, run_id: str) -> HttpResponse:
     """The conversation's entries after index `after` and the earlier ones that changed
     (applied by index, as `GET /api/v1/runs/<r>/entries` answers), rendered."""
-    run = get_object_or_404(Run, id=run_id)
+    run = _script_run(run_id)
+    if isinstance(run, JsonResponse):
+        return run
     raw = request.GET.get("after", "0")
     if not (raw.isascii() and raw.isdigit()) or int(raw) > QUERY_INT_MAX:
         return error_json(400, f"after must be a whole number from 0 to {QUERY_INT_MAX}")
@@ -146,7 +149,9 @@ def run_log_lines(request: HttpRequest, run_id: str) -> JsonResponse:
     """The stored log at once, `{lines, cursor}`, so a long log opens in one read; the page
     then follows `/ws/runs/<r>/logs/?after=<cursor>` (a frame a line would take minutes for
     100,000 lines). Lines in `seq` order, numbered as the stream numbers them."""
-    run = get_object_or_404(Run, id=run_id)
+    run = _script_run(run_id)
+    if isinstance(run, JsonResponse):
+        return run
     lines: list[str] = []
     cursor = ""
     chunks = LogChunk.objects.filter(run=run).order_by("seq").values_list("seq", "stream", "text")
@@ -155,6 +160,15 @@ def run_log_lines(request: HttpRequest, run_id: str) -> JsonResponse:
         lines.extend(numbered)
         cursor = f"{seq}:{len(numbered) - 1}" if numbered else cursor
     return JsonResponse({"lines": lines, "cursor": cursor})
+
+
+def _script_run(run_id: str) -> Run | JsonResponse:
+    """The run a page's script asks for, or its refusal in the error shape (a script reads
+    it, where a person following a link gets the 404 page)."""
+    if not is_identifier(run_id):
+        return error_json(400, f"invalid run id {run_id!r}")
+    run = Run.objects.filter(id=run_id).first()
+    return run if run is not None else error_json(404, f"run {run_id!r} not found")
 
 
 @require_safe

@@ -31,16 +31,26 @@ def test_the_latest_agent_run_is_shown_unless_another_is_asked_for(
     assert f'<section id="run" data-run="{setup.id}"' in chosen
 
 
-def test_unknown_or_foreign_ids_are_404_in_the_error_shape(
+def test_unknown_or_foreign_ids_are_the_404_page(
     client: Client, run: Run, project: Project
 ) -> None:
     other = make_run(make_task(project, "t2"))
-    assert_error(client.get("/ui/attempts/ghost/"), 404, "NOT_FOUND")
-    assert_error(client.get(f"/ui/attempts/{run.attempt_id}/?run={other.id}"), 404, "NOT_FOUND")
-    assert_error(client.get(f"/ui/attempts/{run.attempt_id}/?run=../x"), 404, "NOT_FOUND")
-    assert_error(client.get("/ui/attempts/a.b/"), 404, "NOT_FOUND")
-    for path in ("lines/", "entries/", "log/stdout/"):
+    for path in [
+        "/ui/attempts/ghost/",
+        f"/ui/attempts/{run.attempt_id}/?run={other.id}",
+        f"/ui/attempts/{run.attempt_id}/?run=../x",
+        "/ui/attempts/a.b/",
+        "/ui/runs/ghost/log/stdout/",
+    ]:
+        assert client.get(path).status_code == 404, path
+
+
+def test_what_the_pages_script_reads_is_refused_in_the_error_shape(
+    db: None, client: Client
+) -> None:
+    for path in ("lines/", "entries/"):
         assert_error(client.get(f"/ui/runs/ghost/{path}"), 404, "NOT_FOUND")
+        assert_error(client.get(f"/ui/runs/a.b/{path}"), 400, "BAD_REQUEST")
 
 
 def test_the_stored_log_comes_at_once_with_the_cursor_to_follow_from(

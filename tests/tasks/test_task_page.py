@@ -35,8 +35,8 @@ def test_the_timeline_shows_each_attempt_and_its_runs(client: Client, run: Run) 
 
 
 def test_an_unknown_task_is_404(client: Client, project: Project) -> None:
-    assert_error(client.get("/ui/projects/demo/tasks/ghost/"), 404, "NOT_FOUND")
-    assert_error(client.get("/ui/projects/ghost/tasks/t1/"), 404, "NOT_FOUND")
+    assert client.get("/ui/projects/demo/tasks/ghost/").status_code == 404
+    assert client.get("/ui/projects/ghost/tasks/t1/").status_code == 404
 
 
 def test_a_new_attempt_starts_from_the_branch_asked_for(
@@ -115,4 +115,4 @@ def test_a_blank_follow_up_is_not_sent(client: Client, run: Run) -> None:
 
     assert "Follow-up not sent" in response.content.decode()
     assert Run.objects.count() == 1
-    assert_error(client.post("/ui/attempts/ghost/follow-up/", {"prompt": "x"}), 404, "NOT_FOUND")
+    assert client.post("/ui/attempts/ghost/follow-up/", {"prompt": "x"}).status_code == 404
