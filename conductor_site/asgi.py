@@ -3,6 +3,7 @@ from __future__ import annotations
 import os
 
 import django
+from channels.auth import AuthMiddlewareStack
 from channels.routing import ProtocolTypeRouter, URLRouter
 
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "conductor_site.settings")
@@ -15,10 +16,11 @@ from runs.routing import websocket_urlpatterns  # noqa: E402
 
 django_application = ReusedThreadsASGIHandler()
 
-# Chunked bodies get their length first; then the lean bus append, then Django.
+# Chunked bodies get their length first; then the lean bus append, then Django. A WebSocket
+# gets the session's user (the dashboard's pages sign in with it, `live.consumers`).
 application = ProtocolTypeRouter(
     {
         "http": BodyLength(BusAppends(django_application)),
-        "websocket": URLRouter(websocket_urlpatterns),
+        "websocket": AuthMiddlewareStack(URLRouter(websocket_urlpatterns)),
     }
 )

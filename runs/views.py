@@ -1,28 +1,44 @@
 """The dashboard's Now page (every run that is active, across projects, with stop), its
-Agents page (agent profiles, and which agent CLIs this server finds, with their versions) and
-an attempt's review page (its diff, its branch status, and landing it).
+Agents page (agent profiles, and which agent CLIs this server finds, with their versions),
+the attempt page: a header with stop, and the selected run's conversation and raw log, and
+the attempt's review page (its diff, its branch status, and landing it).
+
+The raw log is live from `/ws/runs/<r>/logs/` (the page's session stands in for the key on
+the dashboard's own origin, `conductor_site.live.consumers`); the conversation is a partial
+of the run's entries (`runs.entries.replay.entries_of`, as `GET /api/v1/runs/<r>/entries`),
+fetched again as log lines arrive; the stored log comes in one read first
+(`run_log_lines`), and the full log downloads from `run_log_download`.
 
 The review page renders the attempt; its diff and branch status are read after the page, by
 `static/ui/review.js` from the attempts API mounted for the session under /ui/api/v1/
 (`conductor_site.auth.session_api_urls`): a worktree is read on the worker that owns it, which
-may take seconds, and no page waits on that."""
+may take seconds, and no page waits on that.
+"""
 
 from __future__ import annotations
 
 import os
 
 from django.contrib import messages
-from django.http import HttpRequest, HttpResponse
+from django.http import Http404, HttpRequest, HttpResponse, JsonResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.views.decorators.http import require_http_methods, require_POST, require_safe
 
+from conductor_site.errors import error_json
+from conductor_site.ids import is_identifier
+from conductor_site.params import QUERY_INT_MAX
 from projects.models import AgentProfile
-from runs.agents import agents_installed
+from runs.agents import UnknownAgent, agent_for, agents_installed
+from runs.entries.replay import entries_of
+from runs.files import run_file_text
 from runs.forms import AgentProfileForm
-from runs.models import ACTIVE_STATUSES, Attempt, MergeStrategy, Run
-from runs.services import run_stop
+from runs.models import ACTIVE_STATUSES, Attempt, LogChunk, MergeStrategy, Run
+from runs.services import attempt_stop, run_stop
+from runs.streams.run_reads import Chunk
 
 NOW_LIMIT = 500
+ENTRIES_PAGE = 500
+LOG_STREAMS = ("stdout", "stderr")
 
 
 @require_safe
@@ -68,6 +84,109 @@ def agent_edit(request: HttpRequest, name: str | None = None) -> HttpResponse:
     return render(
         request, "runs/agent_form.html", {"section": "agents", "form": form, "profile": profile}
     )
+
+
+@require_safe
+def attempt_detail(request: HttpRequest, attempt_id: str) -> HttpResponse:
+    """`?run=` selects one of the attempt's runs; by default its latest agent run."""
+    attempt = get_object_or_404(Attempt.objects.select_related("task__project"), id=attempt_id)
+    runs = list(attempt.runs.defer("prompt").order_by("created_at", "id"))
+    selected = _selected_run(runs, request.GET.get("run", ""))
+    context = {
+        "section": "projects",
+        "attempt": attempt,
+        "task": attempt.task,
+        "runs": runs,
+        "run": selected,
+        "active": any(run.is_active for run in runs) or attempt.status in ACTIVE_STATUSES,
+        "tab": _default_tab(attempt, selected),
+    }
+    return render(request, "runs/attempt.html", context)
+
+
+def _selected_run(runs: list[Run], wanted: str) -> Run | None:
+    if wanted:
+        for run in runs:
+            if run.id == wanted:
+                return run
+        raise Http404(f"the attempt has no run {wanted!r}")
+    agents = [run for run in runs if run.kind == Run.Kind.AGENT]
+    return (agents or runs)[-1] if runs else None
+
+
+def _default_tab(attempt: Attempt, run: Run | None) -> str:
+    """The conversation for an agent's run; the raw log for scripts (a shell agent, setup,
+    cleanup, dev server), whose conversation would only repeat it."""
+    if run is None or run.kind != Run.Kind.AGENT:
+        return "log"
+    try:
+        return "log" if agent_for(attempt.agent).type == "shell" else "conversation"
+    except UnknownAgent:  # the profile was deleted since
+        return "conversation"
+
+
+@require_POST
+def attempt_stop_view(request: HttpRequest, attempt_id: str) -> HttpResponse:
+    """The attempt page's Stop (the page asks first): as `POST /api/v1/attempts/<a>/stop`,
+    without waiting for the runs to end, which the page shows live."""
+    attempt = get_object_or_404(Attempt, id=attempt_id)
+    stopped = attempt_stop(attempt)
+    messages.success(request, f"Stop sent to {len(stopped)} run{'s' if len(stopped) != 1 else ''}.")
+    return redirect("attempt", attempt_id=attempt.id)
+
+
+@require_safe
+def run_entries_partial(request: HttpRequest, run_id: str) -> HttpResponse:
+    """The conversation's entries after index `after` and the earlier ones that changed
+    (applied by index, as `GET /api/v1/runs/<r>/entries` answers), rendered."""
+    run = _script_run(run_id)
+    if isinstance(run, JsonResponse):
+        return run
+    raw = request.GET.get("after", "0")
+    if not (raw.isascii() and raw.isdigit()) or int(raw) > QUERY_INT_MAX:
+        return error_json(400, f"after must be a whole number from 0 to {QUERY_INT_MAX}")
+    page = entries_of(run, after=int(raw), limit=ENTRIES_PAGE)
+    context = {"entries": page.entries, "next_after": page.next_after, "has_more": page.has_more}
+    return render(request, "runs/entries.html", context)
+
+
+@require_safe
+def run_log_lines(request: HttpRequest, run_id: str) -> JsonResponse:
+    """The stored log at once, `{lines, cursor}`, so a long log opens in one read; the page
+    then follows `/ws/runs/<r>/logs/?after=<cursor>` (a frame a line would take minutes for
+    100,000 lines). Lines in `seq` order, numbered as the stream numbers them."""
+    run = _script_run(run_id)
+    if isinstance(run, JsonResponse):
+        return run
+    lines: list[str] = []
+    cursor = ""
+    chunks = LogChunk.objects.filter(run=run).order_by("seq").values_list("seq", "stream", "text")
+    for seq, stream, text in chunks.iterator(chunk_size=200):
+        numbered = Chunk(seq, stream, text, "").lines()
+        lines.extend(numbered)
+        cursor = f"{seq}:{len(numbered) - 1}" if numbered else cursor
+    return JsonResponse({"lines": lines, "cursor": cursor})
+
+
+def _script_run(run_id: str) -> Run | JsonResponse:
+    """The run a page's script asks for, or its refusal in the error shape (a script reads
+    it, where a person following a link gets the 404 page)."""
+    if not is_identifier(run_id):
+        return error_json(400, f"invalid run id {run_id!r}")
+    run = Run.objects.filter(id=run_id).first()
+    return run if run is not None else error_json(404, f"run {run_id!r} not found")
+
+
+@require_safe
+def run_log_download(request: HttpRequest, run_id: str, stream: str) -> HttpResponse:
+    """The run's whole stdout or stderr as a file, from the stored log."""
+    run = get_object_or_404(Run.objects.select_related("attempt__task"), id=run_id)
+    if stream not in LOG_STREAMS:
+        return error_json(400, f"unknown stream {stream!r}: use stdout or stderr")
+    text = run_file_text(run, stream) or ""
+    response = HttpResponse(text, content_type="text/plain; charset=utf-8")
+    response["Content-Disposition"] = f'attachment; filename="{run.id}-{stream}.log"'
+    return response
 
 
 @require_safe

@@ -7,7 +7,8 @@ from typing import Any
 from django import forms
 
 from conductor_site.ids import IDENTIFIER_RE, is_identifier, new_task_id
-from projects.models import AgentProfile
+from projects import git
+from projects.models import AgentProfile, Project
 from runs.agents import AGENT_TYPES
 from tasks.api import DEPENDS_ON_MAX
 
@@ -63,3 +64,44 @@ class TaskCreateForm(forms.Form):
             "agent_type": data["agent"],
             "depends_on": data["depends_on"],
         }
+
+
+class AttemptStartForm(forms.Form):
+    """A new attempt on the task page: the agent (the task's by default) and the branch to
+    start from, checked as `POST /api/v1/attempts` checks it."""
+
+    agent = forms.ChoiceField(choices=agent_choices)
+    base_branch = forms.CharField(
+        max_length=255, required=False, label="Base branch", help_text="Empty: the project's."
+    )
+
+    def __init__(self, *args: Any, project: Project, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.project = project
+
+    def clean_base_branch(self) -> str:
+        base = str(self.cleaned_data.get("base_branch") or "").strip()
+        if base and not self.project.has_repository:
+            raise forms.ValidationError("this project has no git repository")
+        if base and not (
+            git.branch_name_valid(base) and git.branch_exists(self.project.project_root, base)
+        ):
+            raise forms.ValidationError(f"{base!r} is not a branch of {self.project.project_root}")
+        return base
+
+
+class FollowUpForm(forms.Form):
+    prompt = forms.CharField(widget=forms.Textarea(attrs={"rows": 3}), strip=False)
+
+    def clean_prompt(self) -> str:
+        prompt = str(self.cleaned_data["prompt"])
+        if not prompt.strip():
+            raise forms.ValidationError("write what the agent should do next")
+        return prompt
+
+
+class DraftForm(forms.Form):
+    """A save of the follow-up box: its text and the draft version it was read at."""
+
+    prompt = forms.CharField(required=False, strip=False, max_length=1_000_000)
+    version = forms.IntegerField(min_value=0, max_value=2_147_483_647)

@@ -4,6 +4,11 @@ feed through `follow()` and sends each of its events as a JSON frame (the paperl
 
 Close codes (after the handshake, so a client can read them): 4400 a bad id or cursor, 4401
 no valid API key, 4403 a foreign `Origin`, 4404 an unknown id; 1000 once the feed ended.
+
+A browser cannot set headers on a WebSocket, so the dashboard's pages prove themselves by
+their signed-in session instead of the key (`conductor_site.asgi` puts the session's user in
+the scope), and only from this server's own origin: another site's page is refused even when
+it carries the user's cookie.
 """
 
 from __future__ import annotations
@@ -58,7 +63,7 @@ class FeedConsumer(AsyncJsonWebsocketConsumer):
             k.decode("latin-1").lower(): v.decode("latin-1") for k, v in self.scope["headers"]
         }
         try:
-            if not key_accepted(presented_key(headers)):
+            if not (key_accepted(presented_key(headers)) or self._signed_in(headers)):
                 raise Refused(4401, "a valid API key is required")
             if not origin_allowed(headers.get("origin"), headers.get("host")):
                 raise Refused(4403, "foreign origin")
@@ -67,6 +72,13 @@ class FeedConsumer(AsyncJsonWebsocketConsumer):
             await self.close(code=refusal.code, reason=str(refusal))
             return
         self._pump = asyncio.create_task(self._send_feed(feed))
+
+    def _signed_in(self, headers: dict[str, str]) -> bool:
+        """A dashboard page's session: a signed-in user, on this server's own origin."""
+        user = self.scope.get("user")
+        origin = headers.get("origin")
+        same_origin = origin is not None and urlsplit(origin).netloc == headers.get("host")
+        return same_origin and user is not None and user.is_authenticated
 
     async def disconnect(self, code: int) -> None:
         if self._pump is not None:

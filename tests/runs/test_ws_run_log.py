@@ -136,3 +136,26 @@ def test_a_foreign_origin_closes_4403(finished: Run) -> None:
     assert connect_and_read(path, [host, (b"origin", b"https://evil.example")]) == ([], 4403)
     assert connect_and_read(path, [host, (b"origin", b"http://127.0.0.1:9")]) == ([], 4403)
     assert connect_and_read(path, [host, (b"origin", b"http://127.0.0.1:14355")])[1] == 1000
+
+
+def test_with_a_key_a_signed_in_session_stands_in_for_it_on_this_origin_only(
+    finished: Run, settings: Settings
+) -> None:
+    """The dashboard's pages cannot set a header on a WebSocket: their session proves them,
+    from this server's own page; another site's page with the same cookie is refused."""
+    from django.contrib.auth.models import User
+    from django.test import Client
+
+    settings.CONDUCTOR = {**settings.CONDUCTOR, "API_KEY": "sekret"}
+    browser = Client()
+    browser.force_login(User.objects.create_user("ada", password="a long pass phrase"))
+    cookie = (b"cookie", f"sessionid={browser.cookies['sessionid'].value}".encode())
+    host = (b"host", b"127.0.0.1:14355")
+    path = f"/ws/runs/{finished.id}/logs/"
+
+    frames, code = connect_and_read(path, [host, cookie, (b"origin", b"http://127.0.0.1:14355")])
+    assert frames[-1] == {"type": "done"} and code == 1000
+    assert connect_and_read(path, [host, cookie]) == ([], 4401)  # no Origin: not a page
+    assert connect_and_read(path, [host, (b"origin", b"http://127.0.0.1:14355")]) == ([], 4401)
+    stale = (b"cookie", b"sessionid=not-a-session")
+    assert connect_and_read(path, [host, stale, (b"origin", b"http://127.0.0.1:14355")])[1] == 4401

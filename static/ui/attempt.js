@@ -1,0 +1,399 @@
+// The attempt page: the selected run's raw log (live from /ws/runs/<r>/logs/, a virtual list
+// that renders only the lines in view, so 100,000 lines scroll as smoothly as ten), its
+// conversation (the entries partial, fetched again as log lines arrive), the tabs between
+// them, the Stop confirmation, and the follow-up box whose text is kept as the attempt's
+// draft while it is written.
+import { AnsiUp } from "../vendor/ansi_up-6.0.6/ansi_up.js";
+
+const csrf = document.querySelector('meta[name="csrf-token"]').content;
+const OVERSCAN = 20; // lines rendered above and below the view
+const ANSI_CODE = /\x1b\[[0-9;?]*[ -\/]*[@-~]/g;
+
+function debounce(wait, action) {
+  let timer = null;
+  const later = function () {
+    clearTimeout(timer);
+    timer = setTimeout(action, wait);
+  };
+  later.cancel = () => clearTimeout(timer);
+  return later;
+}
+
+// At most once per `wait` while calls keep coming (a debounce would wait for a pause that a
+// chatty run never makes).
+function throttle(wait, action) {
+  let timer = null;
+  return function () {
+    if (timer === null) {
+      timer = setTimeout(() => {
+        timer = null;
+        action();
+      }, wait);
+    }
+  };
+}
+
+// The raw log: every line is kept as text; only those in view (and OVERSCAN around) are in
+// the DOM, placed under a spacer as tall as all of them. It follows the tail while the view
+// is at the bottom, and stays where the user scrolled to otherwise.
+class LogView {
+  constructor(view) {
+    this.view = view;
+    this.spacer = view.querySelector(".log-spacer");
+    this.window = view.querySelector(".log-lines");
+    this.lines = [];
+    this.plain = []; // lower-cased lines without ANSI codes, made when a search needs them
+    this.pending = [];
+    this.matches = [];
+    this.current = -1;
+    this.query = "";
+    this.following = true;
+    this.range = [0, -1];
+    this.ansi = new AnsiUp();
+    this.ansi.use_classes = true; // the 16 colours from conductor.css, readable on the log's dark
+    this.lineHeight = this.measure();
+    view.addEventListener("scroll", () => this.scrolled());
+    this.onchange = () => {};
+  }
+
+  measure() {
+    this.window.innerHTML = '<div class="ln">x</div>';
+    const height = this.window.firstChild.getBoundingClientRect().height;
+    this.window.innerHTML = "";
+    return height || 18;
+  }
+
+  add(line) {
+    this.pending.push(line);
+    if (this.pending.length === 1) requestAnimationFrame(() => this.flush());
+  }
+
+  addAll(lines) {
+    if (!lines.length) return;
+    const first = !this.pending.length;
+    for (const line of lines) this.pending.push(line);
+    if (first) requestAnimationFrame(() => this.flush());
+  }
+
+  flush() {
+    const start = this.lines.length;
+    for (const line of this.pending) this.lines.push(line);
+    this.pending = [];
+    if (this.query) this.search(this.query, start);
+    this.spacer.style.height = this.lines.length * this.lineHeight + "px";
+    if (this.following) this.view.scrollTop = this.view.scrollHeight;
+    this.render(true);
+    this.onchange();
+  }
+
+  scrolled() {
+    const view = this.view;
+    this.following = view.scrollTop + view.clientHeight >= view.scrollHeight - this.lineHeight;
+    this.render(false);
+    this.onchange();
+  }
+
+  render(force) {
+    const top = this.view.scrollTop;
+    const first = Math.max(0, Math.floor(top / this.lineHeight) - OVERSCAN);
+    const shown = Math.ceil(this.view.clientHeight / this.lineHeight) + 2 * OVERSCAN;
+    const last = Math.min(this.lines.length - 1, first + shown);
+    if (!force && first === this.range[0] && last === this.range[1]) return;
+    this.range = [first, last];
+    const hit = new Set(this.matches.length ? this.visibleMatches(first, last) : []);
+    const parts = [];
+    for (let i = first; i <= last; i++) {
+      const cls = i === this.matches[this.current] ? "ln hit current" : hit.has(i) ? "ln hit" : "ln";
+      // Each line starts with no colour: a colour left open on one line does not leak into
+      // the lines rendered after it, whichever are in view.
+      const html = this.ansi.ansi_to_html("\x1b[0m" + this.lines[i]);
+      parts.push(`<div class="${cls}" data-line="${i + 1}">${html}</div>`);
+    }
+    this.window.style.transform = `translateY(${first * this.lineHeight}px)`;
+    this.window.innerHTML = parts.join("");
+  }
+
+  visibleMatches(first, last) {
+    const found = [];
+    for (const index of this.matches) if (index >= first && index <= last) found.push(index);
+    return found;
+  }
+
+  jumpToEnd() {
+    this.following = true;
+    this.view.scrollTop = this.view.scrollHeight;
+    this.render(true);
+  }
+
+  // Matches of `query` (case-insensitive, colours ignored) from line `from` on.
+  search(query, from) {
+    const wanted = query.toLowerCase();
+    if (from === 0) {
+      this.matches = [];
+      this.current = -1;
+    }
+    this.query = query;
+    if (!query) return this.render(true);
+    for (let i = from; i < this.lines.length; i++) {
+      if (this.plain[i] === undefined) this.plain[i] = this.lines[i].replace(ANSI_CODE, "").toLowerCase();
+      if (this.plain[i].includes(wanted)) this.matches.push(i);
+    }
+  }
+
+  step(direction) {
+    if (!this.matches.length) return;
+    const count = this.matches.length;
+    this.current = this.current < 0 ? (direction > 0 ? 0 : count - 1) : (this.current + direction + count) % count;
+    const line = this.matches[this.current];
+    this.following = false;
+    const top = line * this.lineHeight - this.view.clientHeight / 2;
+    this.view.scrollTop = Math.max(0, top);
+    this.render(true);
+  }
+}
+
+// The log's WebSocket: frames `log` (with `cursor`), `status`, `done`, after `cursor` (the
+// stored lines were read at once before); after a dropped connection it reconnects with the
+// last cursor, so no line is lost or shown twice.
+function followLog(path, cursor, handlers) {
+  let delay = 500;
+  function connect() {
+    const scheme = location.protocol === "https:" ? "wss:" : "ws:";
+    const query = cursor ? "?after=" + encodeURIComponent(cursor) : "";
+    const socket = new WebSocket(`${scheme}//${location.host}${path}${query}`);
+    let finished = false;
+    socket.onmessage = (message) => {
+      const frame = JSON.parse(message.data);
+      if (frame.type === "log") {
+        cursor = frame.cursor;
+        handlers.line(frame);
+      } else if (frame.type === "status") {
+        handlers.status(frame);
+      } else if (frame.type === "done") {
+        finished = true;
+        handlers.done();
+      }
+      delay = 500;
+    };
+    socket.onclose = (event) => {
+      if (finished || event.code === 1000) return;
+      if (event.code >= 4400 && event.code < 4500) return handlers.refused(event.reason || String(event.code));
+      handlers.reconnecting();
+      setTimeout(connect, delay);
+      delay = Math.min(delay * 2, 10000);
+    };
+  }
+  connect();
+}
+
+// The conversation: the entries partial after the last index held; an entry sent again
+// (a tool call that finished) replaces the one with its index.
+class Conversation {
+  constructor(panel, url) {
+    this.panel = panel;
+    this.list = panel.querySelector("#conversation");
+    this.more = panel.querySelector("#conversation-more");
+    this.empty = panel.querySelector("#conversation-empty");
+    this.url = url;
+    this.after = 0;
+    this.busy = false;
+    this.again = false;
+    this.stale = true;
+    this.more.addEventListener("click", () => this.refresh());
+  }
+
+  visible() {
+    return !this.panel.hidden;
+  }
+
+  // While the tab is hidden a change only marks it stale; it is fetched when shown.
+  changed() {
+    this.stale = true;
+    if (this.visible()) this.refresh();
+  }
+
+  async refresh() {
+    if (this.busy) {
+      this.again = true;
+      return;
+    }
+    this.busy = true;
+    this.stale = false;
+    try {
+      const response = await fetch(`${this.url}?after=${this.after}`, { credentials: "same-origin" });
+      if (response.ok) this.apply(await response.text());
+    } finally {
+      this.busy = false;
+      if (this.again) {
+        this.again = false;
+        this.refresh();
+      }
+    }
+  }
+
+  apply(html) {
+    const template = document.createElement("template");
+    template.innerHTML = html;
+    const page = template.content.firstElementChild;
+    for (const entry of Array.from(page.children)) {
+      const held = this.list.querySelector(`[data-index="${entry.dataset.index}"]`);
+      if (held) held.replaceWith(entry);
+      else this.list.append(entry);
+    }
+    this.after = Number(page.dataset.nextAfter);
+    this.more.hidden = page.dataset.hasMore !== "true";
+    this.empty.hidden = this.list.children.length > 0;
+  }
+}
+
+function setBadge(element, status) {
+  element.className = "badge " + status;
+  element.textContent = status;
+}
+
+async function startRun(section) {
+  const log = new LogView(document.getElementById("log-view"));
+  const conversation = new Conversation(document.getElementById("panel-conversation"), section.dataset.entriesUrl);
+  const count = document.getElementById("log-count");
+  const state = document.getElementById("log-state");
+  const endButton = document.getElementById("log-end");
+  log.onchange = () => {
+    count.textContent = `${log.lines.length.toLocaleString("en")} lines`;
+    endButton.classList.toggle("primary", !log.following);
+    state.textContent = log.following ? "" : "Paused: scrolled up. Jump to end to follow the log again.";
+  };
+  endButton.addEventListener("click", () => log.jumpToEnd());
+  wireSearch(log);
+  wireTabs(log, conversation);
+  const refreshConversation = throttle(700, () => conversation.changed());
+  const answer = await fetch(section.dataset.linesUrl, { credentials: "same-origin" });
+  const stored = answer.ok ? await answer.json() : { lines: [], cursor: "" };
+  log.addAll(stored.lines);
+  followLog(section.dataset.logSocket, stored.cursor, {
+    line(frame) {
+      log.add(frame.line);
+      refreshConversation();
+    },
+    status(frame) {
+      setBadge(document.getElementById("run-status"), frame.status);
+      section.dataset.status = frame.status;
+      if (frame.exit_code !== undefined) document.getElementById("run-exit").textContent = `exit ${frame.exit_code}`;
+    },
+    done() {
+      state.textContent = log.following ? "The run ended." : state.textContent;
+      conversation.changed();
+      refreshHeader();
+    },
+    refused(reason) {
+      state.textContent = `The log cannot be followed: ${reason}.`;
+    },
+    reconnecting() {
+      state.textContent = "Connection lost; reconnecting…";
+    },
+  });
+  if (conversation.visible()) conversation.refresh();
+}
+
+function wireSearch(log) {
+  const input = document.getElementById("log-search");
+  const matches = document.getElementById("log-matches");
+  const show = () => {
+    const total = log.matches.length;
+    matches.textContent = !log.query ? "" : total ? `${log.current + 1 || "–"} / ${total}` : "no match";
+  };
+  // The query as typed, searched once typing pauses or a step asks for it, and only once.
+  const searched = () => {
+    later.cancel();
+    if (input.value === log.query) return;
+    log.search(input.value, 0);
+    log.render(true);
+    show();
+  };
+  const later = debounce(200, searched);
+  const step = (direction) => {
+    searched();
+    log.step(direction);
+    show();
+  };
+  input.addEventListener("input", later);
+  input.addEventListener("keydown", (event) => {
+    if (event.key !== "Enter") return;
+    event.preventDefault();
+    step(event.shiftKey ? -1 : 1);
+  });
+  document.getElementById("log-next").addEventListener("click", () => step(1));
+  document.getElementById("log-previous").addEventListener("click", () => step(-1));
+  const onchange = log.onchange;
+  log.onchange = () => (onchange(), show());
+}
+
+function wireTabs(log, conversation) {
+  const tabs = Array.from(document.querySelectorAll('[role="tab"]'));
+  tabs.forEach((tab) =>
+    tab.addEventListener("click", () => {
+      for (const other of tabs) {
+        const selected = other === tab;
+        other.setAttribute("aria-selected", String(selected));
+        document.getElementById(other.getAttribute("aria-controls")).hidden = !selected;
+      }
+      if (tab.id === "tab-log") log.jumpToEnd();
+      else if (conversation.stale) conversation.refresh();
+    }),
+  );
+}
+
+// The follow-up box: its text is saved as the attempt's draft a moment after each change,
+// with the version it was read at (a 409 means another tab saved since: take its version and
+// save this text, which is what this user sees).
+async function startDraft(form) {
+  const box = form.querySelector("textarea");
+  const said = document.getElementById("draft-state");
+  const url = form.dataset.draftUrl;
+  const answer = await fetch(url, { credentials: "same-origin" });
+  let version = 0;
+  if (answer.ok) {
+    const draft = await answer.json();
+    version = draft.version;
+    if (!box.value) box.value = draft.prompt;
+  }
+  async function save(retry) {
+    const body = new URLSearchParams({ prompt: box.value, version: String(version) });
+    const response = await fetch(url, { method: "POST", headers: { "X-CSRFToken": csrf }, body, credentials: "same-origin" });
+    const data = await response.json();
+    if (response.status === 409 && retry) {
+      version = data.details.version;
+      return save(false);
+    }
+    if (response.ok) version = data.version;
+    said.textContent = response.ok ? " Draft saved." : ` Draft not saved: ${data.error}`;
+  }
+  const later = debounce(400, () => save(true));
+  box.addEventListener("input", later);
+  // Once sent, the server has done with the draft: a save still waiting must not bring it back.
+  form.addEventListener("submit", () => later.cancel());
+}
+
+// Once the run ended, the header (the attempt's status, its runs, Stop) is read again: the
+// attempt may have gone on to its cleanup, or ended with the run.
+// It is read until the attempt says it ended too (it ends a moment after its run), for a
+// while at most: a follow-up waiting to start keeps it active on purpose.
+async function refreshHeader(tries = 10) {
+  const answer = await fetch(location.href, { credentials: "same-origin" });
+  if (!answer.ok) return;
+  const page = new DOMParser().parseFromString(await answer.text(), "text/html");
+  const header = page.getElementById("attempt-header");
+  if (!header) return;
+  document.getElementById("attempt-header").replaceWith(header);
+  const status = header.querySelector("#attempt-status").textContent;
+  if (["created", "queued", "running"].includes(status) && tries > 1) {
+    setTimeout(() => refreshHeader(tries - 1), 1500);
+  }
+}
+
+document.addEventListener("submit", (event) => {
+  const form = event.target.closest("form[data-confirm]");
+  if (form && !window.confirm(form.dataset.confirm)) event.preventDefault();
+});
+const section = document.getElementById("run");
+if (section) startRun(section);
+startDraft(document.getElementById("follow-up"));

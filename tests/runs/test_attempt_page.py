@@ -1,0 +1,105 @@
+"""The attempt page and the routes its script calls: the selected run, the stored log at
+once, the entries partial, the log download, stop; each id and parameter checked."""
+
+from __future__ import annotations
+
+import pytest
+from django.test import Client
+
+from projects.models import Project
+from runs.models import Run, RunStatus
+from tests.helpers import assert_error
+from tests.projects.builders import make_run, make_task
+
+
+@pytest.fixture
+def run(project: Project) -> Run:
+    return make_run(make_task(project, "t1"), stdout="\x1b[31mred\x1b[0m\ntwo\n")
+
+
+def test_the_latest_agent_run_is_shown_unless_another_is_asked_for(
+    client: Client, run: Run
+) -> None:
+    setup = make_run(run.attempt.task, kind=Run.Kind.SETUP, attempt=run.attempt)
+
+    page = client.get(f"/ui/attempts/{run.attempt_id}/").content.decode()
+    chosen = client.get(f"/ui/attempts/{run.attempt_id}/?run={setup.id}").content.decode()
+
+    assert f'<section id="run" data-run="{run.id}"' in page
+    assert f"/ui/attempts/{run.attempt_id}/review/" in page
+    assert 'aria-selected="true">Raw log' in page  # a shell agent's output is its log
+    assert f'<section id="run" data-run="{setup.id}"' in chosen
+
+
+def test_unknown_or_foreign_ids_are_the_404_page(
+    client: Client, run: Run, project: Project
+) -> None:
+    other = make_run(make_task(project, "t2"))
+    for path in [
+        "/ui/attempts/ghost/",
+        f"/ui/attempts/{run.attempt_id}/?run={other.id}",
+        f"/ui/attempts/{run.attempt_id}/?run=../x",
+        "/ui/attempts/a.b/",
+        "/ui/runs/ghost/log/stdout/",
+    ]:
+        assert client.get(path).status_code == 404, path
+
+
+def test_what_the_pages_script_reads_is_refused_in_the_error_shape(
+    db: None, client: Client
+) -> None:
+    for path in ("lines/", "entries/"):
+        assert_error(client.get(f"/ui/runs/ghost/{path}"), 404, "NOT_FOUND")
+        assert_error(client.get(f"/ui/runs/a.b/{path}"), 400, "BAD_REQUEST")
+
+
+def test_the_stored_log_comes_at_once_with_the_cursor_to_follow_from(
+    client: Client, run: Run
+) -> None:
+    answer = client.get(f"/ui/runs/{run.id}/lines/").json()
+
+    assert answer == {"lines": ["\x1b[31mred\x1b[0m", "two"], "cursor": "1:1"}
+
+
+def test_a_run_without_lines_has_no_cursor(client: Client, project: Project) -> None:
+    quiet = make_run(make_task(project, "t2"), RunStatus.RUNNING)
+
+    assert client.get(f"/ui/runs/{quiet.id}/lines/").json() == {"lines": [], "cursor": ""}
+
+
+def test_the_entries_partial_pages_by_index(client: Client, run: Run) -> None:
+    first = client.get(f"/ui/runs/{run.id}/entries/").content.decode()
+    rest = client.get(f"/ui/runs/{run.id}/entries/?after=1").content.decode()
+
+    assert 'data-next-after="2"' in first and first.count('class="entry raw"') == 2
+    assert rest.count('class="entry raw"') == 1 and 'data-index="2"' in rest
+    for after in ["-1", "x", "\u0661", "99999999999999"]:
+        assert_error(client.get(f"/ui/runs/{run.id}/entries/?after={after}"), 400, "BAD_REQUEST")
+
+
+def test_entries_are_escaped(client: Client, project: Project) -> None:
+    hostile = make_run(make_task(project, "t3"), stdout="<script>alert(1)</script>\n")
+
+    page = client.get(f"/ui/runs/{hostile.id}/entries/").content.decode()
+
+    assert "<script>" not in page and "&lt;script&gt;" in page
+
+
+def test_the_log_downloads_as_a_file(client: Client, run: Run) -> None:
+    response = client.get(f"/ui/runs/{run.id}/log/stdout/")
+
+    assert response.status_code == 200
+    assert response["Content-Disposition"] == f'attachment; filename="{run.id}-stdout.log"'
+    assert response.content.decode() == "\x1b[31mred\x1b[0m\ntwo\n"
+    assert client.get(f"/ui/runs/{run.id}/log/stderr/").content == b""
+    assert_error(client.get(f"/ui/runs/{run.id}/log/prompt/"), 400, "BAD_REQUEST")
+
+
+def test_stop_stops_an_attempt_that_has_not_started(client: Client, project: Project) -> None:
+    queued = make_run(make_task(project, "t2"), RunStatus.QUEUED)
+
+    response = client.post(f"/ui/attempts/{queued.attempt_id}/stop/")
+
+    assert response.status_code == 302
+    assert Run.objects.get(id=queued.id).status == RunStatus.STOPPED
+    assert client.get(f"/ui/attempts/{queued.attempt_id}/stop/").status_code == 405
