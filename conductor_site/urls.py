@@ -7,7 +7,7 @@ from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
 from rest_framework.routers import SimpleRouter
 
 from conductor_site.api import HealthApi, VersionApi, conductor_version
-from conductor_site.live.api import EventViewSet
+from conductor_site.live.api import EventViewSet, WsTicketApi
 from conductor_site.metrics import metrics_view
 from conductor_site.views import SignInView, SignOutView, first_run
 
@@ -22,6 +22,7 @@ router.register("events", EventViewSet, basename="event")
 urlpatterns = [
     path("api/v1/health", HealthApi.as_view()),
     path("api/v1/version", VersionApi.as_view()),
+    path("api/v1/ws-tickets", WsTicketApi.as_view()),
     path(
         "api/schema/",
         SpectacularAPIView.as_view(custom_settings={"VERSION": conductor_version()}),

@@ -2,6 +2,9 @@ from __future__ import annotations
 
 from django.urls import path
 
-from runs.consumers import RunLogConsumer
+from runs.consumers import RunEntriesConsumer, RunLogConsumer
 
-websocket_urlpatterns = [path("ws/runs/<str:run_id>/logs/", RunLogConsumer.as_asgi())]
+websocket_urlpatterns = [
+    path("ws/runs/<str:run_id>/logs/", RunLogConsumer.as_asgi()),
+    path("ws/runs/<str:run_id>/entries/", RunEntriesConsumer.as_asgi()),
+]
