@@ -85,10 +85,10 @@ class FeedConsumer(AsyncJsonWebsocketConsumer):
         }
         query = query_of(self.scope)
         try:
+            if not origin_allowed(headers.get("origin"), headers.get("host")):
+                raise Refused(4403, "foreign origin")  # first: another site spends no ticket
             if not self._authorized(headers, query):
                 raise Refused(4401, "a valid API key, a signed-in session or a ticket is required")
-            if not origin_allowed(headers.get("origin"), headers.get("host")):
-                raise Refused(4403, "foreign origin")
             feed = await self.feed(query)
         except Refused as refusal:
             await self.close(code=refusal.code, reason=refusal.reason)
