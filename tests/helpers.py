@@ -139,6 +139,7 @@ class Ws:
 
         self.client = WebsocketCommunicator(application, path, headers=headers or [])
         self.code: int | None = None
+        self.reason = ""
 
     async def __aenter__(self) -> Ws:
         connected, _ = await self.client.connect(WS_TIMEOUT)
@@ -153,7 +154,7 @@ class Ws:
         """The next frame; None once the server closed (its close code in `code`)."""
         message = await self.client.receive_output(WS_TIMEOUT)
         if message["type"] == "websocket.close":
-            self.code = message.get("code", 1000)
+            self.code, self.reason = message.get("code", 1000), message.get("reason", "")
             return None
         return dict(json.loads(message["text"]))
 

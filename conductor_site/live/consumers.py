@@ -63,7 +63,8 @@ def ws_frame(event: FeedEvent) -> dict[str, Any]:
 
 
 class FeedConsumer(AsyncJsonWebsocketConsumer):
-    """Accepts, checks the key and the origin, then follows the subclass's feed."""
+    """Accepts, checks the origin and who connects (key, session or ticket), then follows
+    the subclass's feed."""
 
     # No channel of its own: the feed's `Subscription` joins the layer, and goes on from the
     # database when the layer is down, where a consumer's own `new_channel()` would hang.

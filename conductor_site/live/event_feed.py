@@ -75,10 +75,15 @@ class EventLogFeed:
                 yield batch
 
     def _rings(self, message: LiveEvent) -> bool:
-        """A recorded event not read yet (one heard on two groups is read once)."""
+        """A recorded event not read yet (one heard on two groups is read once) that may
+        match: another project's (the board hears every run's) is not read for."""
+        if message["type"] not in RECORDED_TYPES:
+            return False
+        project = self.filters.project_id
+        if project is not None and message.get("project_id") != project:
+            return False
         event_id = message.get("event_id")
-        fresh = not isinstance(event_id, int) or event_id > self.last
-        return message["type"] in RECORDED_TYPES and fresh
+        return not isinstance(event_id, int) or event_id > self.last
 
     async def _catch_up(self) -> AsyncIterator[Batch]:
         while True:

@@ -73,6 +73,8 @@ def check_live_server(server: Server) -> None:
     assert frames[-1] == {"type": "done"} and code == 1000
     assert asyncio.run(frames_of(f"{base}/runs/{run_id}/entries/?ticket={ticket}")) == ([], 4401)
     assert asyncio.run(frames_of(f"{base}/events/")) == ([], 4401)
+    unknown = f"{base}/runs/{'r' * 128}/entries/"  # its reason is clipped to fit a close frame
+    assert asyncio.run(frames_of(unknown, {"X-API-Key": KEY})) == ([], 4404)
 
     header = {"Authorization": f"Bearer {KEY}"}
     board, _ = asyncio.run(frames_of(f"{base}/projects/demo/board/?after=0", header, "ready"))

@@ -147,6 +147,16 @@ def test_a_subscriber_joining_after_the_end_gets_everything_and_done(
     assert code == 1000
 
 
+def test_an_unknown_run_is_named_in_a_reason_a_close_frame_can_carry(ws_layer: None) -> None:
+    async def session() -> tuple[int | None, str]:
+        async with Ws(f"/ws/runs/{'r' * 128}/entries/") as ws:
+            await ws.rest()
+        return ws.code, ws.reason
+
+    code, reason = asyncio.run(session())
+    assert code == 4404 and reason.startswith("run 'rrrr") and len(reason.encode()) <= 123
+
+
 @pytest.mark.parametrize(
     ("path", "code"),
     [
