@@ -11,6 +11,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+from conductor_site.errors import CODES
 from conductor_site.live.events import LogChunk
 
 
@@ -182,3 +183,18 @@ def ws_session(path: str, headers: list[tuple[bytes, bytes]] | None = None) -> t
         return frames, ws.code
 
     return asyncio.run(session())
+
+
+def ws_refused(path: str, headers: list[tuple[bytes, bytes]] | None = None) -> int:
+    """The connection is refused: one `error` frame in the house shape, then the close; its
+    close code (4000 + the HTTP status of the error)."""
+    frames, code = ws_session(path, headers)
+    return refusal_code(frames, code)
+
+
+def refusal_code(frames: list[dict[str, Any]], code: int | None) -> int:
+    (frame,) = frames
+    assert set(frame) == {"type", "error", "code", "details"}, frame
+    assert frame["type"] == "error" and isinstance(frame["error"], str) and frame["error"]
+    assert code is not None and frame["code"] == CODES[code - 4000], (frame, code)
+    return code

@@ -8,10 +8,11 @@ A connection is let in by any of: the API key in a header (`Authorization: Beare
 `AuthMiddlewareStack` in `conductor_site.asgi`), or a ticket from `POST /api/v1/ws-tickets`
 as `?ticket=` (`conductor_site.live.tickets`). Never the key in the URL.
 
-Close codes (after the handshake, so a client can read them): 4400 a bad id or cursor, 4401
-no valid key, session or ticket, 4403 a foreign `Origin`, 4404 an unknown id, 4410 a cursor
-older than the kept history (start over); 1000 once the feed ended. A domain refusal raised
-while the feed runs closes with 4000 + its HTTP status the same way.
+Close codes (after the handshake, so a client can read them), each after one `error` frame in
+the house error shape (`{"type": "error", "error", "code", "details"}`): 4400 a bad id or
+cursor, 4401 no valid key, session or ticket, 4403 a foreign `Origin`, 4404 an unknown id,
+4410 a cursor older than the kept history (start over); 1000 once the feed ended. A domain
+refusal raised while the feed runs closes with 4000 + its HTTP status the same way.
 """
 
 from __future__ import annotations
@@ -25,7 +26,7 @@ from channels.generic.websocket import AsyncJsonWebsocketConsumer
 from django.conf import settings
 
 from conductor_site.auth import key_accepted, presented_key
-from conductor_site.errors import DomainError
+from conductor_site.errors import DomainError, error_body
 from conductor_site.ids import is_identifier
 from conductor_site.live.engine import Feed, FeedEvent, follow
 from conductor_site.live.event_feed import EventLogFeed
@@ -40,9 +41,10 @@ CLOSE_REASON_BYTES = 123  # a close frame's payload is at most 125 bytes, 2 of t
 class Refused(Exception):
     """The connection asks for what cannot be streamed: closed with `code`."""
 
-    def __init__(self, code: int, reason: str) -> None:
+    def __init__(self, code: int, reason: str, **details: Any) -> None:
         super().__init__(reason)
         self.code = code
+        self.details = details
 
     @property
     def reason(self) -> str:
@@ -92,9 +94,16 @@ class FeedConsumer(AsyncJsonWebsocketConsumer):
                 raise Refused(4401, "a valid API key, a signed-in session or a ticket is required")
             feed = await self.feed(query)
         except Refused as refusal:
-            await self.close(code=refusal.code, reason=refusal.reason)
+            await self._refuse(refusal)
             return
         self._pump = asyncio.create_task(self._send_feed(feed))
+
+    async def _refuse(self, refusal: Refused) -> None:
+        """An `error` frame in the house shape, then the close with its code: Daphne does not
+        pass a close frame's reason on, so the frame is where a client reads why."""
+        body = error_body(refusal.code - 4000, str(refusal), refusal.details)
+        await self.send_json({"type": "error", **body})
+        await self.close(code=refusal.code, reason=refusal.reason)
 
     def _authorized(self, headers: dict[str, str], query: dict[str, str]) -> bool:
         """The key (or none is configured), else a signed-in user, else a fresh ticket: the
@@ -119,8 +128,7 @@ class FeedConsumer(AsyncJsonWebsocketConsumer):
                     for event in batch:
                         await self.send_json(self.frame(event))
         except DomainError as exc:  # the feed cannot go on (a cursor that expired meanwhile)
-            refusal = Refused(4000 + exc.status_code, exc.message)
-            await self.close(code=refusal.code, reason=refusal.reason)
+            await self._refuse(Refused(4000 + exc.status_code, exc.message, **exc.details))
             return
         await self.close(code=1000)
 

@@ -13,7 +13,7 @@ from rest_framework.test import APIClient
 from conductor_site.live import tickets
 from projects.models import Project
 from runs.models import Run
-from tests.helpers import ws_session
+from tests.helpers import ws_refused, ws_session
 from tests.projects.builders import assert_rfc3339_utc, make_run, make_task
 
 HOST = (b"host", b"127.0.0.1:14355")
@@ -49,11 +49,11 @@ def session_cookie(username: str = "dev") -> tuple[bytes, bytes]:
 
 
 def test_nothing_else_is_let_in(finished: Run) -> None:
-    assert ws_session(path_of(finished)) == ([], 4401)
-    assert ws_session(path_of(finished), [(b"authorization", b"Bearer wrong")]) == ([], 4401)
-    assert ws_session(path_of(finished, "?ticket=forged")) == ([], 4401)
-    assert ws_session(path_of(finished), [(b"cookie", b"sessionid=made-up")]) == ([], 4401)
-    assert ws_session(path_of(finished, "?api_key=sekret")) == ([], 4401)  # never in a URL
+    assert ws_refused(path_of(finished)) == 4401
+    assert ws_refused(path_of(finished), [(b"authorization", b"Bearer wrong")]) == 4401
+    assert ws_refused(path_of(finished, "?ticket=forged")) == 4401
+    assert ws_refused(path_of(finished), [(b"cookie", b"sessionid=made-up")]) == 4401
+    assert ws_refused(path_of(finished, "?api_key=sekret")) == 4401  # never in a URL
 
 
 def test_a_ticket_opens_one_connection(finished: Run, api: APIClient) -> None:
@@ -61,7 +61,7 @@ def test_a_ticket_opens_one_connection(finished: Run, api: APIClient) -> None:
 
     frames, code = ws_session(path_of(finished, f"?ticket={granted}"))
     assert frames[-1] == {"type": "done"} and code == 1000
-    assert ws_session(path_of(finished, f"?ticket={granted}")) == ([], 4401)
+    assert ws_refused(path_of(finished, f"?ticket={granted}")) == 4401
 
 
 def test_tickets_need_the_key_and_die(
@@ -70,10 +70,10 @@ def test_tickets_need_the_key_and_die(
     assert api.post("/api/v1/ws-tickets").status_code == 401
     expired, voided = ticket(api), ticket(api)
     monkeypatch.setattr(tickets, "TICKET_SECONDS", -1)  # every ticket is past its age now
-    assert ws_session(path_of(finished, f"?ticket={expired}")) == ([], 4401)
+    assert ws_refused(path_of(finished, f"?ticket={expired}")) == 4401
     monkeypatch.undo()
     settings.CONDUCTOR = {**settings.CONDUCTOR, "API_KEY": "rotated"}
-    assert ws_session(path_of(finished, f"?ticket={voided}")) == ([], 4401)
+    assert ws_refused(path_of(finished, f"?ticket={voided}")) == 4401
 
 
 def test_a_signed_in_session_is_let_in(finished: Run) -> None:
@@ -83,7 +83,7 @@ def test_a_signed_in_session_is_let_in(finished: Run) -> None:
 
 def test_a_foreign_origin_is_refused_whatever_it_holds(finished: Run, api: APIClient) -> None:
     evil = (b"origin", b"https://evil.example")
-    assert ws_session(path_of(finished), [session_cookie(), HOST, evil]) == ([], 4403)
-    assert ws_session(path_of(finished, f"?ticket={ticket(api)}"), [HOST, evil]) == ([], 4403)
+    assert ws_refused(path_of(finished), [session_cookie(), HOST, evil]) == 4403
+    assert ws_refused(path_of(finished, f"?ticket={ticket(api)}"), [HOST, evil]) == 4403
     own = (b"origin", b"http://127.0.0.1:14355")
     assert ws_session(path_of(finished), [session_cookie("other"), HOST, own])[1] == 1000

@@ -12,7 +12,7 @@ from pytest_django.fixtures import Settings
 
 from conductor_site.live.engine import db
 from conductor_site.live.history import events_prune, record
-from tests.helpers import Ws, publish_here, ws_session
+from tests.helpers import Ws, publish_here, refusal_code, ws_refused, ws_session
 
 
 def task_changed(project_id: str, task_id: str, change: str = "created") -> int:
@@ -92,7 +92,9 @@ def test_a_cursor_older_than_the_pruned_history_closes_4410(
     settings.CONDUCTOR = {**settings.CONDUCTOR, "EVENTS_KEEP_MAX": 1}
     assert events_prune() == 1
 
-    assert ws_session(f"/ws/events/?after={first - 1}") == ([], 4410)
+    frames, code = ws_session(f"/ws/events/?after={first - 1}")
+    assert refusal_code(frames, code) == 4410 and frames[0]["code"] == "GONE"
+    assert frames[0]["details"] == {"after": first - 1, "pruned_through": first}
     frames, _ = asyncio.run(ready_after(first))
     assert [f["type"] for f in frames] == ["task.changed", "ready"]
 
@@ -107,4 +109,4 @@ async def ready_after(cursor: int) -> tuple[list[dict[str, Any]], None]:
     ["after=x", "after=-1", "type=log.chunk", "project=a%20b", "task=%2F", f"after={'9' * 19}"],
 )
 def test_bad_filters_and_cursors_close_4400(ws_layer: None, query: str) -> None:
-    assert ws_session(f"/ws/events/?{query}") == ([], 4400)
+    assert ws_refused(f"/ws/events/?{query}") == 4400

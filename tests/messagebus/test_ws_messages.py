@@ -10,7 +10,7 @@ from typing import Any
 from conductor_site.live.engine import db
 from messagebus.services import message_append
 from projects.models import Project
-from tests.helpers import Ws, publish_here, ws_session
+from tests.helpers import Ws, publish_here, ws_refused
 from tests.projects.builders import make_task
 
 
@@ -63,8 +63,8 @@ def test_a_task_bus_carries_only_that_task(project: Project, ws_layer: None) -> 
 def test_unknown_buses_and_cursors_close_4404_bad_ones_4400(
     project: Project, ws_layer: None
 ) -> None:
-    assert ws_session("/ws/projects/ghost/messages/") == ([], 4404)
-    assert ws_session("/ws/projects/demo/tasks/ghost/messages/") == ([], 4404)
-    assert ws_session("/ws/projects/demo/messages/?after=MSG-nope") == ([], 4404)
-    assert ws_session("/ws/projects/demo/messages/?after=a%20b") == ([], 4400)
-    assert ws_session("/ws/projects/a%20b/messages/") == ([], 4400)
+    assert ws_refused("/ws/projects/ghost/messages/") == 4404
+    assert ws_refused("/ws/projects/demo/tasks/ghost/messages/") == 4404
+    assert ws_refused("/ws/projects/demo/messages/?after=MSG-nope") == 4404
+    assert ws_refused("/ws/projects/demo/messages/?after=a%20b") == 4400
+    assert ws_refused("/ws/projects/a%20b/messages/") == 4400

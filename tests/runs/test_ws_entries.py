@@ -22,7 +22,7 @@ from runs.entries.formats import normalizer
 from runs.logsink import chunk_event
 from runs.models import LogChunk, Run, RunStatus
 from tests.conftest import create_task, run_finished
-from tests.helpers import Ws, publish_here, ws_session
+from tests.helpers import Ws, publish_here, ws_refused, ws_session
 from tests.projects.builders import make_run, make_task
 
 CLAUDE = Path(__file__).parent.parent / "fixtures" / "entries" / "claude.jsonl"
@@ -168,4 +168,4 @@ def test_an_unknown_run_is_named_in_a_reason_a_close_frame_can_carry(ws_layer: N
     ],
 )
 def test_bad_ids_and_cursors_close_with_their_codes(ws_layer: None, path: str, code: int) -> None:
-    assert ws_session(path) == ([], code)
+    assert ws_refused(path) == code

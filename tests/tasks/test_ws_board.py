@@ -17,7 +17,7 @@ from conductor_site.live.events import ALL_RUNS_GROUP, RunChanged
 from projects.models import Project
 from runs.models import Attempt, RunStatus
 from tests.conftest import attempt_finished, create_task, run_finished
-from tests.helpers import Ws, publish_here, ws_session
+from tests.helpers import Ws, publish_here, ws_refused
 from tests.projects.builders import make_task
 
 
@@ -128,6 +128,6 @@ def test_queue_positions_arrive_and_move_when_any_run_changes(
 def test_bad_and_unknown_projects_and_cursors_close_with_their_codes(
     project: Project, ws_layer: None
 ) -> None:
-    assert ws_session("/ws/projects/ghost/board/") == ([], 4404)
-    assert ws_session("/ws/projects/a%20b/board/") == ([], 4400)
-    assert ws_session("/ws/projects/demo/board/?after=1x") == ([], 4400)
+    assert ws_refused("/ws/projects/ghost/board/") == 4404
+    assert ws_refused("/ws/projects/a%20b/board/") == 4400
+    assert ws_refused("/ws/projects/demo/board/?after=1x") == 4400
