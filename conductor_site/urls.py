@@ -8,7 +8,7 @@ from rest_framework.routers import SimpleRouter
 
 from conductor_site.api import HealthApi, VersionApi, conductor_version
 from conductor_site.auth import session_api_urls
-from conductor_site.live.api import EventViewSet
+from conductor_site.live.api import EventViewSet, WsTicketApi
 from conductor_site.metrics import metrics_view
 from conductor_site.views import SignInView, SignOutView, first_run
 from tasks.urls import attempts
@@ -24,6 +24,7 @@ router.register("events", EventViewSet, basename="event")
 urlpatterns = [
     path("api/v1/health", HealthApi.as_view()),
     path("api/v1/version", VersionApi.as_view()),
+    path("api/v1/ws-tickets", WsTicketApi.as_view()),
     path(
         "api/schema/",
         SpectacularAPIView.as_view(custom_settings={"VERSION": conductor_version()}),

@@ -2,16 +2,19 @@
 
 - `/ws/runs/<run_id>/logs/?after=<seq>:<line>`: a run's log, the same feed as
   `GET /api/v1/runs/<r>/stream` (frames: `log` with its `cursor`, `status`, `done`);
+- `/ws/runs/<run_id>/entries/?after=<index>`: its conversation (`entry` frames, `status`,
+  `done`);
 - `/ws/attempts/<attempt_id>/diff/?stats_only=0|1`: an attempt's diff, live
   (`runs.streams.attempt_diff`; frames: `snapshot`, `files`, `done`)."""
 
 from __future__ import annotations
 
 from conductor_site.ids import is_identifier
-from conductor_site.live.consumers import FeedConsumer, Refused
+from conductor_site.live.consumers import FeedConsumer, Refused, cursor_of
 from conductor_site.live.engine import Feed, db
 from conductor_site.params import FALSE_WORDS, TRUE_WORDS
 from runs.streams.attempt_diff import AttemptDiffFeed, attempt_ref
+from runs.entries.feed import RunEntriesFeed
 from runs.streams.run_log import LOG_CURSOR, RunLogFeed
 from runs.streams.run_reads import run_ref
 
@@ -38,3 +41,17 @@ class AttemptDiffConsumer(FeedConsumer):
         if attempt is None:
             raise Refused(4404, f"attempt {attempt_id!r} not found")
         return AttemptDiffFeed(attempt, stats_only in TRUE_WORDS)
+
+
+class RunEntriesConsumer(FeedConsumer):
+    """`/ws/runs/<run_id>/entries/?after=<index>`: the run's conversation (runs.entries.feed)."""
+
+    async def feed(self, query: dict[str, str]) -> Feed:
+        run_id = self.scope["url_route"]["kwargs"]["run_id"]
+        if not is_identifier(run_id):
+            raise Refused(4400, "invalid run id")
+        after = cursor_of(query, "an entry index") or 0
+        run = await db(run_ref, run_id)
+        if run is None:
+            raise Refused(4404, f"run {run_id!r} not found")
+        return RunEntriesFeed(run, after)

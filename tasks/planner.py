@@ -131,3 +131,21 @@ def queue_position(attempt: Attempt | None) -> int:
         admitted_at__isnull=True, status=RunStatus.CREATED, created_at__lt=attempt.created_at
     ).count()
     return earlier + 1
+
+
+def queue_positions(project_id: str) -> dict[str, int]:
+    """The project's waiting tasks and their places in the one queue all projects share,
+    counted as `queue_position` counts them (1 + the attempts waiting since earlier)."""
+    waiting = (
+        Attempt.objects.filter(admitted_at__isnull=True, status=RunStatus.CREATED)
+        .order_by("created_at")
+        .values_list("created_at", "task__project_id", "task__task_id")
+    )
+    positions: dict[str, int] = {}
+    place, previous = 0, None
+    for index, (created, project, task) in enumerate(waiting):
+        if created != previous:
+            place, previous = index + 1, created
+        if project == project_id:
+            positions.setdefault(task, place)
+    return positions

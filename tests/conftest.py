@@ -148,3 +148,18 @@ def create_task(api: APIClient, **fields: Any) -> dict[str, Any]:
     response = api.post("/api/v1/tasks", body, format="json")
     assert response.status_code == 201, response.content
     return response.json()
+
+
+@pytest.fixture
+def ws_layer(transactional_db: None, monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
+    """A fresh in-memory channel layer for a WebSocket test, and the publish seam's loop put
+    back afterwards (a test hands it its own loop with `tests.helpers.publish_here`)."""
+    from channels.layers import channel_layers
+
+    from conductor_site.live import publish
+
+    monkeypatch.setattr(publish, "_loop", None)
+    monkeypatch.setattr(publish, "_server_loop", False)
+    channel_layers.backends.pop("default", None)
+    yield
+    channel_layers.backends.pop("default", None)

@@ -2,13 +2,17 @@
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
+import json
 import os
 import subprocess
 import sys
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+from conductor_site.errors import CODES
 from conductor_site.live.events import LogChunk
 
 # A real HTTP server on a free port, on every address, serving the folder it runs in; it
@@ -121,3 +125,86 @@ def commit_on(repo: Path, branch: str, files: dict[str, str], message: str = "mo
 
 def parents(repo: Path, commit: str) -> list[str]:
     return git_cli(repo, "rev-list", "--parents", "-n1", commit).split()[1:]
+
+
+# WebSocket clients on the ASGI application (`channels.testing.WebsocketCommunicator`).
+
+WS_TIMEOUT = 10
+
+
+def publish_here() -> None:
+    """Publish on the loop this test runs, as the embedded server's producers publish on its
+    loop (the in-memory layer lives there); with the `ws_layer` fixture, which restores it."""
+    from conductor_site.live import publish
+
+    publish.set_loop(asyncio.get_running_loop())
+
+
+class Ws:
+    """One WebSocket connection to the ASGI application, read frame by frame."""
+
+    def __init__(self, path: str, headers: list[tuple[bytes, bytes]] | None = None) -> None:
+        from channels.testing import WebsocketCommunicator
+
+        from conductor_site.asgi import application
+
+        self.client = WebsocketCommunicator(application, path, headers=headers or [])
+        self.code: int | None = None
+        self.reason = ""
+
+    async def __aenter__(self) -> Ws:
+        connected, _ = await self.client.connect(WS_TIMEOUT)
+        assert connected
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        if self.code is None:
+            await self.client.disconnect()
+
+    async def frame(self) -> dict[str, Any] | None:
+        """The next frame; None once the server closed (its close code in `code`)."""
+        message = await self.client.receive_output(WS_TIMEOUT)
+        if message["type"] == "websocket.close":
+            self.code, self.reason = message.get("code", 1000), message.get("reason", "")
+            return None
+        return dict(json.loads(message["text"]))
+
+    async def until(self, done: Callable[[dict[str, Any]], bool]) -> list[dict[str, Any]]:
+        """Frames up to the first `done` holds for, or to the close."""
+        frames: list[dict[str, Any]] = []
+        while (frame := await self.frame()) is not None:
+            frames.append(frame)
+            if done(frame):
+                break
+        return frames
+
+    async def rest(self) -> list[dict[str, Any]]:
+        """Every frame until the server closes."""
+        return await self.until(lambda frame: False)
+
+
+def ws_session(path: str, headers: list[tuple[bytes, bytes]] | None = None) -> tuple[list, int]:
+    """Connect, read every frame until the server closes: (frames, close code)."""
+
+    async def session() -> tuple[list[dict[str, Any]], int]:
+        async with Ws(path, headers) as ws:
+            frames = await ws.rest()
+        assert ws.code is not None
+        return frames, ws.code
+
+    return asyncio.run(session())
+
+
+def ws_refused(path: str, headers: list[tuple[bytes, bytes]] | None = None) -> int:
+    """The connection is refused: one `error` frame in the house shape, then the close; its
+    close code (4000 + the HTTP status of the error)."""
+    frames, code = ws_session(path, headers)
+    return refusal_code(frames, code)
+
+
+def refusal_code(frames: list[dict[str, Any]], code: int | None) -> int:
+    (frame,) = frames
+    assert set(frame) == {"type", "error", "code", "details"}, frame
+    assert frame["type"] == "error" and isinstance(frame["error"], str) and frame["error"]
+    assert code is not None and frame["code"] == CODES[code - 4000], (frame, code)
+    return code

@@ -1,15 +1,17 @@
 """`GET /api/v1/events`: the event log's history, filtered and paged by cursor
-(docs/api/events.md)."""
+(docs/api/events.md); `POST /api/v1/ws-tickets`: a ticket to open a WebSocket with
+(docs/api/streams.md)."""
 
 from __future__ import annotations
 
 from typing import Any
 
 from drf_spectacular.utils import OpenApiParameter, extend_schema
-from rest_framework import serializers, viewsets
+from rest_framework import serializers, status, viewsets
 from rest_framework.pagination import BasePagination
 from rest_framework.request import Request
 from rest_framework.response import Response
+from rest_framework.views import APIView
 
 from conductor_site.errors import ApiError
 from conductor_site.live.events import RECORDED_TYPES
@@ -22,6 +24,7 @@ from conductor_site.live.history import (
     newest_id,
 )
 from conductor_site.live.models import Event
+from conductor_site.live.tickets import ticket_issue
 from conductor_site.openapi import errors, id_parameter, int_parameter
 from conductor_site.params import query_identifier, query_int
 
@@ -129,3 +132,25 @@ class EventViewSet(viewsets.GenericViewSet):
             task_id=query_identifier(request, "task"),
             type=kind,
         )
+
+
+class WsTicketSerializer(serializers.Serializer):
+    ticket = serializers.CharField(help_text="Pass it as `?ticket=` when opening a WebSocket.")
+    expires_at = serializers.DateTimeField()
+
+
+class WsTicketApi(APIView):
+    """A ticket for a browser that cannot send the API key with a WebSocket (no header) and
+    has no dashboard session: valid 60 s (`TICKET_SECONDS`), once. The key itself never goes
+    in a URL."""
+
+    @extend_schema(
+        operation_id="ws_ticket_create",
+        tags=["streams"],
+        request=None,
+        responses={201: WsTicketSerializer},
+    )
+    def post(self, request: Request) -> Response:
+        ticket, expires_at = ticket_issue()
+        body = {"ticket": ticket, "expires_at": expires_at.isoformat().replace("+00:00", "Z")}
+        return Response(body, status=status.HTTP_201_CREATED)
