@@ -76,9 +76,11 @@ def test_tickets_need_the_key_and_die(
     assert ws_refused(path_of(finished, f"?ticket={voided}")) == 4401
 
 
-def test_a_signed_in_session_is_let_in(finished: Run) -> None:
-    frames, code = ws_session(path_of(finished), [session_cookie(), HOST])
+def test_a_signed_in_session_is_let_in_from_the_servers_own_origin(finished: Run) -> None:
+    own, cookie = (b"origin", b"http://127.0.0.1:14355"), session_cookie()
+    frames, code = ws_session(path_of(finished), [cookie, HOST, own])
     assert frames[-1] == {"type": "done"} and code == 1000
+    assert ws_refused(path_of(finished), [cookie, HOST]) == 4401  # no Origin: not a page
 
 
 def test_a_foreign_origin_is_refused_whatever_it_holds(finished: Run, api: APIClient) -> None:

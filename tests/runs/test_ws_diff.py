@@ -21,6 +21,7 @@ from websockets.exceptions import ConnectionClosed
 
 from projects.models import Project
 from tests.conftest import wait_for
+from tests.helpers import refusal_code
 from tests.processes import Server
 from tests.projects.builders import make_run, make_task
 from tests.runs.test_ws_run_log import connect_and_read
@@ -223,11 +224,12 @@ def test_joining_after_the_run_gets_the_final_snapshot_and_done(app: Conductor) 
     ],
 )
 def test_unknown_and_bad_ids_close_with_their_codes(app: Conductor, path: str, code: int) -> None:
-    async def session() -> int:
+    async def session() -> tuple[list[dict[str, Any]], int]:
         async with connect(app.url(path)) as ws:
-            return await DiffClient(ws).close_code()
+            refusal = json.loads(await asyncio.wait_for(ws.recv(), TIMEOUT))
+            return [refusal], await DiffClient(ws).close_code()
 
-    assert asyncio.run(session()) == code
+    assert refusal_code(*asyncio.run(session())) == code
 
 
 def test_without_the_api_key_or_from_a_foreign_origin_it_is_refused(
@@ -240,7 +242,10 @@ def test_without_the_api_key_or_from_a_foreign_origin_it_is_refused(
     key = (b"authorization", b"Bearer sekret")
     host = (b"host", b"127.0.0.1:14355")
 
-    assert connect_and_read(path) == ([], 4401)
-    assert connect_and_read(path, [key, host, (b"origin", b"https://evil.example")]) == ([], 4403)
+    assert refusal_code(*connect_and_read(path)) == 4401
+    assert (
+        refusal_code(*connect_and_read(path, [key, host, (b"origin", b"https://evil.example")]))
+        == 4403
+    )
     frames, code = connect_and_read(path, [key])
     assert [f["type"] for f in frames] == ["snapshot", "done"] and code == 1000
