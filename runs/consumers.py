@@ -13,8 +13,8 @@ from conductor_site.ids import is_identifier
 from conductor_site.live.consumers import FeedConsumer, Refused, cursor_of
 from conductor_site.live.engine import Feed, db
 from conductor_site.params import FALSE_WORDS, TRUE_WORDS
-from runs.streams.attempt_diff import AttemptDiffFeed, attempt_ref
 from runs.entries.feed import RunEntriesFeed
+from runs.streams.attempt_diff import AttemptDiffFeed, attempt_ref
 from runs.streams.run_log import LOG_CURSOR, RunLogFeed
 from runs.streams.run_reads import run_ref
 
