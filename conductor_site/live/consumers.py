@@ -3,7 +3,9 @@ feed through `follow()` and sends each of its events as a JSON frame (the paperl
 `StatusConsumer` shape). A subclass only says which feed a connection asks for.
 
 Close codes (after the handshake, so a client can read them): 4400 a bad id or cursor, 4401
-no valid API key, 4403 a foreign `Origin`, 4404 an unknown id; 1000 once the feed ended.
+no valid API key, 4403 a foreign `Origin`, 4404 an unknown id; 1000 once the feed ended. A
+client that cannot keep up gets `{"type":"lagged"}` and the rest from the database, or, when it
+stopped reading, its connection is dropped (`conductor_site.live.backpressure`).
 """
 
 from __future__ import annotations
@@ -17,8 +19,11 @@ from channels.generic.websocket import AsyncJsonWebsocketConsumer
 from django.conf import settings
 
 from conductor_site.auth import key_accepted, presented_key
+from conductor_site.live.backpressure import Pace, keep_up
 from conductor_site.live.engine import Feed, FeedEvent, follow
 from conductor_site.live.sse import keepalive_seconds
+
+FRAMES_PER_CHECK = 500  # frames sent between two looks at the client's send queue
 
 
 class Refused(Exception):
@@ -77,8 +82,14 @@ class FeedConsumer(AsyncJsonWebsocketConsumer):
     async def _send_feed(self, feed: Feed) -> None:
         async with aclosing(follow(feed, keepalive_seconds())) as batches:
             async for batch in batches:
-                for event in batch:
-                    await self.send_json(ws_frame(event))
+                for start in range(0, len(batch), FRAMES_PER_CHECK):
+                    for event in batch[start : start + FRAMES_PER_CHECK]:
+                        await self.send_json(ws_frame(event))
+                    pace = await keep_up(feed.subscription)
+                    if pace is Pace.STALLED:
+                        return  # dropped: there is nobody to close it with
+                    if pace is Pace.LAGGED:
+                        await self.send_json({"type": "lagged"})
         await self.close(code=1000)
 
 

@@ -80,7 +80,11 @@ def test_a_flood_of_single_lines_becomes_few_chunks_with_contiguous_seq(
     writer.open_run(run.id)
     lines = [f"line {n}\n" for n in range(20_000)]
 
-    appender = threading.Thread(target=lambda: [writer.append(run.id, "stdout", t) for t in lines])
+    def append_each() -> None:
+        for text in lines:
+            writer.append(run.id, "stdout", text)
+
+    appender = threading.Thread(target=append_each)
     appender.start()
     appender.join(TIMEOUT)
     totals = writer.close_run(run.id, TIMEOUT)
@@ -98,6 +102,7 @@ def test_a_writer_that_stored_a_line_stores_the_next_one_at_once_too(
     writer.open_run(run.id)
     for n in range(1, 4):
         writer.append(run.id, "stdout", f"tick {n}\n")
-        wait_for(lambda n=n: LogChunk.objects.filter(run=run, seq=n).exists(), TIMEOUT, f"tick {n}")
+        stored = LogChunk.objects.filter(run=run, seq=n)
+        wait_for(stored.exists, TIMEOUT, f"tick {n} stored")
 
     assert LogChunk.objects.filter(run=run).count() == 3
