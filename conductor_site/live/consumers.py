@@ -11,6 +11,7 @@ stopped reading, its connection is dropped (`conductor_site.live.backpressure`).
 from __future__ import annotations
 
 import asyncio
+import json
 from contextlib import aclosing, suppress
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
@@ -20,7 +21,7 @@ from django.conf import settings
 
 from conductor_site.auth import key_accepted, presented_key
 from conductor_site.live.backpressure import Pace, keep_up
-from conductor_site.live.engine import Feed, FeedEvent, follow
+from conductor_site.live.engine import Feed, FeedEvent, follow, framed
 from conductor_site.live.sse import keepalive_seconds
 
 FRAMES_PER_CHECK = 500  # frames sent between two looks at the client's send queue
@@ -43,6 +44,11 @@ def ws_frame(event: FeedEvent) -> dict[str, Any]:
     if event.id is not None:
         data["cursor"] = event.id
     return data
+
+
+def ws_text(event: FeedEvent) -> str:
+    """The frame's text, as `send_json` encodes it."""
+    return json.dumps(ws_frame(event))
 
 
 class FeedConsumer(AsyncJsonWebsocketConsumer):
@@ -84,7 +90,7 @@ class FeedConsumer(AsyncJsonWebsocketConsumer):
             async for batch in batches:
                 for start in range(0, len(batch), FRAMES_PER_CHECK):
                     for event in batch[start : start + FRAMES_PER_CHECK]:
-                        await self.send_json(ws_frame(event))
+                        await self.send(text_data=framed(event, "ws", ws_text))
                     pace = await keep_up(feed.subscription)
                     if pace is Pace.STALLED:
                         return  # dropped: there is nobody to close it with

@@ -23,7 +23,7 @@ from django.http import HttpRequest, JsonResponse, StreamingHttpResponse
 from conductor_site.errors import error_body
 from conductor_site.ids import is_identifier
 from conductor_site.live.backpressure import Pace, keep_up
-from conductor_site.live.engine import Batch, Feed, FeedEvent, follow
+from conductor_site.live.engine import Batch, Feed, FeedEvent, follow, framed
 
 OPENED = ": connected\n\n"
 KEEPALIVE = ": keepalive\n\n"
@@ -104,9 +104,10 @@ async def event_stream(feed: Feed) -> AsyncIterator[str]:
 
 
 def sse_writes(batch: Batch) -> list[str]:
-    """A batch as writes of up to `FRAMES_PER_WRITE` frames."""
+    """A batch as writes of up to `FRAMES_PER_WRITE` frames, each event formatted once in
+    this process however many streams send it (`framed`)."""
     return [
-        "".join(sse_event(e) for e in batch[start : start + FRAMES_PER_WRITE])
+        "".join(framed(e, "sse", sse_event) for e in batch[start : start + FRAMES_PER_WRITE])
         for start in range(0, len(batch), FRAMES_PER_WRITE)
     ]
 
