@@ -8,7 +8,9 @@ browser tab, a suspended laptop). That buffer is the stream's send queue, so `Se
 streams on it (a context variable: the SSE views and the WebSocket consumers need no new
 argument). After each write a transport calls `keep_up()`:
 
-- under `STREAM_SEND_BUFFER_BYTES` unsent, it goes on;
+- under `STREAM_SEND_BUFFER_BYTES` unsent, it goes on, after letting the loop run once: as
+  no send waits, a stream with a long batch would otherwise keep the server's loop from its
+  other streams and its sockets (with 200 busy viewers, past Daphne's 30 s ping timeout);
 - past it, the feed's subscription is put on hold (what is published meanwhile is dropped
   and the feed marked `lost`, so nothing piles up in memory) and the stream waits for the
   client to read the buffer down to a quarter. If it does within `STREAM_STALL_SECONDS`
@@ -86,6 +88,7 @@ async def keep_up(subscription: Subscription | None) -> Pace:
     wire = current_wire.get()
     bound = send_buffer_bytes()
     if wire is None or wire.unsent() <= bound:
+        await asyncio.sleep(0)  # Daphne's send never waits: let the loop serve the others
         return Pace.ON
     if subscription is not None:
         subscription.hold()

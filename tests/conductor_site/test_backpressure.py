@@ -17,7 +17,7 @@ from typing import Any
 import pytest
 import websockets
 
-from conductor_site.live.backpressure import Wire
+from conductor_site.live.backpressure import Pace, Wire, keep_up
 from tests.conftest import wait_for
 from tests.processes import Server
 
@@ -156,3 +156,13 @@ def test_a_stalled_websocket_gets_lagged_then_the_rest(flood: Any) -> None:
 
 def test_outside_daphne_a_connection_has_nothing_unsent() -> None:
     assert Wire().unsent() == 0
+
+
+def test_a_stream_that_keeps_up_lets_the_loop_run_others_after_each_write() -> None:
+    async def others_ran() -> list[str]:
+        ran: list[str] = []
+        asyncio.get_running_loop().call_soon(ran.append, "other")
+        assert await keep_up(None) is Pace.ON
+        return ran
+
+    assert asyncio.run(others_ran()) == ["other"]
