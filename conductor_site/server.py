@@ -163,12 +163,14 @@ def serve_on(listener: socket.socket) -> None:
     from daphne.server import Server
     from twisted.internet import reactor
 
+    from conductor_site.live.backpressure import SendBuffers
+
     class AdoptingServer(Server):
         def __init__(self) -> None:
             # Daphne exits without an endpoint string; the socket is adopted instead, once
             # its factory exists (`ready_callable` runs just before the reactor does).
             super().__init__(
-                get_default_application(),
+                SendBuffers(get_default_application()),
                 endpoints=["adopted"],
                 ready_callable=self.adopt,
                 application_close_timeout=5,

@@ -311,7 +311,6 @@ CONDUCTOR: dict[str, Any] = {
     "LOG_TAIL_BYTES": envint("CONDUCTOR_LOG_TAIL_BYTES", 1024 * 1024),
     "LOG_MAX_LINE_BYTES": envint("CONDUCTOR_LOG_MAX_LINE_BYTES", 4 * 1024 * 1024),
     "LOG_FLUSH_SECONDS": envfloat("CONDUCTOR_LOG_FLUSH_SECONDS", 0.05),
-    "LOG_FLUSH_BYTES": envint("CONDUCTOR_LOG_FLUSH_BYTES", 64 * 1024),
     "LOG_PENDING_BYTES": envint("CONDUCTOR_LOG_PENDING_BYTES", 1024 * 1024),
     "OUTPUT_MAX_BYTES": envint("CONDUCTOR_OUTPUT_MAX_BYTES", 1024 * 1024),
     "STOP_GRACE_SECONDS": envfloat("CONDUCTOR_STOP_GRACE_SECONDS", 5.0),
@@ -330,6 +329,10 @@ CONDUCTOR: dict[str, Any] = {
     "DISABLE_TASK_START": envbool("CONDUCTOR_DISABLE_TASK_START"),
     "API_URL": os.getenv("CONDUCTOR_API_URL", "http://127.0.0.1:14355"),
     "SSE_KEEPALIVE_SECONDS": envfloat("CONDUCTOR_SSE_KEEPALIVE_SECONDS", 15.0),
+    # A stream's send queue (conductor_site/live/backpressure.py): past this many bytes a
+    # client has not read, its feed waits; not read down within the seconds, it is closed.
+    "STREAM_SEND_BUFFER_BYTES": envint("CONDUCTOR_STREAM_SEND_BUFFER_BYTES", 1024 * 1024),
+    "STREAM_STALL_SECONDS": envfloat("CONDUCTOR_STREAM_STALL_SECONDS", 30.0),
     # The event log (GET /api/v1/events) keeps this many days, and at most this many events.
     "EVENTS_KEEP_DAYS": envfloat("CONDUCTOR_EVENTS_KEEP_DAYS", 30.0),
     "EVENTS_KEEP_MAX": envint("CONDUCTOR_EVENTS_KEEP_MAX", 1_000_000),

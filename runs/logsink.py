@@ -1,9 +1,12 @@
 """Durable first, live second: how a run's output becomes LogChunk rows and live events.
 
 Readers (one thread per pipe) decode and split what an agent prints into complete lines and
-hand the text to the process's single `LogWriter`. Every ~50 ms, or sooner once 64 KiB wait,
-the writer turns each run's pending text into chunks with the run's next `seq`, writes them
-all in one transaction, and only then publishes them. One writer per process keeps SQLite's
+hand the text to the process's single `LogWriter`, which batches only under load (group
+commit): an idle writer flushes as soon as text arrives, so a lone line is stored and published
+at once; what arrives while a flush is being written waits for the next one, so under load each
+flush takes everything that piled up and batches grow by themselves. A flush turns each run's
+pending text into chunks with the run's next `seq`, writes them all in one transaction, and only
+then publishes them. One writer per process keeps SQLite's
 write lock uncontended (shared/research/embedded-mode.md, Q3). A write that fails is retried
 with the same numbered chunks, so `seq` has no gap and no line is stored or counted twice.
 
@@ -19,6 +22,7 @@ from __future__ import annotations
 import codecs
 import logging
 import threading
+import time
 from collections import deque
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -113,6 +117,7 @@ class _RunLog:
     closing: bool = False
     closed: threading.Event = field(default_factory=threading.Event)
     failures: int = 0
+    retry_at: float = 0.0  # monotonic time before which a failed write is not retried
     unstored: list[LogChunk] = field(default_factory=list)  # numbered, written next time
     held_bytes: int = 0  # appended text not yet stored: pending, being written, or unstored
     unstored_bytes: int = 0  # the part of held_bytes being written, or awaiting its retry
@@ -151,8 +156,7 @@ class LogWriter:
             run.pending_bytes += len(text)
             run.held_bytes += len(text)
             run.totals.peak_held_bytes = max(run.totals.peak_held_bytes, run.held_bytes)
-            if run.pending_bytes >= _conf("LOG_FLUSH_BYTES"):
-                self._wake.set()
+        self._wake.set()  # an idle writer flushes now; a busy one right after its flush
 
     def close_run(self, run_id: str, timeout: float = 60.0) -> LogTotals:
         """Flush everything the run printed, then forget it; returns what was stored."""
@@ -165,10 +169,12 @@ class LogWriter:
         return run.totals
 
     def _loop(self) -> None:
+        """Flush whenever text is waiting: at once when idle, else as soon as the flush in
+        progress is done. The interval only paces the retry of a failed write."""
         interval = float(_conf("LOG_FLUSH_SECONDS"))
         while True:
             self._wake.wait(interval)
-            self._wake.clear()
+            self._wake.clear()  # before the flush: what arrives during it wakes the next one
             try:
                 self.flush()
                 connection_release()  # until the next flush, which may be minutes away
@@ -179,7 +185,8 @@ class LogWriter:
         """Store what every run has pending. A run whose last write failed retries only that
         write: what it printed since waits in `pending`, which bounds it."""
         with self._lock:
-            work = [self._take(run) for run in self._runs.values()]
+            due = time.monotonic()
+            work = [self._take(run) for run in self._runs.values() if run.retry_at <= due]
             self._room.notify_all()
         now = timezone.now()
         batches = {
@@ -215,9 +222,9 @@ class LogWriter:
         self, run: _RunLog, chunks: list[LogChunk], error: str | None, closing: bool
     ) -> None:
         """After a write. A run whose write failed keeps its chunks, numbered and counted, for
-        the next flush (one interval later, so an outage is not hammered): its seq stays
-        contiguous and nothing is counted twice. A closing run that failed three times gives
-        up and says so."""
+        the flush one interval later (`retry_at`: other runs' flushes do not hammer an
+        outage): its seq stays contiguous and nothing is counted twice. A closing run that
+        failed three times gives up and says so."""
         run.unstored = []
         if error is None:
             run.failures = 0
@@ -225,6 +232,7 @@ class LogWriter:
             run.unstored_bytes = 0
         else:
             run.failures += 1
+            run.retry_at = time.monotonic() + float(_conf("LOG_FLUSH_SECONDS"))
             log.error("run %s: could not store %d log chunks: %s", run.run_id, len(chunks), error)
             if not (closing and run.failures >= 3):
                 run.unstored = chunks

@@ -13,11 +13,14 @@ the house error shape (`{"type": "error", "error", "code", "details"}`): 4400 a 
 cursor, 4401 no valid key, session or ticket, 4403 a foreign `Origin`, 4404 an unknown id,
 4410 a cursor older than the kept history (start over); 1000 once the feed ended. A domain
 refusal raised while the feed runs closes with 4000 + its HTTP status the same way.
+A client that cannot keep up gets `{"type":"lagged"}` and the rest from the database, or,
+when it stopped reading, its connection is dropped (`conductor_site.live.backpressure`).
 """
 
 from __future__ import annotations
 
 import asyncio
+import json
 from contextlib import aclosing, suppress
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
@@ -28,7 +31,8 @@ from django.conf import settings
 from conductor_site.auth import key_accepted, presented_key
 from conductor_site.errors import DomainError, error_body
 from conductor_site.ids import is_identifier
-from conductor_site.live.engine import Feed, FeedEvent, follow
+from conductor_site.live.backpressure import Pace, keep_up
+from conductor_site.live.engine import Feed, FeedEvent, follow, framed
 from conductor_site.live.event_feed import EventLogFeed
 from conductor_site.live.events import EVENTS_GROUP, RECORDED_TYPES
 from conductor_site.live.history import EventFilter
@@ -36,6 +40,8 @@ from conductor_site.live.sse import keepalive_seconds
 from conductor_site.live.tickets import ticket_accepted
 
 CLOSE_REASON_BYTES = 123  # a close frame's payload is at most 125 bytes, 2 of them the code
+
+FRAMES_PER_CHECK = 500  # frames sent between two looks at the client's send queue
 
 
 class Refused(Exception):
@@ -81,6 +87,10 @@ class FeedConsumer(AsyncJsonWebsocketConsumer):
         """The JSON frame of one of the feed's events."""
         return ws_frame(event)
 
+    def _frame_text(self, event: FeedEvent) -> str:
+        """The frame's text, as `send_json` encodes it."""
+        return json.dumps(self.frame(event))
+
     async def connect(self) -> None:
         await self.accept()
         headers = {
@@ -125,11 +135,20 @@ class FeedConsumer(AsyncJsonWebsocketConsumer):
                 await self._pump
 
     async def _send_feed(self, feed: Feed) -> None:
+        # Each `frame` of a consumer class is its own wire format: the text is made once per
+        # event and format, and shared by every viewer of a shared batch (`SharedBatches`).
+        wire = f"ws:{type(self).frame.__qualname__}"
         try:
             async with aclosing(follow(feed, keepalive_seconds())) as batches:
                 async for batch in batches:
-                    for event in batch:
-                        await self.send_json(self.frame(event))
+                    for start in range(0, len(batch), FRAMES_PER_CHECK):
+                        for event in batch[start : start + FRAMES_PER_CHECK]:
+                            await self.send(text_data=framed(event, wire, self._frame_text))
+                        pace = await keep_up(feed.subscription)
+                        if pace is Pace.STALLED:
+                            return  # dropped: there is nobody to close it with
+                        if pace is Pace.LAGGED:
+                            await self.send_json({"type": "lagged"})
         except DomainError as exc:  # the feed cannot go on (a cursor that expired meanwhile)
             await self._refuse(Refused(4000 + exc.status_code, exc.message, **exc.details))
             return

@@ -27,8 +27,9 @@ after each read (`CONN_MAX_AGE=0`).
 from __future__ import annotations
 
 import time
-from collections.abc import AsyncGenerator, AsyncIterator, Callable, Mapping
-from dataclasses import dataclass
+from collections import OrderedDict
+from collections.abc import AsyncGenerator, AsyncIterator, Callable, Hashable, Mapping
+from dataclasses import dataclass, field
 from typing import Any, Protocol, TypeVar
 
 from channels.db import database_sync_to_async
@@ -43,14 +44,54 @@ T = TypeVar("T")
 class FeedEvent:
     """One event for the client: `data` is a JSON payload, or raw text (a run file's bytes);
     `name` its kind where the stream names kinds (SSE `event:`); `id` the cursor to resume
-    after it. Never changed once made."""
+    after it. Never changed once made, except `frames`: its text per wire format once a
+    transport formatted it (`framed`), so an event shared by many viewers (`SharedBatches`)
+    is formatted once per format in this process."""
 
     data: Mapping[str, Any] | str
     name: str | None = None
     id: str | None = None
+    frames: dict[str, str] | None = field(default=None, compare=False, repr=False)
 
 
 Batch = list[FeedEvent]
+
+
+def framed(event: FeedEvent, wire: str, frame: Callable[[FeedEvent], str]) -> str:
+    """The event formatted for `wire` ("sse", "ws") by `frame`, formatted only the first time."""
+    frames = event.frames
+    if frames is None:
+        frames = event.frames = {}
+    text = frames.get(wire)
+    if text is None:
+        text = frames[wire] = frame(event)
+    return text
+
+
+class SharedBatches:
+    """The batches made lately from sources that never change (a stored log chunk: its `seq`
+    names its text for good), kept so that every viewer of one in this process sends the same
+    `FeedEvent`s, and each is formatted once per wire format, not once per viewer (with 200
+    viewers of a run, per-viewer JSON encoding was half the server's CPU). Bounded by the
+    size of the sources kept, oldest dropped first. Used on the server's loop only."""
+
+    def __init__(self, max_size: int) -> None:
+        self._batches: OrderedDict[Hashable, tuple[Batch, int]] = OrderedDict()
+        self._size = 0
+        self._max_size = max_size
+
+    def get(self, key: Hashable, size: int, make: Callable[[], Batch]) -> Batch:
+        kept = self._batches.get(key)
+        if kept is not None:
+            self._batches.move_to_end(key)
+            return kept[0]
+        batch = make()
+        self._batches[key] = (batch, size)
+        self._size += size
+        while self._size > self._max_size and self._batches:
+            _, (_, dropped) = self._batches.popitem(last=False)
+            self._size -= dropped
+        return batch
 
 
 class Feed(Protocol):

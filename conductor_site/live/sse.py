@@ -22,10 +22,12 @@ from django.http import HttpRequest, JsonResponse, StreamingHttpResponse
 
 from conductor_site.errors import error_body
 from conductor_site.ids import is_identifier
-from conductor_site.live.engine import Feed, FeedEvent, follow
+from conductor_site.live.backpressure import Pace, keep_up
+from conductor_site.live.engine import Batch, Feed, FeedEvent, follow, framed
 
 OPENED = ": connected\n\n"
 KEEPALIVE = ": keepalive\n\n"
+LAGGED = 'event: lagged\ndata: {"type":"lagged"}\n\n'
 FRAMES_PER_WRITE = 500
 _LINE_BREAK = re.compile(r"\r\n|\r|\n")
 
@@ -82,7 +84,9 @@ def refused(request: HttpRequest, **ids: str | None) -> JsonResponse | None:
 
 
 async def event_stream(feed: Feed) -> AsyncIterator[str]:
-    """The feed as SSE text, until it finishes or the client goes (Django cancels it)."""
+    """The feed as SSE text, until it finishes or the client goes (Django cancels it). A
+    client that cannot keep up gets `lagged` and the rest from the database, or is dropped
+    (`conductor_site.live.backpressure`)."""
     release_request_thread()
     yield OPENED
     async with aclosing(follow(feed, keepalive_seconds())) as batches:
@@ -90,8 +94,22 @@ async def event_stream(feed: Feed) -> AsyncIterator[str]:
             if not batch:
                 yield KEEPALIVE
                 continue
-            for start in range(0, len(batch), FRAMES_PER_WRITE):
-                yield "".join(sse_event(e) for e in batch[start : start + FRAMES_PER_WRITE])
+            for text in sse_writes(batch):
+                yield text
+                pace = await keep_up(feed.subscription)
+                if pace is Pace.STALLED:
+                    return
+                if pace is Pace.LAGGED:
+                    yield LAGGED
+
+
+def sse_writes(batch: Batch) -> list[str]:
+    """A batch as writes of up to `FRAMES_PER_WRITE` frames, each event formatted once in
+    this process however many streams send it (`framed`)."""
+    return [
+        "".join(framed(e, "sse", sse_event) for e in batch[start : start + FRAMES_PER_WRITE])
+        for start in range(0, len(batch), FRAMES_PER_WRITE)
+    ]
 
 
 def sse_response(feed: Feed) -> StreamingHttpResponse:

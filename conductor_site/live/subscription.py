@@ -44,6 +44,7 @@ class Subscription:
         self.groups: set[str] = set(groups)  # wanted; `_joined` holds those the layer has
         self._joined: set[str] = set()
         self.lost = False
+        self._held = False  # its client cannot keep up: drop what arrives (`hold`)
         self._queue: asyncio.Queue[Any] = asyncio.Queue(maxsize=QUEUE_MAX)
         self._layer = get_channel_layer()
         self._channel = ""
@@ -102,6 +103,19 @@ class Subscription:
             batch.append(self._queue.get_nowait())
         return [message for message in batch if message is not _WAKE]
 
+    def hold(self) -> None:
+        """Stop queueing while the client's send queue is full: what waits and what arrives
+        is dropped and the feed marked `lost`, so a stalled client holds no memory here and
+        its feed re-reads the database once it reads on (`release`)."""
+        self._held, self.lost = True, True
+        while not self._queue.empty():
+            self._queue.get_nowait()
+
+    def release(self) -> None:
+        self._held = False
+        with suppress(asyncio.QueueFull):
+            self._queue.put_nowait(_WAKE)  # the feed sees `lost` at once, not at its keepalive
+
     def take_lost(self) -> bool:
         lost, self.lost = self.lost, False
         return lost
@@ -153,6 +167,9 @@ class Subscription:
                 log.warning("channel receive failed; re-reading the database", exc_info=True)
                 self.lost = True
                 await asyncio.sleep(1)
+                continue
+            if self._held:
+                self.lost = True
                 continue
             try:
                 self._queue.put_nowait(message)

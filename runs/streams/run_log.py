@@ -4,12 +4,13 @@ from __future__ import annotations
 
 import re
 from collections.abc import AsyncIterator
+from functools import partial
 
 from django.http import HttpRequest
 from django.http.response import HttpResponseBase
 from django.views.decorators.csrf import csrf_exempt
 
-from conductor_site.live.engine import Batch, FeedEvent, db
+from conductor_site.live.engine import Batch, FeedEvent, SharedBatches, db
 from conductor_site.live.events import LiveEvent, run_group
 from conductor_site.live.sse import cursor_param, error_response, refused, sse_response
 from conductor_site.live.subscription import Subscription
@@ -17,6 +18,9 @@ from runs.selectors import document_status
 from runs.streams.run_reads import PAGE, Chunk, RunLog, RunRef, run_changed, run_ref
 
 LOG_CURSOR = re.compile(r"^(\d{1,18}):(\d{1,18})\Z")
+# The log lines of the latest chunks as events, shared by every viewer in this process.
+SHARED_CHUNK_BYTES = 4 * 1024 * 1024
+_shared = SharedBatches(SHARED_CHUNK_BYTES)
 
 
 class RunLogFeed:
@@ -68,14 +72,23 @@ class RunLogFeed:
         yield ending
 
     def _lines(self, chunks: list[Chunk]) -> Batch:
-        return [
-            FeedEvent(
-                {"type": "log", "timestamp": c.timestamp, "line": line, "stream": c.stream},
-                id=f"{c.seq}:{index}",
-            )
-            for c in chunks
-            for index, line in self.log.numbered(c)
-        ]
+        """The chunks' lines the client has not seen, as events every viewer shares."""
+        batch: Batch = []
+        for c in chunks:
+            key = (self.log.run_id, c.seq, c.stream, c.timestamp)
+            events = _shared.get(key, len(c.text), partial(chunk_lines, c))
+            batch += events[self.log.first_unseen(c) :]
+        return batch
+
+
+def chunk_lines(c: Chunk) -> Batch:
+    return [
+        FeedEvent(
+            {"type": "log", "timestamp": c.timestamp, "line": line, "stream": c.stream},
+            id=f"{c.seq}:{index}",
+        )
+        for index, line in enumerate(c.lines())
+    ]
 
 
 @csrf_exempt  # GET only: anything else is a 405 from the view

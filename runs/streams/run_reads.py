@@ -128,5 +128,8 @@ class RunLog:
 
     def numbered(self, chunk: Chunk) -> list[tuple[int, str]]:
         """`(index, line)` of the chunk's lines the client has not seen."""
-        start = self.skip[1] + 1 if self.skip and chunk.seq == self.skip[0] else 0
-        return list(enumerate(chunk.lines()))[start:]
+        return list(enumerate(chunk.lines()))[self.first_unseen(chunk) :]
+
+    def first_unseen(self, chunk: Chunk) -> int:
+        """The index of the chunk's first line the client has not seen."""
+        return self.skip[1] + 1 if self.skip and chunk.seq == self.skip[0] else 0
