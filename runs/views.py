@@ -99,6 +99,7 @@ def attempt_detail(request: HttpRequest, attempt_id: str) -> HttpResponse:
         "runs": runs,
         "run": selected,
         "active": any(run.is_active for run in runs) or attempt.status in ACTIVE_STATUSES,
+        "dropped": sum(run.dropped_at is not None for run in runs),
         "tab": _default_tab(attempt, selected),
     }
     return render(request, "runs/attempt.html", context)
