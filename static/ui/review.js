@@ -359,7 +359,7 @@
       socket = null;
       if (finished || event.code === 1000) return;
       if (event.code >= 4400 && event.code < 4500) { readDiff(); return; } // refused: read once
-      setTimeout(function () { readDiff().then(live); }, delay);
+      setTimeout(live, delay); // its first frame, the stored snapshot, brings the read
       delay = Math.min(delay * 2, 10000);
     };
   }
