@@ -355,7 +355,9 @@ async function call(method, path, body) {
       init.body = JSON.stringify(body);
     }
   }
-  const response = await fetch(page.dataset.api + path, init);
+  const response = await fetch(page.dataset.api + path, init).catch((lost) => {
+    throw { status: 0, error: `the server did not answer (${lost.message})`, details: {} };
+  });
   const data = response.status === 204 ? {} : await response.json().catch(() => ({ error: `the server answered ${response.status}` }));
   if (!response.ok) throw { status: response.status, details: {}, ...data };
   return data;
