@@ -10,9 +10,10 @@ fetched again as log lines arrive; the stored log comes in one read first
 (`run_log_lines`), and the full log downloads from `run_log_download`.
 
 The review page renders the attempt; its diff and branch status are read after the page, by
-`static/ui/review.js` from the attempts API mounted for the session under /ui/api/v1/
-(`conductor_site.auth.session_api_urls`): a worktree is read on the worker that owns it, which
-may take seconds, and no page waits on that.
+`static/ui/review.js`: the diff live from `/ws/attempts/<a>/diff/`, the rest from the attempts
+API mounted for the session under /ui/api/v1/ (`conductor_site.auth.session_api_urls`), which
+the attempt page's follow-up, draft, retry, dev server and archive call too: a worktree is
+read on the worker that owns it, which may take seconds, and no page waits on that.
 """
 
 from __future__ import annotations
@@ -99,6 +100,7 @@ def attempt_detail(request: HttpRequest, attempt_id: str) -> HttpResponse:
         "runs": runs,
         "run": selected,
         "active": any(run.is_active for run in runs) or attempt.status in ACTIVE_STATUSES,
+        "dropped": sum(run.dropped_at is not None for run in runs),
         "tab": _default_tab(attempt, selected),
     }
     return render(request, "runs/attempt.html", context)
@@ -196,7 +198,6 @@ def attempt_review(request: HttpRequest, attempt_id: str) -> HttpResponse:
         "section": "projects",
         "attempt": attempt,
         "task": attempt.task,
-        "active": attempt.status in ACTIVE_STATUSES,
         "strategies": MergeStrategy.choices,
     }
     return render(request, "runs/attempt_review.html", context)

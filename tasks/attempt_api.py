@@ -38,7 +38,7 @@ from tasks import planner
 from tasks import services as task_services
 from tasks.api import started_to_api
 from tasks.draft_api import DraftSavedSerializer, DraftSaveSerializer, DraftSerializer, draft_put
-from tasks.drafts import draft_delete, draft_of
+from tasks.drafts import draft_delete, draft_of, draft_sent
 from tasks.models import Task
 from tasks.openapi import TaskSerializer, TaskStartedSerializer
 from tasks.project_api import get_task
@@ -72,6 +72,12 @@ class SubtaskCreateSerializer(serializers.Serializer):
 
 class FollowUpSerializer(serializers.Serializer):
     prompt = serializers.CharField(trim_whitespace=False)
+
+    def validate_prompt(self, prompt: str) -> str:
+        """Kept as written (its spaces are the agent's to read), but never only spaces."""
+        if not prompt.strip():
+            raise serializers.ValidationError("write what the agent should do next")
+        return prompt
 
 
 class RetrySerializer(serializers.Serializer):
@@ -137,11 +143,13 @@ class AttemptsViewSet(LandingActions, DevServerActions, WorktreeActions, Attempt
     @action(detail=True, methods=["post"], url_path="follow-up")
     def follow_up(self, request: Request, attempt_id: str) -> Response:
         """A new agent run in the attempt's worktree resuming the agent's own session: it
-        starts now, or, while a run is active, waits and starts once that work ends."""
+        starts now, or, while a run is active, waits and starts once that work ends. The
+        attempt's draft is removed when it holds the text sent (`draft_sent`)."""
         attempt = get_attempt(attempt_id)
         fields = _body(FollowUpSerializer, request)
         with _start_refusals():
             run, waiting = task_services.attempt_followup(attempt, fields["prompt"])
+        draft_sent(attempt.id, fields["prompt"])
         attempt.refresh_from_db()
         return Response(
             {**attempt_to_api(attempt), "run_id": run.id, "waiting": waiting}, status=201

@@ -40,6 +40,13 @@ def draft_of(attempt_id: str) -> Draft | None:
     return Draft.objects.filter(attempt_id=attempt_id).first()
 
 
+def draft_sent(attempt_id: str, prompt: str) -> None:
+    """A follow-up was sent with `prompt`: the draft holding that text was the one sent and is
+    done with (the box is empty again); one another editor saved since holds other text and
+    stays."""
+    Draft.objects.filter(attempt_id=attempt_id, prompt=prompt).delete()
+
+
 def draft_delete(attempt_id: str) -> bool:
     """False when the attempt had no draft."""
     deleted, _ = Draft.objects.filter(attempt_id=attempt_id).delete()

@@ -88,20 +88,3 @@ class AttemptStartForm(forms.Form):
         ):
             raise forms.ValidationError(f"{base!r} is not a branch of {self.project.project_root}")
         return base
-
-
-class FollowUpForm(forms.Form):
-    prompt = forms.CharField(widget=forms.Textarea(attrs={"rows": 3}), strip=False)
-
-    def clean_prompt(self) -> str:
-        prompt = str(self.cleaned_data["prompt"])
-        if not prompt.strip():
-            raise forms.ValidationError("write what the agent should do next")
-        return prompt
-
-
-class DraftForm(forms.Form):
-    """A save of the follow-up box: its text and the draft version it was read at."""
-
-    prompt = forms.CharField(required=False, strip=False, max_length=1_000_000)
-    version = forms.IntegerField(min_value=0, max_value=2_147_483_647)

@@ -4,7 +4,7 @@ from django.urls import path
 
 from tasks import views
 
-# Under /ui/: the board, the task page, and what the attempt page posts.
+# Under /ui/: the board and the task page.
 urlpatterns = [
     path("projects/<str:project_id>/", views.board, name="board"),
     path(
@@ -19,12 +19,6 @@ urlpatterns = [
         views.attempt_new,
         name="attempt-new",
     ),
-    path(
-        "attempts/<str:attempt_id>/follow-up/",
-        views.attempt_follow_up_view,
-        name="attempt-follow-up",
-    ),
-    path("attempts/<str:attempt_id>/draft/", views.attempt_draft_view, name="attempt-draft"),
     path(
         "projects/<str:project_id>/tasks/<str:task_id>/move/",
         views.task_move_view,

@@ -1,12 +1,11 @@
 """The board: a project's tasks in Kanban columns, moved by drag and drop, made by a form;
-the task page: a task's attempts and their runs as a timeline, and a new attempt; and what
-the attempt page (`runs.views.attempt_detail`) posts: its follow-up and the follow-up's draft.
+the task page: a task's attempts and their runs as a timeline, and a new attempt.
 
 Each column shows a page of cards and fetches the next one when asked (htmx), so a project
 with 10,000 tasks renders as fast as one with fifty. A move posts to `task_move_view`, which
-calls `tasks.services.task_move`, as `POST /api/v1/tasks/<t>/move` does. Like it, the
-follow-up and the draft are page routes calling the services the API calls
-(`attempt_followup`, `draft_save`): a signed-in page has a session, not the API key.
+calls `tasks.services.task_move`, as `POST /api/v1/tasks/<t>/move` does. The attempt page's
+follow-up and draft are the attempts API itself, mounted for the session under /ui/api/v1/
+(`conductor_site.auth.session_api_urls`).
 """
 
 from __future__ import annotations
@@ -14,22 +13,19 @@ from __future__ import annotations
 from django.conf import settings
 from django.contrib import messages
 from django.db.models import Prefetch
-from django.http import Http404, HttpRequest, HttpResponse, JsonResponse
+from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
-from django.urls import reverse
 from django.views.decorators.http import require_http_methods, require_POST, require_safe
 
 from conductor_site.errors import error_json
-from conductor_site.ids import is_identifier
 from conductor_site.params import QUERY_INT_MAX
 from projects.models import Project
 from projects.selectors import project_stats
 from runs.agents import UnknownAgent
-from runs.models import Attempt, Run
+from runs.models import Run
 from tasks import selectors, services
-from tasks.drafts import DraftVersionStale, draft_save
-from tasks.forms import AttemptStartForm, DraftForm, FollowUpForm, TaskCreateForm
-from tasks.models import Draft, Task
+from tasks.forms import AttemptStartForm, TaskCreateForm
+from tasks.models import Task
 
 COLUMN_PAGE = 50
 COLUMN_LABELS = {
@@ -168,56 +164,3 @@ def attempt_new(request: HttpRequest, project_id: str, task_id: str) -> HttpResp
             messages.success(request, f"Attempt {started.run.attempt_id} {state}.")
             return redirect("attempt", attempt_id=started.run.attempt_id)
     return _task_page(request, task, form)
-
-
-@require_POST
-def attempt_follow_up_view(request: HttpRequest, attempt_id: str) -> HttpResponse:
-    """The attempt page's follow-up box: sent as `POST /api/v1/attempts/<a>/follow-up` sends
-    it, then its draft is done with; back on the attempt page, showing the new run."""
-    attempt = get_object_or_404(Attempt, id=attempt_id)
-    form = FollowUpForm(request.POST)
-    if settings.CONDUCTOR["DISABLE_TASK_START"]:
-        messages.error(request, "task execution is disabled on this server (--disable-task-start)")
-    elif not form.is_valid():
-        messages.error(request, f"Follow-up not sent: {form.errors['prompt'][0]}")
-    else:
-        try:
-            run, waiting = services.attempt_followup(attempt, form.cleaned_data["prompt"])
-        except (UnknownAgent, ValueError, services.TaskConflict, OSError) as exc:
-            messages.error(request, f"Follow-up not sent: {exc}")
-        else:
-            # The draft that was sent, not one another tab has saved since.
-            Draft.objects.filter(attempt=attempt, prompt=form.cleaned_data["prompt"]).delete()
-            state = "waits for the active run to end" if waiting else "started"
-            messages.success(request, f"Follow-up {run.id} {state}.")
-            return redirect(f"{reverse('attempt', args=[attempt.id])}?run={run.id}")
-    return redirect("attempt", attempt_id=attempt.id)
-
-
-@require_http_methods(["GET", "POST"])
-def attempt_draft_view(request: HttpRequest, attempt_id: str) -> JsonResponse:
-    """The follow-up box's text, kept while it is written: GET `{prompt, version}` (version 0:
-    none yet); POST `prompt` and the `version` it was read at, answered with the next version,
-    or a 409 naming the stored one (`tasks.drafts.draft_save`)."""
-    if not is_identifier(attempt_id):
-        return error_json(400, f"invalid attempt id {attempt_id!r}")
-    attempt = Attempt.objects.filter(id=attempt_id).first()
-    if attempt is None:
-        return error_json(404, f"attempt {attempt_id!r} not found")
-    if request.method == "GET":
-        draft = Draft.objects.filter(attempt=attempt).first()
-        return JsonResponse(
-            {"prompt": draft.prompt if draft else "", "version": draft.version if draft else 0}
-        )
-    form = DraftForm(request.POST)
-    if not form.is_valid():
-        return error_json(400, "invalid draft", fields=form.errors.get_json_data())
-    data = form.cleaned_data
-    queued = Draft.objects.filter(attempt=attempt).values_list("queued", flat=True).first()
-    try:  # the box edits the text; whether it is queued is the API's to say
-        saved, _ = draft_save(
-            attempt, version=data["version"], prompt=data["prompt"], queued=bool(queued)
-        )
-    except DraftVersionStale as exc:
-        return error_json(409, exc.message, **exc.details)
-    return JsonResponse({"prompt": saved.prompt, "version": saved.version})

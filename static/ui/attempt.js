@@ -1,8 +1,9 @@
 // The attempt page: the selected run's raw log (live from /ws/runs/<r>/logs/, a virtual list
 // that renders only the lines in view, so 100,000 lines scroll as smoothly as ten), its
 // conversation (the entries partial, fetched again as log lines arrive), the tabs between
-// them, the Stop confirmation, and the follow-up box whose text is kept as the attempt's
-// draft while it is written.
+// them, the Stop confirmation, the follow-up box whose text is kept as the attempt's draft
+// while it is written, retry from a run, the dev server and archiving the worktree: the last
+// four through the attempts API mounted for the session (/ui/api/v1/attempts/<a>/...).
 import { AnsiUp } from "../vendor/ansi_up-6.0.6/ansi_up.js";
 
 const csrf = document.querySelector('meta[name="csrf-token"]').content;
@@ -342,36 +343,181 @@ function wireTabs(log, conversation) {
   );
 }
 
+// The attempts API, mounted for this page's session under /ui/api/v1/ (CSRF checked): JSON
+// both ways; a refusal is thrown as the house error body, with `status`.
+const page = document.getElementById("attempt-page");
+async function call(method, path, body) {
+  const init = { method, credentials: "same-origin", headers: { Accept: "application/json" } };
+  if (method !== "GET") {
+    init.headers["X-CSRFToken"] = csrf;
+    if (body !== undefined) {
+      init.headers["Content-Type"] = "application/json";
+      init.body = JSON.stringify(body);
+    }
+  }
+  const response = await fetch(page.dataset.api + path, init).catch((lost) => {
+    throw { status: 0, error: `the server did not answer (${lost.message})`, details: {} };
+  });
+  const data = response.status === 204 ? {} : await response.json().catch(() => ({ error: `the server answered ${response.status}` }));
+  if (!response.ok) throw { status: response.status, details: {}, ...data };
+  return data;
+}
+
+function notice(text) {
+  document.getElementById("attempt-failure").hidden = true;
+  const box = document.getElementById("attempt-notice");
+  box.textContent = text;
+  box.hidden = false;
+}
+
+function failure(error) {
+  const box = document.getElementById("attempt-failure");
+  const git = Array.isArray(error.details.git) ? error.details.git.join("\n") : error.details.git;
+  const pre = document.createElement("pre");
+  pre.className = "git-message";
+  pre.textContent = git || "";
+  box.replaceChildren(error.error || String(error), ...(git ? [pre] : []));
+  box.hidden = false;
+  document.getElementById("attempt-notice").hidden = true;
+}
+
+// What to say once the page opened the run an action started (it is said after the load).
+function openRun(runId, text) {
+  sessionStorage.setItem("conductor.notice", text);
+  location.assign(`${location.pathname}?run=${encodeURIComponent(runId)}`);
+}
+
 // The follow-up box: its text is saved as the attempt's draft a moment after each change,
 // with the version it was read at (a 409 means another tab saved since: take its version and
-// save this text, which is what this user sees).
+// save this text, which is what this user sees). Sent, the API removes the draft holding the
+// text sent, and the page opens the new run.
 async function startDraft(form) {
   const box = form.querySelector("textarea");
   const said = document.getElementById("draft-state");
-  const url = form.dataset.draftUrl;
-  const answer = await fetch(url, { credentials: "same-origin" });
   let version = 0;
-  if (answer.ok) {
-    const draft = await answer.json();
-    version = draft.version;
+  let queued = false; // whether it is queued is the API's to say: the box keeps it as read
+  try {
+    const draft = await call("GET", "/draft");
+    ({ version, queued } = draft);
     if (!box.value) box.value = draft.prompt;
+  } catch (error) {
+    if (error.status !== 404) said.textContent = ` Draft not read: ${error.error}`;
   }
   async function save(retry) {
-    const body = new URLSearchParams({ prompt: box.value, version: String(version) });
-    const response = await fetch(url, { method: "POST", headers: { "X-CSRFToken": csrf }, body, credentials: "same-origin" });
-    const data = await response.json();
-    if (response.status === 409 && retry) {
-      version = data.details.version;
-      return save(false);
+    try {
+      version = (await call("PUT", "/draft", { prompt: box.value, version, queued })).version;
+      said.textContent = " Draft saved.";
+    } catch (error) {
+      if (error.status === 409 && retry && error.details.version !== undefined) {
+        version = error.details.version;
+        return save(false);
+      }
+      said.textContent = ` Draft not saved: ${error.error}`;
     }
-    if (response.ok) version = data.version;
-    said.textContent = response.ok ? " Draft saved." : ` Draft not saved: ${data.error}`;
   }
   const later = debounce(400, () => save(true));
   box.addEventListener("input", later);
-  // Once sent, the server has done with the draft: a save still waiting must not bring it back.
-  form.addEventListener("submit", () => later.cancel());
+  form.addEventListener("submit", async (event) => {
+    event.preventDefault();
+    later.cancel(); // once sent, a save still waiting must not bring the draft back
+    const button = form.querySelector('[type="submit"]');
+    button.disabled = true;
+    try {
+      const sent = await call("POST", "/follow-up", { prompt: box.value });
+      openRun(sent.run_id, `Follow-up ${sent.run_id} ${sent.waiting ? "waits for the active run to end" : "started"}.`);
+    } catch (error) {
+      failure({ ...error, error: `Follow-up not sent: ${error.error}` });
+      button.disabled = false;
+    }
+  });
 }
+
+// Retry from an agent run: asked first; uncommitted changes are a 409 `dirty`, and the page
+// then offers to force it (they are kept under a saved ref, which it names).
+async function retry(runId, force = false) {
+  try {
+    const answer = await call("POST", "/retry", { run_id: runId, force });
+    const done = answer.retried;
+    const saved = done.saved_ref ? ` Uncommitted changes kept under ${done.saved_ref}.` : "";
+    openRun(done.run_id, `Retried from ${runId}: the worktree is back at ${done.reset_to.slice(0, 10)}, run ${done.run_id} started.${saved}`);
+  } catch (error) {
+    if (error.status === 409 && error.details.reason === "dirty" && !force) {
+      const files = (error.details.files || []).slice(0, 10).join(", ");
+      const ask = `The worktree has uncommitted changes (${files}). Retry anyway? They are kept first under a saved ref.`;
+      if (window.confirm(ask)) return retry(runId, true);
+    }
+    failure(error);
+  }
+}
+
+// The dev server: started, then read until its run printed a URL (or ended); stopped.
+const devServer = {
+  state: document.getElementById("dev-server-state"),
+  link: document.getElementById("dev-server-link"),
+  start: document.getElementById("dev-server-start"),
+  stop: document.getElementById("dev-server-stop"),
+  timer: null,
+  show(run) {
+    const running = run !== null && ["created", "queued", "running"].includes(run.status);
+    const web = run !== null && /^https?:\/\//.test(run.url); // never a javascript: link
+    this.state.textContent = run === null ? "not started" : running && !run.url ? `${run.status}, waiting for its URL…` : run.status;
+    this.link.hidden = !(running && web);
+    if (running && web) {
+      this.link.href = run.url;
+      this.link.textContent = run.url;
+    }
+    this.start.hidden = running;
+    this.stop.hidden = !running;
+    clearTimeout(this.timer);
+    if (running && !run.url) this.timer = setTimeout(() => this.read(), 300);
+  },
+  async read() {
+    try {
+      this.show(await call("GET", "/dev-server"));
+    } catch (error) {
+      if (error.status === 404) this.show(null);
+      else this.state.textContent = `unknown: ${error.error}`;
+    }
+  },
+  async act(path, button) {
+    button.disabled = true;
+    try {
+      this.show(await call("POST", path, {}));
+    } catch (error) {
+      failure(error);
+    } finally {
+      button.disabled = false;
+    }
+  },
+};
+
+async function archive() {
+  if (!window.confirm("Archive the worktree? Anything uncommitted is committed on the branch first (a WIP commit); the folder is removed, the branch kept. A follow-up makes it again.")) return;
+  try {
+    const done = (await call("POST", "/archive", {})).archived;
+    const wip = done.wip_commit ? `uncommitted work kept as WIP commit ${done.wip_commit.slice(0, 10)}` : "nothing uncommitted to keep";
+    notice(done.removed ? `Worktree archived: ${wip}.` : "The worktree was archived already.");
+    refreshHeader(1);
+  } catch (error) {
+    failure(error);
+  }
+}
+
+document.addEventListener("click", (event) => {
+  const button = event.target.closest("button[data-retry]");
+  if (!button) return;
+  const question = `Retry from run ${button.dataset.retry}? The worktree goes back to where that run started; it and every later run are set aside (kept, shown under "Show dropped").`;
+  if (window.confirm(question)) retry(button.dataset.retry);
+});
+document.addEventListener("change", (event) => {
+  if (event.target.id !== "show-dropped") return;
+  for (const item of document.querySelectorAll(".run-item.dropped")) {
+    item.hidden = !event.target.checked && !item.querySelector('[aria-current="true"]');
+  }
+});
+devServer.start.addEventListener("click", () => devServer.act("/dev-server", devServer.start));
+devServer.stop.addEventListener("click", () => devServer.act("/dev-server/stop", devServer.stop));
+document.getElementById("archive").addEventListener("click", archive);
 
 // Once the run ended, the header (the attempt's status, its runs, Stop) is read again: the
 // attempt may have gone on to its cleanup, or ended with the run.
@@ -394,6 +540,12 @@ document.addEventListener("submit", (event) => {
   const form = event.target.closest("form[data-confirm]");
   if (form && !window.confirm(form.dataset.confirm)) event.preventDefault();
 });
+const said = sessionStorage.getItem("conductor.notice");
+if (said) {
+  sessionStorage.removeItem("conductor.notice");
+  notice(said);
+}
 const section = document.getElementById("run");
 if (section) startRun(section);
 startDraft(document.getElementById("follow-up"));
+devServer.read();

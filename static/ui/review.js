@@ -2,10 +2,11 @@
 // diff (a file tree, then each file drawn by diff2html with highlight.js, unified or side by
 // side), and the landing actions, each asked for in a dialog and posted to the attempts API
 // (mounted for the signed-in session under /ui/api/v1/, so it works with an API key set).
-// A refused action shows the API's `error` and git's own message (`details.git`).
+// A refused action shows the API's `error` and git's own message (`details.git`). The diff
+// is live from the attempt's diff stream (/ws/attempts/<a>/diff/), with no polling.
 (function () {
   "use strict";
-  const POLL_MS = 3000;
+  const STATUS_MS = 1000;
   const root = document.getElementById("review");
   const api = root.dataset.api;
   const csrf = document.querySelector('meta[name="csrf-token"]').content;
@@ -13,7 +14,6 @@
   const KINDS = { added: "A", modified: "M", deleted: "D", renamed: "R", copied: "C" };
   const STRATEGIES = { squash: "squash", merge: "a merge commit", rebase: "rebase and fast-forward" };
   let status = null; // the last branch status read
-  let active = root.dataset.active === "true";
   let view = localStorage.getItem("conductor.diffView") || "line-by-line";
   const drawn = new Map(); // path -> {json, element}
   const fileOf = new WeakMap(); // a file's block -> the file, as the API gave it
@@ -71,7 +71,6 @@
   // The attempt's header: status, target, merge and pull request.
 
   function showAttempt(attempt) {
-    active = ["created", "queued", "running"].includes(attempt.status);
     $("attempt-status").textContent = attempt.status;
     $("attempt-status").className = "badge " + attempt.status;
     $("target-branch").textContent = attempt.target_branch || "—";
@@ -285,21 +284,84 @@
     $("file-tree").replaceChildren(el("p", { class: "bad", text: "The diff is unavailable: " + (error.error || String(error)) }));
   }
 
-  // Refreshing. While the attempt runs, the diff and the status are polled every POLL_MS; a
-  // later change swaps `follow` for the attempt's diff stream (/ws/attempts/<a>/diff/).
+  // Reading it. The diff is live from the attempt's diff stream (/ws/attempts/<a>/diff/):
+  // the whole diff first (`snapshot`), then only the files that changed (`files`), and `done`
+  // once nothing runs; the branch status and the attempt are read again as changes come (at
+  // most every STATUS_MS) and at `done`. A connection lost is opened again after a read of
+  // the diff over HTTP, so the page is never older than that read while the stream is away.
 
-  function refresh() {
+  function readState() {
     return Promise.all([
       call("GET", "").then(showAttempt, function () {}),
       call("GET", "/branch-status").then(showStatus, statusFailed),
-      call("GET", "/diff").then(showDiff, diffFailed),
     ]);
   }
 
-  let timer = null;
-  function follow() {
-    clearTimeout(timer);
-    if (active) timer = setTimeout(function () { refresh().then(follow); }, POLL_MS);
+  // A read is dropped when a live frame came while it was on its way: the frame is newer.
+  function readDiff() {
+    const at = frames;
+    return call("GET", "/diff").then(function (read) {
+      if (frames === at) { diff = read; showDiff(read); }
+    }, diffFailed);
+  }
+
+  function refresh() { return Promise.all([readState(), readDiff()]); }
+
+  let statusTimer = null;
+  function stateSoon() {
+    if (statusTimer === null) statusTimer = setTimeout(function () { statusTimer = null; readState(); }, STATUS_MS);
+  }
+
+  function totals(files) {
+    return files.reduce(function (sum, file) {
+      return { files: sum.files + 1, additions: sum.additions + file.additions, deletions: sum.deletions + file.deletions };
+    }, { files: 0, additions: 0, deletions: 0 });
+  }
+
+  // A `files` frame: every entry at or under one of its `paths` goes, then its `files` come.
+  function applied(held, frame) {
+    const gone = function (path) {
+      return path !== null && frame.paths.some(function (changed) { return path === changed || path.startsWith(changed + "/"); });
+    };
+    const files = held.files.filter(function (file) { return !gone(file.old_path) && !gone(file.new_path); })
+      .concat(frame.files)
+      .sort(function (a, b) { return pathOf(a) < pathOf(b) ? -1 : pathOf(a) > pathOf(b) ? 1 : 0; });
+    return Object.assign({}, held, { files: files, totals: totals(files), source: "worktree",
+      head_commit: frame.head_commit, base_commit: frame.base_commit });
+  }
+
+  let diff = null; // the diff as last shown
+  let frames = 0; // live frames applied
+  let socket = null;
+  let delay = 500;
+  function live() {
+    if (socket) return;
+    const scheme = location.protocol === "https:" ? "wss:" : "ws:";
+    socket = new WebSocket(scheme + "//" + location.host + "/ws/attempts/" + root.dataset.attempt + "/diff/");
+    let finished = false;
+    socket.onmessage = function (message) {
+      const frame = JSON.parse(message.data);
+      delay = 500;
+      // The worktree as it is now is shown; a stored snapshot (sent first, and when a run
+      // ends) is where an HTTP read takes over: the worktree may have moved on since (a
+      // rebase, a merge), and GET …/diff falls back on that snapshot by itself.
+      if (frame.type === "snapshot") {
+        if (frame.diff && frame.diff.source === "worktree") { frames++; diff = frame.diff; showDiff(diff); } else readDiff();
+      } else if (frame.type === "files") {
+        if (diff) { frames++; diff = applied(diff, frame); showDiff(diff); } else readDiff();
+        stateSoon();
+      } else if (frame.type === "done") {
+        finished = true;
+        readState();
+      }
+    };
+    socket.onclose = function (event) {
+      socket = null;
+      if (finished || event.code === 1000) return;
+      if (event.code >= 4400 && event.code < 4500) { readDiff(); return; } // refused: read once
+      setTimeout(live, delay); // its first frame, the stored snapshot, brings the read
+      delay = Math.min(delay * 2, 10000);
+    };
   }
 
   // The actions: a dialog asks first; then the post, and what it did or why it was refused.
@@ -373,7 +435,7 @@
       }, showFailure).then(refresh).then(function () {
         button.disabled = false;
         button.focus();
-        follow();
+        live();
       });
     });
   }
@@ -388,7 +450,7 @@
     const button = event.target.closest("button[data-action]");
     if (button) act(button.dataset.action, null, button);
   });
-  $("refresh").addEventListener("click", function () { refresh().then(follow); });
+  $("refresh").addEventListener("click", function () { refresh().then(live); });
   document.querySelectorAll('input[name="diff-view"]').forEach(function (input) {
     input.checked = input.value === view;
     input.addEventListener("change", function () {
@@ -398,5 +460,6 @@
     });
   });
 
-  refresh().then(follow);
+  readState();
+  live();
 })();

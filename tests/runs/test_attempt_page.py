@@ -5,9 +5,10 @@ from __future__ import annotations
 
 import pytest
 from django.test import Client
+from django.utils import timezone
 
 from projects.models import Project
-from runs.models import Run, RunStatus
+from runs.models import Attempt, Run, RunStatus
 from tests.helpers import assert_error
 from tests.projects.builders import make_run, make_task
 
@@ -29,6 +30,28 @@ def test_the_latest_agent_run_is_shown_unless_another_is_asked_for(
     assert f"/ui/attempts/{run.attempt_id}/review/" in page
     assert 'aria-selected="true">Raw log' in page  # a shell agent's output is its log
     assert f'<section id="run" data-run="{setup.id}"' in chosen
+
+
+def test_dropped_runs_are_hidden_behind_a_toggle_and_only_kept_agent_runs_offer_retry(
+    client: Client, run: Run
+) -> None:
+    dropped = make_run(run.attempt.task, attempt=run.attempt)
+    setup = make_run(run.attempt.task, kind=Run.Kind.SETUP, attempt=run.attempt)
+    Run.objects.filter(id=dropped.id).update(dropped_at=timezone.now())
+    Attempt.objects.filter(id=run.attempt_id).update(
+        worktree_path="/tmp/wt", worktree_disk_bytes=20480
+    )
+
+    page = client.get(f"/ui/attempts/{run.attempt_id}/?run={run.id}").content.decode()
+    opened = client.get(f"/ui/attempts/{run.attempt_id}/?run={dropped.id}").content.decode()
+
+    assert f'data-retry="{run.id}"' in page
+    assert f'data-retry="{dropped.id}"' not in page and f'data-retry="{setup.id}"' not in page
+    assert '<span class="run-item dropped" hidden>' in page
+    assert "Show dropped (1)" in page
+    assert '<span class="run-item dropped" hidden>' not in opened  # the one opened shows
+    assert '<dd id="disk-use">20.0\xa0KB</dd>' in page
+    assert 'data-api="/ui/api/v1/attempts/' in page
 
 
 def test_unknown_or_foreign_ids_are_the_404_page(

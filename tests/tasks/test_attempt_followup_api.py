@@ -79,6 +79,7 @@ def test_a_follow_up_refuses_a_bad_body_and_an_unknown_attempt(
     url = f"/api/v1/attempts/{ended.id}/follow-up"
     assert_error(api.post(url, {}, format="json"), 400, "BAD_REQUEST")
     assert_error(api.post(url, {"prompt": ""}, format="json"), 400, "BAD_REQUEST")
+    assert_error(api.post(url, {"prompt": " \n\t"}, format="json"), 400, "BAD_REQUEST")
     assert_error(api.post(url, [1], format="json"), 400, "BAD_REQUEST")
     assert_error(api.post("/api/v1/attempts/nope/follow-up", {"prompt": "x"}), 404, "NOT_FOUND")
     assert Run.objects.filter(attempt=ended).count() == 1

@@ -1,5 +1,6 @@
 """The task page (its attempts and runs as a timeline, a new attempt) and what the attempt
-page posts: the follow-up, through `attempt_followup`, and its draft, through `draft_save`."""
+page calls: the follow-up and its draft, through the attempts API mounted for the session
+(/ui/api/v1/); a follow-up removes the draft that held the text it sent."""
 
 from __future__ import annotations
 
@@ -70,49 +71,58 @@ def test_a_new_attempt_with_a_bad_branch_or_agent_is_refused_in_the_form(
     assert Attempt.objects.count() == 1
 
 
-def test_the_draft_is_saved_by_version_and_read_back(client: Client, run: Run) -> None:
-    url = f"/ui/attempts/{run.attempt_id}/draft/"
-    assert client.get(url).json() == {"prompt": "", "version": 0}
+def test_the_draft_is_saved_by_version_through_the_session_api(client: Client, run: Run) -> None:
+    url = f"/ui/api/v1/attempts/{run.attempt_id}/draft"
+    assert_error(client.get(url), 404, "NOT_FOUND")  # none yet: the page starts at version 0
 
-    first = client.post(url, {"prompt": "add tests", "version": 0}).json()
-    second = client.post(url, {"prompt": "add tests, run them", "version": 1}).json()
-    stale = client.post(url, {"prompt": "lost", "version": 1})
+    saved = client.put(url, {"prompt": "echo again", "version": 0}, content_type="application/json")
+    stale = client.put(url, {"prompt": "other", "version": 0}, content_type="application/json")
 
-    assert first["version"] == 1 and second["version"] == 2
-    assert assert_error(stale, 409, "CONFLICT")["details"] == {"version": 2}
-    assert client.get(url).json() == {"prompt": "add tests, run them", "version": 2}
-    for bad in [{"prompt": "x"}, {"prompt": "x", "version": "-1"}, {"prompt": "x", "version": "a"}]:
-        assert_error(client.post(url, bad), 400, "BAD_REQUEST")
-    assert_error(client.get("/ui/attempts/a.b/draft/"), 400, "BAD_REQUEST")
-    assert_error(client.get("/ui/attempts/ghost/draft/"), 404, "NOT_FOUND")
+    assert saved.json()["version"] == 1
+    assert_error(stale, 409, "CONFLICT")
+    assert stale.json()["details"]["version"] == 1  # what the page saves over
+    assert client.get(url).json()["prompt"] == "echo again"
+    assert_error(client.get("/ui/api/v1/attempts/a.b/draft"), 400, "BAD_REQUEST")
+    assert_error(client.get("/ui/api/v1/attempts/ghost/draft"), 404, "NOT_FOUND")
 
 
-def test_a_follow_up_is_sent_and_its_draft_is_done_with(client: Client, run: Run) -> None:
+def test_a_follow_up_is_sent_and_the_draft_it_sent_is_done_with(client: Client, run: Run) -> None:
     Draft.objects.create(attempt=run.attempt, prompt="echo again")
 
-    response = client.post(f"/ui/attempts/{run.attempt_id}/follow-up/", {"prompt": "echo again"})
+    response = client.post(
+        f"/ui/api/v1/attempts/{run.attempt_id}/follow-up",
+        {"prompt": "echo again"},
+        content_type="application/json",
+    )
 
     followup = Run.objects.exclude(id=run.id).get()
+    assert response.status_code == 201 and response.json()["run_id"] == followup.id
     assert followup.previous_run_id == run.id and followup.prompt == "echo again"
-    assert response["Location"] == f"/ui/attempts/{run.attempt_id}/?run={followup.id}"
     assert not Draft.objects.filter(attempt=run.attempt).exists()
 
 
 def test_a_draft_saved_since_by_another_tab_stays(client: Client, run: Run) -> None:
     Draft.objects.create(attempt=run.attempt, prompt="the next one", queued=True)
 
-    client.post(f"/ui/attempts/{run.attempt_id}/follow-up/", {"prompt": "echo again"})
-    client.post(f"/ui/attempts/{run.attempt_id}/draft/", {"prompt": "the next two", "version": 1})
+    client.post(
+        f"/ui/api/v1/attempts/{run.attempt_id}/follow-up",
+        {"prompt": "echo again"},
+        content_type="application/json",
+    )
 
     draft = Draft.objects.get(attempt=run.attempt)
-    assert (draft.prompt, draft.queued, draft.version) == ("the next two", True, 2)
+    assert (draft.prompt, draft.queued, draft.version) == ("the next one", True, 1)
 
 
 def test_a_blank_follow_up_is_not_sent(client: Client, run: Run) -> None:
-    response = client.post(
-        f"/ui/attempts/{run.attempt_id}/follow-up/", {"prompt": "  "}, follow=True
-    )
+    url = f"/ui/api/v1/attempts/{run.attempt_id}/follow-up"
 
-    assert "Follow-up not sent" in response.content.decode()
+    response = client.post(url, {"prompt": "  "}, content_type="application/json")
+
+    assert_error(response, 400, "BAD_REQUEST")
     assert Run.objects.count() == 1
-    assert client.post("/ui/attempts/ghost/follow-up/", {"prompt": "x"}).status_code == 404
+    ghost = client.post(
+        "/ui/api/v1/attempts/ghost/follow-up", {"prompt": "x"}, content_type="application/json"
+    )
+    assert_error(ghost, 404, "NOT_FOUND")
+    assert client.post(f"/ui/attempts/{run.attempt_id}/follow-up/").status_code == 404  # gone
