@@ -136,6 +136,11 @@ class TaskCreateForm(forms.Form):
         else:
             del self.fields["base_branch"]
 
+    def clean_prompt(self) -> str:
+        """Line ends as the agent expects them: a browser sends a textarea's as CRLF (HTML's
+        rule), and a shell script with `\r` at each line's end fails."""
+        return str(self.cleaned_data["prompt"]).replace("\r\n", "\n")
+
     def clean_task_id(self) -> str:
         value = str(self.cleaned_data.get("task_id") or "").strip()
         if value and not IDENTIFIER_RE.match(value):

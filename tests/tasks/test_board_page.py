@@ -64,7 +64,7 @@ def test_a_wrong_column_page_is_refused(client: Client, project: Project) -> Non
 
 def test_the_form_creates_and_starts_a_task(client: Client, project: Project) -> None:
     make_task(project, "first")
-    form = {"title": "Fix the login", "prompt": "echo fixed", "agent": "shell"}
+    form = {"title": "Fix the login", "prompt": "echo fixed\r\nexit 0", "agent": "shell"}
 
     response = client.post(
         "/ui/projects/demo/tasks/new/", {**form, "depends_on": "first", "task_id": ""}
@@ -73,7 +73,7 @@ def test_the_form_creates_and_starts_a_task(client: Client, project: Project) ->
     assert response.status_code == 302
     task = Task.objects.get(title="Fix the login")
     assert re.fullmatch(r"task-\d{8}-\d{6}-fix-the-login", task.task_id)
-    assert task.prompt == "echo fixed" and task.depends_on == ["first"]
+    assert task.prompt == "echo fixed\nexit 0" and task.depends_on == ["first"]  # LF line ends
     assert task.attempts.count() == 1
 
 
