@@ -129,7 +129,8 @@ class TaskCreateForm(forms.Form):
         ]
         branches = _local_branches(project)
         if branches:
-            default = f"The project's default ({project.default_branch or 'current'})"
+            named = f" ({project.default_branch})" if project.default_branch else ""
+            default = f"The project's default branch{named}"
             base = self.fields["base_branch"]
             assert isinstance(base, forms.ChoiceField)
             base.choices = [("", default), *((b, b) for b in branches)]

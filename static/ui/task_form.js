@@ -22,6 +22,7 @@
   }
 
   function close(textarea) {
+    asked++; // an answer still on its way must not open the list again
     const list = listOf(textarea);
     list.hidden = true;
     list.replaceChildren();

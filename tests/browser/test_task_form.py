@@ -55,6 +55,7 @@ def test_a_task_with_a_completed_tag_an_image_and_a_dependency_starts_at_once(
     options = page.get_by_role("listbox", name="Tags").get_by_role("option")
     expect(options).to_have_count(2)
     expect(prompt).to_have_attribute("aria-expanded", "true")
+    screenshot(page, "task-form-tags")
     page.keyboard.press("ArrowDown")
     page.keyboard.press("ArrowUp")
     expect(options.first).to_have_attribute("aria-selected", "true")
@@ -79,7 +80,6 @@ def test_a_task_with_a_completed_tag_an_image_and_a_dependency_starts_at_once(
     assert [image["original_name"] for image in images["items"]] == ["shot.png"]
     ended = wait_for(lambda: ended_runs(server, "form", "pictured"), 60, "the run to end")
     assert ended == [{"status": "completed", "exit_code": 0}]  # `@greet` became `exit 0`
-    screenshot(page, "task-created")
 
 
 def test_an_error_keeps_every_input_and_the_chosen_image(
@@ -134,6 +134,7 @@ def test_at_a_phone_width_the_columns_scroll_and_the_form_fits(
         prompt = page.get_by_label("Prompt").bounding_box()
         assert prompt is not None and prompt["x"] >= 0 and prompt["x"] + prompt["width"] <= 390
         assert page.evaluate("document.documentElement.scrollWidth <= window.innerWidth")
+        screenshot(page, "task-form-phone")
     finally:
         context.close()
 
