@@ -88,6 +88,11 @@ def test_the_task_services_refusals_are_shown_in_the_form(
         ({"prompt": "x", "agent": "robot"}, "Select a valid choice"),
         ({"prompt": "x", "agent": "shell", "task_id": "c", "depends_on": "c"}, "cycle"),
         ({"prompt": "x", "agent": "shell", "depends_on": "ok, no/pe"}, "not a task id: no/pe"),
+        ({"prompt": "x", "agent": "shell", "depends_on": ["ok", "../up"]}, "not a task id: ../up"),
+        (
+            {"prompt": "x", "agent": "shell", "depends_on": [f"t{i}" for i in range(101)]},
+            "at most 100",
+        ),
         ({"prompt": "x", "agent": "custom"}, "needs an agent profile"),
     ]
     for form, message in cases:
@@ -167,6 +172,17 @@ def test_a_wrong_image_is_named_next_to_its_field_and_nothing_is_lost(
     assert 'value="Keep me"' in page and ">\nevery\nline</textarea>" in page
     assert '<option value="first" selected>' in page
     assert list(Task.objects.values_list("task_id", flat=True)) == ["first"]
+
+
+def test_more_than_ten_images_are_refused(client: Client, project: Project) -> None:
+    shots = [SimpleUploadedFile(f"s{i}.png", png(), content_type="image/png") for i in range(11)]
+
+    response = client.post(
+        "/ui/projects/demo/tasks/new/", {"prompt": "x", "agent": "shell", "images": shots}
+    )
+
+    assert "at most 10 images" in response.content.decode()
+    assert not Task.objects.exists()
 
 
 def test_posted_by_htmx_the_form_comes_back_alone_or_redirects(
