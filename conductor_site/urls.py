@@ -11,7 +11,7 @@ from conductor_site.auth import session_api_urls
 from conductor_site.live.api import EventViewSet, WsTicketApi
 from conductor_site.metrics import metrics_view
 from conductor_site.views import SignInView, SignOutView, first_run
-from tasks.urls import attempts
+from tasks.urls import attempts, tags
 
 handler400 = "conductor_site.errors.json_400"
 handler403 = "conductor_site.errors.json_403"
@@ -50,6 +50,8 @@ urlpatterns = [
     # The attempts resource again, for the review page's JavaScript: the signed-in session and
     # CSRF instead of the API key (`conductor_site.auth.session_api_urls`).
     path("ui/api/v1/", include(session_api_urls(attempts.urls))),
+    # The tags, for the task form's `@tag` completion (`static/ui/task_form.js`).
+    path("ui/api/v1/", include(session_api_urls(tags.urls))),
     path("ui/", include("projects.page_urls")),
     path("ui/", include("tasks.page_urls")),
     path("ui/", include("runs.page_urls")),

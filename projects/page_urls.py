@@ -10,5 +10,4 @@ urlpatterns = [
     path("projects/new/", views.project_new, name="project-new"),
     path("projects/<str:project_id>/edit/", views.project_edit, name="project-edit"),
     path("projects/<str:project_id>/delete/", views.project_delete_confirm, name="project-delete"),
-    path("projects/<str:project_id>/disk/", views.project_disk, name="project-disk"),
 ]

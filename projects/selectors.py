@@ -14,7 +14,8 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from django.db.models import Count, F, Max, Q, QuerySet, Sum
+from django.db.models import Count, Max, OuterRef, Q, QuerySet, Subquery, Sum
+from django.db.models.functions import Coalesce
 
 from conductor_site.errors import DomainError
 from messagebus.selectors import bus_totals
@@ -119,19 +120,36 @@ def _agent_run_counts() -> dict[str, Count]:
     }
 
 
-def agent_run_counts_by_project() -> dict[str, dict[str, int]]:
-    """`_agent_run_counts` of every project with runs, in one query (the dashboard's list)."""
-    rows = (
-        Run.objects.filter(kind=Run.Kind.AGENT)
-        .values(project=F("attempt__task__project_id"))
-        .order_by()
-        .annotate(**_agent_run_counts())
-    )
-    counts: dict[str, dict[str, int]] = {}
-    for row in rows:
-        values: dict[str, Any] = dict(row)
-        counts[values.pop("project")] = values
-    return counts
+def project_list_extras() -> dict[str, dict[str, Any]]:
+    """What the dashboard's list shows beside `project_summaries`, for every project in one
+    query: its name, its agent runs (in all, running) and its present worktrees' disk usage
+    as their workers last measured it (`worktree_usage`), never a walk of a folder."""
+    runs = Run.objects.filter(attempt__task__project=OuterRef("pk"), kind=Run.Kind.AGENT)
+    worktrees = Attempt.objects.filter(
+        task__project=OuterRef("pk"), worktree_archived_at=None
+    ).exclude(worktree_path="")
+    rows = Project.objects.annotate(
+        run_total=_per_project(runs, "attempt__task__project", Count("id")),
+        run_running=_per_project(
+            runs.filter(status=RunStatus.RUNNING), "attempt__task__project", Count("id")
+        ),
+        disk_bytes=_per_project(worktrees, "task__project", Sum("worktree_disk_bytes")),
+    ).values("id", "name", "run_total", "run_running", "disk_bytes")
+    return {
+        row["id"]: {
+            "name": row["name"],
+            "runs": {"total": row["run_total"], "running": row["run_running"]},
+            "disk_bytes": row["disk_bytes"],
+        }
+        for row in rows
+    }
+
+
+def _per_project(rows: QuerySet[Any], project: str, aggregate: Count | Sum) -> Coalesce:
+    """`aggregate` over `rows` (filtered by an OuterRef to the project) as a subquery: 0 for a
+    project with none."""
+    grouped = rows.order_by().values(project).annotate(value=aggregate).values("value")
+    return Coalesce(Subquery(grouped), 0)
 
 
 def project_stats(project: Project) -> dict[str, Any]:

@@ -23,27 +23,17 @@ from runs.services import Busy
 
 @require_safe
 def project_list(request: HttpRequest) -> HttpResponse:
-    counts = selectors.agent_run_counts_by_project()
-    names = dict(Project.objects.values_list("id", "name"))
+    """Two queries for the whole list, however many projects there are."""
+    extras = selectors.project_list_extras()
     rows = [
         {
             **summary,
-            "name": names.get(summary["id"], ""),
-            "runs": counts.get(summary["id"], {}),
+            **extras.get(summary["id"], {}),
             "active_at": parse_datetime(summary["last_activity"] or ""),
         }
         for summary in selectors.project_summaries()
     ]
     return render(request, "projects/list.html", {"section": "projects", "projects": rows})
-
-
-@require_safe
-def project_disk(request: HttpRequest, project_id: str) -> HttpResponse:
-    """The worktrees' disk usage as their workers last measured it, asked by the list after
-    it rendered (it never waits for it)."""
-    project = get_object_or_404(Project, id=project_id)
-    usage = selectors.worktree_usage(project)
-    return HttpResponse(filesizeformat(usage["disk_bytes"]))
 
 
 @require_http_methods(["GET", "POST"])

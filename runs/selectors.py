@@ -10,18 +10,27 @@ the event log) show the stored status as it is.
 from __future__ import annotations
 
 import os
-from datetime import datetime
+from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
 
 from django.conf import settings
-from django.db.models import F, OuterRef, Q, QuerySet, Subquery, Sum
+from django.db.models import Count, F, OuterRef, Q, QuerySet, Subquery, Sum
+from django.utils import timezone
 
 from conductor_site.db_functions import OctetLength, utc_text
 from projects import storage
 from projects.models import Project
 from runs.files import RUN_FILES, log_files_exist, run_folder
-from runs.models import ACTIVE_STATUSES, TERMINAL_STATUSES, Attempt, LogChunk, Run, RunStatus
+from runs.models import (
+    ACTIVE_STATUSES,
+    TERMINAL_STATUSES,
+    Attempt,
+    LogChunk,
+    Run,
+    RunStatus,
+    Worker,
+)
 
 # The document's run statuses: a run that has not started is `created`, whether it waits for
 # a worker (stored `queued`) or for a planner slot (`created`).
@@ -384,3 +393,24 @@ def attempt_run_to_api(run: Run) -> dict[str, Any]:
         "ended_at": rfc3339(run.ended_at),
         "dropped_at": rfc3339(run.dropped_at),
     }
+
+
+# The worker hosts (production mode), for the Now page.
+
+
+def workers_with_load() -> list[dict[str, Any]]:
+    """Every worker that has sent a heartbeat, with whether it is still heard from and how many
+    runs it holds (running, and claimed but not yet started): two queries for all of them."""
+    timeout = float(settings.CONDUCTOR["HEARTBEAT_TIMEOUT_SECONDS"])
+    alive_after = timezone.now() - timedelta(seconds=timeout)
+    held = Run.objects.filter(status__in=ACTIVE_STATUSES).exclude(worker="")
+    load = dict(held.values("worker").annotate(runs=Count("id")).values_list("worker", "runs"))
+    return [
+        {
+            "name": worker.name,
+            "heartbeat_at": worker.heartbeat_at,
+            "alive": worker.heartbeat_at >= alive_after,
+            "runs": load.get(worker.name, 0),
+        }
+        for worker in Worker.objects.order_by("name")
+    ]

@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import os
 
+from django.conf import settings
 from django.contrib import messages
 from django.http import Http404, HttpRequest, HttpResponse, JsonResponse
 from django.shortcuts import get_object_or_404, redirect, render
@@ -34,6 +35,7 @@ from runs.entries.replay import entries_of
 from runs.files import run_file_text
 from runs.forms import AgentProfileForm
 from runs.models import ACTIVE_STATUSES, Attempt, LogChunk, MergeStrategy, Run
+from runs.selectors import workers_with_load
 from runs.services import attempt_stop, run_stop
 from runs.streams.run_reads import Chunk
 
@@ -45,10 +47,18 @@ LOG_STREAMS = ("stdout", "stderr")
 @require_safe
 def now(request: HttpRequest) -> HttpResponse:
     """Running runs first, then those waiting (for a worker, a slot or their dependencies),
-    oldest first in each; at most `NOW_LIMIT` of them, with how many there are in all."""
+    oldest first in each; at most `NOW_LIMIT` of them, with how many there are in all. In
+    production mode, the worker hosts too, with their heartbeats and the runs each holds (in
+    embedded mode the server is the one worker)."""
     active = Run.objects.filter(status__in=ACTIVE_STATUSES).select_related("attempt__task")
     runs = list(active.defer("prompt").order_by("-status", "created_at", "id")[:NOW_LIMIT])
-    context = {"section": "now", "runs": runs, "total": active.count(), "limit": NOW_LIMIT}
+    context = {
+        "section": "now",
+        "runs": runs,
+        "total": active.count(),
+        "limit": NOW_LIMIT,
+        "workers": None if settings.EMBEDDED else workers_with_load(),
+    }
     return render(request, "runs/now.html", context)
 
 

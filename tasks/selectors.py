@@ -427,3 +427,10 @@ def column_counts(project: Project) -> dict[str, int]:
     counts = {column: 0 for column in Task.Column.values}
     counts.update({row["column"]: row["count"] for row in rows})
     return counts
+
+
+def dependency_candidates(project: Project, limit: int) -> list[tuple[str, str]]:
+    """(task id, title) of the project's most recently changed tasks, for the board's
+    "depends on" picker (bus-only tasks, which no agent works on, left out)."""
+    tasks = project.tasks.exclude(agent_type="").order_by("-updated_at", "task_id")
+    return list(tasks.values_list("task_id", "title")[:limit])

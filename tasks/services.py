@@ -3,12 +3,14 @@ board, cancelling, deleting."""
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from contextlib import suppress
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
 from typing import Any
 
+from django.core.files.uploadedfile import UploadedFile
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 
@@ -25,7 +27,7 @@ from runs.tasks import enqueue_followup, enqueue_worktree_retire
 from tasks import planner, threads
 from tasks.dependencies import dependency_cycle_refuse
 from tasks.events import task_changed
-from tasks.images import image_paths, prompt_with_images
+from tasks.images import image_paths, image_upload, prompt_with_images
 from tasks.models import Draft, Task
 from tasks.selectors import is_done
 from tasks.tags import prompt_expand
@@ -60,11 +62,15 @@ def task_submit(
     thread_parent: dict[str, str] | None = None,
     title: str = "",
     parent_attempt: Attempt | None = None,
+    base_branch: str = "",
+    images: Sequence[UploadedFile] = (),
 ) -> Started:
     """`POST /api/v1/tasks` and the board: create (or attach to, or resume) a task and start
     or queue it. Without a `title` the prompt's first line is the title. `@tag`s in the
     prompt are expanded first (`tasks.tags`): the task and its run keep the expanded prompt. A
-    subtask made from `parent_attempt` starts from its branch (`subtask_submit`)."""
+    subtask made from `parent_attempt` starts from its branch (`subtask_submit`). The board
+    sends `images` to attach to the new task (before its run's prompt names them) and the
+    `base_branch` its attempt's branch is made from."""
     agent_for(agent_type).check()
     prompt = prompt_expand(prompt)
     with transaction.atomic():
@@ -79,12 +85,9 @@ def task_submit(
                     f"task {task_id!r} already exists in project {project_id!r}: use "
                     "attach_mode 'attach' for a new attempt or 'resume' to follow up"
                 )
-            dependency_cycle_refuse(
-                project_id=project_id, task_id=task_id, depends_on=depends_on or []
-            )
             fields = _task_fields(title, agent_type, prompt, config, depends_on)
             fields["parent_attempt"] = parent_attempt
-            task = _task_create(project, task_id, fields, task)
+            task = _task_new(project, task_id, fields, task, images)
             if parent is not None:
                 threads.link_child(task, parent, thread_parent or {})
         elif task is None or task.is_bus_only:
@@ -92,7 +95,46 @@ def task_submit(
         prompt = prompt_with_images(task, prompt)
         if attach_mode == "resume":
             return Started(task, followup_start(task, prompt))
-        return _attempt_submit(task, agent_type, prompt)
+        return _attempt_submit(task, agent_type, prompt, base_branch)
+
+
+def task_save(
+    *,
+    project: Project,
+    task_id: str,
+    agent_type: str,
+    prompt: str,
+    title: str = "",
+    depends_on: list[str] | None = None,
+    images: Sequence[UploadedFile] = (),
+) -> Task:
+    """The board's "save for later": the task, in To do, with no attempt yet; it starts
+    later as any task does (`POST /api/v1/attempts`). `@tag`s are expanded now, as a submit
+    does, so the stored prompt is the one its agent will get."""
+    agent_for(agent_type).check()
+    prompt = prompt_expand(prompt)
+    with transaction.atomic():
+        found = Task.objects.select_for_update().filter(project=project, task_id=task_id).first()
+        if found is not None and not found.is_bus_only:
+            raise TaskConflict(f"task {task_id!r} already exists in project {project.id!r}")
+        fields = _task_fields(title, agent_type, prompt, None, depends_on)
+        return _task_new(project, task_id, fields, found, images)
+
+
+def _task_new(
+    project: Project,
+    task_id: str,
+    fields: dict[str, Any],
+    bus_only: Task | None,
+    images: Sequence[UploadedFile],
+) -> Task:
+    """A new task with its images, in the caller's transaction, refused when its
+    dependencies would make a cycle."""
+    dependency_cycle_refuse(project_id=project.id, task_id=task_id, depends_on=fields["depends_on"])
+    task = _task_create(project, task_id, fields, bus_only)
+    for upload in images:
+        image_upload(task, upload)
+    return task
 
 
 def attempt_submit(task: Task, *, agent: str, prompt: str, base_branch: str = "") -> Started:

@@ -11,9 +11,12 @@ from tasks.tag_api import TagViewSet
 
 # The house-style resources: DRF viewsets.
 router = SimpleRouter(trailing_slash=False, use_regex_path=False)
-router.register("tags", TagViewSet, basename="tag")
 router.register("images", ImageViewSet, basename="image")
 router.register("drafts", DraftViewSet, basename="draft")
+
+# `/api/v1/tags`, mounted for the dashboard's session too.
+tags = SimpleRouter(trailing_slash=False, use_regex_path=False)
+tags.register("tags", TagViewSet, basename="tag")
 
 # `/api/v1/attempts`: runs' reads and stop, with the starts of tasks/attempt_api.py.
 attempts = SimpleRouter(trailing_slash=False)
@@ -26,5 +29,6 @@ urlpatterns = [
     path("tasks/<str:task_id>/move", TaskMoveApi.as_view()),
     path("admin/self-update", SelfUpdateApi.as_view()),
     *router.urls,
+    *tags.urls,
     *attempts.urls,
 ]

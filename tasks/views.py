@@ -15,9 +15,10 @@ from django.contrib import messages
 from django.db.models import Prefetch
 from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
-from django.views.decorators.http import require_http_methods, require_POST, require_safe
+from django.urls import reverse
+from django.views.decorators.http import require_POST, require_safe
 
-from conductor_site.errors import error_json
+from conductor_site.errors import DomainError, error_json
 from conductor_site.params import QUERY_INT_MAX
 from projects.models import Project
 from projects.selectors import project_stats
@@ -55,7 +56,7 @@ def board(request: HttpRequest, project_id: str) -> HttpResponse:
         "project": project,
         "columns": columns,
         "stats": project_stats(project),
-        "form": TaskCreateForm(),
+        "form": TaskCreateForm(project=project),
     }
     return render(request, "tasks/board.html", context)
 
@@ -80,24 +81,43 @@ def _column_page(project: Project, column: str, offset: int) -> dict[str, object
     return {"cards": cards[:COLUMN_PAGE], "next_offset": offset + COLUMN_PAGE if more else None}
 
 
-@require_http_methods(["POST"])
+@require_POST
 def task_new(request: HttpRequest, project_id: str) -> HttpResponse:
+    """The board's form: "Create and start" (`task_submit`) or "Save for later"
+    (`task_save`). Posted by htmx it answers with the form alone, errors next to the fields
+    and every value (the chosen images too) kept; without JavaScript, with the form's page."""
     project = get_object_or_404(Project, id=project_id)
-    form = TaskCreateForm(request.POST)
-    if settings.CONDUCTOR["DISABLE_TASK_START"]:
-        form.add_error(None, "task execution is disabled on this server (--disable-task-start)")
-    elif form.is_valid():
-        try:
-            started = services.task_submit(**form.submission(project.id))
-        except (UnknownAgent, ValueError, services.TaskConflict, OSError) as exc:
-            form.add_error(None, str(exc))
-        else:
-            state = f"queued ({started.queue_position})" if started.queued else "started"
-            messages.success(request, f"Task {started.task.task_id} {state}.")
+    form = TaskCreateForm(request.POST, request.FILES, project=project)
+    if form.is_valid() and (
+        message := _task_made(form, later=request.POST.get("start") == "later")
+    ):
+        messages.success(request, message)
+        if not request.headers.get("HX-Request"):
             return redirect("board", project_id=project.id)
-    return render(
-        request, "tasks/task_new.html", {"section": "projects", "project": project, "form": form}
+        response = HttpResponse()
+        response["HX-Redirect"] = reverse("board", args=[project.id])
+        return response
+    template = (
+        "tasks/task_form.html" if request.headers.get("HX-Request") else "tasks/task_new.html"
     )
+    return render(request, template, {"section": "projects", "project": project, "form": form})
+
+
+def _task_made(form: TaskCreateForm, *, later: bool) -> str | None:
+    """What was done, for the board's notice; None with the refusal added to the form."""
+    if not later and settings.CONDUCTOR["DISABLE_TASK_START"]:
+        form.add_error(None, "task execution is disabled on this server (--disable-task-start)")
+        return None
+    try:
+        if later:
+            task = services.task_save(project=form.project, **form.common())
+            return f"Task {task.task_id} saved for later."
+        started = services.task_submit(**form.submission())
+    except (UnknownAgent, ValueError, services.TaskConflict, DomainError, OSError) as exc:
+        form.add_error(None, str(exc))
+        return None
+    state = f"queued ({started.queue_position})" if started.queued else "started"
+    return f"Task {started.task.task_id} {state}."
 
 
 @require_POST

@@ -83,7 +83,7 @@ def test_a_project_is_made_from_the_form_and_its_errors_are_shown(
     expect(page.get_by_role("status")).to_contain_text("Project from-form created.")
     page.get_by_role("link", name="Projects", exact=True).click()
     row = page.locator("tr", has=page.get_by_role("link", name="from-form"))
-    expect(row.locator("td").last).to_have_text(re.compile(r"^0\sbytes$"))  # fetched by htmx
+    expect(row.locator("td").last).to_have_text(re.compile(r"^0\sbytes$"))  # the stored sum
     screenshot(page, "projects")
 
 

@@ -4,6 +4,7 @@ the form), edit and delete with confirmation."""
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 from django.test import Client
 from django.utils import timezone
@@ -23,7 +24,18 @@ def test_the_list_shows_tasks_runs_and_running_agents(client: Client, project: P
 
     assert 'href="/ui/projects/demo/"' in page and 'href="/ui/projects/empty/"' in page
     assert "1 running" in page
-    assert 'hx-get="/ui/projects/demo/disk/"' in page
+
+
+def test_the_list_takes_two_queries_however_many_projects(
+    client: Client, project: Project, django_assert_num_queries: Any
+) -> None:
+    for number in range(5):
+        make_run(make_task(Project.objects.create(id=f"p{number}"), "t"), RunStatus.RUNNING)
+
+    with django_assert_num_queries(2):
+        page = client.get("/ui/").content.decode()
+
+    assert page.count("1 running") == 5
 
 
 def test_the_worktree_disk_usage_is_what_the_workers_measured_of_present_worktrees(
@@ -39,7 +51,8 @@ def test_the_worktree_disk_usage_is_what_the_workers_measured_of_present_worktre
             worktree_archived_at=archived,
         )
 
-    assert client.get("/ui/projects/demo/disk/").content.decode() == "2.0\xa0KB"
+    row = client.get("/ui/").content.decode().split('href="/ui/projects/demo/"')[1]
+    assert row.split("</tr>")[0].rstrip().endswith('<td class="num">2.0\xa0KB</td>')
 
 
 def test_creating_a_project_from_the_form(db: None, client: Client, git_repo: Path) -> None:

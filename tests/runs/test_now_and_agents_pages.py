@@ -5,13 +5,16 @@ from __future__ import annotations
 
 import os
 import stat
+from datetime import timedelta
 from pathlib import Path
+from typing import Any
 
 import pytest
 from django.test import Client
+from django.utils import timezone
 
 from projects.models import AgentProfile, Project
-from runs.models import Run, RunStatus
+from runs.models import Run, RunStatus, Worker
 from tests.projects.builders import make_run, make_task
 
 
@@ -26,6 +29,36 @@ def test_now_lists_active_runs_of_every_project(client: Client, project: Project
     assert f'data-run="{running.id}"' in page and f'data-run="{queued.id}"' in page
     assert ended.id not in page
     assert page.index(running.id) < page.index(queued.id)
+
+
+def test_in_production_mode_now_lists_the_workers_with_their_load(
+    client: Client, project: Project, settings: Any
+) -> None:
+    settings.EMBEDDED = False
+    now = timezone.now()
+    Worker.objects.create(name="host-a", heartbeat_at=now)
+    Worker.objects.create(name="host-b", heartbeat_at=now - timedelta(hours=1))
+    for task_id, status in [
+        ("a", RunStatus.RUNNING),
+        ("b", RunStatus.RUNNING),
+        ("c", RunStatus.SUCCESS),
+    ]:
+        Run.objects.filter(id=make_run(make_task(project, task_id), status).id).update(
+            worker="host-a"
+        )
+
+    page = client.get("/ui/now/").content.decode()
+
+    row_a = page.split('data-worker="host-a"')[1].split("</tr>")[0]
+    row_b = page.split('data-worker="host-b"')[1].split("</tr>")[0]
+    assert "alive" in row_a and '<td class="num">2</td>' in row_a
+    assert "not heard from" in row_b and '<td class="num">0</td>' in row_b
+
+
+def test_in_embedded_mode_now_shows_no_workers(client: Client, db: None) -> None:
+    Worker.objects.create(name="host-a", heartbeat_at=timezone.now())
+
+    assert "host-a" not in client.get("/ui/now/").content.decode()
 
 
 def test_stop_from_now_stops_a_run_that_has_not_started(client: Client, project: Project) -> None:

@@ -4,15 +4,19 @@ task form through `task_submit`."""
 from __future__ import annotations
 
 import re
+from pathlib import Path
 
+from django.core.files.uploadedfile import SimpleUploadedFile
 from django.test import Client
 from pytest_django.fixtures import Settings
 
 from projects.models import Project
 from runs.models import RunStatus
-from tasks.models import Task
+from tasks.models import Tag, Task
 from tasks.views import COLUMN_PAGE
+from tests.helpers import git_cli
 from tests.projects.builders import make_run, make_task
+from tests.tasks.test_images import png
 
 
 def column_of(page: str, column: str) -> str:
@@ -60,7 +64,7 @@ def test_a_wrong_column_page_is_refused(client: Client, project: Project) -> Non
 
 def test_the_form_creates_and_starts_a_task(client: Client, project: Project) -> None:
     make_task(project, "first")
-    form = {"title": "Fix the login", "prompt": "echo fixed", "agent": "shell"}
+    form = {"title": "Fix the login", "prompt": "echo fixed\r\nexit 0", "agent": "shell"}
 
     response = client.post(
         "/ui/projects/demo/tasks/new/", {**form, "depends_on": "first", "task_id": ""}
@@ -69,7 +73,7 @@ def test_the_form_creates_and_starts_a_task(client: Client, project: Project) ->
     assert response.status_code == 302
     task = Task.objects.get(title="Fix the login")
     assert re.fullmatch(r"task-\d{8}-\d{6}-fix-the-login", task.task_id)
-    assert task.prompt == "echo fixed" and task.depends_on == ["first"]
+    assert task.prompt == "echo fixed\nexit 0" and task.depends_on == ["first"]  # LF line ends
     assert task.attempts.count() == 1
 
 
@@ -84,6 +88,11 @@ def test_the_task_services_refusals_are_shown_in_the_form(
         ({"prompt": "x", "agent": "robot"}, "Select a valid choice"),
         ({"prompt": "x", "agent": "shell", "task_id": "c", "depends_on": "c"}, "cycle"),
         ({"prompt": "x", "agent": "shell", "depends_on": "ok, no/pe"}, "not a task id: no/pe"),
+        ({"prompt": "x", "agent": "shell", "depends_on": ["ok", "../up"]}, "not a task id: ../up"),
+        (
+            {"prompt": "x", "agent": "shell", "depends_on": [f"t{i}" for i in range(101)]},
+            "at most 100",
+        ),
         ({"prompt": "x", "agent": "custom"}, "needs an agent profile"),
     ]
     for form, message in cases:
@@ -95,3 +104,123 @@ def test_the_task_services_refusals_are_shown_in_the_form(
     disabled = client.post(url, {"prompt": "x", "agent": "shell"})
     assert "task execution is disabled" in disabled.content.decode()
     assert list(Task.objects.values_list("task_id", flat=True)) == ["taken"]
+
+
+def test_the_form_attaches_images_and_starts_from_the_chosen_base_branch(
+    client: Client, project: Project, git_repo: Path
+) -> None:
+    git_cli(git_repo, "branch", "release")
+    make_task(project, "first")
+    make_task(project, "second")
+    page = client.get("/ui/projects/demo/").content.decode()
+    assert '<option value="release">release</option>' in page
+    assert '<option value="first">' in page
+
+    shot = SimpleUploadedFile("shot.png", png(), content_type="text/plain")  # the bytes decide
+    response = client.post(
+        "/ui/projects/demo/tasks/new/",
+        {
+            "prompt": "look at it",
+            "agent": "shell",
+            "task_id": "pictured",
+            "base_branch": "release",
+            "depends_on": ["first", "second"],
+            "images": [shot],
+            "start": "now",
+        },
+    )
+
+    assert response.status_code == 302
+    task = Task.objects.get(task_id="pictured")
+    assert task.depends_on == ["first", "second"]
+    image = task.images.get()
+    assert image.original_name == "shot.png" and image.mime_type == "image/png"
+    attempt = task.attempts.get()
+    assert attempt.base_branch == "release"
+    assert f".conductor/images/{image.file_name}" in attempt.runs.get().prompt
+
+
+def test_save_for_later_makes_the_task_without_starting_it(
+    client: Client, project: Project, settings: Settings
+) -> None:
+    Tag.objects.create(name="style", content="Follow STYLE.md.")
+    settings.CONDUCTOR = {**settings.CONDUCTOR, "DISABLE_TASK_START": True}
+    form = {"title": "Later", "prompt": "@style please", "agent": "shell", "task_id": "later"}
+
+    response = client.post("/ui/projects/demo/tasks/new/", {**form, "start": "later"})
+
+    assert response.status_code == 302
+    task = Task.objects.get(task_id="later")
+    assert task.column == "todo" and task.attempts.count() == 0
+    assert task.prompt == "Follow STYLE.md. please"
+    assert "Task later saved for later." in client.get("/ui/projects/demo/").content.decode()
+
+
+def test_a_wrong_image_is_named_next_to_its_field_and_nothing_is_lost(
+    client: Client, project: Project
+) -> None:
+    make_task(project, "first")
+    fake = SimpleUploadedFile("notes.png", b"#!/bin/sh\nrm -rf /\n", content_type="image/png")
+    form = {"title": "Keep me", "prompt": "every\nline", "agent": "shell", "depends_on": ["first"]}
+
+    response = client.post("/ui/projects/demo/tasks/new/", {**form, "images": [fake]})
+
+    page = response.content.decode()
+    assert response.status_code == 200
+    errors = page.split('id="id_images_errors"')[1].split("</ul>")[0]
+    assert "notes.png: not a whole PNG, JPEG, GIF or WebP image" in errors
+    assert 'value="Keep me"' in page and ">\nevery\nline</textarea>" in page
+    assert '<option value="first" selected>' in page
+    assert list(Task.objects.values_list("task_id", flat=True)) == ["first"]
+
+
+def test_more_than_ten_images_are_refused(client: Client, project: Project) -> None:
+    shots = [SimpleUploadedFile(f"s{i}.png", png(), content_type="image/png") for i in range(11)]
+
+    response = client.post(
+        "/ui/projects/demo/tasks/new/", {"prompt": "x", "agent": "shell", "images": shots}
+    )
+
+    assert "at most 10 images" in response.content.decode()
+    assert not Task.objects.exists()
+
+
+def test_posted_by_htmx_the_form_comes_back_alone_or_redirects(
+    client: Client, project: Project
+) -> None:
+    url = "/ui/projects/demo/tasks/new/"
+    wrong = client.post(url, {"prompt": "", "agent": "shell"}, headers={"HX-Request": "true"})
+
+    assert wrong.status_code == 200
+    assert (
+        wrong.content.decode().lstrip().startswith("<form")
+        and "<html" not in wrong.content.decode()
+    )
+    assert "This field is required." in wrong.content.decode()
+
+    right = client.post(
+        url, {"prompt": "true", "agent": "shell", "task_id": "ok"}, headers={"HX-Request": "true"}
+    )
+    assert right.status_code == 200 and right["HX-Redirect"] == "/ui/projects/demo/"
+    assert Task.objects.filter(task_id="ok").exists()
+
+
+def test_a_base_branch_that_is_not_a_local_branch_is_refused(
+    client: Client, project: Project
+) -> None:
+    for branch in ["origin/main", "nope", "--upload-pack=x", "main\n"]:
+        response = client.post(
+            "/ui/projects/demo/tasks/new/",
+            {"prompt": "true", "agent": "shell", "base_branch": branch},
+        )
+        assert "Select a valid choice" in response.content.decode(), branch
+    assert not Task.objects.exists()
+
+
+def test_the_tags_are_listed_for_the_session_under_ui(client: Client, db: None) -> None:
+    Tag.objects.create(name="review", content="Review it.")
+    Tag.objects.create(name="style", content="Style.")
+
+    answer = client.get("/ui/api/v1/tags?search=rev").json()
+
+    assert [tag["name"] for tag in answer["items"]] == ["review"]
