@@ -19,7 +19,7 @@ import time
 
 from api import (
     CONDUCTOR,
-    embedded_env,
+    server_env,
     free_port,
     percentiles,
     seed_tasks,
@@ -72,7 +72,7 @@ def main() -> None:
     data_dir = tempfile.mkdtemp(prefix="conductor-bench-")
     port = free_port()
     subprocess.run(
-        [CONDUCTOR, "migrate", "--verbosity", "0"], env=embedded_env(data_dir), check=True
+        [CONDUCTOR, "migrate", "--verbosity", "0"], env=server_env(data_dir), check=True
     )
     seed_tasks(data_dir, args.tasks)
     server = start_server(data_dir, port)

@@ -21,7 +21,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from api import CONDUCTOR, call, embedded_env, free_port
+from api import CONDUCTOR, call, server_env, free_port
 
 
 def start(data_dir: str, port: int) -> tuple[subprocess.Popen[bytes], float]:
@@ -29,7 +29,7 @@ def start(data_dir: str, port: int) -> tuple[subprocess.Popen[bytes], float]:
     began = time.perf_counter()
     server = subprocess.Popen(
         [CONDUCTOR, "serve", "--port", str(port)],
-        env=embedded_env(data_dir),
+        env=server_env(data_dir),
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,
         start_new_session=True,
