@@ -17,15 +17,7 @@ import subprocess
 import tempfile
 import time
 
-from api import (
-    CONDUCTOR,
-    server_env,
-    free_port,
-    percentiles,
-    seed_tasks,
-    server_cpu,
-    start_server,
-)
+from api import CONDUCTOR, Server, free_port, percentiles, seed_tasks, server_env
 
 PAGES = (
     ("projects list  GET /ui/", "/ui/"),
@@ -48,19 +40,19 @@ def page(conn: http.client.HTTPConnection, path: str) -> None:
         raise SystemExit(f"GET {path}: {response.status}")
 
 
-def measure(server: subprocess.Popen[bytes], port: int, tasks: int, requests: int) -> None:
+def measure(server: Server, port: int, tasks: int, requests: int) -> None:
     conn = http.client.HTTPConnection("127.0.0.1", port)
     for _, path in PAGES:  # warm: imports, templates, the agents' version probes
         page(conn, path.format(n=0))
     for label, path in PAGES:
         samples = []
-        start_cpu = server_cpu(server)
+        start_cpu = server.cpu()
         for i in range(requests):
             offset = (i * 37 % max(tasks // 50, 1)) * 50
             start = time.perf_counter()
             page(conn, path.format(n=offset))
             samples.append(time.perf_counter() - start)
-        cpu = (server_cpu(server) - start_cpu) / requests
+        cpu = (server.cpu() - start_cpu) / requests
         print(f"{label}: {percentiles(samples)}, {cpu * 1000:.1f} ms server CPU each")
 
 
@@ -71,17 +63,15 @@ def main() -> None:
     args = parser.parse_args()
     data_dir = tempfile.mkdtemp(prefix="conductor-bench-")
     port = free_port()
-    subprocess.run(
-        [CONDUCTOR, "migrate", "--verbosity", "0"], env=server_env(data_dir), check=True
-    )
-    seed_tasks(data_dir, args.tasks)
-    server = start_server(data_dir, port)
+    env = server_env(data_dir)
+    subprocess.run([CONDUCTOR, "migrate", "--verbosity", "0"], env=env, check=True)
+    seed_tasks(env, args.tasks)
+    server = Server(env, port, processes=1)
     try:
         print(f"{args.tasks:,} tasks in one project, one client, {args.requests} requests a page")
         measure(server, port, args.tasks, args.requests)
     finally:
-        server.terminate()
-        server.wait(30)
+        server.stop()
 
 
 if __name__ == "__main__":

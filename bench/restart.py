@@ -21,7 +21,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from api import CONDUCTOR, call, server_env, free_port
+from api import CONDUCTOR, call, free_port, server_env
 
 
 def start(data_dir: str, port: int) -> tuple[subprocess.Popen[bytes], float]:
