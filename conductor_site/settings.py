@@ -152,6 +152,10 @@ if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
         "init_command": "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL;",
     }
     DATABASES["default"]["TEST"] = {"NAME": str(DATA_DIR / "test.sqlite3")}
+    # A thread keeps its SQLite connection (a kept request thread serves request after
+    # request on one): opening one per request cost ~12% of a bus append's CPU. A write that
+    # fails closes its connection (runs.logsink._insert). PostgreSQL has its pool instead.
+    DATABASES["default"]["CONN_MAX_AGE"] = None
 elif DATABASES["default"]["ENGINE"] == "django.db.backends.postgresql":
     # Under ASGI every request runs in a thread of its own, so without a pool each one would
     # open a PostgreSQL connection (3-4 ms a request, docs/benchmarks.md). A request holds
