@@ -220,7 +220,7 @@ REST_FRAMEWORK = {
     # JSON by default; a browser (Accept: text/html) gets DRF's browsable API. Errors are
     # JSON either way (conductor_site.errors.api_exception_handler).
     "DEFAULT_RENDERER_CLASSES": [
-        "rest_framework.renderers.JSONRenderer",
+        "conductor_site.renderers.JSONRenderer",
         "rest_framework.renderers.BrowsableAPIRenderer",
     ],
     # JSON bodies nest at most JSON_DEPTH_MAX levels (a 400 past it, not a RecursionError).
