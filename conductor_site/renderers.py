@@ -38,7 +38,14 @@ def compact_json(value: Any, default: Callable[[Any], Any] | None = None) -> byt
         body = orjson.dumps(value, default=default, option=orjson.OPT_PASSTHROUGH_DATETIME)
     except (TypeError, orjson.JSONEncodeError):
         return None
-    return None if _FLOAT_FORM_DIFFERS.search(body) else body
+    return None if _float_form_differs(body) else body
+
+
+def _float_form_differs(body: bytes) -> bool:
+    """The regex is slow (~40 µs a KB: more than the encoding); two plain searches first."""
+    if b"e-" not in body and b"0.0000" not in body:
+        return False
+    return _FLOAT_FORM_DIFFERS.search(body) is not None
 
 
 class JSONRenderer(renderers.JSONRenderer):
@@ -55,6 +62,8 @@ class JSONRenderer(renderers.JSONRenderer):
             body = compact_json(data, _DRF_DEFAULT)
         if body is None:
             return super().render(data, accepted_media_type, renderer_context)
+        if b"\xe2\x80" not in body:  # one search for both (they are rare)
+            return body
         # as DRF does: U+2028 and U+2029 escaped, for JavaScript that evals the JSON
         return body.replace(b"\xe2\x80\xa8", b"\\u2028").replace(b"\xe2\x80\xa9", b"\\u2029")
 
