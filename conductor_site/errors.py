@@ -18,11 +18,11 @@ from django.core.exceptions import RequestDataTooBig, SuspiciousOperation
 from django.http import Http404, HttpRequest, HttpResponse, JsonResponse
 from django.views.defaults import page_not_found
 from rest_framework import exceptions
-from rest_framework.renderers import JSONRenderer
 from rest_framework.response import Response
 from rest_framework.views import exception_handler, set_rollback
 
 from conductor_site.audit import request_id_of
+from conductor_site.renderers import JSONRenderer
 
 log = logging.getLogger("conductor.errors")
 

@@ -7,9 +7,9 @@ the thread was started and ended with it. Here each request borrows an executor 
 stock and gives it back, through asgiref's public `ThreadSensitiveContext(executor=...)`
 (the caller owns the executor; it is not shut down on exit), so its thread serves request
 after request. Requests still run one per thread; past `KEEP` at once the extra executors
-are made and ended as before. (The database connection still closes at each request's end,
-`CONN_MAX_AGE=0`: keeping SQLite's open broke the log writer's recovery from a failed write,
-tests/runs/test_logs.py; the bus writer keeps its own, messagebus.writer.)
+are made and ended as before. In embedded mode a kept thread also keeps its SQLite
+connection (`CONN_MAX_AGE=None`), so a request opens none; in production the connection goes
+back to the pool at each request's end.
 
 An SSE stream lets go of its request thread while it streams (`conductor_site.live.sse`
 `release_request_thread` shuts its executor down): such an executor is `retired` and is not

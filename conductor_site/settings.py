@@ -152,6 +152,10 @@ if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
         "init_command": "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL;",
     }
     DATABASES["default"]["TEST"] = {"NAME": str(DATA_DIR / "test.sqlite3")}
+    # A thread keeps its SQLite connection (a kept request thread serves request after
+    # request on one): opening one per request cost ~12% of a bus append's CPU. A write that
+    # fails closes its connection (runs.logsink._insert). PostgreSQL has its pool instead.
+    DATABASES["default"]["CONN_MAX_AGE"] = None
 elif DATABASES["default"]["ENGINE"] == "django.db.backends.postgresql":
     # Under ASGI every request runs in a thread of its own, so without a pool each one would
     # open a PostgreSQL connection (3-4 ms a request, docs/benchmarks.md). A request holds
@@ -216,7 +220,7 @@ REST_FRAMEWORK = {
     # JSON by default; a browser (Accept: text/html) gets DRF's browsable API. Errors are
     # JSON either way (conductor_site.errors.api_exception_handler).
     "DEFAULT_RENDERER_CLASSES": [
-        "rest_framework.renderers.JSONRenderer",
+        "conductor_site.renderers.JSONRenderer",
         "rest_framework.renderers.BrowsableAPIRenderer",
     ],
     # JSON bodies nest at most JSON_DEPTH_MAX levels (a 400 past it, not a RecursionError).

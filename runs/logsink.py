@@ -29,7 +29,7 @@ from datetime import datetime
 from typing import Any
 
 from django.conf import settings
-from django.db import DatabaseError, close_old_connections, transaction
+from django.db import DatabaseError, connection, transaction
 from django.db.models import Max
 from django.utils import timezone
 
@@ -338,12 +338,18 @@ class LogWriter:
 
 
 def _insert(chunks: list[LogChunk]) -> str | None:
-    """Write the chunks in one transaction; what went wrong, or None."""
+    """Write the chunks in one transaction; what went wrong, or None.
+
+    A failed write closes the connection, so the retry has a fresh one: a kept SQLite
+    connection whose INSERT failed to compile (a trigger naming a missing table) keeps its
+    stale schema and fails the same way after the schema is fixed, because only a statement
+    that reads a table makes SQLite check the schema again; Django's `is_usable()` is always
+    True for SQLite, so `close_old_connections()` kept it once connections persist."""
     try:
         with transaction.atomic():
             LogChunk.objects.bulk_create(chunks)
     except DatabaseError as exc:
-        close_old_connections()
+        connection.close()
         for chunk in chunks:  # ids a rolled-back batch got are not theirs
             chunk.pk = None
         return str(exc) or type(exc).__name__

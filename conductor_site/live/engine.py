@@ -20,8 +20,8 @@ as SSE text; a WebSocket consumer as JSON frames):
    not when the generator is collected.
 
 While idle a feed is one coroutine waiting on a queue: no thread, no database connection.
-Database reads go through `db()`, on the loop's shared executor, which closes the connection
-after each read (`CONN_MAX_AGE=0`).
+Database reads go through `db()`, on the loop's shared executor, which gives the connection
+back after each read (to the pool in production; embedded, the thread keeps its SQLite one).
 """
 
 from __future__ import annotations

@@ -24,6 +24,7 @@ from conductor_site.errors import error_body
 from conductor_site.ids import is_identifier
 from conductor_site.live.backpressure import Pace, keep_up
 from conductor_site.live.engine import Batch, Feed, FeedEvent, follow, framed
+from conductor_site.renderers import compact_json
 
 OPENED = ": connected\n\n"
 KEEPALIVE = ": keepalive\n\n"
@@ -46,8 +47,14 @@ def sse_frame(data: str, *, event: str | None = None, id: str | None = None) -> 
 
 def sse_json(payload: Any, *, event: str | None = None, id: str | None = None) -> str:
     """Compact JSON is one line (it escapes every CR and LF inside strings), so it is one
-    `data:` line without `sse_frame`'s split: the run log's hot path, once per line."""
-    text = json.dumps(payload, separators=(",", ":"), ensure_ascii=False)
+    `data:` line without `sse_frame`'s split: the run log's hot path, once per line
+    (encoded by orjson where it writes the same, `conductor_site.renderers.compact_json`)."""
+    encoded = compact_json(payload)
+    text = (
+        encoded.decode()
+        if encoded is not None
+        else json.dumps(payload, separators=(",", ":"), ensure_ascii=False)
+    )
     head = (f"id: {id}\n" if id is not None else "") + (f"event: {event}\n" if event else "")
     return f"{head}data: {text}\n\n"
 
