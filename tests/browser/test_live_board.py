@@ -1,0 +1,129 @@
+"""The dashboard, live, in a real Chromium: a second page sees a task made and moved through
+the API without a reload, a failed run brings a toast and the title's count, the board's
+search narrows the columns, and the Agents page's test button runs a one-line prompt."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+from typing import Any
+
+from playwright.sync_api import Page, expect
+
+from tests.browser.conftest import screenshot
+from tests.processes import Server
+
+
+def url(server: Server, path: str) -> str:
+    return f"http://127.0.0.1:{server.port}{path}"
+
+
+def created(server: Server, path: str, body: dict[str, Any]) -> dict[str, Any]:
+    status, answer = server.request("POST", path, body)
+    assert status == 201, answer
+    return dict(answer)
+
+
+def project(server: Server, project_id: str, repo: Path) -> None:
+    created(server, "/api/projects", {"project_id": project_id, "project_root": str(repo)})
+
+
+def task(server: Server, project_id: str, task_id: str, prompt: str) -> None:
+    body = {"project_id": project_id, "task_id": task_id, "agent_type": "shell", "prompt": prompt}
+    created(server, "/api/v1/tasks", body)
+
+
+def test_a_second_page_sees_a_task_made_and_moved_without_reload(
+    page: Page, server: Server, git_repo: Path
+) -> None:
+    project(server, "live", git_repo)
+    page.goto(url(server, "/ui/projects/live/"))
+    page.evaluate("window.notReloaded = true")
+
+    task(server, "live", "arrives", "echo made elsewhere")
+    card = page.locator('[data-column="todo"] .card[data-task="arrives"]')
+    expect(card).to_contain_text("echo made elsewhere")
+    expect(page.locator("#column-todo .count")).to_have_text("1")
+
+    status, moved = server.request(
+        "POST", "/api/v1/tasks/arrives/move?project_id=live", {"column": "inreview"}
+    )
+    assert status == 200, moved
+    expect(page.locator('[data-column="inreview"] .card[data-task="arrives"]')).to_be_visible()
+    expect(page.locator('[data-column="todo"] .card')).to_have_count(0)
+    expect(page.locator("#column-inreview .count")).to_have_text("1")
+    expect(page.locator("#column-todo .count")).to_have_text("0")
+    assert page.evaluate("window.notReloaded") is True
+
+
+def test_a_failed_run_shows_a_toast_and_counts_in_the_title(
+    page: Page, server: Server, git_repo: Path
+) -> None:
+    project(server, "toasts", git_repo)
+    page.goto(url(server, "/ui/projects/toasts/"))
+    expect(page.locator("#board")).to_be_visible()
+    page.wait_for_function("document.title.endsWith('Conductor')")
+
+    task(server, "toasts", "breaks", "echo about to fail; exit 3")
+    toast = page.locator(".toast.failed")
+    expect(toast).to_contain_text("toasts/breaks failed")
+    expect(page).to_have_title(re.compile(r"^\(1\) "))
+    badge = page.locator('.card[data-task="breaks"] .badge.failed')
+    expect(badge).to_be_visible()
+    screenshot(page, "board-live")
+
+    toast.get_by_role("button", name="Dismiss").click()
+    expect(page.locator(".toast")).to_have_count(0)
+    expect(page).not_to_have_title(re.compile(r"^\("))
+
+
+def test_search_and_filters_narrow_the_board(page: Page, server: Server, git_repo: Path) -> None:
+    project(server, "search", git_repo)
+    task(server, "search", "alpha", "echo fix the login page")
+    task(server, "search", "beta", "echo write the docs")
+    task(server, "search", "gamma", "true\n# needle-in-the-prompt")
+    page.goto(url(server, "/ui/projects/search/"))
+    expect(page.locator(".card")).to_have_count(3)
+
+    page.get_by_role("searchbox", name="Search").fill("login")
+    page.get_by_role("button", name="Filter").click()
+    expect(page).to_have_url(re.compile(r"q=login"))
+    expect(page.locator(".card")).to_have_count(1)
+    expect(page.locator(".card")).to_contain_text("echo fix the login page")
+    expect(page.locator("#column-todo .count")).to_have_text("1")
+
+    page.get_by_role("searchbox", name="Search").fill("NEEDLE")
+    page.get_by_role("button", name="Filter").click()
+    expect(page.locator(".card")).to_have_count(1)
+    expect(page.locator('.card[data-task="gamma"]')).to_be_visible()
+
+    page.get_by_role("link", name="Clear").click()
+    expect(page.locator(".card")).to_have_count(3)
+
+
+def test_the_agent_test_button_runs_a_prompt_and_names_a_missing_cli(
+    page: Page, server: Server
+) -> None:
+    page.goto(url(server, "/ui/agents/new/"))
+    page.get_by_label("Name").fill("ghost-cli")
+    page.get_by_label("Agent type").select_option("custom")
+    page.get_by_label("Command").fill("no-such-agent-cli {prompt}")
+    page.get_by_role("button", name="Save").click()
+    expect(page.get_by_role("heading", level=1)).to_have_text("Agents")
+
+    page.get_by_label("Agent or profile").select_option("shell")
+    page.get_by_label("One-line prompt").fill("echo hello from the test button")
+    page.get_by_role("button", name="Run test").click()
+    result = page.locator("#agent-test-result")
+    expect(result.locator(".trial-stdout")).to_have_text("hello from the test button\n")
+    expect(result.locator(".trial-exit")).to_have_text("0")
+    screenshot(page, "agents")
+
+    page.get_by_label("Agent or profile").select_option("ghost-cli")
+    page.get_by_role("button", name="Run test").click()
+    expect(result.locator(".trial-error")).to_contain_text("not found on PATH")
+    expect(result.locator(".trial-error")).to_contain_text("no-such-agent-cli")
+
+    page.get_by_label("Agent or profile").select_option("custom")
+    page.get_by_role("button", name="Run test").click()
+    expect(result.locator(".trial-error")).to_contain_text("needs an agent profile with a command")
