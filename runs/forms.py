@@ -61,7 +61,9 @@ class AgentTrialForm(forms.Form):
         super().__init__(*args, **kwargs)
         profiles = AgentProfile.objects.order_by("name").values_list("name", flat=True)
         names = [*sorted(AGENT_TYPES), *(name for name in profiles if name not in AGENT_TYPES)]
-        self.fields["agent"].choices = [(name, name) for name in names]
+        field = self.fields["agent"]
+        assert isinstance(field, forms.ChoiceField)
+        field.choices = [(name, name) for name in names]
 
     def clean_prompt(self) -> str:
         prompt: str = self.cleaned_data["prompt"]

@@ -282,7 +282,7 @@ def attempt_draft_view(request: HttpRequest, attempt_id: str) -> JsonResponse:
     data = form.cleaned_data
     queued = Draft.objects.filter(attempt=attempt).values_list("queued", flat=True).first()
     try:  # the box edits the text; whether it is queued is the API's to say
-        saved = draft_save(
+        saved, _ = draft_save(
             attempt, version=data["version"], prompt=data["prompt"], queued=bool(queued)
         )
     except DraftVersionStale as exc:
