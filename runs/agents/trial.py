@@ -10,6 +10,7 @@ missing or misconfigured gives the message a run would have failed with.
 from __future__ import annotations
 
 import os
+import signal
 import subprocess
 import tempfile
 from dataclasses import dataclass
@@ -18,6 +19,7 @@ from pathlib import Path
 from projects import storage
 from runs.agents import UnknownAgent, agent_for
 from runs.agents.base import AgentNotFound
+from runs.processes import kill_group
 
 TRIAL_TIMEOUT_SECONDS = 60.0
 OUTPUT_KEPT = 4000  # characters of each stream shown, from the end
@@ -58,26 +60,32 @@ def agent_trial(name: str, prompt: str) -> TrialResult:
 def _run(
     name: str, argv: list[str], cwd: str, env: dict[str, str], stdin: str | None
 ) -> TrialResult:
+    """In a process group of its own, so that a timeout stops what the prompt started too
+    (a child left holding the pipes would keep this request waiting)."""
     try:
-        done = subprocess.run(
+        process = subprocess.Popen(
             argv,
             cwd=cwd,
             env=env,
-            input=stdin or "",
-            capture_output=True,
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
             text=True,
             errors="replace",
-            timeout=TRIAL_TIMEOUT_SECONDS,
+            start_new_session=True,
         )
-    except subprocess.TimeoutExpired as exc:
-        error = f"no answer within {TRIAL_TIMEOUT_SECONDS:g} s: stopped"
-        return TrialResult(name, stdout=_tail(exc.stdout), error=error, timed_out=True)
     except OSError as exc:
         return TrialResult(name, error=f"could not start {argv[0]!r}: {exc}")
-    return TrialResult(name, done.returncode, _tail(done.stdout), _tail(done.stderr))
+    with process:
+        try:
+            stdout, stderr = process.communicate(stdin or "", timeout=TRIAL_TIMEOUT_SECONDS)
+        except subprocess.TimeoutExpired:
+            kill_group(process.pid, signal.SIGKILL)
+            stdout, _ = process.communicate()
+            error = f"no answer within {TRIAL_TIMEOUT_SECONDS:g} s: stopped"
+            return TrialResult(name, stdout=_tail(stdout), error=error, timed_out=True)
+    return TrialResult(name, process.returncode, _tail(stdout), _tail(stderr))
 
 
-def _tail(text: str | bytes | None) -> str:
-    if isinstance(text, bytes):
-        text = text.decode(errors="replace")
+def _tail(text: str | None) -> str:
     return (text or "")[-OUTPUT_KEPT:]

@@ -83,6 +83,7 @@
   }
 
   function runChanged(frame) {
+    if (frame.type === "ready") box.dataset.following = "events";  // for the browser tests
     const run = frame.payload;
     if (!run || frame.type !== "run.changed" || !ENDED[run.status]) return;
     if (run.kind !== "agent" && run.status === "success") return;

@@ -8,7 +8,7 @@ import re
 from pathlib import Path
 from typing import Any
 
-from playwright.sync_api import Page, expect
+from playwright.sync_api import Browser, Page, expect
 
 from tests.browser.conftest import screenshot
 from tests.processes import Server
@@ -61,8 +61,7 @@ def test_a_failed_run_shows_a_toast_and_counts_in_the_title(
 ) -> None:
     project(server, "toasts", git_repo)
     page.goto(url(server, "/ui/projects/toasts/"))
-    expect(page.locator("#board")).to_be_visible()
-    page.wait_for_function("document.title.endsWith('Conductor')")
+    expect(page.locator('#toasts[data-following="events"]')).to_be_attached()
 
     task(server, "toasts", "breaks", "echo about to fail; exit 3")
     toast = page.locator(".toast.failed")
@@ -127,3 +126,54 @@ def test_the_agent_test_button_runs_a_prompt_and_names_a_missing_cli(
     page.get_by_label("Agent or profile").select_option("custom")
     page.get_by_role("button", name="Run test").click()
     expect(result.locator(".trial-error")).to_contain_text("needs an agent profile with a command")
+
+
+def test_a_question_from_an_agent_shows_a_toast_but_not_an_older_one(
+    page: Page, server: Server, git_repo: Path
+) -> None:
+    project(server, "asks", git_repo)
+    task(server, "asks", "curious", "true")
+    old = {"project_id": "asks", "task_id": "curious", "type": "QUESTION", "body": "old one?"}
+    created(server, "/api/v1/messages", old)
+    with page.expect_response(lambda response: "/messages/newest/" in response.url):
+        page.goto(url(server, "/ui/projects/asks/"))
+    page.wait_for_function("document.title.endsWith('Conductor')")
+
+    created(server, "/api/v1/messages", {**old, "type": "FACT", "body": "not a question"})
+    created(server, "/api/v1/messages", {**old, "body": "Which database should I use?"})
+
+    toast = page.locator(".toast.question")
+    expect(toast).to_contain_text("Question from an agent: Which database should I use?")
+    expect(toast).to_have_count(1)
+    expect(page.get_by_text("old one?")).to_have_count(0)
+    expect(page.get_by_text("not a question")).to_have_count(0)
+    expect(toast.get_by_role("link")).to_have_attribute("href", "/ui/projects/asks/tasks/curious/")
+
+
+def test_browser_notifications_once_allowed(
+    browser: Browser, server: Server, git_repo: Path
+) -> None:
+    project(server, "allowed", git_repo)
+    asking = browser.new_context().new_page()
+    asking.goto(url(server, "/ui/now/"))
+    expect(asking.get_by_role("button", name="Enable notifications")).to_be_visible()
+    asking.context.close()
+
+    context = browser.new_context()
+    context.grant_permissions(["notifications"], origin=url(server, ""))
+    # The browser's own Notification, with a record of what the page showed through it.
+    context.add_init_script(
+        "const Shown = window.Notification; window.shown = [];"
+        "window.Notification = class extends Shown {"
+        "  constructor(title, options) { super(title, options); window.shown.push(options.body); }"
+        "};"
+    )
+    page = context.new_page()
+    page.goto(url(server, "/ui/now/"))
+    expect(page.locator('#toasts[data-following="events"]')).to_be_attached()
+    expect(page.get_by_role("button", name="Enable notifications")).to_have_count(0)
+
+    task(server, "allowed", "done-well", "echo fine")
+    expect(page.locator(".toast.finished")).to_contain_text("allowed/done-well finished")
+    assert page.evaluate("window.shown") == [page.locator(".toast.finished a").inner_text()]
+    context.close()
