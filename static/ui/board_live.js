@@ -35,7 +35,11 @@
       .then(function (response) {
         if (!response.ok) return;
         return response.text().then(function (html) {
+          const focused = list.contains(document.activeElement) && document.activeElement.closest(".card");
           list.innerHTML = html;
+          // A card moved with the keyboard keeps the focus, for its next move.
+          const again = focused && list.querySelector('.card[data-task="' + CSS.escape(focused.dataset.task) + '"]');
+          if (again) again.focus();
           if (window.htmx) window.htmx.process(list);
           const count = list.closest(".column").querySelector(".count");
           count.textContent = response.headers.get("X-Column-Count") || count.textContent;

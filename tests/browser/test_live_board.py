@@ -177,3 +177,19 @@ def test_browser_notifications_once_allowed(
     expect(page.locator(".toast.finished")).to_contain_text("allowed/done-well finished")
     assert page.evaluate("window.shown") == [page.locator(".toast.finished a").inner_text()]
     context.close()
+
+
+def test_a_card_moved_with_the_keyboard_keeps_the_focus_when_its_column_is_read_again(
+    page: Page, server: Server, git_repo: Path
+) -> None:
+    project(server, "focus", git_repo)
+    task(server, "focus", "mover", "true")
+    page.goto(url(server, "/ui/projects/focus/"))
+    card = page.locator('.card[data-task="mover"]')
+    card.focus()
+    card.evaluate("card => { card.dataset.before = 'the live read' }")
+
+    page.keyboard.press("Alt+ArrowRight")
+
+    moved = page.locator('[data-column="inprogress"] .card[data-task="mover"]:not([data-before])')
+    expect(moved).to_be_focused()
