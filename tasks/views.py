@@ -3,7 +3,10 @@ the task page: a task's attempts and their runs as a timeline, and a new attempt
 the attempt page (`runs.views.attempt_detail`) posts: its follow-up and the follow-up's draft.
 
 Each column shows a page of cards and fetches the next one when asked (htmx), so a project
-with 10,000 tasks renders as fast as one with fifty. A move posts to `task_move_view`, which
+with 10,000 tasks renders as fast as one with fifty; its search and filters (`q`, `agent`,
+`status`) are the page's query, applied by `selectors.BoardFilter` to every column and count.
+The page follows the board stream (`static/ui/board_live.js`) from the event id it was read at
+and reads a changed column again through `board_column`. A move posts to `task_move_view`, which
 calls `tasks.services.task_move`, as `POST /api/v1/tasks/<t>/move` does. Like it, the
 follow-up and the draft are page routes calling the services the API calls
 (`attempt_followup`, `draft_save`): a signed-in page has a session, not the API key.
@@ -22,7 +25,7 @@ from django.urls import reverse
 from django.utils.http import urlencode
 from django.views.decorators.http import require_http_methods, require_POST, require_safe
 
-from conductor_site.errors import error_json
+from conductor_site.errors import DomainError, error_json
 from conductor_site.ids import is_identifier
 from conductor_site.live.history import newest_id
 from conductor_site.params import QUERY_INT_MAX
@@ -56,9 +59,10 @@ def board(request: HttpRequest, project_id: str) -> HttpResponse:
     twice, never missed)."""
     project = get_object_or_404(Project, id=project_id)
     cursor = newest_id()
-    filters = _board_filter(request)
-    if isinstance(filters, HttpResponse):
-        return filters
+    try:
+        filters = _board_filter(request)
+    except BadQuery as exc:
+        return error_json(400, exc.message, **exc.details)
     counts = selectors.column_counts(project, filters)
     columns = []
     for value, label in COLUMN_LABELS.items():
@@ -87,13 +91,12 @@ def board_column(request: HttpRequest, project_id: str, column: str) -> HttpResp
     project = get_object_or_404(Project, id=project_id)
     if column not in Task.Column.values:
         raise Http404(f"no column {column!r}")
-    filters = _board_filter(request)
-    if isinstance(filters, HttpResponse):
-        return filters
-    offset = _whole_number(request, "offset", "0", QUERY_INT_MAX)
-    limit = _whole_number(request, "limit", str(COLUMN_PAGE), COLUMN_LIMIT_MAX)
-    if isinstance(offset, HttpResponse) or isinstance(limit, HttpResponse):
-        return offset if isinstance(offset, HttpResponse) else limit  # type: ignore[return-value]
+    try:
+        filters = _board_filter(request)
+        offset = _whole_number(request, "offset", "0", QUERY_INT_MAX)
+        limit = _whole_number(request, "limit", str(COLUMN_PAGE), COLUMN_LIMIT_MAX)
+    except BadQuery as exc:
+        return error_json(400, exc.message, **exc.details)
     page = _column_page(project, column, offset, max(limit, 1), filters)
     context = {
         "project": project,
@@ -117,25 +120,29 @@ def _column_page(
     return {"cards": cards[:limit], "next_offset": offset + limit if more else None, "count": total}
 
 
-def _whole_number(request: HttpRequest, name: str, default: str, top: int) -> int | HttpResponse:
+class BadQuery(DomainError):
+    """A query parameter of a board page the client must fix (a 400)."""
+
+
+def _whole_number(request: HttpRequest, name: str, default: str, top: int) -> int:
     raw = request.GET.get(name, default)
     if not (raw.isascii() and raw.isdigit()) or int(raw) > top:
-        return error_json(400, f"{name} must be a whole number from 0 to {top}")
+        raise BadQuery(f"{name} must be a whole number from 0 to {top}")
     return int(raw)
 
 
-def _board_filter(request: HttpRequest) -> selectors.BoardFilter | HttpResponse:
+def _board_filter(request: HttpRequest) -> selectors.BoardFilter:
     """`q`, `agent` and `status` of the board's query, checked."""
     text = request.GET.get("q", "").strip()
     agent = request.GET.get("agent", "")
     status = request.GET.get("status", "")
     if len(text) > SEARCH_MAX:
-        return error_json(400, f"q must be at most {SEARCH_MAX} characters")
+        raise BadQuery(f"q must be at most {SEARCH_MAX} characters")
     if agent and not is_identifier(agent):
-        return error_json(400, f"invalid agent {agent!r}")
+        raise BadQuery(f"invalid agent {agent!r}")
     if status and status not in selectors.BOARD_STATUSES:
         known = ", ".join(selectors.BOARD_STATUSES)
-        return error_json(400, f"status must be one of {known}", status=status)
+        raise BadQuery(f"status must be one of {known}", status=status)
     return selectors.BoardFilter(text=text, agent=agent, status=status)
 
 
