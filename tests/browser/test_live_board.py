@@ -55,6 +55,14 @@ def test_a_second_page_sees_a_task_made_and_moved_without_reload(
     expect(page.locator("#column-todo .count")).to_have_text("0")
     assert page.evaluate("window.notReloaded") is True
 
+    other = page.context.new_page()  # a second tab drags it back to To do
+    other.goto(url(server, "/ui/projects/live/"))
+    with other.expect_response(lambda response: "/move/" in response.url):
+        other.locator('.card[data-task="arrives"]').drag_to(other.locator('[data-column="todo"]'))
+    expect(page.locator('[data-column="todo"] .card[data-task="arrives"]')).to_be_visible()
+    expect(page.locator("#column-inreview .count")).to_have_text("0")
+    assert page.evaluate("window.notReloaded") is True
+
 
 def test_a_failed_run_shows_a_toast_and_counts_in_the_title(
     page: Page, server: Server, git_repo: Path
