@@ -26,6 +26,11 @@ PAGES = (
         "column page    GET /ui/projects/list/columns/todo/?offset=<n>",
         "/ui/projects/list/columns/todo/?offset={n}",
     ),
+    ("board search   GET /ui/projects/list/?q=task-999", "/ui/projects/list/?q=task-999"),
+    (
+        "board filters  GET /ui/projects/list/?q=true&agent=shell&status=running",
+        "/ui/projects/list/?q=true&agent=shell&status=running",
+    ),
     ("now            GET /ui/now/", "/ui/now/"),
     ("agents         GET /ui/agents/", "/ui/agents/"),
     ("floor          GET /api/v1/health", "/api/v1/health"),

@@ -55,6 +55,7 @@ urlpatterns = [
     path("ui/", include("projects.page_urls")),
     path("ui/", include("tasks.page_urls")),
     path("ui/", include("runs.page_urls")),
+    path("ui/", include("messagebus.page_urls")),
     path("ui", RedirectView.as_view(url="/ui/")),
     path("", RedirectView.as_view(url="/ui/")),
 ]

@@ -104,3 +104,9 @@ def bus_totals(project_id: str) -> tuple[int, int]:
     )
     buses = int(totals["tasks"]) + (1 if totals["project_bus"] else 0)
     return buses, int(totals["bytes"])
+
+
+def newest_msg_id(project_id: str) -> str:
+    """The project's newest message on any of its buses ('' for none)."""
+    newest = Message.objects.filter(project_id=project_id).order_by("-id")
+    return next(iter(newest.values_list("msg_id", flat=True)[:1]), "")

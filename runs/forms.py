@@ -47,3 +47,26 @@ class AgentProfileForm(forms.ModelForm):
     class Meta:
         model = AgentProfile
         fields = ("name", "agent_type", "model", "flags", "env", "command")
+
+
+class AgentTrialForm(forms.Form):
+    """The Agents page's test: an agent type or profile, and a one-line prompt."""
+
+    agent = forms.ChoiceField(label="Agent or profile")
+    prompt = forms.CharField(
+        max_length=1000, initial="echo hello from conductor", label="One-line prompt"
+    )
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        profiles = AgentProfile.objects.order_by("name").values_list("name", flat=True)
+        names = [*sorted(AGENT_TYPES), *(name for name in profiles if name not in AGENT_TYPES)]
+        field = self.fields["agent"]
+        assert isinstance(field, forms.ChoiceField)
+        field.choices = [(name, name) for name in names]
+
+    def clean_prompt(self) -> str:
+        prompt: str = self.cleaned_data["prompt"]
+        if "\n" in prompt or "\r" in prompt:
+            raise forms.ValidationError("one line only")
+        return prompt

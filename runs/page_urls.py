@@ -15,6 +15,7 @@ urlpatterns = [
     path("attempts/<str:attempt_id>/stop/", views.attempt_stop_view, name="attempt-stop"),
     path("agents/", views.agent_list, name="agent-list"),
     path("agents/new/", views.agent_edit, name="agent-new"),
+    path("agents/test/", views.agent_trial_view, name="agent-test"),
     path("agents/<str:name>/edit/", views.agent_edit, name="agent-edit"),
     path("attempts/<str:attempt_id>/review/", views.attempt_review, name="attempt-review"),
 ]

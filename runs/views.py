@@ -31,9 +31,10 @@ from conductor_site.ids import is_identifier
 from conductor_site.params import QUERY_INT_MAX
 from projects.models import AgentProfile
 from runs.agents import UnknownAgent, agent_for, agents_installed
+from runs.agents.trial import agent_trial
 from runs.entries.replay import entries_of
 from runs.files import run_file_text
-from runs.forms import AgentProfileForm
+from runs.forms import AgentProfileForm, AgentTrialForm
 from runs.models import ACTIVE_STATUSES, Attempt, LogChunk, MergeStrategy, Run
 from runs.selectors import workers_with_load
 from runs.services import attempt_stop, run_stop
@@ -79,8 +80,22 @@ def agent_list(request: HttpRequest) -> HttpResponse:
         "section": "agents",
         "profiles": AgentProfile.objects.all(),
         "installed": agents_installed(os.environ.get("PATH", "")),
+        "trial_form": AgentTrialForm(),
     }
     return render(request, "runs/agents.html", context)
+
+
+@require_POST
+def agent_trial_view(request: HttpRequest) -> HttpResponse:
+    """The test button: the prompt's result (exit code and output), or why the agent could
+    not run, as a partial for the Agents page; an invalid form is a 400 in the error shape."""
+    form = AgentTrialForm(request.POST)
+    if not form.is_valid():
+        field, errors = next(iter(form.errors.items()))
+        message = f"invalid agent test: {field}: {errors[0]}"
+        return error_json(400, message, fields=form.errors.get_json_data())
+    result = agent_trial(form.cleaned_data["agent"], form.cleaned_data["prompt"])
+    return render(request, "runs/agent_trial.html", {"result": result})
 
 
 @require_http_methods(["GET", "POST"])

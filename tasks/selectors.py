@@ -30,7 +30,7 @@ from django.db.models import (
 
 from conductor_site.db_functions import json_value, utc_text
 from projects.models import Project
-from runs.models import TERMINAL_STATUSES, Run, RunStatus
+from runs.models import ACTIVE_STATUSES, TERMINAL_STATUSES, Attempt, Run, RunStatus
 from runs.selectors import (
     files_by_run,
     rfc3339,
@@ -404,26 +404,76 @@ def task_runs_page(task: Task, *, limit: int, offset: int) -> tuple[list[dict[st
 # The dashboard's board: a page of one column's cards at a time, so 10,000 tasks stay fast.
 
 
-def board_column(project: Project, column: str, *, limit: int, offset: int) -> list[dict[str, Any]]:
-    """A page of the column's cards in board order: each card is a task-list item
-    (`task_items`: its status for the badges) with the task's title and agent."""
-    tasks = Task.objects.filter(project=project, column=column).order_by("position", "id")
-    rows = list(task_rows(tasks)[offset : offset + limit])
-    cards = {
-        pk: (title, agent)
-        for pk, title, agent in Task.objects.filter(pk__in=[row["id"] for row in rows]).values_list(
-            "id", "title", "agent_type"
-        )
-    }
+# The board's status filter: the badges a card shows. Each narrows the tasks to those that can
+# have that status (one indexed query), whose exact status is then computed as the badges are.
+BOARD_STATUSES = ("running", "queued", "blocked", "failed")
+
+
+@dataclass(frozen=True)
+class BoardFilter:
+    """The board's search and filters (its query parameters): `text` in the title, prompt or
+    id, the task's `agent` (type or profile), a badge `status` of `BOARD_STATUSES`."""
+
+    text: str = ""
+    agent: str = ""
+    status: str = ""
+
+    def tasks(self, project: Project) -> QuerySet[Task]:
+        tasks = Task.objects.filter(project=project)
+        if self.text:
+            text = Q(title__icontains=self.text) | Q(prompt__icontains=self.text)
+            tasks = tasks.filter(text | Q(task_id__icontains=self.text))
+        if self.agent:
+            tasks = tasks.filter(agent_type=self.agent)
+        if self.status:
+            tasks = tasks.filter(pk__in=_may_have_status(self.status))
+        return tasks
+
+
+def _may_have_status(status: str) -> QuerySet[Any, Any]:
+    """The pks of tasks that may have `status` (`tasks.status.status_of`): a running (or
+    starting) agent run, an attempt waiting for the planner, a failed or crashed run."""
+    if status in ("queued", "blocked"):
+        waiting = Attempt.objects.filter(admitted_at__isnull=True, status=RunStatus.CREATED)
+        return waiting.values("task_id")
+    statuses = {"running": ACTIVE_STATUSES, "failed": (RunStatus.FAILED, RunStatus.CRASHED)}
+    runs = Run.objects.filter(kind=Run.Kind.AGENT, status__in=statuses[status])
+    return runs.values("attempt__task_id")
+
+
+def board_column(
+    project: Project, column: str, *, limit: int, offset: int, filters: BoardFilter | None = None
+) -> tuple[list[dict[str, Any]], int | None]:
+    """A page of the column's cards in board order, and how many match the status filter (None
+    without one: `column_counts` counts them). Each card is a task-list item (`task_items`: its
+    status for the badges) with the task's title and agent."""
+    filters = filters or BoardFilter()
+    tasks = filters.tasks(project).filter(column=column).order_by("position", "id")
+    if filters.status:
+        rows = list(task_rows(tasks))
+        pairs = [
+            (row, item)
+            for row, item in zip(rows, task_items(rows), strict=True)
+            if item["status"] == filters.status
+        ]
+        total: int | None = len(pairs)
+        pairs = pairs[offset : offset + limit]
+    else:
+        rows = list(task_rows(tasks)[offset : offset + limit])
+        pairs, total = list(zip(rows, task_items(rows), strict=True)), None
+    shown = Task.objects.filter(pk__in=[row["id"] for row, _ in pairs])
+    names = shown.values_list("id", "title", "agent_type")
+    cards = {pk: (title, agent) for pk, title, agent in names}
     return [
-        {**item, "title": cards[row["id"]][0], "agent": cards[row["id"]][1]}
-        for row, item in zip(rows, task_items(rows), strict=True)
-    ]
+        {**item, "title": cards[row["id"]][0], "agent": cards[row["id"]][1]} for row, item in pairs
+    ], total
 
 
-def column_counts(project: Project) -> dict[str, int]:
-    """How many cards each board column holds, in one query."""
-    rows = project.tasks.values("column").order_by().annotate(count=Count("id"))
+def column_counts(project: Project, filters: BoardFilter | None = None) -> dict[str, int]:
+    """How many cards each board column holds (that match the search and agent filter), in
+    one query."""
+    tasks = (filters or BoardFilter()).tasks(project)
+    rows = tasks.values("column").order_by().annotate(count=Count("id"))
     counts = {column: 0 for column in Task.Column.values}
     counts.update({row["column"]: row["count"] for row in rows})
     return counts

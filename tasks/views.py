@@ -2,7 +2,10 @@
 the task page: a task's attempts and their runs as a timeline, and a new attempt.
 
 Each column shows a page of cards and fetches the next one when asked (htmx), so a project
-with 10,000 tasks renders as fast as one with fifty. A move posts to `task_move_view`, which
+with 10,000 tasks renders as fast as one with fifty; its search and filters (`q`, `agent`,
+`status`) are the page's query, applied by `selectors.BoardFilter` to every column and count.
+The page follows the board stream (`static/ui/board_live.js`) from the event id it was read at
+and reads a changed column again through `board_column`. A move posts to `task_move_view`, which
 calls `tasks.services.task_move`, as `POST /api/v1/tasks/<t>/move` does. The attempt page's
 follow-up and draft are the attempts API itself, mounted for the session under /ui/api/v1/
 (`conductor_site.auth.session_api_urls`).
@@ -10,15 +13,20 @@ follow-up and draft are the attempts API itself, mounted for the session under /
 
 from __future__ import annotations
 
+from typing import Any
+
 from django.conf import settings
 from django.contrib import messages
 from django.db.models import Prefetch
 from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
+from django.utils.http import urlencode
 from django.views.decorators.http import require_POST, require_safe
 
 from conductor_site.errors import DomainError, error_json
+from conductor_site.ids import is_identifier
+from conductor_site.live.history import newest_id
 from conductor_site.params import QUERY_INT_MAX
 from projects.models import Project
 from projects.selectors import project_stats
@@ -38,47 +46,122 @@ COLUMN_LABELS = {
 }
 
 
+SEARCH_MAX = 200
+COLUMN_LIMIT_MAX = 500
+
+
 @require_safe
 def board(request: HttpRequest, project_id: str) -> HttpResponse:
+    """The board as it is now, and the event id it was read at: the page follows the board
+    stream from there (the cursor is read first, so a change while the page is made is seen
+    twice, never missed)."""
     project = get_object_or_404(Project, id=project_id)
-    counts = selectors.column_counts(project)
-    columns = [
-        {
-            "value": value,
-            "label": label,
-            "count": counts[value],
-            **_column_page(project, value, 0),
-        }
-        for value, label in COLUMN_LABELS.items()
-    ]
+    cursor = newest_id()
+    try:
+        filters = _board_filter(request)
+    except BadQuery as exc:
+        return error_json(400, exc.message, **exc.details)
+    # With a status filter each column counts what it computed.
+    counts = {} if filters.status else selectors.column_counts(project, filters)
+    columns = []
+    for value, label in COLUMN_LABELS.items():
+        page = _column_page(project, value, 0, COLUMN_PAGE, filters, counts.get(value))
+        columns.append({"value": value, "label": label, **page})
     context = {
         "section": "projects",
         "project": project,
         "columns": columns,
         "stats": project_stats(project),
         "form": TaskCreateForm(project=project),
+        "cursor": cursor,
+        "filters": filters,
+        "filter_query": _filter_query(filters),
+        "statuses": selectors.BOARD_STATUSES,
+        "agents": _agents_of(project),
     }
     return render(request, "tasks/board.html", context)
 
 
 @require_safe
 def board_column(request: HttpRequest, project_id: str, column: str) -> HttpResponse:
-    """The next page of a column's cards (htmx swaps it in place of the "more" button)."""
+    """A page of a column's cards: the next one (htmx swaps it in place of the "more" button),
+    or the first `limit` again when the board stream says the column changed. The column's
+    count (with the filters) is in the `X-Column-Count` header."""
     project = get_object_or_404(Project, id=project_id)
     if column not in Task.Column.values:
         raise Http404(f"no column {column!r}")
-    raw = request.GET.get("offset", "0")
-    if not (raw.isascii() and raw.isdigit()) or int(raw) > QUERY_INT_MAX:
-        return error_json(400, f"offset must be a whole number from 0 to {QUERY_INT_MAX}")
-    page = _column_page(project, column, int(raw))
-    context = {"project": project, "column": {"value": column, **page}}
-    return render(request, "tasks/cards.html", context)
+    try:
+        filters = _board_filter(request)
+        offset = _whole_number(request, "offset", "0", QUERY_INT_MAX)
+        limit = _whole_number(request, "limit", str(COLUMN_PAGE), COLUMN_LIMIT_MAX)
+    except BadQuery as exc:
+        return error_json(400, exc.message, **exc.details)
+    page = _column_page(project, column, offset, max(limit, 1), filters)
+    context = {
+        "project": project,
+        "column": {"value": column, **page},
+        "filter_query": _filter_query(filters),
+    }
+    response = render(request, "tasks/cards.html", context)
+    response["X-Column-Count"] = str(page["count"])
+    return response
 
 
-def _column_page(project: Project, column: str, offset: int) -> dict[str, object]:
-    cards = selectors.board_column(project, column, limit=COLUMN_PAGE + 1, offset=offset)
-    more = len(cards) > COLUMN_PAGE
-    return {"cards": cards[:COLUMN_PAGE], "next_offset": offset + COLUMN_PAGE if more else None}
+def _column_page(
+    project: Project,
+    column: str,
+    offset: int,
+    limit: int,
+    filters: selectors.BoardFilter,
+    count: int | None = None,
+) -> dict[str, Any]:
+    """A page of cards and the column's count: computed with a status filter, else `count`
+    (the board's counts) or one count query."""
+    cards, total = selectors.board_column(
+        project, column, limit=limit + 1, offset=offset, filters=filters
+    )
+    more = len(cards) > limit
+    if total is None:
+        total = count if count is not None else filters.tasks(project).filter(column=column).count()
+    return {"cards": cards[:limit], "next_offset": offset + limit if more else None, "count": total}
+
+
+class BadQuery(DomainError):
+    """A query parameter of a board page the client must fix (a 400)."""
+
+
+def _whole_number(request: HttpRequest, name: str, default: str, top: int) -> int:
+    raw = request.GET.get(name, default)
+    if not (raw.isascii() and raw.isdigit()) or int(raw) > top:
+        raise BadQuery(f"{name} must be a whole number from 0 to {top}")
+    return int(raw)
+
+
+def _board_filter(request: HttpRequest) -> selectors.BoardFilter:
+    """`q`, `agent` and `status` of the board's query, checked."""
+    text = request.GET.get("q", "").strip()
+    agent = request.GET.get("agent", "")
+    status = request.GET.get("status", "")
+    if len(text) > SEARCH_MAX:
+        raise BadQuery(f"q must be at most {SEARCH_MAX} characters")
+    if agent and not is_identifier(agent):
+        raise BadQuery(f"invalid agent {agent!r}")
+    if status and status not in selectors.BOARD_STATUSES:
+        known = ", ".join(selectors.BOARD_STATUSES)
+        raise BadQuery(f"status must be one of {known}", status=status)
+    return selectors.BoardFilter(text=text, agent=agent, status=status)
+
+
+def _filter_query(filters: selectors.BoardFilter) -> str:
+    """The filters as a query string to add after `?offset=…&` (empty when none is set)."""
+    values = {"q": filters.text, "agent": filters.agent, "status": filters.status}
+    return urlencode({name: value for name, value in values.items() if value})
+
+
+def _agents_of(project: Project) -> list[str]:
+    """The agents the project's tasks name, for the agent filter."""
+    agents = Task.objects.filter(project=project).values_list("agent_type", flat=True)
+    return sorted(set(agents.order_by().distinct()))
 
 
 @require_POST

@@ -1,0 +1,123 @@
+// The board, live: it follows /ws/projects/<p>/board/ from the event id the page was read at
+// (#board's data-cursor) and, when a task, attempt or run changes, reads the columns that
+// hold it again from the server (the cards partial, with the board's filters), so a card
+// made, moved, edited or deleted elsewhere, and its badges, show without a reload. After a
+// dropped connection it reconnects with the last cursor it saw; a cursor older than the
+// pruned event log (close 4410) reloads the page. Queue frames renumber the queued badges.
+(function () {
+  "use strict";
+  const board = document.getElementById("board");
+  if (!board) return;
+  const FINAL = new Set([4401, 4403, 4404]);
+  let cursor = board.dataset.cursor;
+  let delay = 500;
+  let dirty = new Set();
+  let timer = null;
+  let dragging = false;
+
+  function listOf(column) {
+    return board.querySelector('.cards[data-column="' + column + '"]');
+  }
+
+  function columnOfTask(taskId) {
+    const card = board.querySelector('.card[data-task="' + CSS.escape(taskId) + '"]');
+    return card ? card.parentElement.dataset.column : null;
+  }
+
+  function refresh(column) {
+    const list = listOf(column);
+    if (!list) return;
+    const shown = list.querySelectorAll(".card").length;
+    const query = new URLSearchParams(board.dataset.filters);
+    query.set("offset", "0");
+    query.set("limit", String(Math.min(Math.max(shown, 50), 500)));
+    fetch(board.dataset.columns + column + "/?" + query, { credentials: "same-origin" })
+      .then(function (response) {
+        if (!response.ok) return;
+        return response.text().then(function (html) {
+          const focused = list.contains(document.activeElement) && document.activeElement.closest(".card");
+          list.innerHTML = html;
+          // A card moved with the keyboard keeps the focus, for its next move.
+          const again = focused && list.querySelector('.card[data-task="' + CSS.escape(focused.dataset.task) + '"]');
+          if (again) again.focus();
+          if (window.htmx) window.htmx.process(list);
+          const count = list.closest(".column").querySelector(".count");
+          count.textContent = response.headers.get("X-Column-Count") || count.textContent;
+        });
+      });
+  }
+
+  function flush() {
+    timer = null;
+    if (dragging) {
+      timer = window.setTimeout(flush, 200);
+      return;
+    }
+    const columns = dirty;
+    dirty = new Set();
+    columns.forEach(refresh);
+  }
+
+  function mark(columns) {
+    columns.forEach(function (column) {
+      if (column) dirty.add(column);
+    });
+    if (timer === null) timer = window.setTimeout(flush, 100);
+  }
+
+  function everyColumn() {
+    return Array.from(board.querySelectorAll(".cards")).map(function (list) {
+      return list.dataset.column;
+    });
+  }
+
+  function queued(positions) {
+    board.querySelectorAll(".card").forEach(function (card) {
+      const badge = card.querySelector(".badge.queued");
+      const position = positions[card.dataset.task];
+      if (badge && position) badge.textContent = "queued #" + position;
+      else if (badge || position) mark([card.parentElement.dataset.column]);
+    });
+  }
+
+  function apply(frame) {
+    const payload = frame.payload || {};
+    if (frame.type === "queue") {
+      queued(frame.positions);
+    } else if (frame.type === "task.changed") {
+      mark([payload.column, columnOfTask(payload.task_id)]);
+    } else if (frame.type === "attempt.changed" || frame.type === "run.changed") {
+      // With a status filter a card may come into the board: every column is read again.
+      const filtered = new URLSearchParams(board.dataset.filters).has("status");
+      mark(filtered ? everyColumn() : [columnOfTask(payload.task_id)]);
+    }
+  }
+
+  function connect() {
+    const scheme = window.location.protocol === "https:" ? "wss://" : "ws://";
+    const after = cursor ? "?after=" + encodeURIComponent(cursor) : "";
+    const socket = new WebSocket(scheme + window.location.host + board.dataset.stream + after);
+    socket.onopen = function () {
+      delay = 500;
+    };
+    socket.onmessage = function (message) {
+      const frame = JSON.parse(message.data);
+      if (frame.cursor) cursor = frame.cursor;
+      apply(frame);
+    };
+    socket.onclose = function (event) {
+      if (event.code === 4410) window.location.reload();
+      if (FINAL.has(event.code) || event.code === 4410) return;
+      window.setTimeout(connect, delay);
+      delay = Math.min(delay * 2, 10000);
+    };
+  }
+
+  board.addEventListener("dragstart", function () {
+    dragging = true;
+  });
+  board.addEventListener("dragend", function () {
+    dragging = false;
+  });
+  connect();
+})();

@@ -1,0 +1,116 @@
+// Notifications on every dashboard page: a toast, and a browser notification once the user
+// allowed them (the "Enable notifications" button), when a run finishes or fails, from
+// /ws/events/?type=run.changed (from the newest event on; after a dropped connection, from
+// the last one seen), and when an agent asks a question (a QUESTION message on the bus of the
+// page's project, <meta name="conductor-project">, from the newest message on). The tab's
+// title counts the toasts not yet dismissed: "(2) Board · Conductor".
+(function () {
+  "use strict";
+  const title = document.title;
+  const scheme = window.location.protocol === "https:" ? "wss://" : "ws://";
+  const FINAL = new Set([4400, 4401, 4403, 4404]);
+  const ENDED = { success: "finished", failed: "failed", crashed: "crashed" };
+  const box = document.createElement("div");
+  box.id = "toasts";
+  box.className = "toasts";
+  box.setAttribute("aria-live", "polite");
+  document.body.appendChild(box);
+
+  function recount() {
+    const count = box.querySelectorAll(".toast").length;
+    document.title = count ? "(" + count + ") " + title : title;
+  }
+
+  function notify(kind, text, href) {
+    const toast = document.createElement("div");
+    toast.className = "toast " + kind;
+    toast.setAttribute("role", "status");
+    const link = document.createElement("a");
+    link.href = href;
+    link.textContent = text;
+    const dismiss = document.createElement("button");
+    dismiss.type = "button";
+    dismiss.className = "link";
+    dismiss.textContent = "Dismiss";
+    dismiss.addEventListener("click", function () {
+      toast.remove();
+      recount();
+    });
+    toast.append(link, " ", dismiss);
+    box.appendChild(toast);
+    recount();
+    if (window.Notification && Notification.permission === "granted") {
+      new Notification("Conductor", { body: text, tag: href });
+    }
+  }
+
+  function offerPermission() {
+    if (!window.Notification || Notification.permission !== "default") return;
+    const ask = document.createElement("button");
+    ask.type = "button";
+    ask.className = "link notify-permission";
+    ask.textContent = "Enable notifications";
+    ask.addEventListener("click", function () {
+      Notification.requestPermission().then(function () {
+        ask.remove();
+      });
+    });
+    const place = document.querySelector(".topbar .who") || box;
+    place.prepend(ask);
+  }
+
+  function follow(path, cursor, onFrame) {
+    let delay = 500;
+    function connect() {
+      const after = cursor ? (path.includes("?") ? "&" : "?") + "after=" + encodeURIComponent(cursor) : "";
+      const socket = new WebSocket(scheme + window.location.host + path + after);
+      socket.onopen = function () {
+        delay = 500;
+      };
+      socket.onmessage = function (message) {
+        const frame = JSON.parse(message.data);
+        if (frame.cursor) cursor = frame.cursor;
+        onFrame(frame);
+      };
+      socket.onclose = function (event) {
+        if (FINAL.has(event.code)) return;
+        if (event.code === 4410) cursor = "";
+        window.setTimeout(connect, delay);
+        delay = Math.min(delay * 2, 10000);
+      };
+    }
+    connect();
+  }
+
+  function runChanged(frame) {
+    if (frame.type === "ready") box.dataset.following = "events";  // for the browser tests
+    const run = frame.payload;
+    if (!run || frame.type !== "run.changed" || !ENDED[run.status]) return;
+    if (run.kind !== "agent" && run.status === "success") return;
+    const kind = run.status === "success" ? "finished" : "failed";
+    const text = "Run " + run.run_id + " of " + run.project_id + "/" + run.task_id + " " + ENDED[run.status];
+    notify(kind, text, "/ui/attempts/" + encodeURIComponent(run.attempt_id) + "/?run=" + encodeURIComponent(run.run_id));
+  }
+
+  function questions(project) {
+    const base = "/ui/projects/" + encodeURIComponent(project);
+    fetch(base + "/messages/newest/", { credentials: "same-origin" })
+      .then(function (response) {
+        return response.ok ? response.json() : null;
+      })
+      .then(function (newest) {
+        if (!newest) return;
+        follow("/ws/projects/" + encodeURIComponent(project) + "/messages/", newest.msg_id, function (frame) {
+          const message = frame.message;
+          if (frame.type !== "message" || !message || message.type !== "QUESTION") return;
+          const where = message.task_id ? base + "/tasks/" + encodeURIComponent(message.task_id) + "/" : base + "/";
+          notify("question", "Question from an agent: " + message.body, where);
+        });
+      });
+  }
+
+  offerPermission();
+  follow("/ws/events/?type=run.changed", "", runChanged);
+  const project = document.querySelector('meta[name="conductor-project"]');
+  if (project) questions(project.content);
+})();

@@ -1,0 +1,203 @@
+"""The dashboard, live, in a real Chromium: a second page sees a task made and moved through
+the API without a reload, a failed run brings a toast and the title's count, the board's
+search narrows the columns, and the Agents page's test button runs a one-line prompt."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+from typing import Any
+
+from playwright.sync_api import Browser, Page, expect
+
+from tests.browser.conftest import screenshot
+from tests.processes import Server
+
+
+def url(server: Server, path: str) -> str:
+    return f"http://127.0.0.1:{server.port}{path}"
+
+
+def created(server: Server, path: str, body: dict[str, Any]) -> dict[str, Any]:
+    status, answer = server.request("POST", path, body)
+    assert status == 201, answer
+    return dict(answer)
+
+
+def project(server: Server, project_id: str, repo: Path) -> None:
+    created(server, "/api/projects", {"project_id": project_id, "project_root": str(repo)})
+
+
+def task(server: Server, project_id: str, task_id: str, prompt: str) -> None:
+    body = {"project_id": project_id, "task_id": task_id, "agent_type": "shell", "prompt": prompt}
+    created(server, "/api/v1/tasks", body)
+
+
+def test_a_second_page_sees_a_task_made_and_moved_without_reload(
+    page: Page, server: Server, git_repo: Path
+) -> None:
+    project(server, "live", git_repo)
+    page.goto(url(server, "/ui/projects/live/"))
+    page.evaluate("window.notReloaded = true")
+
+    task(server, "live", "arrives", "echo made elsewhere")
+    card = page.locator('[data-column="todo"] .card[data-task="arrives"]')
+    expect(card).to_contain_text("echo made elsewhere")
+    expect(page.locator("#column-todo .count")).to_have_text("1")
+
+    status, moved = server.request(
+        "POST", "/api/v1/tasks/arrives/move?project_id=live", {"column": "inreview"}
+    )
+    assert status == 200, moved
+    expect(page.locator('[data-column="inreview"] .card[data-task="arrives"]')).to_be_visible()
+    expect(page.locator('[data-column="todo"] .card')).to_have_count(0)
+    expect(page.locator("#column-inreview .count")).to_have_text("1")
+    expect(page.locator("#column-todo .count")).to_have_text("0")
+    assert page.evaluate("window.notReloaded") is True
+
+    other = page.context.new_page()  # a second tab drags it back to To do
+    other.goto(url(server, "/ui/projects/live/"))
+    with other.expect_response(lambda response: "/move/" in response.url):
+        other.locator('.card[data-task="arrives"]').drag_to(other.locator('[data-column="todo"]'))
+    expect(page.locator('[data-column="todo"] .card[data-task="arrives"]')).to_be_visible()
+    expect(page.locator("#column-inreview .count")).to_have_text("0")
+    assert page.evaluate("window.notReloaded") is True
+
+
+def test_a_failed_run_shows_a_toast_and_counts_in_the_title(
+    page: Page, server: Server, git_repo: Path
+) -> None:
+    project(server, "toasts", git_repo)
+    page.goto(url(server, "/ui/projects/toasts/"))
+    expect(page.locator('#toasts[data-following="events"]')).to_be_attached()
+
+    task(server, "toasts", "breaks", "echo about to fail; exit 3")
+    toast = page.locator(".toast.failed")
+    expect(toast).to_contain_text("toasts/breaks failed")
+    expect(page).to_have_title(re.compile(r"^\(1\) "))
+    badge = page.locator('.card[data-task="breaks"] .badge.failed')
+    expect(badge).to_be_visible()
+    screenshot(page, "board-live")
+
+    toast.get_by_role("button", name="Dismiss").click()
+    expect(page.locator(".toast")).to_have_count(0)
+    expect(page).not_to_have_title(re.compile(r"^\("))
+
+
+def test_search_and_filters_narrow_the_board(page: Page, server: Server, git_repo: Path) -> None:
+    project(server, "search", git_repo)
+    task(server, "search", "alpha", "echo fix the login page")
+    task(server, "search", "beta", "echo write the docs")
+    task(server, "search", "gamma", "true\n# needle-in-the-prompt")
+    page.goto(url(server, "/ui/projects/search/"))
+    expect(page.locator(".card")).to_have_count(3)
+
+    page.get_by_role("searchbox", name="Search").fill("login")
+    page.get_by_role("button", name="Filter").click()
+    expect(page).to_have_url(re.compile(r"q=login"))
+    expect(page.locator(".card")).to_have_count(1)
+    expect(page.locator(".card")).to_contain_text("echo fix the login page")
+    expect(page.locator("#column-todo .count")).to_have_text("1")
+
+    page.get_by_role("searchbox", name="Search").fill("NEEDLE")
+    page.get_by_role("button", name="Filter").click()
+    expect(page.locator(".card")).to_have_count(1)
+    expect(page.locator('.card[data-task="gamma"]')).to_be_visible()
+
+    page.get_by_role("link", name="Clear").click()
+    expect(page.locator(".card")).to_have_count(3)
+
+
+def test_the_agent_test_button_runs_a_prompt_and_names_a_missing_cli(
+    page: Page, server: Server
+) -> None:
+    page.goto(url(server, "/ui/agents/new/"))
+    page.get_by_label("Name").fill("ghost-cli")
+    page.get_by_label("Agent type").select_option("custom")
+    page.get_by_label("Command").fill("no-such-agent-cli {prompt}")
+    page.get_by_role("button", name="Save").click()
+    expect(page.get_by_role("heading", level=1)).to_have_text("Agents")
+
+    page.get_by_label("Agent or profile").select_option("shell")
+    page.get_by_label("One-line prompt").fill("echo hello from the test button")
+    page.get_by_role("button", name="Run test").click()
+    result = page.locator("#agent-test-result")
+    expect(result.locator(".trial-stdout")).to_have_text("hello from the test button\n")
+    expect(result.locator(".trial-exit")).to_have_text("0")
+    screenshot(page, "agents")
+
+    page.get_by_label("Agent or profile").select_option("ghost-cli")
+    page.get_by_role("button", name="Run test").click()
+    expect(result.locator(".trial-error")).to_contain_text("not found on PATH")
+    expect(result.locator(".trial-error")).to_contain_text("no-such-agent-cli")
+
+    page.get_by_label("Agent or profile").select_option("custom")
+    page.get_by_role("button", name="Run test").click()
+    expect(result.locator(".trial-error")).to_contain_text("needs an agent profile with a command")
+
+
+def test_a_question_from_an_agent_shows_a_toast_but_not_an_older_one(
+    page: Page, server: Server, git_repo: Path
+) -> None:
+    project(server, "asks", git_repo)
+    task(server, "asks", "curious", "true")
+    old = {"project_id": "asks", "task_id": "curious", "type": "QUESTION", "body": "old one?"}
+    created(server, "/api/v1/messages", old)
+    with page.expect_response(lambda response: "/messages/newest/" in response.url):
+        page.goto(url(server, "/ui/projects/asks/"))
+    page.wait_for_function("document.title.endsWith('Conductor')")
+
+    created(server, "/api/v1/messages", {**old, "type": "FACT", "body": "not a question"})
+    created(server, "/api/v1/messages", {**old, "body": "Which database should I use?"})
+
+    toast = page.locator(".toast.question")
+    expect(toast).to_contain_text("Question from an agent: Which database should I use?")
+    expect(toast).to_have_count(1)
+    expect(page.get_by_text("old one?")).to_have_count(0)
+    expect(page.get_by_text("not a question")).to_have_count(0)
+    expect(toast.get_by_role("link")).to_have_attribute("href", "/ui/projects/asks/tasks/curious/")
+
+
+def test_browser_notifications_once_allowed(
+    browser: Browser, server: Server, git_repo: Path
+) -> None:
+    project(server, "allowed", git_repo)
+    asking = browser.new_context().new_page()
+    asking.goto(url(server, "/ui/now/"))
+    expect(asking.get_by_role("button", name="Enable notifications")).to_be_visible()
+    asking.context.close()
+
+    context = browser.new_context()
+    context.grant_permissions(["notifications"], origin=url(server, ""))
+    # The browser's own Notification, with a record of what the page showed through it.
+    context.add_init_script(
+        "const Shown = window.Notification; window.shown = [];"
+        "window.Notification = class extends Shown {"
+        "  constructor(title, options) { super(title, options); window.shown.push(options.body); }"
+        "};"
+    )
+    page = context.new_page()
+    page.goto(url(server, "/ui/now/"))
+    expect(page.locator('#toasts[data-following="events"]')).to_be_attached()
+    expect(page.get_by_role("button", name="Enable notifications")).to_have_count(0)
+
+    task(server, "allowed", "done-well", "echo fine")
+    expect(page.locator(".toast.finished")).to_contain_text("allowed/done-well finished")
+    assert page.evaluate("window.shown") == [page.locator(".toast.finished a").inner_text()]
+    context.close()
+
+
+def test_a_card_moved_with_the_keyboard_keeps_the_focus_when_its_column_is_read_again(
+    page: Page, server: Server, git_repo: Path
+) -> None:
+    project(server, "focus", git_repo)
+    task(server, "focus", "mover", "true")
+    page.goto(url(server, "/ui/projects/focus/"))
+    card = page.locator('.card[data-task="mover"]')
+    card.focus()
+    card.evaluate("card => { card.dataset.before = 'the live read' }")
+
+    page.keyboard.press("Alt+ArrowRight")
+
+    moved = page.locator('[data-column="inprogress"] .card[data-task="mover"]:not([data-before])')
+    expect(moved).to_be_focused()
