@@ -393,7 +393,8 @@ def fuzz_order(operation: Any) -> int:
 def with_known_ids(case: schemathesis.Case, known: dict[str, str]) -> None:
     """The generated ids and cursors, in the path, the query and a JSON body's top level
     (`project_root` too: the seeded repository), replaced by seeded ones, but for the id of
-    what is created; a new project is on the seeded repository (no `repo_url`), a task is a
+    what is created; a new project is on the seeded repository (no `repo_url`, nor the fields
+    that must name what is in it, so that it is created), a task is a
     new one for the shell agent, so that it runs."""
     new_id = NEW_ID.get(case.operation.label)
     for parameters in (case.path_parameters, case.query, case.body):
@@ -404,6 +405,8 @@ def with_known_ids(case: schemathesis.Case, known: dict[str, str]) -> None:
     if case.operation.label == "POST /api/projects" and isinstance(case.body, dict):
         case.body.pop("repo_url", None)  # the seeded repository as its root, not a clone
         case.body["project_root"] = known["project_root"]
+        for name in ("default_branch", "copy_files", "env"):  # what must name real things
+            case.body.pop(name, None)  # (a branch of it, files in it): fuzzed on the other half
     if case.operation.label == "POST /api/v1/tasks" and isinstance(case.body, dict):
         case.body.update(agent_type="shell", attach_mode="create")
         case.body.pop("thread_parent", None)
