@@ -13,7 +13,8 @@
   const box = document.createElement("div");
   box.id = "toasts";
   box.className = "toasts";
-  box.setAttribute("aria-live", "polite");
+  box.setAttribute("aria-live", "polite"); // the toasts' one live region: the page's own
+  box.setAttribute("aria-label", "Notifications"); // status notices stay the only role=status
   document.body.appendChild(box);
 
   function recount() {
@@ -24,7 +25,6 @@
   function notify(kind, text, href) {
     const toast = document.createElement("div");
     toast.className = "toast " + kind;
-    toast.setAttribute("role", "status");
     const link = document.createElement("a");
     link.href = href;
     link.textContent = text;
