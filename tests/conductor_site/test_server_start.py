@@ -69,7 +69,8 @@ def test_a_second_server_on_the_same_data_dir_exits_2_and_leaves_the_first_alone
         assert code == 2, output
         assert f"process {first.popen.pid}" in output and str(data) in output
         assert run_status(first, run_id) == "running"
-        assert processes_of_run(run_id) == pids, "the agent is alive"
+        # still alive (the sleeper may have forked its `sleep` after the first look)
+        assert set(pids) <= set(processes_of_run(run_id)), "the agent is alive"
         assert first.request("GET", "/api/v1/health")[0] == 200
     finally:
         first.terminate()
