@@ -12,9 +12,9 @@ from django.utils import timezone
 from rest_framework.test import APIClient
 
 from projects.models import AgentProfile, Project
-from runs.models import Worker
+from runs.models import Attempt, Worker
 from tasks.models import Task
-from tests.conftest import attempt_finished, create_task, run_finished
+from tests.conftest import attempt_finished, create_task, run_finished, wait_for
 from tests.helpers import git_cli, parents
 from tests.processes import ConductorProcess, Server
 
@@ -50,6 +50,12 @@ def test_a_merge_through_the_server_runs_on_the_owning_worker(
     assert git_cli(git_repo, "status", "--porcelain") == ""
     assert Task.objects.get(id=attempt.task_id).column == Task.Column.DONE
 
+    # The worktree is archived after the merge (its owner holds the attempt meanwhile: busy).
+    wait_for(
+        lambda: Attempt.objects.get(id=attempt.id).worktree_archived_at is not None,
+        60,
+        "the worktree to be archived after the merge",
+    )
     # The owner's refusal comes back with its status and details.
     status, refused = server.request("POST", merge)
     assert (status, refused["details"]["reason"]) == (409, "nothing_to_merge")

@@ -35,7 +35,10 @@ def serving_processes(server: Server) -> list[int]:
 def socket_inodes(pid: int) -> set[str]:
     inodes = set()
     for fd in Path(f"/proc/{pid}/fd").iterdir():
-        target = os.readlink(fd) if fd.is_symlink() else ""
+        try:
+            target = os.readlink(fd)
+        except OSError:  # closed since the listing (or not a link)
+            continue
         if target.startswith("socket:["):
             inodes.add(target[8:-1])
     return inodes
