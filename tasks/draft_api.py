@@ -46,7 +46,7 @@ class DraftSaveSerializer(serializers.Serializer):
     queued = serializers.BooleanField(default=False)
     version = serializers.IntegerField(
         min_value=0,
-        max_value=2**31 - 1,
+        max_value=2**31 - 2,  # the next one is stored, in PostgreSQL's integer
         help_text="The version read (0 when there was no draft); a stale one is a 409.",
     )
 

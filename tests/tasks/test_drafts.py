@@ -86,6 +86,7 @@ def test_deleting_it_and_deleting_the_attempt(db: None, api: APIClient, attempt:
         {"prompt": "x", "version": -1},
         {"prompt": "x", "version": "one"},
         {"prompt": "x", "version": 2**40},
+        {"prompt": "x", "version": 2**31 - 1},  # its next one would not fit PostgreSQL's integer
         {"version": 0},
         {"prompt": "x", "version": 0, "queued": "maybe"},
         ["x"],
