@@ -160,9 +160,7 @@ class AttemptViewSet(viewsets.ViewSet):
         folder on the way is a 400; a missing file a 404; 409 while a run is active."""
         attempt = get_attempt(attempt_id)
         path = validated_body(DeleteFileSerializer, request)["path"]
-        deleted = on_owner(attempt, "delete_file", path=path)
-        attempt.refresh_from_db()
-        return Response({**attempt_to_api(attempt), "deleted": deleted})
+        return owner_answered(attempt, "delete_file", "deleted", path=path)
 
     @extend_schema(
         operation_id="attempt_stop",
@@ -191,6 +189,14 @@ def _query_sha(request: Request) -> str:
     if len(sha) > SHA_MAX_CHARS or not (commits.SHA_RE.match(sha) or git.branch_name_valid(sha)):
         raise ApiError(400, f"sha must be a commit's hex object name or a ref name, not {sha!r}")
     return sha
+
+
+def owner_answered(attempt: Attempt, op: str, key: str, **kwargs: Any) -> Response:
+    """Run the operation on the attempt's owner; the attempt as it is after, with the
+    operation's answer as `key`."""
+    answer = on_owner(attempt, op, **kwargs)
+    attempt.refresh_from_db()
+    return Response({**attempt_to_api(attempt), key: answer})
 
 
 def get_attempt(attempt_id: str) -> Attempt:

@@ -24,10 +24,8 @@ from conductor_site.openapi import errors
 from conductor_site.parsers import JSONParser
 from projects import git
 from runs import openapi
-from runs.attempt_api import ATTEMPT, get_attempt
+from runs.attempt_api import ATTEMPT, get_attempt, owner_answered
 from runs.models import MergeStrategy
-from runs.owner import on_owner
-from runs.selectors import attempt_to_api
 
 COMMIT_RE = r"^[0-9a-f]{40}(?:[0-9a-f]{24})?$"  # a full SHA-1 or SHA-256 object name
 MESSAGE_MAX_CHARS = 65536
@@ -121,15 +119,6 @@ class RenameBranchSerializer(serializers.Serializer):
     branch = BranchField(help_text="The branch's new name; no branch may have it yet.")
 
 
-def _landed(attempt_id: str, op: str, key: str, **kwargs: Any) -> Response:
-    """Run the landing operation on the attempt's owner; the attempt as it is after, with
-    the operation's answer as `key`."""
-    attempt = get_attempt(attempt_id)
-    answer = on_owner(attempt, op, **kwargs)
-    attempt.refresh_from_db()
-    return Response({**attempt_to_api(attempt), key: answer})
-
-
 class LandingActions:
     """The landing actions of the attempts ViewSet."""
 
@@ -148,8 +137,8 @@ class LandingActions:
         The task is then `done` on the board."""
         fields = validated_body(MergeSerializer, request)
         expected = fields.get("expected_target_commit", "")
-        return _landed(
-            attempt_id,
+        return owner_answered(
+            get_attempt(attempt_id),
             "merge",
             "merged",
             strategy=fields["strategy"],
@@ -169,7 +158,7 @@ class LandingActions:
         """Rebase the branch onto its target in the attempt's worktree. On conflicts (409,
         with the files) the rebase stays in progress: resolve them there, then
         `rebase/continue`, or `conflicts/abort`."""
-        return _landed(attempt_id, "rebase", "rebased")
+        return owner_answered(get_attempt(attempt_id), "rebase", "rebased")
 
     @extend_schema(
         operation_id="attempt_rebase_continue",
@@ -182,7 +171,7 @@ class LandingActions:
     def rebase_continue(self, request: Request, attempt_id: str) -> Response:
         """Go on with the rebase once its conflicts are resolved in the worktree (everything
         there is staged); 409 while a conflicted file still has conflict markers."""
-        return _landed(attempt_id, "rebase_continue", "rebased")
+        return owner_answered(get_attempt(attempt_id), "rebase_continue", "rebased")
 
     @extend_schema(
         operation_id="attempt_conflicts_abort",
@@ -195,7 +184,7 @@ class LandingActions:
     def conflicts_abort(self, request: Request, attempt_id: str) -> Response:
         """Abort the rebase (or merge, cherry-pick, revert) stopped in the worktree: it is
         back where it was before."""
-        return _landed(attempt_id, "conflicts_abort", "aborted")
+        return owner_answered(get_attempt(attempt_id), "conflicts_abort", "aborted")
 
     @extend_schema(
         operation_id="attempt_push",
@@ -209,7 +198,7 @@ class LandingActions:
         """Push the branch to the project's remote (`origin`, or its only one), under the
         same name; 409 with git's message when the remote refuses."""
         fields = validated_body(PushSerializer, request)
-        return _landed(attempt_id, "push", "pushed", force=fields["force"])
+        return owner_answered(get_attempt(attempt_id), "push", "pushed", force=fields["force"])
 
     @extend_schema(
         operation_id="attempt_pr_create",
@@ -223,8 +212,8 @@ class LandingActions:
         """Push the branch and open a pull request through `gh`; 400 saying how to install
         it or log in when it cannot; 409 while the attempt has an open one."""
         fields = validated_body(PrCreateSerializer, request)
-        return _landed(
-            attempt_id,
+        return owner_answered(
+            get_attempt(attempt_id),
             "pr_create",
             "pull_request",
             title=fields.get("title", ""),
@@ -246,8 +235,11 @@ class LandingActions:
         """Merge into (and compare with) another existing branch from now on; 400 when the
         repository has no such branch."""
         fields = validated_body(TargetBranchSerializer, request)
-        return _landed(
-            attempt_id, "change_target", "target_branch", target_branch=fields["target_branch"]
+        return owner_answered(
+            get_attempt(attempt_id),
+            "change_target",
+            "target_branch",
+            target_branch=fields["target_branch"],
         )
 
     @extend_schema(
@@ -263,7 +255,9 @@ class LandingActions:
         pull request is open, while it runs or another operation holds it, or when a branch
         has the name already."""
         fields = validated_body(RenameBranchSerializer, request)
-        return _landed(attempt_id, "rename_branch", "branch", branch=fields["branch"])
+        return owner_answered(
+            get_attempt(attempt_id), "rename_branch", "branch", branch=fields["branch"]
+        )
 
     @extend_schema(
         operation_id="attempt_pr_attach",
@@ -278,4 +272,4 @@ class LandingActions:
         whose head is the branch); 409 when it is another branch's."""
         fields = validated_body(PrAttachSerializer, request)
         selector = str(fields.get("number", "")) or fields.get("url", "")
-        return _landed(attempt_id, "pr_attach", "pull_request", pr=selector)
+        return owner_answered(get_attempt(attempt_id), "pr_attach", "pull_request", pr=selector)

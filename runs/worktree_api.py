@@ -12,9 +12,7 @@ from rest_framework.response import Response
 from conductor_site.openapi import errors
 from conductor_site.parsers import JSONParser
 from runs import openapi
-from runs.attempt_api import ATTEMPT, get_attempt
-from runs.owner import on_owner
-from runs.selectors import attempt_to_api
+from runs.attempt_api import ATTEMPT, get_attempt, owner_answered
 
 
 class WorktreeActions:
@@ -34,7 +32,4 @@ class WorktreeActions:
         follow-up makes the worktree again. 409 while a run of the attempt is active or another
         operation holds it, while a rebase is stopped in it, or when its path is not a
         Conductor worktree inside the worktree root (nothing is removed then)."""
-        attempt = get_attempt(attempt_id)
-        answer = on_owner(attempt, "archive", reason="requested")
-        attempt.refresh_from_db()
-        return Response({**attempt_to_api(attempt), "archived": answer})
+        return owner_answered(get_attempt(attempt_id), "archive", "archived", reason="requested")

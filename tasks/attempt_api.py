@@ -27,11 +27,10 @@ from projects import git
 from projects.models import Project
 from runs import openapi
 from runs.agents import UnknownAgent
-from runs.attempt_api import ATTEMPT, AttemptViewSet, get_attempt
+from runs.attempt_api import ATTEMPT, AttemptViewSet, get_attempt, owner_answered
 from runs.dev_server_api import DevServerActions
 from runs.landing_api import LandingActions
 from runs.models import Attempt
-from runs.owner import on_owner
 from runs.selectors import attempt_to_api
 from runs.worktree_api import WorktreeActions
 from tasks import planner
@@ -173,11 +172,14 @@ class AttemptsViewSet(LandingActions, DevServerActions, WorktreeActions, Attempt
         fields = _body(RetrySerializer, request)
         prompt = prompt_expand(fields["prompt"]) if fields.get("prompt") else ""
         _refuse_while_draining()
-        retried = on_owner(
-            attempt, "retry", run_id=fields["run_id"], prompt=prompt, force=fields["force"]
+        return owner_answered(
+            attempt,
+            "retry",
+            "retried",
+            run_id=fields["run_id"],
+            prompt=prompt,
+            force=fields["force"],
         )
-        attempt.refresh_from_db()
-        return Response({**attempt_to_api(attempt), "retried": retried})
 
     @extend_schema(
         operation_id="attempt_draft_get",
