@@ -24,6 +24,26 @@
     return card ? card.parentElement.dataset.column : null;
   }
 
+  // The column's cards become those of `html`; a card the same as one shown stays that very
+  // element, so a click, hover or focus on it is never cut by a change elsewhere in the column.
+  // False when nothing changed (the column is left alone).
+  function reconcile(list, html) {
+    const fresh = document.createElement("template");
+    fresh.innerHTML = html;
+    const shown = new Map();
+    Array.from(list.children).forEach(function (node) {
+      shown.set(node.dataset.task || node.className, node);
+    });
+    const nodes = Array.from(fresh.content.children).map(function (node) {
+      const old = shown.get(node.dataset.task || node.className);
+      return old && old.isEqualNode(node) ? old : node;
+    });
+    const current = Array.from(list.children);
+    if (nodes.length === current.length && nodes.every((node, i) => node === current[i])) return false;
+    list.replaceChildren.apply(list, nodes);
+    return true;
+  }
+
   function refresh(column) {
     const list = listOf(column);
     if (!list) return;
@@ -36,11 +56,12 @@
         if (!response.ok) return;
         return response.text().then(function (html) {
           const focused = list.contains(document.activeElement) && document.activeElement.closest(".card");
-          list.innerHTML = html;
-          // A card moved with the keyboard keeps the focus, for its next move.
-          const again = focused && list.querySelector('.card[data-task="' + CSS.escape(focused.dataset.task) + '"]');
-          if (again) again.focus();
-          if (window.htmx) window.htmx.process(list);
+          if (reconcile(list, html)) {
+            // A card moved with the keyboard keeps the focus, for its next move.
+            const again = focused && list.querySelector('.card[data-task="' + CSS.escape(focused.dataset.task) + '"]');
+            if (again && again !== document.activeElement) again.focus();
+            if (window.htmx) window.htmx.process(list);
+          }
           const count = list.closest(".column").querySelector(".count");
           count.textContent = response.headers.get("X-Column-Count") || count.textContent;
         });

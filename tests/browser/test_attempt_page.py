@@ -66,6 +66,7 @@ def test_a_shell_tasks_lines_appear_live_and_a_follow_up_is_sent(
     ids = started(server, task)
 
     page.goto(url(server, "/ui/projects/live/"))
+    expect(page.locator('.card[data-task="slow"] .badge.running')).to_be_visible()
     page.locator('.card[data-task="slow"] a.title').click()  # the title is the prompt
     expect(page.get_by_role("heading", level=1)).to_contain_text("echo first line")
     page.get_by_role("link", name=ids["attempt_id"]).click()

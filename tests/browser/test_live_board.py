@@ -11,6 +11,7 @@ from typing import Any
 from playwright.sync_api import Browser, Page, expect
 
 from tests.browser.conftest import screenshot
+from tests.conftest import wait_for
 from tests.processes import Server
 
 
@@ -201,3 +202,31 @@ def test_a_card_moved_with_the_keyboard_keeps_the_focus_when_its_column_is_read_
 
     moved = page.locator('[data-column="inprogress"] .card[data-task="mover"]:not([data-before])')
     expect(moved).to_be_focused()
+
+
+def test_a_card_that_did_not_change_stays_the_same_element_when_its_column_is_read_again(
+    page: Page, server: Server, git_repo: Path
+) -> None:
+    """A click or hover on a card is never cut by another card's change in its column."""
+    project(server, "kept", git_repo)
+    for task_id in ("stays", "leaves"):
+        body = {"project_id": "kept", "task_id": task_id, "agent_type": "shell", "prompt": "true"}
+        run_id = created(server, "/api/v1/tasks", body)["run_id"]
+        wait_for(
+            lambda path=f"/api/v1/runs/{run_id}": (
+                server.request("GET", path)[1]["status"] == "success"
+            )
+        )
+        move = f"/api/v1/tasks/{task_id}/move?project_id=kept"
+        status, moved = server.request("POST", move, {"column": "inreview"})
+        assert status == 200, moved
+    page.goto(url(server, "/ui/projects/kept/"))
+    stays = page.locator('[data-column="inreview"] .card[data-task="stays"]')
+    expect(page.locator('[data-column="inreview"] .card')).to_have_count(2)
+    stays.evaluate("card => { card.kept = true }")  # a mark on the element, not in the HTML
+
+    move = "/api/v1/tasks/leaves/move?project_id=kept"
+    status, moved = server.request("POST", move, {"column": "todo"})
+    assert status == 200, moved
+    expect(page.locator('[data-column="inreview"] .card')).to_have_count(1)
+    assert stays.evaluate("card => card.kept") is True
