@@ -5,6 +5,7 @@ search narrows the columns, and the Agents page's test button runs a one-line pr
 from __future__ import annotations
 
 import re
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -204,6 +205,10 @@ def test_a_card_moved_with_the_keyboard_keeps_the_focus_when_its_column_is_read_
     expect(moved).to_be_focused()
 
 
+def succeeded(server: Server, run_id: str) -> bool:
+    return bool(server.request("GET", f"/api/v1/runs/{run_id}")[1]["status"] == "success")
+
+
 def test_a_card_that_did_not_change_stays_the_same_element_when_its_column_is_read_again(
     page: Page, server: Server, git_repo: Path
 ) -> None:
@@ -212,11 +217,7 @@ def test_a_card_that_did_not_change_stays_the_same_element_when_its_column_is_re
     for task_id in ("stays", "leaves"):
         body = {"project_id": "kept", "task_id": task_id, "agent_type": "shell", "prompt": "true"}
         run_id = created(server, "/api/v1/tasks", body)["run_id"]
-        wait_for(
-            lambda path=f"/api/v1/runs/{run_id}": (
-                server.request("GET", path)[1]["status"] == "success"
-            )
-        )
+        wait_for(partial(succeeded, server, run_id))
         move = f"/api/v1/tasks/{task_id}/move?project_id=kept"
         status, moved = server.request("POST", move, {"column": "inreview"})
         assert status == 200, moved
