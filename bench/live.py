@@ -104,8 +104,10 @@ async def follow_ws(port: int, run_id: str, viewer: Viewer, stalled: bool = Fals
         try:
             async for frame in ws:
                 data = json.loads(frame)
-                if data["type"] == "log":
-                    viewer.line(data["line"], time.time_ns())
+                if data["type"] == "log":  # a stored chunk's lines a frame
+                    now = time.time_ns()
+                    for line in data["text"].split("\n")[:-1]:
+                        viewer.line(line, now)
                 elif data["type"] == "lagged":
                     viewer.lagged += 1
         except websockets.ConnectionClosed:

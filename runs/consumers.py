@@ -1,7 +1,8 @@
 """The runs' WebSocket streams (`runs.routing`):
 
-- `/ws/runs/<run_id>/logs/?after=<seq>:<line>`: a run's log, the same feed as
-  `GET /api/v1/runs/<r>/stream` (frames: `log` with its `cursor`, `status`, `done`);
+- `/ws/runs/<run_id>/logs/?after=<seq>:<line>`: a run's log, the feed of
+  `GET /api/v1/runs/<r>/stream` a stored chunk per frame (`log` `{seq, stream, timestamp,
+  text}` with the `cursor` of its last line, `status`, `done`);
 - `/ws/runs/<run_id>/entries/?after=<index>`: its conversation (`entry` frames, `status`,
   `done`);
 - `/ws/attempts/<attempt_id>/diff/?stats_only=0|1`: an attempt's diff, live
@@ -15,7 +16,7 @@ from conductor_site.live.engine import Feed, db
 from conductor_site.params import FALSE_WORDS, TRUE_WORDS
 from runs.entries.feed import RunEntriesFeed
 from runs.streams.attempt_diff import AttemptDiffFeed, attempt_ref
-from runs.streams.run_log import LOG_CURSOR, RunLogFeed
+from runs.streams.run_log import LOG_CURSOR, RunLogChunkFeed
 from runs.streams.run_reads import run_ref
 
 
@@ -28,7 +29,7 @@ class RunLogConsumer(FeedConsumer):
         run = await db(run_ref, run_id)
         if run is None:
             raise Refused(4404, f"run {run_id!r} not found")
-        return RunLogFeed(run, (int(match[1]), int(match[2])) if match else None)
+        return RunLogChunkFeed(run, (int(match[1]), int(match[2])) if match else None)
 
 
 class AttemptDiffConsumer(FeedConsumer):

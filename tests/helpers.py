@@ -49,6 +49,11 @@ def log_chunk_event(run_id: str, seq: int, text: str = "line\n") -> LogChunk:
     }
 
 
+def ws_log_lines(frames: list[dict[str, Any]]) -> list[str]:
+    """The lines of `/ws/runs/<r>/logs/` frames (a stored chunk's `text` per `log` frame)."""
+    return [line for f in frames if f["type"] == "log" for line in f["text"].split("\n")[:-1]]
+
+
 def tree_fingerprint(folder: Path) -> dict[str, str]:
     """Every file and symlink under `folder` outside `.git`, by path: a hash of its bytes (or
     link target) and its mode, so 'left byte-for-byte untouched' is one comparison."""

@@ -64,11 +64,6 @@ class LogView {
     return height || 18;
   }
 
-  add(line) {
-    this.pending.push(line);
-    if (this.pending.length === 1) requestAnimationFrame(() => this.flush());
-  }
-
   addAll(lines) {
     if (!lines.length) return;
     const first = !this.pending.length;
@@ -153,9 +148,9 @@ class LogView {
   }
 }
 
-// The log's WebSocket: frames `log` (with `cursor`), `status`, `done`, after `cursor` (the
-// stored lines were read at once before); after a dropped connection it reconnects with the
-// last cursor, so no line is lost or shown twice.
+// The log's WebSocket: frames `log` (a stored chunk's `text`, with the `cursor` of its last
+// line), `status`, `done`, after `cursor` (the stored lines were read at once before); after
+// a dropped connection it reconnects with the last cursor, so no line is lost or shown twice.
 function followLog(path, cursor, handlers) {
   let delay = 500;
   function connect() {
@@ -167,7 +162,7 @@ function followLog(path, cursor, handlers) {
       const frame = JSON.parse(message.data);
       if (frame.type === "log") {
         cursor = frame.cursor;
-        handlers.line(frame);
+        handlers.lines(frame.text.split("\n").slice(0, -1));
       } else if (frame.type === "status") {
         handlers.status(frame);
       } else if (frame.type === "done") {
@@ -271,8 +266,8 @@ async function startRun(section) {
   const stored = answer.ok ? await answer.json() : { lines: [], cursor: "" };
   log.addAll(stored.lines);
   followLog(section.dataset.logSocket, stored.cursor, {
-    line(frame) {
-      log.add(frame.line);
+    lines(lines) {
+      log.addAll(lines);
       refreshConversation();
     },
     status(frame) {

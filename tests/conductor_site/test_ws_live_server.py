@@ -90,6 +90,4 @@ def check_live_server(server: Server) -> None:
     cut = lines[len(lines) // 2]["cursor"]
     rest, _ = asyncio.run(frames_of(f"{base}/runs/{run_id}/logs/?after={cut}", header))
     again = lines[: len(lines) // 2 + 1] + [f for f in rest if f["type"] == "log"]
-    assert again == lines and [f["line"] + "\n" for f in lines] == CLAUDE.read_text().splitlines(
-        True
-    )
+    assert again == lines and "".join(f["text"] for f in lines) == CLAUDE.read_text()

@@ -125,7 +125,7 @@ def test_its_log_is_streamed_like_any_runs(attempt: Attempt, api: APIClient) -> 
         return frames
 
     frames = asyncio.run(session())
-    assert any("Serving on" in f.get("line", "") for f in frames)
+    assert any("Serving on" in f.get("text", "") for f in frames)
     assert frames[-2:] == [
         {"type": "status", "status": "stopped", "exit_code": frames[-2]["exit_code"]},
         {"type": "done"},

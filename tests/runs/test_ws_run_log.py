@@ -58,20 +58,27 @@ def finished(project: Project) -> Run:
 def test_a_finished_run_sends_its_log_status_and_done_then_closes(finished: Run) -> None:
     frames, code = connect_and_read(f"/ws/runs/{finished.id}/logs/")
 
-    assert [(f["type"], f.get("line"), f.get("cursor")) for f in frames] == [
-        ("log", "one", "1:0"),
-        ("log", "two", "1:1"),
+    assert [(f["type"], f.get("text"), f.get("cursor")) for f in frames] == [
+        ("log", "one\ntwo\n", "1:1"),  # a stored chunk a frame, its cursor its last line
         ("status", None, None),
         ("done", None, None),
     ]
-    assert frames[2] == {"type": "status", "status": "success", "exit_code": 0}
+    assert set(frames[0]) == {"type", "seq", "stream", "timestamp", "text", "cursor"}
+    assert (frames[0]["seq"], frames[0]["stream"]) == (1, "stdout")
+    assert frames[1] == {"type": "status", "status": "success", "exit_code": 0}
     assert code == 1000
 
 
 def test_a_cursor_resumes_after_the_line_it_names(finished: Run) -> None:
     frames, _ = connect_and_read(f"/ws/runs/{finished.id}/logs/?after=1:0")
 
-    assert [f.get("line") for f in frames if f["type"] == "log"] == ["two"]
+    assert [(f["text"], f["cursor"]) for f in frames if f["type"] == "log"] == [("two\n", "1:1")]
+
+
+def test_a_cursor_on_a_chunks_last_line_sends_nothing_of_it(finished: Run) -> None:
+    frames, _ = connect_and_read(f"/ws/runs/{finished.id}/logs/?after=1:1")
+
+    assert [f["type"] for f in frames] == ["status", "done"]
 
 
 def store_late_line(run: Run) -> LogChunk:
@@ -104,7 +111,7 @@ def test_a_running_run_is_followed_live(project: Project) -> None:
 
     status, line = asyncio.run(session())
     assert status == {"type": "status", "status": "running"}
-    assert (line["line"], line["stream"], line["cursor"]) == ("late", "stderr", "1:0")
+    assert (line["text"], line["stream"], line["cursor"]) == ("late\n", "stderr", "1:0")
 
 
 @pytest.mark.parametrize(
