@@ -25,7 +25,7 @@ def fresh_layer() -> Iterator[None]:
 
 
 def members(group: str) -> int:
-    return len(get_channel_layer().groups.get(group, {}))  # type: ignore[union-attr]
+    return len(get_channel_layer().groups.get(group, {}))
 
 
 async def received(subscription: Subscription) -> list[object]:
