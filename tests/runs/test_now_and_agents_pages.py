@@ -98,6 +98,8 @@ def test_the_agents_page_shows_installed_clis_with_versions(
     gemini = page.split('data-agent="gemini"')[1].split("</tr>")[0]
     assert str(bin_dir / "codex") in codex and "codex-cli 9.8.7" in codex
     assert "not installed" in gemini
+    assert "<title>Agents · Conductor</title>" in page
+    assert page.count('id="agent-test"') == 1  # the test form once, in the page's body
 
 
 def test_profiles_are_created_and_edited(client: Client, db: None) -> None:
