@@ -82,22 +82,44 @@ class RunLogFeed:
 
 
 class RunLogChunkFeed(RunLogFeed):
-    """The same log a stored chunk per event, not a line per event (`/ws/runs/<r>/logs/`):
-    `log` events `{seq, stream, timestamp, text}` whose id names the chunk's last line, so a
-    cursor is the same `<seq>:<line>` either way. A flood's chunks hold hundreds of lines:
-    a frame per line was the whole cost of a WebSocket viewer (three layers of Python per
-    frame), a frame per chunk divides it by the lines a chunk holds."""
+    """The same log as stored chunks, not lines, per event (`/ws/runs/<r>/logs/`): `log`
+    events `{seq, stream, timestamp, text}` whose id names the last line sent, so a cursor is
+    the same `<seq>:<line>` either way. Consecutive chunks of one stream that reach the
+    viewer together (a burst, a viewer behind, the replay) are one event, up to
+    `FRAME_TEXT_BYTES`, its `seq` and `timestamp` the last chunk's. Why: a frame costs the
+    server ~15 µs per viewer in Channels, Daphne and autobahn whatever it holds, and a
+    quiet agent's lines are stored one by one; a frame per line was the whole cost of 200
+    viewers (docs/benchmarks.md, "Live log delivery")."""
 
     def _lines(self, chunks: list[Chunk]) -> Batch:
         batch: Batch = []
-        for c in chunks:
-            first = self.log.first_unseen(c)
-            if first == 0:
-                key = ("chunk", self.log.run_id, c.seq, c.stream, c.timestamp)
-                batch += _shared.get(key, len(c.text), partial(chunk_text, c, 0))
-            else:  # a cursor inside the chunk: its rest, for this viewer alone
-                batch += chunk_text(c, first)
+        for group in frame_groups(chunks):
+            first = self.log.first_unseen(group[0])
+            if first == 0:  # the same for every viewer that gets these chunks together
+                size, last = sum(len(c.text) for c in group), group[-1]
+                key = ("chunks", self.log.run_id, group[0].seq, last.seq, last.timestamp, size)
+                batch += _shared.get(key, size, partial(chunks_text, group, 0))
+            else:  # a cursor inside the first chunk: the rest, for this viewer alone
+                batch += chunks_text(group, first)
         return batch
+
+
+FRAME_TEXT_BYTES = 1 << 20  # chunks are merged into one frame up to this much text
+
+
+def frame_groups(chunks: list[Chunk]) -> list[list[Chunk]]:
+    """`chunks` cut into runs of one stream, each up to `FRAME_TEXT_BYTES` of text (a
+    bigger chunk alone)."""
+    groups: list[list[Chunk]] = []
+    size = 0
+    for c in chunks:
+        if groups and groups[-1][-1].stream == c.stream and size + len(c.text) <= FRAME_TEXT_BYTES:
+            groups[-1].append(c)
+            size += len(c.text)
+        else:
+            groups.append([c])
+            size = len(c.text)
+    return groups
 
 
 def chunk_lines(c: Chunk) -> Batch:
@@ -110,14 +132,18 @@ def chunk_lines(c: Chunk) -> Batch:
     ]
 
 
-def chunk_text(c: Chunk, first: int) -> Batch:
-    """The chunk's lines from index `first` as one event (none when there are none left)."""
-    lines = c.lines()
-    if first >= len(lines):
+def chunks_text(group: list[Chunk], first: int) -> Batch:
+    """The chunks' lines, from line `first` of the first one, as one event (none when
+    there are none left). Chunks hold whole lines, each ending in a newline."""
+    head, last = group[0], group[-1]
+    lines = head.lines()
+    text = head.text if first == 0 else "".join(f"{line}\n" for line in lines[first:])
+    text += "".join(c.text for c in group[1:])
+    if not text:
         return []
-    text = c.text if first == 0 else "".join(f"{line}\n" for line in lines[first:])
-    data = {"type": "log", "seq": c.seq, "stream": c.stream, "timestamp": c.timestamp, "text": text}
-    return [FeedEvent(data, id=f"{c.seq}:{len(lines) - 1}")]
+    last_line = len(last.lines()) - 1
+    data = {"type": "log", "seq": last.seq, "stream": last.stream, "timestamp": last.timestamp}
+    return [FeedEvent({**data, "text": text}, id=f"{last.seq}:{last_line}")]
 
 
 @csrf_exempt  # GET only: anything else is a 405 from the view

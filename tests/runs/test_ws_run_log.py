@@ -81,6 +81,31 @@ def test_a_cursor_on_a_chunks_last_line_sends_nothing_of_it(finished: Run) -> No
     assert [f["type"] for f in frames] == ["status", "done"]
 
 
+def test_chunks_of_one_stream_that_come_together_are_one_frame(project: Project) -> None:
+    run = make_run(make_task(project, "t1"), stdout="a\n")  # chunk 1
+    for seq, stream, text in [
+        (2, "stdout", "b\nc\n"),
+        (3, "stderr", "oops\n"),
+        (4, "stderr", "d\n"),
+    ]:
+        LogChunk.objects.create(
+            run=run,
+            seq=seq,
+            stream=stream,
+            text=text,
+            line_count=text.count("\n"),
+            created_at=run.created_at,
+        )
+
+    frames, _ = connect_and_read(f"/ws/runs/{run.id}/logs/")
+    resumed, _ = connect_and_read(f"/ws/runs/{run.id}/logs/?after=2:0")
+
+    logs = [(f["seq"], f["stream"], f["text"], f["cursor"]) for f in frames if f["type"] == "log"]
+    assert logs == [(2, "stdout", "a\nb\nc\n", "2:1"), (4, "stderr", "oops\nd\n", "4:0")]
+    rest = [(f["text"], f["cursor"]) for f in resumed if f["type"] == "log"]
+    assert rest == [("c\n", "2:1"), ("oops\nd\n", "4:0")]
+
+
 def store_late_line(run: Run) -> LogChunk:
     return LogChunk.objects.create(
         run=run, seq=1, stream="stderr", text="late\n", line_count=1, created_at=run.created_at
