@@ -28,6 +28,7 @@ from django.views.decorators.http import require_http_methods, require_POST, req
 
 from conductor_site.errors import error_json
 from conductor_site.ids import is_identifier
+from conductor_site.live.history import newest_id
 from projects.models import AgentProfile
 from runs.agents import UnknownAgent, agent_for, agents_installed
 from runs.agents.trial import agent_trial
@@ -47,17 +48,30 @@ def now(request: HttpRequest) -> HttpResponse:
     """Running runs first, then those waiting (for a worker, a slot or their dependencies),
     oldest first in each; at most `NOW_LIMIT` of them, with how many there are in all. In
     production mode, the worker hosts too, with their heartbeats and the runs each holds (in
-    embedded mode the server is the one worker)."""
+    embedded mode the server is the one worker). The page follows `/ws/events/` from the
+    event id read before the runs (`static/ui/now_live.js`), so a change while the page is
+    made is seen twice, never missed, and reads `now_live` again on each change."""
+    cursor = newest_id()
+    context = {"section": "now", "cursor": cursor, **_now_context()}
+    return render(request, "runs/now.html", context)
+
+
+@require_safe
+def now_live(request: HttpRequest) -> HttpResponse:
+    """The Now page's body (its runs and its workers) as a partial, read again by the page
+    when a run or an attempt changes."""
+    return render(request, "runs/now_live.html", _now_context())
+
+
+def _now_context() -> dict[str, object]:
     active = Run.objects.filter(status__in=ACTIVE_STATUSES).select_related("attempt__task")
     runs = list(active.defer("prompt").order_by("-status", "created_at", "id")[:NOW_LIMIT])
-    context = {
-        "section": "now",
+    return {
         "runs": runs,
         "total": active.count(),
         "limit": NOW_LIMIT,
         "workers": None if settings.EMBEDDED else workers_with_load(),
     }
-    return render(request, "runs/now.html", context)
 
 
 @require_POST
