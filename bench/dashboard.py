@@ -7,12 +7,14 @@ The tasks (each with one finished agent run) are seeded straight into the databa
 the board's `todo` column (the worst case: one column holds them all). For each page, one
 client reads it N times: the wall time per request (p50 / p99) and the server's own CPU per
 request (user + system, from /proc), with `GET /api/v1/health` as the floor of a bare request.
+The task, attempt and review pages are those of the middle task.
 """
 
 from __future__ import annotations
 
 import argparse
 import http.client
+import json
 import subprocess
 import tempfile
 import time
@@ -31,7 +33,11 @@ PAGES = (
         "board filters  GET /ui/projects/list/?q=true&agent=shell&status=running",
         "/ui/projects/list/?q=true&agent=shell&status=running",
     ),
+    ("task           GET /ui/projects/list/tasks/task-<n>/", "/ui/projects/list/tasks/task-{t}/"),
+    ("attempt        GET /ui/attempts/<a>/", "/ui/attempts/{a}/"),
+    ("attempt review GET /ui/attempts/<a>/review/", "/ui/attempts/{a}/review/"),
     ("now            GET /ui/now/", "/ui/now/"),
+    ("now, live      GET /ui/now/live/", "/ui/now/live/"),
     ("agents         GET /ui/agents/", "/ui/agents/"),
     ("floor          GET /api/v1/health", "/api/v1/health"),
 )
@@ -45,17 +51,25 @@ def page(conn: http.client.HTTPConnection, path: str) -> None:
         raise SystemExit(f"GET {path}: {response.status}")
 
 
+def attempt_of(conn: http.client.HTTPConnection, task: int) -> str:
+    conn.request("GET", f"/api/v1/attempts?project_id=list&task_id=task-{task}")
+    response = conn.getresponse()
+    return str(json.loads(response.read())["items"][0]["attempt_id"])
+
+
 def measure(server: Server, port: int, tasks: int, requests: int) -> None:
     conn = http.client.HTTPConnection("127.0.0.1", port)
+    attempts = {t: attempt_of(conn, t) for t in (0, tasks // 2)}
     for _, path in PAGES:  # warm: imports, templates, the agents' version probes
-        page(conn, path.format(n=0))
+        page(conn, path.format(n=0, t=0, a=attempts[0]))
     for label, path in PAGES:
         samples = []
         start_cpu = server.cpu()
         for i in range(requests):
             offset = (i * 37 % max(tasks // 50, 1)) * 50
+            task = tasks // 2  # the middle of the project, its attempt and its run
             start = time.perf_counter()
-            page(conn, path.format(n=offset))
+            page(conn, path.format(n=offset, t=task, a=attempts[task]))
             samples.append(time.perf_counter() - start)
         cpu = (server.cpu() - start_cpu) / requests
         print(f"{label}: {percentiles(samples)}, {cpu * 1000:.1f} ms server CPU each")

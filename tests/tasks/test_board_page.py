@@ -224,3 +224,21 @@ def test_the_tags_are_listed_for_the_session_under_ui(client: Client, db: None) 
     answer = client.get("/ui/api/v1/tags?search=rev").json()
 
     assert [tag["name"] for tag in answer["items"]] == ["review"]
+
+
+def test_the_forms_lists_are_written_as_djangos_select_would_write_them(
+    client: Client, project: Project
+) -> None:
+    make_task(project, "t1", title='<b>"first"</b>')
+    make_task(project, "t2")
+    posted = {"prompt": "x", "agent": "shell", "depends_on": ["t2"], "start": "now"}
+
+    form = client.post(f"/ui/projects/{project.id}/tasks/new/", {**posted, "task_id": "a b"})
+    html = form.content.decode()
+
+    picker = re.search(r'<select[^>]* name="depends_on"[^>]*>(.*?)</select>', html, re.S)
+    assert picker is not None and " multiple" in picker[0] and 'size="5"' in picker[0]
+    assert '<option value="t2" selected>t2</option>' in picker[1]
+    assert '<option value="t1">&lt;b&gt;&quot;first&quot;&lt;/b&gt; (t1)</option>' in picker[1]
+    assert re.search(r'<select[^>]* name="agent"[^>]*>\s*<option value="[^"]*"', html)
+    assert '<option value="shell" selected>shell</option>' in html
