@@ -4,15 +4,10 @@ for later) needs, asked of a person: title, prompt (its `@tag`s completed in the
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from typing import Any
 
 from django import forms
 from django.core.files.uploadedfile import UploadedFile
-from django.forms.renderers import BaseRenderer
-from django.forms.utils import flatatt
-from django.utils.html import format_html, format_html_join
-from django.utils.safestring import SafeString
 
 from conductor_site.ids import IDENTIFIER_RE, is_identifier, new_task_id
 from projects import git
@@ -82,46 +77,6 @@ class ImagesField(forms.FileField):
         return upload
 
 
-class ListedSelect(forms.Select):
-    """A select whose options are written here, not by a template included once per option:
-    the task form lists up to `DEPENDENCY_CHOICES` tasks, and Django's per-option include
-    was most of the board page's server time at 10,000 tasks (bench/dashboard.py)."""
-
-    def render(
-        self,
-        name: str,
-        value: Any,
-        attrs: dict[str, Any] | None = None,
-        renderer: BaseRenderer | None = None,
-    ) -> SafeString:
-        widget = self.get_context(name, value, attrs)["widget"]
-        groups = [
-            (group, format_html_join("", '<option value="{}"{}>{}</option>', _options(choices)))
-            for group, choices, _ in widget["optgroups"]
-        ]
-        body = format_html_join(
-            "",
-            "{}",
-            (
-                (format_html('<optgroup label="{}">{}</optgroup>', g, o) if g else o,)
-                for g, o in groups
-            ),
-        )
-        attributes = flatatt({"name": widget["name"], **widget["attrs"]})
-        return format_html("<select{}>{}</select>", attributes, body)
-
-
-def _options(choices: list[dict[str, Any]]) -> Iterator[tuple[str, str, str]]:
-    """Each option's value, its other attributes (`selected`), its label."""
-    for option in choices:
-        extra = flatatt(option["attrs"]) if option["attrs"] else ""
-        yield str(option["value"]), extra, str(option["label"])
-
-
-class ListedSelectMultiple(ListedSelect, forms.SelectMultiple):
-    """The same, for several choices."""
-
-
 class TaskCreateForm(forms.Form):
     title = forms.CharField(max_length=300, required=False)
     prompt = forms.CharField(
@@ -143,17 +98,16 @@ class TaskCreateForm(forms.Form):
         help_text="PNG, JPEG, GIF or WebP, attached to the task: the agent finds them in "
         ".conductor/images/ and its prompt lists them.",
     )
-    agent = forms.ChoiceField(choices=agent_choices, label="Agent or profile", widget=ListedSelect)
+    agent = forms.ChoiceField(choices=agent_choices, label="Agent or profile")
     base_branch = forms.ChoiceField(
         required=False,
-        widget=ListedSelect,
         label="Base branch",
         help_text="The attempt's branch is made from it when the task starts.",
     )
     depends_on = TaskIdsField(
         required=False,
         label="Depends on",
-        widget=ListedSelectMultiple(attrs={"size": 5}),
+        widget=forms.SelectMultiple(attrs={"size": 5}),
         help_text="Tasks this one waits for (Ctrl or Shift to pick several; the "
         f"{DEPENDENCY_CHOICES} most recently changed are listed).",
     )

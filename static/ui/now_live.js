@@ -45,7 +45,10 @@
     }
     reading = true;
     fetch(now.dataset.live, { credentials: "same-origin" })
-      .then((response) => (response.ok ? response.text().then(apply) : null))
+      .then((response) => {
+        if (response.redirected) return window.location.reload(); // signed out: the page says so
+        return response.ok ? response.text().then(apply) : null;
+      })
       .catch(() => null)
       .then(() => {
         reading = false;

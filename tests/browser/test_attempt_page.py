@@ -338,6 +338,8 @@ def test_signed_in_with_an_api_key_the_page_follows_the_log_and_keeps_the_draft(
 
         expect(page.locator("#log-lines")).to_contain_text("hi")
         expect(page.locator("#run-status")).to_have_text("success")
+        page.get_by_role("tab", name="Conversation").click()  # its socket opens with the tab
+        expect(page.locator("#conversation-entries .entry.raw")).to_have_text("hi")
         page.get_by_label("Follow-up").fill("echo again")
         expect(page.locator("#draft-state")).to_have_text(" Draft saved.")
         draft = api(server, "GET", f"/api/v1/drafts/{ids['attempt_id']}", key=key)
