@@ -7,7 +7,9 @@ The tasks (each with one finished agent run) are seeded straight into the databa
 the board's `todo` column (the worst case: one column holds them all). For each page, one
 client reads it N times: the wall time per request (p50 / p99) and the server's own CPU per
 request (user + system, from /proc), with `GET /api/v1/health` as the floor of a bare request.
-The task, attempt and review pages are those of the middle task.
+The task, attempt and review pages are those of the middle task. Then, the server stopped,
+Now with `--active` runs queued (at most 200 are shown), read in this process through Django's
+test client: a server would take seeded queued runs for work a lost broker dropped, and run them.
 """
 
 from __future__ import annotations
@@ -16,10 +18,11 @@ import argparse
 import http.client
 import json
 import subprocess
+import sys
 import tempfile
 import time
 
-from api import CONDUCTOR, Server, free_port, percentiles, seed_tasks, server_env
+from api import CONDUCTOR, ROOT, Server, free_port, percentiles, seed_tasks, server_env
 
 PAGES = (
     ("projects list  GET /ui/", "/ui/"),
@@ -75,10 +78,41 @@ def measure(server: Server, port: int, tasks: int, requests: int) -> None:
         print(f"{label}: {percentiles(samples)}, {cpu * 1000:.1f} ms server CPU each")
 
 
+NOW_ACTIVE = """
+import os, time
+os.environ["DJANGO_SETTINGS_MODULE"] = "conductor_site.settings"
+import django
+django.setup()
+from django.test import Client
+from api import percentiles
+from dashboard import PAGES
+from runs.models import Run
+ids = list(Run.objects.order_by("id").values_list("id", flat=True)[:{active}])
+Run.objects.filter(id__in=ids).update(status="queued")
+client = Client()
+now_pages = [(label, path) for label, path in PAGES if path.startswith("/ui/now/")]
+for label, path in now_pages:
+    client.get(path)
+    walls, cpu = [], time.process_time()
+    for _ in range({requests}):
+        start = time.perf_counter()
+        assert client.get(path).status_code == 200
+        walls.append(time.perf_counter() - start)
+    cpu = (time.process_time() - cpu) / {requests}
+    print(f"{{label}}, {active:,} queued: {{percentiles(walls)}}, {{cpu * 1000:.1f}} ms CPU each")
+"""
+
+
+def now_with_active_runs(env: dict[str, str], active: int, requests: int) -> None:
+    script = NOW_ACTIVE.format(active=active, requests=requests)
+    subprocess.run([sys.executable, "-c", script], env=env, cwd=ROOT / "bench", check=True)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--tasks", type=int, default=10_000)
     parser.add_argument("--requests", type=int, default=100)
+    parser.add_argument("--active", type=int, default=1000)
     args = parser.parse_args()
     data_dir = tempfile.mkdtemp(prefix="conductor-bench-")
     port = free_port()
@@ -91,6 +125,7 @@ def main() -> None:
         measure(server, port, args.tasks, args.requests)
     finally:
         server.stop()
+    now_with_active_runs(env, args.active, args.requests)
 
 
 if __name__ == "__main__":
