@@ -7,17 +7,22 @@ The tasks (each with one finished agent run) are seeded straight into the databa
 the board's `todo` column (the worst case: one column holds them all). For each page, one
 client reads it N times: the wall time per request (p50 / p99) and the server's own CPU per
 request (user + system, from /proc), with `GET /api/v1/health` as the floor of a bare request.
+The task, attempt and review pages are those of the middle task. Then, the server stopped,
+Now with `--active` runs queued (at most 200 are shown), read in this process through Django's
+test client: a server would take seeded queued runs for work a lost broker dropped, and run them.
 """
 
 from __future__ import annotations
 
 import argparse
 import http.client
+import json
 import subprocess
+import sys
 import tempfile
 import time
 
-from api import CONDUCTOR, Server, free_port, percentiles, seed_tasks, server_env
+from api import CONDUCTOR, ROOT, Server, free_port, percentiles, seed_tasks, server_env
 
 PAGES = (
     ("projects list  GET /ui/", "/ui/"),
@@ -31,7 +36,11 @@ PAGES = (
         "board filters  GET /ui/projects/list/?q=true&agent=shell&status=running",
         "/ui/projects/list/?q=true&agent=shell&status=running",
     ),
+    ("task           GET /ui/projects/list/tasks/task-<n>/", "/ui/projects/list/tasks/task-{t}/"),
+    ("attempt        GET /ui/attempts/<a>/", "/ui/attempts/{a}/"),
+    ("attempt review GET /ui/attempts/<a>/review/", "/ui/attempts/{a}/review/"),
     ("now            GET /ui/now/", "/ui/now/"),
+    ("now, live      GET /ui/now/live/", "/ui/now/live/"),
     ("agents         GET /ui/agents/", "/ui/agents/"),
     ("floor          GET /api/v1/health", "/api/v1/health"),
 )
@@ -45,26 +54,65 @@ def page(conn: http.client.HTTPConnection, path: str) -> None:
         raise SystemExit(f"GET {path}: {response.status}")
 
 
+def attempt_of(conn: http.client.HTTPConnection, task: int) -> str:
+    conn.request("GET", f"/api/v1/attempts?project_id=list&task_id=task-{task}")
+    response = conn.getresponse()
+    return str(json.loads(response.read())["items"][0]["attempt_id"])
+
+
 def measure(server: Server, port: int, tasks: int, requests: int) -> None:
     conn = http.client.HTTPConnection("127.0.0.1", port)
+    attempts = {t: attempt_of(conn, t) for t in (0, tasks // 2)}
     for _, path in PAGES:  # warm: imports, templates, the agents' version probes
-        page(conn, path.format(n=0))
+        page(conn, path.format(n=0, t=0, a=attempts[0]))
     for label, path in PAGES:
         samples = []
         start_cpu = server.cpu()
         for i in range(requests):
             offset = (i * 37 % max(tasks // 50, 1)) * 50
+            task = tasks // 2  # the middle of the project, its attempt and its run
             start = time.perf_counter()
-            page(conn, path.format(n=offset))
+            page(conn, path.format(n=offset, t=task, a=attempts[task]))
             samples.append(time.perf_counter() - start)
         cpu = (server.cpu() - start_cpu) / requests
         print(f"{label}: {percentiles(samples)}, {cpu * 1000:.1f} ms server CPU each")
+
+
+NOW_ACTIVE = """
+import os, time
+os.environ["DJANGO_SETTINGS_MODULE"] = "conductor_site.settings"
+import django
+django.setup()
+from django.test import Client
+from api import percentiles
+from dashboard import PAGES
+from runs.models import Run
+ids = list(Run.objects.order_by("id").values_list("id", flat=True)[:{active}])
+Run.objects.filter(id__in=ids).update(status="queued")
+client = Client()
+now_pages = [(label, path) for label, path in PAGES if path.startswith("/ui/now/")]
+for label, path in now_pages:
+    client.get(path)
+    walls, cpu = [], time.process_time()
+    for _ in range({requests}):
+        start = time.perf_counter()
+        assert client.get(path).status_code == 200
+        walls.append(time.perf_counter() - start)
+    cpu = (time.process_time() - cpu) / {requests}
+    print(f"{{label}}, {active:,} queued: {{percentiles(walls)}}, {{cpu * 1000:.1f}} ms CPU each")
+"""
+
+
+def now_with_active_runs(env: dict[str, str], active: int, requests: int) -> None:
+    script = NOW_ACTIVE.format(active=active, requests=requests)
+    subprocess.run([sys.executable, "-c", script], env=env, cwd=ROOT / "bench", check=True)
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--tasks", type=int, default=10_000)
     parser.add_argument("--requests", type=int, default=100)
+    parser.add_argument("--active", type=int, default=1000)
     args = parser.parse_args()
     data_dir = tempfile.mkdtemp(prefix="conductor-bench-")
     port = free_port()
@@ -77,6 +125,7 @@ def main() -> None:
         measure(server, port, args.tasks, args.requests)
     finally:
         server.stop()
+    now_with_active_runs(env, args.active, args.requests)
 
 
 if __name__ == "__main__":

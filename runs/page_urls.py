@@ -7,8 +7,8 @@ from runs import views
 # Under /ui/: the Now and Agents pages, an attempt's page and its review page.
 urlpatterns = [
     path("now/", views.now, name="now"),
+    path("now/live/", views.now_live, name="now-live"),
     path("runs/<str:run_id>/stop/", views.run_stop_view, name="run-stop"),
-    path("runs/<str:run_id>/entries/", views.run_entries_partial, name="run-entries"),
     path("runs/<str:run_id>/lines/", views.run_log_lines, name="run-lines"),
     path("runs/<str:run_id>/log/<str:stream>/", views.run_log_download, name="run-log"),
     path("attempts/<str:attempt_id>/", views.attempt_detail, name="attempt"),

@@ -3,11 +3,11 @@ Agents page (agent profiles, and which agent CLIs this server finds, with their 
 the attempt page: a header with stop, and the selected run's conversation and raw log, and
 the attempt's review page (its diff, its branch status, and landing it).
 
-The raw log is live from `/ws/runs/<r>/logs/` (the page's session stands in for the key on
-the dashboard's own origin, `conductor_site.live.consumers`); the conversation is a partial
-of the run's entries (`runs.entries.replay.entries_of`, as `GET /api/v1/runs/<r>/entries`),
-fetched again as log lines arrive; the stored log comes in one read first
-(`run_log_lines`), and the full log downloads from `run_log_download`.
+The raw log is live from `/ws/runs/<r>/logs/` and the conversation from
+`/ws/runs/<r>/entries/`, drawn in the browser (`static/ui/conversation.js`); the page's
+session stands in for the key on the dashboard's own origin (`conductor_site.live.consumers`).
+The stored log comes in one read first (`run_log_lines`), and the full log downloads from
+`run_log_download`.
 
 The review page renders the attempt; its diff and branch status are read after the page, by
 `static/ui/review.js`: the diff live from `/ws/attempts/<a>/diff/`, the rest from the attempts
@@ -28,11 +28,10 @@ from django.views.decorators.http import require_http_methods, require_POST, req
 
 from conductor_site.errors import error_json
 from conductor_site.ids import is_identifier
-from conductor_site.params import QUERY_INT_MAX
+from conductor_site.live.history import newest_id
 from projects.models import AgentProfile
 from runs.agents import UnknownAgent, agent_for, agents_installed
 from runs.agents.trial import agent_trial
-from runs.entries.replay import entries_of
 from runs.files import run_file_text
 from runs.forms import AgentProfileForm, AgentTrialForm
 from runs.models import ACTIVE_STATUSES, Attempt, LogChunk, MergeStrategy, Run
@@ -40,8 +39,10 @@ from runs.selectors import workers_with_load
 from runs.services import attempt_stop, run_stop
 from runs.streams.run_reads import Chunk
 
-NOW_LIMIT = 500
-ENTRIES_PAGE = 500
+# Rows on Now: a row is ~0.15 ms to render, so 500 of them took ~90 ms of CPU at 10,000 tasks
+# (bench/dashboard.py), at the dashboard's 100 ms bound, and the live page reads them again
+# on every change; 200 take ~40 ms. The count of all of them is shown.
+NOW_LIMIT = 200
 LOG_STREAMS = ("stdout", "stderr")
 
 
@@ -50,17 +51,30 @@ def now(request: HttpRequest) -> HttpResponse:
     """Running runs first, then those waiting (for a worker, a slot or their dependencies),
     oldest first in each; at most `NOW_LIMIT` of them, with how many there are in all. In
     production mode, the worker hosts too, with their heartbeats and the runs each holds (in
-    embedded mode the server is the one worker)."""
+    embedded mode the server is the one worker). The page follows `/ws/events/` from the
+    event id read before the runs (`static/ui/now_live.js`), so a change while the page is
+    made is seen twice, never missed, and reads `now_live` again on each change."""
+    cursor = newest_id()
+    context = {"section": "now", "cursor": cursor, **_now_context()}
+    return render(request, "runs/now.html", context)
+
+
+@require_safe
+def now_live(request: HttpRequest) -> HttpResponse:
+    """The Now page's body (its runs and its workers) as a partial, read again by the page
+    when a run or an attempt changes."""
+    return render(request, "runs/now_live.html", _now_context())
+
+
+def _now_context() -> dict[str, object]:
     active = Run.objects.filter(status__in=ACTIVE_STATUSES).select_related("attempt__task")
     runs = list(active.defer("prompt").order_by("-status", "created_at", "id")[:NOW_LIMIT])
-    context = {
-        "section": "now",
+    return {
         "runs": runs,
         "total": active.count(),
         "limit": NOW_LIMIT,
         "workers": None if settings.EMBEDDED else workers_with_load(),
     }
-    return render(request, "runs/now.html", context)
 
 
 @require_POST
@@ -160,21 +174,6 @@ def attempt_stop_view(request: HttpRequest, attempt_id: str) -> HttpResponse:
     stopped = attempt_stop(attempt)
     messages.success(request, f"Stop sent to {len(stopped)} run{'s' if len(stopped) != 1 else ''}.")
     return redirect("attempt", attempt_id=attempt.id)
-
-
-@require_safe
-def run_entries_partial(request: HttpRequest, run_id: str) -> HttpResponse:
-    """The conversation's entries after index `after` and the earlier ones that changed
-    (applied by index, as `GET /api/v1/runs/<r>/entries` answers), rendered."""
-    run = _script_run(run_id)
-    if isinstance(run, JsonResponse):
-        return run
-    raw = request.GET.get("after", "0")
-    if not (raw.isascii() and raw.isdigit()) or int(raw) > QUERY_INT_MAX:
-        return error_json(400, f"after must be a whole number from 0 to {QUERY_INT_MAX}")
-    page = entries_of(run, after=int(raw), limit=ENTRIES_PAGE)
-    context = {"entries": page.entries, "next_after": page.next_after, "has_more": page.has_more}
-    return render(request, "runs/entries.html", context)
 
 
 @require_safe

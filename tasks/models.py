@@ -55,6 +55,8 @@ class Task(models.Model):
             models.Index(fields=["project", "column", "position"]),
             # The task lists: a project's tasks by creation time, newest or oldest first.
             models.Index(fields=["project", "created_at", "id"], name="task_project_created"),
+            # The task form's "depends on" list: the most recently changed, read on every board.
+            models.Index(fields=["project", "updated_at"], name="task_project_updated"),
         ]
         ordering = ["created_at"]
 

@@ -1,10 +1,12 @@
 // The attempt page: the selected run's raw log (live from /ws/runs/<r>/logs/, a virtual list
 // that renders only the lines in view, so 100,000 lines scroll as smoothly as ten), its
-// conversation (the entries partial, fetched again as log lines arrive), the tabs between
+// conversation (live from /ws/runs/<r>/entries/, drawn by conversation.js), the tabs between
 // them, the Stop confirmation, the follow-up box whose text is kept as the attempt's draft
 // while it is written, retry from a run, the dev server and archiving the worktree: the last
 // four through the attempts API mounted for the session (/ui/api/v1/attempts/<a>/...).
+// Both sockets are let in by the page's session (the dashboard's own origin).
 import { AnsiUp } from "../vendor/ansi_up-6.0.6/ansi_up.js";
+import { Conversation } from "./conversation.js";
 
 const csrf = document.querySelector('meta[name="csrf-token"]').content;
 const OVERSCAN = 20; // lines rendered above and below the view
@@ -18,20 +20,6 @@ function debounce(wait, action) {
   };
   later.cancel = () => clearTimeout(timer);
   return later;
-}
-
-// At most once per `wait` while calls keep coming (a debounce would wait for a pause that a
-// chatty run never makes).
-function throttle(wait, action) {
-  let timer = null;
-  return function () {
-    if (timer === null) {
-      timer = setTimeout(() => {
-        timer = null;
-        action();
-      }, wait);
-    }
-  };
 }
 
 // The raw log: every line is kept as text; only those in view (and OVERSCAN around) are in
@@ -148,32 +136,31 @@ class LogView {
   }
 }
 
-// The log's WebSocket: frames `log` (a stored chunk's `text`, with the `cursor` of its last
-// line), `status`, `done`, after `cursor` (the stored lines were read at once before); after
-// a dropped connection it reconnects with the last cursor, so no line is lost or shown twice.
-function followLog(path, cursor, handlers) {
+// A run's socket (/ws/runs/<r>/logs/ or /entries/): each frame goes to the handler named by
+// its type (`log`, `entry`, `status`, `done`; `lagged` needs nothing: the rest comes from the
+// database). After a dropped connection it reconnects with the last cursor seen, so nothing
+// is lost or shown twice; it stops at `done`, or when refused (4400-4499: the reason is the
+// `error` frame's, as Daphne does not pass a close reason on).
+function followRun(path, cursor, handlers) {
   let delay = 500;
   function connect() {
     const scheme = location.protocol === "https:" ? "wss:" : "ws:";
     const query = cursor ? "?after=" + encodeURIComponent(cursor) : "";
     const socket = new WebSocket(`${scheme}//${location.host}${path}${query}`);
     let finished = false;
+    let refusal = "";
+    socket.onopen = () => handlers.connected();
     socket.onmessage = (message) => {
       const frame = JSON.parse(message.data);
-      if (frame.type === "log") {
-        cursor = frame.cursor;
-        handlers.lines(frame.text.split("\n").slice(0, -1));
-      } else if (frame.type === "status") {
-        handlers.status(frame);
-      } else if (frame.type === "done") {
-        finished = true;
-        handlers.done();
-      }
+      if (frame.cursor !== undefined) cursor = frame.cursor;
+      if (frame.type === "done") finished = true;
+      if (frame.type === "error") refusal = frame.error;
+      else if (handlers[frame.type]) handlers[frame.type](frame);
       delay = 500;
     };
     socket.onclose = (event) => {
       if (finished || event.code === 1000) return;
-      if (event.code >= 4400 && event.code < 4500) return handlers.refused(event.reason || String(event.code));
+      if (event.code >= 4400 && event.code < 4500) return handlers.refused(refusal || event.reason || String(event.code));
       handlers.reconnecting();
       setTimeout(connect, delay);
       delay = Math.min(delay * 2, 10000);
@@ -182,74 +169,32 @@ function followLog(path, cursor, handlers) {
   connect();
 }
 
-// The conversation: the entries partial after the last index held; an entry sent again
-// (a tool call that finished) replaces the one with its index.
-class Conversation {
-  constructor(panel, url) {
-    this.panel = panel;
-    this.list = panel.querySelector("#conversation");
-    this.more = panel.querySelector("#conversation-more");
-    this.empty = panel.querySelector("#conversation-empty");
-    this.url = url;
-    this.after = 0;
-    this.busy = false;
-    this.again = false;
-    this.stale = true;
-    this.more.addEventListener("click", () => this.refresh());
-  }
-
-  visible() {
-    return !this.panel.hidden;
-  }
-
-  // While the tab is hidden a change only marks it stale; it is fetched when shown.
-  changed() {
-    this.stale = true;
-    if (this.visible()) this.refresh();
-  }
-
-  async refresh() {
-    if (this.busy) {
-      this.again = true;
-      return;
-    }
-    this.busy = true;
-    this.stale = false;
-    try {
-      const response = await fetch(`${this.url}?after=${this.after}`, { credentials: "same-origin" });
-      if (response.ok) this.apply(await response.text());
-    } finally {
-      this.busy = false;
-      if (this.again) {
-        this.again = false;
-        this.refresh();
-      }
-    }
-  }
-
-  apply(html) {
-    const template = document.createElement("template");
-    template.innerHTML = html;
-    const page = template.content.firstElementChild;
-    for (const entry of Array.from(page.children)) {
-      const held = this.list.querySelector(`[data-index="${entry.dataset.index}"]`);
-      if (held) held.replaceWith(entry);
-      else this.list.append(entry);
-    }
-    this.after = Number(page.dataset.nextAfter);
-    this.more.hidden = page.dataset.hasMore !== "true";
-    this.empty.hidden = this.list.children.length > 0;
-  }
-}
-
 function setBadge(element, status) {
   element.className = "badge " + status;
   element.textContent = status;
 }
 
+const RECONNECTING = "Connection lost; reconnecting…";
+
+// What a socket's troubles say, in `state` (cleared once it is back).
+function socketState(state, what) {
+  return {
+    connected() {
+      if (state.textContent === RECONNECTING) state.textContent = "";
+    },
+    refused(reason) {
+      state.textContent = `The ${what} cannot be followed: ${reason}.`;
+    },
+    reconnecting() {
+      state.textContent = RECONNECTING;
+    },
+  };
+}
+
 async function startRun(section) {
   const log = new LogView(document.getElementById("log-view"));
-  const conversation = new Conversation(document.getElementById("panel-conversation"), section.dataset.entriesUrl);
+  const panel = document.getElementById("panel-conversation");
+  const conversation = new Conversation(panel);
   const count = document.getElementById("log-count");
   const state = document.getElementById("log-state");
   const endButton = document.getElementById("log-end");
@@ -260,16 +205,25 @@ async function startRun(section) {
   };
   endButton.addEventListener("click", () => log.jumpToEnd());
   wireSearch(log);
-  wireTabs(log, conversation);
-  const refreshConversation = throttle(700, () => conversation.changed());
+  // The conversation's socket opens with its tab, the first time it is shown.
+  let talking = false;
+  const followConversation = () => {
+    if (talking) return;
+    talking = true;
+    followRun(section.dataset.entriesSocket, "", {
+      ...socketState(document.getElementById("conversation-state"), "conversation"),
+      entry: (frame) => conversation.upsert(frame.index, frame.entry),
+    });
+  };
+  wireTabs(log, conversation, followConversation);
+  if (!panel.hidden) followConversation();
   const answer = await fetch(section.dataset.linesUrl, { credentials: "same-origin" });
   const stored = answer.ok ? await answer.json() : { lines: [], cursor: "" };
   log.addAll(stored.lines);
-  followLog(section.dataset.logSocket, stored.cursor, {
-    lines(lines) {
-      log.addAll(lines);
-      refreshConversation();
-    },
+  followRun(section.dataset.logSocket, stored.cursor, {
+    ...socketState(state, "log"),
+    // A `log` frame holds whole lines, each ending in "\n" (one or more stored chunks).
+    log: (frame) => log.addAll(frame.text.split("\n").slice(0, -1)),
     status(frame) {
       setBadge(document.getElementById("run-status"), frame.status);
       section.dataset.status = frame.status;
@@ -277,17 +231,9 @@ async function startRun(section) {
     },
     done() {
       state.textContent = log.following ? "The run ended." : state.textContent;
-      conversation.changed();
       refreshHeader();
     },
-    refused(reason) {
-      state.textContent = `The log cannot be followed: ${reason}.`;
-    },
-    reconnecting() {
-      state.textContent = "Connection lost; reconnecting…";
-    },
   });
-  if (conversation.visible()) conversation.refresh();
 }
 
 function wireSearch(log) {
@@ -323,7 +269,7 @@ function wireSearch(log) {
   log.onchange = () => (onchange(), show());
 }
 
-function wireTabs(log, conversation) {
+function wireTabs(log, conversation, followConversation) {
   const tabs = Array.from(document.querySelectorAll('[role="tab"]'));
   tabs.forEach((tab) =>
     tab.addEventListener("click", () => {
@@ -333,7 +279,10 @@ function wireTabs(log, conversation) {
         document.getElementById(other.getAttribute("aria-controls")).hidden = !selected;
       }
       if (tab.id === "tab-log") log.jumpToEnd();
-      else if (conversation.stale) conversation.refresh();
+      else {
+        followConversation();
+        conversation.revealed();
+      }
     }),
   );
 }

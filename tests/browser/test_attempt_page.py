@@ -1,8 +1,9 @@
 """The task and attempt pages in a real Chromium against a real server: a `shell` task's lines
 appear live in the raw log, a follow-up is sent from the box whose draft survives a reload,
 a 100,000-line log scrolls to its end and searches without a long task, a Claude stream-json
-session (through the `custom` agent) reads as a conversation, and all of it works signed in
-when an API key is set."""
+session (through the `custom` agent) reads as a conversation live over its WebSocket, which
+resumes after a drop with nothing lost or twice, a 5,000-entry conversation draws a page at a
+time, and all of it works signed in when an API key is set."""
 
 from __future__ import annotations
 
@@ -208,41 +209,115 @@ def test_a_100000_line_log_scrolls_to_its_end_and_searches_without_freezing(
     context.close()
 
 
-def test_a_claude_session_reads_as_a_conversation_while_it_runs(
+def replaying_agent(page: Page, server: Server, name: str, command: str) -> None:
+    """A `custom` agent profile `name` that runs `command`, made on the Agents page."""
+    page.goto(url(server, "/ui/agents/new/"))
+    page.get_by_label("Name").fill(name)
+    page.get_by_label("Agent type").select_option("custom")
+    page.get_by_label("Command").fill(command)
+    page.get_by_role("button", name="Save").click()
+    expect(page.get_by_role("status")).to_contain_text("saved")
+
+
+def indexes(page: Page) -> list[int]:
+    shown = page.locator("#conversation-entries .entry")
+    return [int(i) for i in shown.evaluate_all("nodes => nodes.map(n => n.dataset.index)")]
+
+
+def test_a_claude_session_reads_as_a_conversation_live_and_resumes_after_a_drop(
     page: Page, server: Server, tmp_path: Path
 ) -> None:
     fixture, go = FIXTURES / "entries" / "claude.jsonl", tmp_path / "go"
-    replay = tmp_path / "replay.sh"  # the session up to its first tool result, then the rest
+    replay = tmp_path / "replay.sh"  # the session up to the Edit call, then the rest
     replay.write_text(
-        f"head -n 6 {fixture}; while [ ! -e {go} ]; do sleep 0.05; done; tail -n +7 {fixture}\n"
+        "echo '<b>not bold</b>'\n"
+        f"head -n 8 {fixture}; while [ ! -e {go} ]; do sleep 0.05; done; tail -n +9 {fixture}\n"
     )
-    page.goto(url(server, "/ui/agents/new/"))
-    page.get_by_label("Name").fill("replay-claude")
-    page.get_by_label("Agent type").select_option("custom")
-    page.get_by_label("Command").fill(f"sh {replay}")
-    page.get_by_role("button", name="Save").click()
-    expect(page.get_by_role("status")).to_contain_text("saved")
+    replaying_agent(page, server, "replay-claude", f"sh {replay}")
     task = {"project_id": "talk", "task_id": "fix", "agent_type": "replay-claude", "prompt": "fix"}
     ids = started(server, task)
+    sockets: list[WebSocketRoute] = []
 
+    def through(socket: WebSocketRoute) -> None:
+        socket.connect_to_server()
+        sockets.append(socket)
+
+    page.route_web_socket(re.compile(r"/ws/runs/[^/]+/entries/"), through)
     page.goto(url(server, f"/ui/attempts/{ids['attempt_id']}/"))
 
     conversation = page.locator("#conversation")
     expect(page.get_by_role("tab", name="Conversation")).to_have_attribute("aria-selected", "true")
+    raw = conversation.locator(".entry.raw").first
+    expect(raw).to_have_text("<b>not bold</b>")  # text, never HTML
+    assert raw.locator("b").count() == 0
     expect(conversation.locator(".entry.thinking")).to_have_count(1)
     failed = conversation.locator(".entry.tool_use", has_text="python -m pytest -q").first
     expect(failed.locator(".badge")).to_have_text("failed")
     expect(failed.locator("pre.output")).to_contain_text("Exit code 1")
-    expect(conversation.locator(".entry.assistant_message")).to_have_count(0)
+    expect(failed).to_contain_text("exit 1")
+    edit = conversation.locator(".entry.tool_use", has=page.locator(".tool-name", has_text="Edit"))
+    expect(edit.locator(".badge")).to_have_text("pending")
+    edit_index = edit.get_attribute("data-index")
+    expect(conversation.locator(".entry.assistant_message")).to_have_count(1)
+    expect(conversation.locator(".entry.plan li")).to_have_count(2)
+    cursor = max(indexes(page))
+
+    sockets[0].close(code=1012, reason="server restarting")  # the page's side drops
+    expect(page.locator("#conversation-state")).to_contain_text("reconnecting")
     go.touch()  # the rest arrives while the page is open
+
     expect(conversation.locator(".entry.assistant_message").last).to_contain_text(
         "The test suite passes now."
     )
-    expect(conversation.locator(".entry.tool_use", has_text="Edit")).to_contain_text("calc.py")
-    expect(conversation.locator(".entry.plan")).not_to_have_count(0)
-    expect(conversation.locator(".entry.usage")).to_contain_text("Tokens:")
+    expect(edit.locator(".badge")).to_have_text("done")  # the same card, sent again
+    assert edit.get_attribute("data-index") == edit_index
+    edit.locator("summary").click()
+    expect(edit.locator("pre.diff .del")).to_have_text("-    return a - b")
+    expect(edit.locator("pre.diff .add")).to_have_text("+    return a + b")
+    expect(conversation.locator(".entry.usage").last).to_contain_text("Tokens:")
+    expect(conversation.locator(".entry.usage").last).to_contain_text("$0.0422")
     expect(page.locator("#run-status")).to_have_text("success")
+    assert len(sockets) == 2 and sockets[1].url.endswith(f"?after={cursor}")
+    stored = api(server, "GET", f"/api/v1/runs/{ids['run_id']}/entries?limit=1000")["entries"]
+    wait_for(lambda: indexes(page) == [item["index"] for item in stored], 10, "every entry once")
+    expect(page.locator("#conversation-state")).to_have_text("")
     screenshot(page, "conversation")
+
+
+def test_a_conversation_of_thousands_of_entries_draws_a_page_and_shows_earlier_ones(
+    browser: Browser, server: Server, tmp_path: Path
+) -> None:
+    printer = tmp_path / "talk.py"  # a Claude session of 5,000 short messages
+    printer.write_text(
+        "import json\n"
+        'init = {"type": "system", "subtype": "init", "session_id": "s", "model": "m"}\n'
+        "print(json.dumps(init))\n"
+        "for n in range(1, 5001):\n"
+        '    content = [{"type": "text", "text": f"message {n}"}]\n'
+        '    message = {"id": f"msg_{n}", "role": "assistant", "content": content}\n'
+        '    print(json.dumps({"type": "assistant", "message": message}))\n'
+    )
+    context = browser.new_context()
+    page = context.new_page()
+    replaying_agent(page, server, "chatty", f"python3 {printer}")
+    task = {"project_id": "chatty", "task_id": "t", "agent_type": "chatty", "prompt": "talk"}
+    ids = started(server, task)
+    wait_for(lambda: run_status(server, ids["run_id"]) == "success", 120, "the run to end")
+    page.add_init_script(LONG_TASKS)
+
+    page.goto(url(server, f"/ui/attempts/{ids['attempt_id']}/"))
+
+    entries = page.locator("#conversation-entries .entry")
+    last = entries.last
+    expect(last).to_have_text("Assistantmessage 5000", timeout=60_000)
+    expect(last).to_be_in_viewport()
+    assert entries.count() <= 400  # a page or two, not 5,000
+    earlier = page.get_by_role("button", name=re.compile(r"^Show earlier"))
+    shown = entries.count()
+    earlier.click()
+    expect(entries).to_have_count(shown + 200)
+    assert max(page.evaluate("window.longTasks"), default=0) < LONG_TASK_BOUND_MS
+    context.close()
 
 
 def test_signed_in_with_an_api_key_the_page_follows_the_log_and_keeps_the_draft(
@@ -263,6 +338,8 @@ def test_signed_in_with_an_api_key_the_page_follows_the_log_and_keeps_the_draft(
 
         expect(page.locator("#log-lines")).to_contain_text("hi")
         expect(page.locator("#run-status")).to_have_text("success")
+        page.get_by_role("tab", name="Conversation").click()  # its socket opens with the tab
+        expect(page.locator("#conversation-entries .entry.raw")).to_have_text("hi")
         page.get_by_label("Follow-up").fill("echo again")
         expect(page.locator("#draft-state")).to_have_text(" Draft saved.")
         draft = api(server, "GET", f"/api/v1/drafts/{ids['attempt_id']}", key=key)

@@ -1,6 +1,7 @@
 """The dashboard, live, in a real Chromium: a second page sees a task made and moved through
 the API without a reload, a failed run brings a toast and the title's count, the board's
-search narrows the columns, and the Agents page's test button runs a one-line prompt."""
+search narrows the columns, the Agents page's test button runs a one-line prompt, and Now
+shows a run started elsewhere and drops it when it ends."""
 
 from __future__ import annotations
 
@@ -231,3 +232,22 @@ def test_a_card_that_did_not_change_stays_the_same_element_when_its_column_is_re
     assert status == 200, moved
     expect(page.locator('[data-column="inreview"] .card')).to_have_count(1)
     assert stays.evaluate("card => card.kept") is True
+
+
+def test_now_shows_a_run_started_elsewhere_and_drops_it_when_it_ends(
+    page: Page, server: Server, git_repo: Path, tmp_path: Path
+) -> None:
+    project(server, "nowlive", git_repo)
+    page.goto(url(server, "/ui/now/"))
+    page.evaluate("window.notReloaded = true")
+    go = tmp_path / "go"
+
+    task(server, "nowlive", "waits", f"while [ ! -e {go} ]; do sleep 0.05; done")
+    row = page.locator("#now tr", has_text="waits")
+    expect(row.locator(".badge.running")).to_be_visible()
+    expect(row.get_by_role("button", name="Stop")).to_be_visible()
+    run_id = row.get_attribute("data-run")
+    go.touch()
+
+    expect(page.locator(f'tr[data-run="{run_id}"]')).to_have_count(0)
+    assert page.evaluate("window.notReloaded") is True

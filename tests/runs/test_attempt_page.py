@@ -1,5 +1,5 @@
 """The attempt page and the routes its script calls: the selected run, the stored log at
-once, the entries partial, the log download, stop; each id and parameter checked."""
+once, the log download, stop; each id and parameter checked."""
 
 from __future__ import annotations
 
@@ -71,9 +71,8 @@ def test_unknown_or_foreign_ids_are_the_404_page(
 def test_what_the_pages_script_reads_is_refused_in_the_error_shape(
     db: None, client: Client
 ) -> None:
-    for path in ("lines/", "entries/"):
-        assert_error(client.get(f"/ui/runs/ghost/{path}"), 404, "NOT_FOUND")
-        assert_error(client.get(f"/ui/runs/a.b/{path}"), 400, "BAD_REQUEST")
+    assert_error(client.get("/ui/runs/ghost/lines/"), 404, "NOT_FOUND")
+    assert_error(client.get("/ui/runs/a.b/lines/"), 400, "BAD_REQUEST")
 
 
 def test_the_stored_log_comes_at_once_with_the_cursor_to_follow_from(
@@ -88,24 +87,6 @@ def test_a_run_without_lines_has_no_cursor(client: Client, project: Project) -> 
     quiet = make_run(make_task(project, "t2"), RunStatus.RUNNING)
 
     assert client.get(f"/ui/runs/{quiet.id}/lines/").json() == {"lines": [], "cursor": ""}
-
-
-def test_the_entries_partial_pages_by_index(client: Client, run: Run) -> None:
-    first = client.get(f"/ui/runs/{run.id}/entries/").content.decode()
-    rest = client.get(f"/ui/runs/{run.id}/entries/?after=1").content.decode()
-
-    assert 'data-next-after="2"' in first and first.count('class="entry raw"') == 2
-    assert rest.count('class="entry raw"') == 1 and 'data-index="2"' in rest
-    for after in ["-1", "x", "\u0661", "99999999999999"]:
-        assert_error(client.get(f"/ui/runs/{run.id}/entries/?after={after}"), 400, "BAD_REQUEST")
-
-
-def test_entries_are_escaped(client: Client, project: Project) -> None:
-    hostile = make_run(make_task(project, "t3"), stdout="<script>alert(1)</script>\n")
-
-    page = client.get(f"/ui/runs/{hostile.id}/entries/").content.decode()
-
-    assert "<script>" not in page and "&lt;script&gt;" in page
 
 
 def test_the_log_downloads_as_a_file(client: Client, run: Run) -> None:

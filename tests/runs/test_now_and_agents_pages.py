@@ -13,8 +13,10 @@ import pytest
 from django.test import Client
 from django.utils import timezone
 
+from conductor_site.live.models import Event
 from projects.models import AgentProfile, Project
 from runs.models import Run, RunStatus, Worker
+from runs.views import NOW_LIMIT
 from tests.projects.builders import make_run, make_task
 
 
@@ -29,6 +31,34 @@ def test_now_lists_active_runs_of_every_project(client: Client, project: Project
     assert f'data-run="{running.id}"' in page and f'data-run="{queued.id}"' in page
     assert ended.id not in page
     assert page.index(running.id) < page.index(queued.id)
+
+
+def test_now_is_read_at_an_event_id_and_its_body_is_a_partial(
+    client: Client, project: Project
+) -> None:
+    running = make_run(make_task(project, "a"), RunStatus.RUNNING)
+    newest = Event.objects.create(type="run.changed", payload={"type": "run.changed"}).id
+
+    page = client.get("/ui/now/").content.decode()
+    body = client.get("/ui/now/live/").content.decode()
+
+    assert f'data-cursor="{newest}" data-stream="/ws/events/" data-live="/ui/now/live/"' in page
+    assert f'data-run="{running.id}"' in body and "<html" not in body
+    Run.objects.filter(id=running.id).update(status=RunStatus.SUCCESS)
+    assert "Nothing is running or queued." in client.get("/ui/now/live/").content.decode()
+    assert client.post("/ui/now/live/").status_code == 405
+
+
+def test_now_shows_at_most_its_limit_of_runs_and_counts_them_all(
+    client: Client, project: Project
+) -> None:
+    for n in range(NOW_LIMIT + 1):
+        make_run(make_task(project, f"t{n}"), RunStatus.QUEUED)
+
+    page = client.get("/ui/now/").content.decode()
+
+    assert page.count("<tr data-run=") == NOW_LIMIT
+    assert f"{NOW_LIMIT + 1} active runs; the first {NOW_LIMIT} are shown." in page
 
 
 def test_in_production_mode_now_lists_the_workers_with_their_load(

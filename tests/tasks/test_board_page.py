@@ -6,13 +6,18 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
+import pytest
 from django.core.files.uploadedfile import SimpleUploadedFile
+from django.db import connection
 from django.test import Client
+from django.test.utils import CaptureQueriesContext
 from pytest_django.fixtures import Settings
 
 from projects.models import Project
 from runs.models import RunStatus
+from tasks.forms import DEPENDENCY_CHOICES
 from tasks.models import Tag, Task
+from tasks.selectors import dependency_candidates
 from tasks.views import COLUMN_PAGE
 from tests.helpers import git_cli
 from tests.projects.builders import make_run, make_task
@@ -224,3 +229,17 @@ def test_the_tags_are_listed_for_the_session_under_ui(client: Client, db: None) 
     answer = client.get("/ui/api/v1/tags?search=rev").json()
 
     assert [tag["name"] for tag in answer["items"]] == ["review"]
+
+
+def test_the_forms_depends_on_list_is_read_from_an_index_not_a_sort_of_every_task(
+    project: Project,
+) -> None:
+    if connection.vendor != "sqlite":
+        pytest.skip("the plan asserted is SQLite's")
+    with CaptureQueriesContext(connection) as queries:
+        dependency_candidates(project, DEPENDENCY_CHOICES)
+    with connection.cursor() as cursor:
+        cursor.execute("EXPLAIN QUERY PLAN " + queries.captured_queries[-1]["sql"])
+        plan = str(cursor.fetchall())
+
+    assert "USING INDEX task_project_updated" in plan, plan
