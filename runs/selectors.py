@@ -119,7 +119,7 @@ def run_row_to_api(row: Sequence[Any], *, project_id: str, task_id: str) -> dict
         "project_id": project_id,
         "task_id": task_id,
         "kind": kind,
-        "status": DOCUMENT_STATUS.get(status, status),  # document_status, inlined
+        "status": document_status(status),
         "start_time": rfc3339(started or created),
         "agent": agent,
         "agent_version": version,
