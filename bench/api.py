@@ -212,8 +212,10 @@ tasks = Task.objects.bulk_create(
     Task(project=project, task_id=f"task-{{n}}", prompt="true", agent_type="shell")
     for n in range({count})
 )
-attempts = Attempt.objects.bulk_create(
-    Attempt(task=task, agent="shell", status="success", admitted_at=now) for task in tasks
+attempts = Attempt.objects.bulk_create(  # ids of our own: 10,000 random ones can collide
+    Attempt(id=f"att-bench-{{n:08d}}", task=task, agent="shell", status="success",
+        admitted_at=now)
+    for n, task in enumerate(tasks)
 )
 Run.objects.bulk_create(
     Run(id=f"run-bench-{{n:08d}}", attempt=attempt, status="success", exit_code=0,

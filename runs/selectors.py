@@ -10,6 +10,7 @@ the event log) show the stored status as it is.
 from __future__ import annotations
 
 import os
+from collections.abc import Sequence
 from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -73,8 +74,8 @@ def rfc3339(value: datetime | str | None) -> str | None:
 
 
 def run_rows(runs: QuerySet[Run]) -> QuerySet[Run, Any]:
-    """The runs as the values `run_row_to_api` reads, times as UTC text: the lists build no
-    Run models (building 10,000 of them was half of a whole task list's time)."""
+    """The runs as the values the task lists read, times as UTC text: the lists build no Run
+    models (building 10,000 of them was half of a whole task list's time)."""
     return runs.values(
         "id",
         "kind",
@@ -92,37 +93,41 @@ def run_rows(runs: QuerySet[Run]) -> QuerySet[Run, Any]:
 def run_to_api(run: Run) -> dict[str, Any]:
     """Conductor Loop's run shape: `end_time` and `exit_code` only once the run ended."""
     task = run.attempt.task
-    row = {
-        "id": run.id,
-        "kind": run.kind,
-        "status": run.status,
-        "exit_code": run.exit_code,
-        "agent_version": run.agent_version,
-        "error_summary": run.error_summary,
-        "agent": run.attempt.agent,
-        "created": run.created_at,
-        "started": run.started_at,
-        "ended": run.ended_at,
-    }
+    row = (
+        run.id,
+        run.kind,
+        run.status,
+        run.exit_code,
+        run.agent_version,
+        run.error_summary,
+        run.attempt.agent,
+        run.created_at,
+        run.started_at,
+        run.ended_at,
+    )
     return run_row_to_api(row, project_id=task.project_id, task_id=task.task_id)
 
 
-def run_row_to_api(row: dict[str, Any], *, project_id: str, task_id: str) -> dict[str, Any]:
-    """`run_to_api` of a run read by `run_rows`."""
+def run_row_to_api(row: Sequence[Any], *, project_id: str, task_id: str) -> dict[str, Any]:
+    """`run_to_api` of a run's values in the order the whole task list reads them: id, kind,
+    status, exit code, agent version, error summary, agent, then the created, started and
+    ended times (datetimes, or the lists' UTC text). Positional, not a dict: the list builds
+    10,000 of them."""
+    run_id, kind, status, exit_code, version, summary, agent, created, started, ended = row
     data: dict[str, Any] = {
-        "run_id": row["id"],
+        "run_id": run_id,
         "project_id": project_id,
         "task_id": task_id,
-        "kind": row["kind"],
-        "status": document_status(row["status"]),
-        "start_time": rfc3339(row["started"] or row["created"]),
-        "agent": row["agent"],
-        "agent_version": row["agent_version"],
-        "error_summary": row["error_summary"],
+        "kind": kind,
+        "status": document_status(status),
+        "start_time": rfc3339(started or created),
+        "agent": agent,
+        "agent_version": version,
+        "error_summary": summary,
     }
-    if row["status"] in TERMINAL_STATUSES:
-        data["end_time"] = rfc3339(row["ended"])
-        data["exit_code"] = row["exit_code"] if row["exit_code"] is not None else -1
+    if status in TERMINAL_STATUSES:
+        data["end_time"] = rfc3339(ended)
+        data["exit_code"] = exit_code if exit_code is not None else -1
     return data
 
 

@@ -1,34 +1,30 @@
 """Reading tasks: their Conductor Loop status and API forms.
 
 The lists (`/api/v1/tasks`, a project's task page) read values, not models, and nothing from
-the task folders: a page's tasks and their agent runs in a fixed number of queries, the whole
-list in one (`task_batches`, read as it streams and shaped a batch at a time), times as UTC
-text, and whether the agent wrote `DONE` from `Task.done_at` (the worker records it when a
-run ends). At 10,000 tasks a `stat` per task and a model per row were 90% of the time, then
-building datetimes and garbage-collecting the whole list's objects most of the rest. Only
-tasks that wait for admission (queued or blocked) go through the planner, one by one, as the
-detail routes do.
+the task folders: a page's tasks, their agent runs and the project's count in one statement,
+the whole list in one (`task_batches`, read as it streams and shaped a batch at a time), both
+raw SQL (`_page_sql`, `_listed_sql`), times as UTC text, and whether the agent wrote `DONE`
+from `Task.done_at` (the worker records it when a run ends). At 10,000 tasks a `stat` per
+task and a model per row were 90% of the time, then building datetimes and
+garbage-collecting the whole list's objects most of the rest, then the ORM building a page's
+four queries. Only tasks that wait for admission (queued or blocked) go through the planner,
+one by one, as the detail routes do. The board reads its columns through the ORM
+(`task_rows`, `task_items`), into the same item shape.
 """
 
 from __future__ import annotations
 
-from collections import Counter, defaultdict
+from collections import defaultdict
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from datetime import datetime
+from functools import cache, lru_cache, partial
 from typing import Any, TypeVar
 
-from django.db.models import (
-    BooleanField,
-    Count,
-    ExpressionWrapper,
-    F,
-    FilteredRelation,
-    Q,
-    QuerySet,
-)
+from django.db import connection, connections
+from django.db.models import BooleanField, Count, ExpressionWrapper, F, Q, QuerySet
 
-from conductor_site.db_functions import json_value, utc_text
+from conductor_site.db_functions import json_text_value, json_value, utc_text, utc_text_sql
 from projects.models import Project
 from runs.models import ACTIVE_STATUSES, TERMINAL_STATUSES, Attempt, Run, RunStatus
 from runs.selectors import (
@@ -149,10 +145,14 @@ def activity_of(
     updated_at: Time, run_times: Iterable[tuple[Time | None, Time | None, Time]]
 ) -> str | None:
     """The task's last change or its runs' last event (ended, else started, else created).
-    The times are datetimes, or the UTC text the lists read, which sorts the same way."""
-    times: list[Time] = [updated_at]
-    times.extend(ended or started or created for ended, started, created in run_times)
-    return rfc3339(max(times))
+    The times are datetimes, or the UTC text the lists read, which sorts the same way. A
+    plain loop: most tasks have one run, and the whole list asks this of every task."""
+    latest = updated_at
+    for ended, started, created in run_times:
+        event = ended or started or created
+        if event > latest:
+            latest = event
+    return rfc3339(latest)
 
 
 def row_activity(row: dict[str, Any], runs: list[dict[str, Any]]) -> str | None:
@@ -160,16 +160,17 @@ def row_activity(row: dict[str, Any], runs: list[dict[str, Any]]) -> str | None:
 
 
 def row_admission(
-    row: dict[str, Any], runs: list[dict[str, Any]], waiting: Task | None
+    statuses: list[str], *, settings: Any, done: bool, waiting: Task | None
 ) -> tuple[str, int, list[str]]:
-    """Status, queue position and blockers of a task read as values; `waiting` is its model
-    when an attempt waits for the planner, the only case the planner is asked."""
+    """Status, queue position and blockers of a task read as values (its agent runs'
+    statuses, newest first, its `config`, whether it is done); `waiting` is its model when an
+    attempt waits for the planner, the only case the planner is asked."""
     status = status_of(
-        [run["status"] for run in runs],
+        statuses,
         waiting=waiting is not None,
         blocked=lambda: waiting is not None and bool(planner.dependencies(waiting).pending),
-        looping=loop_of(row["settings"]) is not None,
-        done=row["done"] is not None,
+        looping=loop_of(settings) is not None,
+        done=done,
     )
     if waiting is None:
         return status, 0, []
@@ -183,58 +184,68 @@ def tasks_to_api(tasks: QuerySet[Task]) -> list[dict[str, Any]]:
 
 def task_batches(tasks: QuerySet[Task], size: int = 100) -> Iterator[list[dict[str, Any]]]:
     """`tasks_to_api` a batch at a time (`conductor_site.renderers.json_list_response`), from
-    one query read as it streams: only a batch's rows and shapes are alive at once."""
-    batch = []
-    for rows in _by_task(listed_rows(tasks).iterator(chunk_size=2000)):
-        batch.append(_listed_task(rows))
-        if len(batch) == size:
-            yield batch
-            batch = []
+    one statement read as it streams: only a batch's rows and shapes are alive at once."""
+    database = connections[tasks.db]
+    chosen, params = tasks.order_by().values(*LISTED_TASK).query.get_compiler(tasks.db).as_sql()
+    with database.cursor() as cursor:
+        cursor.execute(_listed_sql(database.vendor, chosen), (CREATED, *params, AGENT))
+        batch = []
+        for rows in _by_task(_fetched(cursor)):
+            batch.append(_listed_task(rows))
+            if len(batch) == size:
+                yield batch
+                batch = []
     if batch:
         yield batch
 
 
-def listed_rows(tasks: QuerySet[Task]) -> QuerySet[Task, Any]:
-    """Each task joined with each of its agent runs (one row with the run's fields None for a
-    task without any), oldest task first and its runs newest first, times as UTC text; the
-    last value says whether the run's attempt waits for the planner."""
-    waits = Q(attempts__admitted_at__isnull=True, attempts__status=RunStatus.CREATED)
-    agent_runs = FilteredRelation(
-        "attempts__runs", condition=Q(attempts__runs__kind=Run.Kind.AGENT)
-    )
-    return (
-        tasks.annotate(run=agent_runs)
-        .order_by("created_at", "id", F("run__created_at").desc(), F("run__id").desc())
-        .values_list(*LISTED_TASK, *LISTED_RUN, ExpressionWrapper(waits, BooleanField()))
-    )
-
+# The lists' SQL (issue 8 §2), raw and parameterized, in this one place: at 10,000 tasks the
+# ORM's building of a page's queries and its row loop (a converter call per value) were most
+# of a page's CPU and a tenth of the whole list's. The statements are the ones the ORM sent
+# (the same joins, order and UTC text times: `conductor_site.db_functions.utc_text_sql`);
+# JSON columns come as text on both backends and are read by `json_text_value`.
 
 LISTED_TASK = (
     "id",
     "project_id",
     "task_id",
     "thread_parent",
-    json_value("depends_on"),
-    json_value("config"),
-    utc_text("done_at"),
-    utc_text("updated_at"),
+    "depends_on",
+    "config",
+    "done_at",
+    "updated_at",
+    "created_at",
 )
-LISTED_RUN = (
-    "run__id",
-    "run__kind",
-    "run__status",
-    "run__exit_code",
-    "run__agent_version",
-    "run__error_summary",
-    "attempts__agent",
-    utc_text("run__created_at"),
-    utc_text("run__started_at"),
-    utc_text("run__ended_at"),
-)
+CREATED, AGENT = RunStatus.CREATED.value, Run.Kind.AGENT.value
+
+
+@lru_cache(maxsize=64)  # the chosen tasks' SQL: a project's, a task's, an attempt's subtasks
+def _listed_sql(vendor: str, chosen: str) -> str:
+    """Each task of the `chosen` query (its `LISTED_TASK` columns) joined with each of its agent
+    runs (one row with the run's columns NULL for a task without any), oldest task first and
+    its runs newest first; the last column says whether the run's attempt waits for the
+    planner. SQLite and PostgreSQL read the chosen tasks through the project's index, as if
+    the subquery were not there."""
+    utc = partial(utc_text_sql, vendor=vendor)
+    return f"""
+        SELECT t.id, t.project_id, t.task_id, t.thread_parent, t.depends_on, t.config,
+            {utc("t.done_at")}, {utc("t.updated_at")},
+            r.id, r.kind, r.status, r.exit_code, r.agent_version, r.error_summary, a.agent,
+            {utc("r.created_at")}, {utc("r.started_at")}, {utc("r.ended_at")},
+            a.admitted_at IS NULL AND a.status = %s
+        FROM ({chosen}) t
+        LEFT JOIN runs_attempt a ON a.task_id = t.id
+        LEFT JOIN runs_run r ON r.attempt_id = a.id AND r.kind = %s
+        ORDER BY t.created_at, t.id, r.created_at DESC, r.id DESC"""
+
+
+def _fetched(cursor: Any, size: int = 2000) -> Iterator[tuple[Any, ...]]:
+    while rows := cursor.fetchmany(size):
+        yield from rows
 
 
 def _by_task(rows: Iterable[tuple[Any, ...]]) -> Iterator[list[tuple[Any, ...]]]:
-    """The rows of `listed_rows`, a list for each task."""
+    """The rows of a list's statement, a list for each task (its id first)."""
     current: list[tuple[Any, ...]] = []
     for row in rows:
         if current and row[0] != current[0][0]:
@@ -246,42 +257,28 @@ def _by_task(rows: Iterable[tuple[Any, ...]]) -> Iterator[list[tuple[Any, ...]]]
 
 
 def _listed_task(rows: list[tuple[Any, ...]]) -> dict[str, Any]:
-    """One task's API form from its `listed_rows`; the planner is asked about it, with its
-    model, only while one of its attempts waits."""
+    """One task's API form from its rows of `_listed_sql`; the planner is asked about it, with
+    its model, only while one of its attempts waits."""
     pk, project_id, task_id, thread_parent, depends_on, config, done, updated = rows[0][:8]
-    task = {"settings": config, "done": done, "updated": updated}
-    runs = [_listed_run(*row[8:18]) for row in rows if row[8] is not None]
-    waits = any(row[18] for row in rows if row[8] is not None)
-    waiting = Task.objects.get(pk=pk) if waits else None
-    status, position, blockers = row_admission(task, runs, waiting)
+    runs = [row[8:] for row in rows if row[8] is not None]
+    waiting = Task.objects.get(pk=pk) if any(run[10] for run in runs) else None
+    status, position, blockers = row_admission(
+        [run[2] for run in runs],
+        settings=json_text_value(config),
+        done=done is not None,
+        waiting=waiting,
+    )
     return {
         "project_id": project_id,
         "task_id": task_id,
         "status": status,
         "queue_position": position,
-        "last_activity": row_activity(task, runs),
-        "depends_on": depends_on,
+        "last_activity": activity_of(updated, [run[9:6:-1] for run in runs]),
+        "depends_on": json_text_value(depends_on),
         "blocked_by": blockers,
-        "thread_parent": thread_parent,
+        "thread_parent": json_text_value(thread_parent),
         "done": done is not None,
-        "runs": [run_row_to_api(run, project_id=project_id, task_id=task_id) for run in runs],
-    }
-
-
-def _listed_run(*values: Any) -> dict[str, Any]:
-    """A run of `listed_rows` as `runs.selectors.run_rows` reads it."""
-    run_id, kind, status, exit_code, version, summary, agent, created, started, ended = values
-    return {
-        "id": run_id,
-        "kind": kind,
-        "status": status,
-        "exit_code": exit_code,
-        "agent_version": version,
-        "error_summary": summary,
-        "agent": agent,
-        "created": created,
-        "started": started,
-        "ended": ended,
+        "runs": [run_row_to_api(run[:10], project_id=project_id, task_id=task_id) for run in runs],
     }
 
 
@@ -304,14 +301,81 @@ TASK_STATUS_FILTERS: dict[str, frozenset[str]] = {
 def task_page(
     project: Project, *, status: str | None, limit: int, offset: int
 ) -> tuple[list[dict[str, Any]], int]:
-    """A page of the project's tasks, newest first, and how many match in all. Without a
+    """A page of the project's tasks, newest first, and how many match in all, in one
+    statement (plus the planner's own queries for tasks that wait for admission). Without a
     status filter only the page is read; with one, every task's status is needed first."""
-    tasks = Task.objects.filter(project=project).order_by("-created_at", "-id")
-    rows = task_rows(tasks)
     if status is None:
-        return task_items(list(rows[offset : offset + limit])), tasks.count()
-    matching = [item for item in task_items(list(rows)) if _matches(item, status)]
+        return _page(project.id, (limit, offset))
+    items, _ = _page(project.id, None)
+    matching = [item for item in items if _matches(item, status)]
     return matching[offset : offset + limit], len(matching)
+
+
+def _page(project_id: str, window: tuple[int, int] | None) -> tuple[list[dict[str, Any]], int]:
+    """The task-list items of the project's tasks in `window` (limit, offset; None: all), and
+    how many tasks the project has."""
+    params = (CREATED, project_id, project_id, *(window or ()))
+    with connection.cursor() as cursor:
+        cursor.execute(_page_sql(connection.vendor, window is not None), (*params, AGENT))
+        rows = cursor.fetchall()
+    tasks = [task for task in _by_task(rows) if task[0][0] is not None]  # an empty page: none
+    waits = [task[0][0] for task in tasks if any(row[8] is not None and row[14] for row in task)]
+    waiting = {task.pk: task for task in Task.objects.filter(pk__in=waits)} if waits else {}
+    items = [
+        _task_item(_page_task(project_id, task[0]), _page_runs(task), waiting.get(task[0][0]))
+        for task in tasks
+    ]
+    return items, rows[0][-1]
+
+
+@cache
+def _page_sql(vendor: str, windowed: bool) -> str:
+    """The project's tasks, newest first (a window of them: `LIMIT %s OFFSET %s`), each joined
+    with each of its agent runs, and the project's task count as the last column. The count
+    is joined to the tasks, so an empty page is one row whose other columns are NULL."""
+    utc = partial(utc_text_sql, vendor=vendor)
+    window = "ORDER BY created_at DESC, id DESC LIMIT %s OFFSET %s" if windowed else ""
+    return f"""
+        SELECT t.id, t.task_id, t.thread_parent, t.depends_on, t.config,
+            {utc("t.done_at")}, {utc("t.created_at")}, {utc("t.updated_at")},
+            r.id, r.status, r.exit_code,
+            {utc("r.created_at")}, {utc("r.started_at")}, {utc("r.ended_at")},
+            a.admitted_at IS NULL AND a.status = %s, matching.n
+        FROM (SELECT COUNT(*) AS n FROM tasks_task WHERE project_id = %s) matching
+        LEFT JOIN (
+            SELECT id, task_id, thread_parent, depends_on, config, done_at, created_at, updated_at
+            FROM tasks_task WHERE project_id = %s {window}
+        ) t ON 1 = 1
+        LEFT JOIN runs_attempt a ON a.task_id = t.id
+        LEFT JOIN runs_run r ON r.attempt_id = a.id AND r.kind = %s
+        ORDER BY t.created_at DESC, t.id DESC"""
+
+
+def _page_task(project_id: str, row: tuple[Any, ...]) -> dict[str, Any]:
+    """A task of `_page_sql` as `task_rows` reads it."""
+    pk, task_id, thread_parent, depends_on, config, done, created, updated = row[:8]
+    return {
+        "id": pk,
+        "project_id": project_id,
+        "task_id": task_id,
+        "thread_parent": json_text_value(thread_parent),
+        "dependencies": json_text_value(depends_on),
+        "settings": json_text_value(config),
+        "done": done,
+        "created": created,
+        "updated": updated,
+    }
+
+
+def _page_runs(rows: list[tuple[Any, ...]]) -> list[dict[str, Any]]:
+    """A task's agent runs from its rows of `_page_sql` as `run_rows_of` gives them, newest
+    first."""
+    runs = [dict(zip(PAGE_RUN, row[8:14], strict=True)) for row in rows if row[8] is not None]
+    runs.sort(key=lambda row: (row["created"], row["id"]), reverse=True)
+    return runs
+
+
+PAGE_RUN = ("id", "status", "exit_code", "created", "started", "ended")
 
 
 def _matches(item: dict[str, Any], status: str) -> bool:
@@ -331,7 +395,12 @@ def _task_item(
     row: dict[str, Any], runs: list[dict[str, Any]], waiting: Task | None
 ) -> dict[str, Any]:
     latest = runs[0] if runs else None
-    status, position, blockers = row_admission(row, runs, waiting)
+    status, position, blockers = row_admission(
+        [run["status"] for run in runs],
+        settings=row["settings"],
+        done=row["done"] is not None,
+        waiting=waiting,
+    )
     return {
         "id": row["task_id"],
         "task_id": row["task_id"],
@@ -344,11 +413,21 @@ def _task_item(
         "blocked_by": blockers,
         "thread_parent": row["thread_parent"] or None,
         "run_count": len(runs),
-        "run_counts": dict(Counter(ui_status(run["status"]) for run in runs)),
+        "run_counts": _run_counts(runs),
         "done": row["done"] is not None,
         "last_run_status": ui_status(latest["status"]) if latest else None,
         "last_run_exit_code": _ended_exit_code(latest),
     }
+
+
+def _run_counts(runs: list[dict[str, Any]]) -> dict[str, int]:
+    """How many of the runs have each status, in the UI's words, in the order first seen (a
+    loop: `Counter` costs more than the rest of an item)."""
+    counts: dict[str, int] = {}
+    for run in runs:
+        status = ui_status(run["status"])
+        counts[status] = counts.get(status, 0) + 1
+    return counts
 
 
 def _ended_exit_code(run: dict[str, Any] | None) -> int | None:

@@ -8,6 +8,12 @@ from collections.abc import Callable
 
 from runs.models import RunStatus
 
+# Looked up once: reading a member off its enum class costs ~0.2 µs, and the whole task list
+# asks this rule of every task.
+RUNNING, SUCCESS = RunStatus.RUNNING, RunStatus.SUCCESS
+STARTING = (RunStatus.CREATED, RunStatus.QUEUED)
+FAILED = (RunStatus.FAILED, RunStatus.CRASHED)
+
 
 def status_of(
     statuses: list[str], *, waiting: bool, blocked: Callable[[], bool], looping: bool, done: bool
@@ -15,17 +21,17 @@ def status_of(
     """The one rule: `running`, `queued`, `blocked`, `completed`, `failed` or `idle`
     (CONTRACT.md), from the agent runs' statuses, newest first; `blocked` is asked only of a
     task that waits for the planner."""
-    if RunStatus.RUNNING in statuses:
+    if RUNNING in statuses:
         return "running"
     if waiting:
         return "blocked" if blocked() else "queued"
     if not statuses:
         return "idle"
     latest = statuses[0]
-    if latest in (RunStatus.CREATED, RunStatus.QUEUED):
+    if latest in STARTING:
         return "running"
-    if latest == RunStatus.SUCCESS and (not looping or done):
+    if latest == SUCCESS and (not looping or done):
         return "completed"
-    if latest in (RunStatus.FAILED, RunStatus.CRASHED):
+    if latest in FAILED:
         return "failed"
     return "idle"

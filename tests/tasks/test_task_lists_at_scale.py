@@ -21,6 +21,7 @@ from projects import storage
 from projects.models import Project
 from runs.models import RunStatus
 from tasks.models import Task
+from tasks.selectors import task_batches, task_page
 from tests.conftest import create_task, wait_for
 from tests.projects.builders import finished_task, make_run, make_task
 
@@ -70,6 +71,25 @@ def test_the_lists_make_a_fixed_number_of_queries(
 
     assert len(bodies[0]["tasks"]) == 65 and bodies[1]["total"] == 65
     assert bodies[2]["total"] == 13 and bodies[3]["total"] == 13
+
+
+def test_a_page_and_the_whole_list_are_one_statement_each(
+    db: None, project: Project, django_assert_num_queries: Any
+) -> None:
+    """Raw SQL: the page, its runs and the project's count in one; the whole list in one (a
+    task that waits for a slot would add the planner's)."""
+    tasks_in_every_state(project, 0, 30)
+
+    with django_assert_num_queries(1):
+        items, total = task_page(project, status=None, limit=20, offset=5)
+    with django_assert_num_queries(1):
+        _, empty = task_page(project, status=None, limit=20, offset=40)
+    with django_assert_num_queries(1):
+        listed = [
+            task for batch in task_batches(Task.objects.filter(project=project)) for task in batch
+        ]
+
+    assert (len(items), total, empty, len(listed)) == (20, 30, 30, 30)
 
 
 @contextmanager
