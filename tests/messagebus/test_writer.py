@@ -4,6 +4,7 @@ bad post fails alone."""
 from __future__ import annotations
 
 import threading
+from concurrent.futures import Future
 from typing import Any
 
 import pytest
@@ -28,8 +29,8 @@ def posts(count: int, project_id: str = "demo", task_id: str | None = "t1") -> l
 
 def queries_of_a_batch(count: int) -> int:
     with CaptureQueriesContext(connection) as queries:
-        written = _committed_batch(posts(count))
-    assert len(written) == count
+        written, refused = _committed_batch(posts(count))
+    assert len(written.posts) == count and not refused
     return len(queries)
 
 
@@ -37,7 +38,7 @@ def test_a_batch_of_many_makes_the_queries_of_a_batch_of_one() -> None:
     Project.objects.create(id="demo")
     queries_of_a_batch(1)  # the task's bus is made: later batches only find it
 
-    assert queries_of_a_batch(1) == queries_of_a_batch(100) <= 7
+    assert queries_of_a_batch(1) == queries_of_a_batch(100) <= 7  # BEGIN, 5, COMMIT
     ids = list(Message.objects.order_by("id").values_list("msg_id", flat=True))
     assert ids == sorted(ids) and len(set(ids)) == 102
     assert all(m.msg_id.endswith(f"{m.pk:012d}") for m in Message.objects.all())
@@ -46,10 +47,10 @@ def test_a_batch_of_many_makes_the_queries_of_a_batch_of_one() -> None:
 def test_a_refused_post_fails_alone() -> None:
     good, bad, other = posts(1)[0], posts(1, project_id="_audit")[0], posts(1, task_id=None)[0]
 
-    written = _committed_batch([good, bad, other])
+    written, refused = _committed_batch([good, bad, other])
 
-    assert [post for post, _ in written] == [good, other]
-    assert isinstance(bad.done.exception(), ProjectInvalid)
+    assert [post for post, _ in written.posts] == [good, other]
+    assert [(post, type(error)) for post, error in refused] == [(bad, ProjectInvalid)]
     assert Message.objects.count() == 2
 
 
@@ -60,7 +61,9 @@ def test_concurrent_posts_commit_and_ring_in_order(monkeypatch: pytest.MonkeyPat
 
     def post_in_turn(n: int) -> None:
         for post in posts(25):
-            by_thread.setdefault(n, []).append(append_writer().submit(post).result(30).msg_id)
+            append_writer().submit(post)
+            assert isinstance(post.done, Future)
+            by_thread.setdefault(n, []).append(post.done.result(30).msg_id)
 
     threads = [threading.Thread(target=post_in_turn, args=(n,)) for n in range(8)]
     for thread in threads:
