@@ -215,7 +215,7 @@ def messages_insert(rows: list[dict[str, Any]]) -> tuple[list[Message], Before]:
     prefix = format_msg_id(at, 0)[:-SEQ_DIGITS]
     sql.msg_ids_set(pks, prefix, SEQ_DIGITS)
     messages = [
-        Message(id=pk, msg_id=format_msg_id(at, pk), created_at=at, **row)
+        Message(id=pk, msg_id=f"{prefix}{pk:0{SEQ_DIGITS}d}", created_at=at, **row)
         for pk, row in zip(pks, rows, strict=True)
     ]
     return messages, before

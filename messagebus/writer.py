@@ -78,28 +78,48 @@ class AppendWriter:
     """
 
     def __init__(self) -> None:
-        self._posts: queue.SimpleQueue[Post] = queue.SimpleQueue()
+        self._posts: queue.SimpleQueue[list[Post]] = queue.SimpleQueue()
         self._written: queue.SimpleQueue[Written] = queue.SimpleQueue()
+        self._gathering: dict[asyncio.AbstractEventLoop, list[Post]] = {}
         for name, target in (("bus-writer", self._write_batches), ("bus-deliver", self._deliver)):
             threading.Thread(target=target, name=name, daemon=True).start()
 
     def submit(self, post: Post) -> None:
-        """Queue the post; its `done` gets its row (or its error)."""
-        self._posts.put(post)
+        """Queue the post; its `done` gets its row (or its error). On an event loop, the
+        posts of one turn of the loop (the requests read in one wake-up) are gathered and
+        queued together at its end: the writer wakes once for them and they share a batch,
+        where queued one by one each woke it and most batches were of one post."""
+        try:
+            loop = asyncio.get_running_loop()
+        except RuntimeError:
+            self._posts.put([post])
+            return
+        gathered = self._gathering.get(loop)
+        if gathered is None:
+            gathered = self._gathering[loop] = []
+            loop.call_soon(self._hand_over, loop)
+        gathered.append(post)
+
+    def _hand_over(self, loop: asyncio.AbstractEventLoop) -> None:
+        self._posts.put(self._gathering.pop(loop))
 
     def _write_batches(self) -> None:
         while True:
-            batch = _waiting(self._posts, BATCH_MAX)
-            try:
-                written, refused = _committed(batch)
-            except Exception as exc:
-                log.warning("a batch of %d bus appends failed", len(batch), exc_info=True)
-                connection.close()  # the next batch starts on a fresh connection
-                _settle((post, exc) for post in batch)
-                continue
-            _settle(refused)
-            self._written.put(written)
+            posts = [post for posts in _waiting(self._posts) for post in posts]
+            for start in range(0, len(posts), BATCH_MAX):
+                self._write(posts[start : start + BATCH_MAX])
             _release_when_idle(self._posts)
+
+    def _write(self, batch: list[Post]) -> None:
+        try:
+            written, refused = _committed(batch)
+        except Exception as exc:
+            log.warning("a batch of %d bus appends failed", len(batch), exc_info=True)
+            connection.close()  # the next batch starts on a fresh connection
+            _settle((post, exc) for post in batch)
+            return
+        _settle(refused)
+        self._written.put(written)
 
     def _deliver(self) -> None:
         """Never touches the database: what it sends was built by the writer."""
