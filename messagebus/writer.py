@@ -33,7 +33,7 @@ from conductor_site.audit import audit_append
 from conductor_site.db import connection_release
 from conductor_site.errors import DomainError
 from conductor_site.live.events import BusMessage
-from conductor_site.live.publish import publish
+from conductor_site.live.publish import publish_soon
 from messagebus.models import Message
 from messagebus.services import MessageInvalid, bus_events, bus_made, messages_insert
 
@@ -72,9 +72,9 @@ class AppendWriter:
     """The process's group-committing writer (`append_writer()`): two threads in a pipeline.
 
     `bus-writer` commits batches; `bus-deliver` takes what was committed (every batch
-    waiting, in commit order), publishes its doorbells, writes its audit lines with one
-    fsync, then answers the requests. So a batch commits while the one before it waits for
-    the disk or the event loop.
+    waiting, in commit order), hands its doorbells to the loop, writes its audit lines
+    with one fsync, then hands the loop its answers. So a batch commits while the one
+    before it waits for the disk or the event loop.
     """
 
     def __init__(self) -> None:
@@ -122,11 +122,13 @@ class AppendWriter:
         self._written.put(written)
 
     def _deliver(self) -> None:
-        """Never touches the database: what it sends was built by the writer."""
+        """Never touches the database (what it sends was built by the writer), and waits
+        for the loop no more: the doorbells are handed to it, the audit lines written (one
+        fsync, before any answer), then the answers handed to it, one hop each."""
         while True:
             batches = _waiting(self._written)
+            publish_soon(event for batch in batches for event in batch.events)
             written = [item for batch in batches for item in batch.posts]
-            publish(event for batch in batches for event in batch.events)
             _audit(written)
             _settle(written)
 

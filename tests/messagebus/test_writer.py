@@ -72,7 +72,7 @@ def test_a_refused_post_fails_alone() -> None:
 
 def test_concurrent_posts_commit_and_ring_in_order(monkeypatch: pytest.MonkeyPatch) -> None:
     rung: list[tuple[str, dict[str, Any]]] = []
-    monkeypatch.setattr(writer, "publish", rung.extend)
+    monkeypatch.setattr(writer, "publish_soon", rung.extend)
     by_thread: dict[int, list[str]] = {}
 
     def post_in_turn(n: int) -> None:
