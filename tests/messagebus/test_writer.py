@@ -60,6 +60,7 @@ def test_a_batch_of_many_runs_the_statements_of_a_batch_of_one() -> None:
     assert all(m.msg_id.endswith(f"{m.pk:012d}") for m in Message.objects.all())
 
 
+@pytest.mark.production  # also on PostgreSQL (`-m production`): the batch's SQL there
 def test_a_refused_post_fails_alone() -> None:
     good, bad, other = posts(1)[0], posts(1, project_id="_audit")[0], posts(1, task_id=None)[0]
 
@@ -70,6 +71,7 @@ def test_a_refused_post_fails_alone() -> None:
     assert Message.objects.count() == 2
 
 
+@pytest.mark.production
 def test_concurrent_posts_commit_and_ring_in_order(monkeypatch: pytest.MonkeyPatch) -> None:
     rung: list[tuple[str, dict[str, Any]]] = []
     monkeypatch.setattr(writer, "publish_soon", rung.extend)
