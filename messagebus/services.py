@@ -18,6 +18,7 @@ from functools import partial
 from typing import Any
 
 from django.db import connection, transaction
+from django.db.models import QuerySet
 
 from conductor_site.live.events import BusMessage, bus_group
 from conductor_site.live.publish import publish
@@ -204,7 +205,7 @@ def messages_insert(rows: list[dict[str, Any]]) -> tuple[list[Message], Before]:
     time's prefix and its own pk.
     The statements are SQL (`messagebus.sql`): the ORM building them was most of an append.
     """
-    _take_bus_lock()
+    bus_lock()
     groups = _groups_of(rows)
     previous, newest = sql.newest(list(groups.values()))
     before = dict(zip(groups, newest, strict=True))
@@ -254,8 +255,20 @@ def format_msg_id(at: datetime, pk: int) -> str:
     return f"MSG-{at:%Y%m%d-%H%M%S}-{at.microsecond * 1000:09d}-{pk:0{SEQ_DIGITS}d}"
 
 
-def _take_bus_lock() -> None:
-    """PostgreSQL: held until the transaction ends. SQLite has one writer at a time already."""
+def bus_lock() -> None:
+    """PostgreSQL: held until the transaction ends. SQLite has one writer at a time already.
+    Taken again by the same transaction, it is held already (the lock counts)."""
     if connection.vendor == "postgresql":
         with connection.cursor() as cursor:
             cursor.execute("SELECT pg_advisory_xact_lock(%s)", [BUS_LOCK_KEY])
+
+
+def bus_lock_for_delete(sender: type, instance: Any, origin: Any = None, **kwargs: Any) -> None:
+    """`pre_delete` of a project or task: a delete takes the bus lock once (for the object
+    it was called on), before its buses' messages are deleted, so appends are serialized
+    with it. Without it, on PostgreSQL, a batch that committed after the delete began left
+    a message on the task and the delete's commit failed its foreign key (a 500). Appends
+    take the lock before they look their bus up: after a delete they find it gone and make
+    it again, as a post to an unknown bus does. (A queryset's delete takes it per row.)"""
+    if origin is instance or isinstance(origin, QuerySet):
+        bus_lock()

@@ -35,7 +35,13 @@ from conductor_site.errors import DomainError
 from conductor_site.live.events import BusMessage
 from conductor_site.live.publish import publish_soon
 from messagebus.models import Message
-from messagebus.services import MessageInvalid, bus_events, bus_made, messages_insert
+from messagebus.services import (
+    MessageInvalid,
+    bus_events,
+    bus_lock,
+    bus_made,
+    messages_insert,
+)
 
 log = logging.getLogger(__name__)
 
@@ -168,6 +174,7 @@ def _committed_batch(batch: list[Post]) -> tuple[Written, list[tuple[Post, Outco
     rows: list[tuple[Post, dict[str, Any]]] = []
     refused: list[tuple[Post, Outcome]] = []
     with transaction.atomic():
+        bus_lock()  # before the lookups: a bus deleted meanwhile is found gone, not used
         buses: dict[tuple[str, str | None], Any] = {}
         for post in batch:
             try:
