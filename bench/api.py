@@ -170,17 +170,18 @@ def bus(server: Server, port: int, messages: int, writers: int) -> None:
                 client, "POST", "/api/projects/bus/tasks/t/messages", {"type": "FACT", "body": body}
             )
 
-    cpu = server.cpu()
+    cpu, client_cpu = server.cpu(), time.process_time()
     elapsed = in_threads(writers, write)
     delivered = done.wait(60)
-    cpu = server.cpu() - cpu
+    cpu, client_cpu = server.cpu() - cpu, time.process_time() - client_cpu
     latency = [received[b] - sent[b] for b in received]
     print(
         f"bus: {messages} appends from {writers} writers in {elapsed:.2f} s = "
         f"{messages / elapsed:,.0f}/s; delivered live by SSE {len(received)}/{messages}"
         f"{'' if delivered else ' (timed out)'}, in order: {in_order(order, writers)}; "
         f"post → SSE {percentiles(latency)}; server CPU {cpu / messages * 1000:.2f} ms "
-        f"an append = {messages / cpu:,.0f} appends per server core-second"
+        f"an append = {messages / cpu:,.0f} appends per server core-second; the clients' "
+        f"CPU {client_cpu / messages * 1000:.2f} ms an append"
     )
 
 

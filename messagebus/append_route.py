@@ -119,7 +119,8 @@ def _lean_request(scope: Scope, headers: dict[str, str]) -> bool:
 
 
 def lean_post(route: AuditedRoute, raw: bytes, request: RequestLine) -> Post | None:
-    """The post, when the body is one the serializers would take as it is; else None."""
+    """The post, when the body is one the serializers would take as it is; else None. Its
+    `done` is a future of the running loop: the writer answers a batch with one wake-up."""
     try:
         payload = json_loads(raw.decode())
     except ValueError:
@@ -132,6 +133,7 @@ def lean_post(route: AuditedRoute, raw: bytes, request: RequestLine) -> Post | N
         return None
     (type_, body), (project_id, task_id, meta) = fields, ids
     return Post(
+        done=asyncio.get_running_loop().create_future(),
         project_id=project_id,
         task_id=task_id,
         type=type_,
@@ -192,8 +194,10 @@ def _encodable(value: str) -> bool:
 async def _appended(post: Post) -> Message | Exception | None:
     """The committed row; None when the post is refused (the full path answers it); the
     exception when the database failed."""
+    assert isinstance(post.done, asyncio.Future)  # of this loop (`lean_post`)
+    append_writer().submit(post)
     try:
-        return await asyncio.wrap_future(append_writer().submit(post))
+        return await post.done
     except (DomainError, MessageInvalid):
         return None
     except Exception as exc:

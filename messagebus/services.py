@@ -18,11 +18,11 @@ from functools import partial
 from typing import Any
 
 from django.db import connection, transaction
-from django.db.models import CharField, Value
-from django.db.models.functions import Cast, Concat, LPad
+from django.db.models import QuerySet
 
 from conductor_site.live.events import BusMessage, bus_group
 from conductor_site.live.publish import publish
+from messagebus import sql
 from messagebus.models import Message
 from messagebus.selectors import bus_task, message_to_api
 from projects.creation import project_ensure
@@ -32,6 +32,7 @@ from tasks.models import Task
 BUS_LOCK_KEY = 0x636F6E64627573  # "condbus": the advisory lock every append takes
 SEQ_DIGITS = 12
 TYPE_MAX_LENGTH = 64
+Before = dict[str, str | None]  # a group's newest msg_id before an append (None: empty)
 
 
 class MessageInvalid(ValueError):
@@ -71,13 +72,21 @@ def message_append(
         "meta": meta_strings(meta or {}),
     }
     with transaction.atomic():
-        (message,) = messages_insert([fields])
-        transaction.on_commit(partial(publish, bus_events([message])))
+        (message,), before = messages_insert([fields])
+        transaction.on_commit(partial(publish, bus_events([message], before)))
     return message
 
 
 def bus_made(project_id: str, task_id: str | None) -> Task | None:
-    """The bus a client posts to, made when it does not exist yet (see `message_append`)."""
+    """The bus a client posts to, made when it does not exist yet (see `message_append`).
+    A bus that exists (the common case) costs one indexed read; its task then comes with
+    only its keys loaded (`Task.from_db`: any other field is read when first used)."""
+    if task_id is None:
+        if sql.project_exists(project_id):
+            return None
+    elif (pk := sql.task_pk(project_id, task_id)) is not None:
+        keys = ["id", "project_id", "task_id"]
+        return Task.from_db(connection.alias, keys, [pk, project_id, task_id])
     project = project_ensure(project_id=project_id)
     if task_id is None:
         return None
@@ -87,12 +96,16 @@ def bus_made(project_id: str, task_id: str | None) -> Task | None:
     return task
 
 
-def bus_events(messages: list[Message]) -> list[tuple[str, BusMessage]]:
+def bus_events(
+    messages: list[Message], before: Before | None = None
+) -> list[tuple[str, BusMessage]]:
     """The doorbells of appended messages, in pk order: `type` is the Channels handler
     (`bus.message`); the message's own type is in `message`, the full list item. `after` is
     the msg_id before it on that group's bus (None: the first), so a stream that sent that
-    one can send this one as it is, without reading the database (messagebus.streams)."""
-    last: dict[str, str | None] = {}
+    one can send this one as it is, without reading the database (messagebus.streams).
+    `before`: each group's newest msg_id before these messages, as `messages_insert` read
+    it under the bus lock; a group it does not name is read here."""
+    last: dict[str, str | None] = dict(before or {})
     events: list[tuple[str, BusMessage]] = []
     for message in messages:
         item = message_to_api(message)
@@ -182,29 +195,57 @@ def _checked_run(project_id: str, task: Task | None, run_id: str | None) -> str 
     return run_id
 
 
-def messages_insert(rows: list[dict[str, Any]]) -> list[Message]:
-    """Inside the append's transaction: lock, insert the rows (their pks), then name them.
+def messages_insert(rows: list[dict[str, Any]]) -> tuple[list[Message], Before]:
+    """Inside the append's transaction: lock, insert the rows (their pks), then name them;
+    with each bus's newest msg_id before them (for `bus_events`), read under the same lock.
 
-    One lock, one read of the last time, one INSERT and one UPDATE, whatever the number of
-    rows: a batch of appends (messagebus.writer) costs about what one append does. The rows
-    share one time, so the UPDATE writes each msg_id as that time's prefix and its own pk.
+    One lock, one read (the last time, each bus's newest msg_id), one INSERT and one UPDATE,
+    whatever the number of rows: a batch of appends (messagebus.writer) costs about what
+    one append does. The rows share one time, so the UPDATE writes each msg_id as that
+    time's prefix and its own pk.
+    The statements are SQL (`messagebus.sql`): the ORM building them was most of an append.
     """
-    _take_bus_lock()
-    previous = Message.objects.order_by("-id").values_list("created_at", flat=True).first()
-    messages = Message.objects.bulk_create(
-        Message(msg_id=f"pending-{uuid.uuid4().hex}", **fields) for fields in rows
-    )
+    bus_lock()
+    groups = _groups_of(rows)
+    previous, newest = sql.newest(list(groups.values()))
+    before = dict(zip(groups, newest, strict=True))
     now = datetime.now(UTC)
     at = max(now, previous) if previous else now
-    for message in messages:
-        message.created_at = at
-        message.msg_id = format_msg_id(at, message.pk)
+    pending = f"pending-{uuid.uuid4().hex}-"
+    pks = sql.rows_insert([_row_values(f"{pending}{n}", row) for n, row in enumerate(rows)], at)
     prefix = format_msg_id(at, 0)[:-SEQ_DIGITS]
-    Message.objects.filter(id__in=[message.pk for message in messages]).update(
-        created_at=at,
-        msg_id=Concat(Value(prefix), LPad(Cast("id", CharField()), SEQ_DIGITS, Value("0"))),
+    sql.msg_ids_set(pks, prefix, SEQ_DIGITS)
+    messages = [
+        Message(id=pk, msg_id=f"{prefix}{pk:0{SEQ_DIGITS}d}", created_at=at, **row)
+        for pk, row in zip(pks, rows, strict=True)
+    ]
+    return messages, before
+
+
+def _groups_of(rows: list[dict[str, Any]]) -> dict[str, tuple[str, int | None]]:
+    """The groups the rows ring, each with its bus as `sql.newest` names it."""
+    groups: dict[str, tuple[str, int | None]] = {}
+    for row in rows:
+        project_id, task = row["project_id"], row.get("task")
+        groups[bus_group(project_id)] = (project_id, None)
+        if task is not None:
+            groups[bus_group(project_id, task.task_id)] = (project_id, task.pk)
+    return groups
+
+
+def _row_values(placeholder: str, row: dict[str, Any]) -> tuple[Any, ...]:
+    """`row` (Message's fields) as the values of `sql.INSERTED`'s columns."""
+    task = row.get("task")
+    return (
+        placeholder,
+        row["project_id"],
+        task.pk if task is not None else None,
+        row.get("run_id"),
+        row.get("type", "USER"),
+        row.get("body", ""),
+        sql.json_value(row.get("parents", [])),
+        sql.json_value(row.get("meta", {})),
     )
-    return messages
 
 
 def format_msg_id(at: datetime, pk: int) -> str:
@@ -214,8 +255,20 @@ def format_msg_id(at: datetime, pk: int) -> str:
     return f"MSG-{at:%Y%m%d-%H%M%S}-{at.microsecond * 1000:09d}-{pk:0{SEQ_DIGITS}d}"
 
 
-def _take_bus_lock() -> None:
-    """PostgreSQL: held until the transaction ends. SQLite has one writer at a time already."""
+def bus_lock() -> None:
+    """PostgreSQL: held until the transaction ends. SQLite has one writer at a time already.
+    Taken again by the same transaction, it is held already (the lock counts)."""
     if connection.vendor == "postgresql":
         with connection.cursor() as cursor:
             cursor.execute("SELECT pg_advisory_xact_lock(%s)", [BUS_LOCK_KEY])
+
+
+def bus_lock_for_delete(sender: type, instance: Any, origin: Any = None, **kwargs: Any) -> None:
+    """`pre_delete` of a project or task: a delete takes the bus lock once (for the object
+    it was called on), before its buses' messages are deleted, so appends are serialized
+    with it. Without it, on PostgreSQL, a batch that committed after the delete began left
+    a message on the task and the delete's commit failed its foreign key (a 500). Appends
+    take the lock before they look their bus up: after a delete they find it gone and make
+    it again, as a post to an unknown bus does. (A queryset's delete takes it per row.)"""
+    if origin is instance or isinstance(origin, QuerySet):
+        bus_lock()

@@ -17,27 +17,37 @@ own exception, before anything of it is written; a database error fails the whol
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import queue
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from concurrent.futures import Future
+from contextlib import suppress
 from dataclasses import dataclass, field
 from typing import Any, TypeVar
 
-from django.db import connection, transaction
+from django.db import IntegrityError, connection, transaction
 
 from conductor_site.audit import audit_append
 from conductor_site.db import connection_release
 from conductor_site.errors import DomainError
-from conductor_site.live.publish import publish
+from conductor_site.live.events import BusMessage
+from conductor_site.live.publish import publish_soon
 from messagebus.models import Message
-from messagebus.services import MessageInvalid, bus_events, bus_made, messages_insert
+from messagebus.services import (
+    MessageInvalid,
+    bus_events,
+    bus_lock,
+    bus_made,
+    messages_insert,
+)
 
 log = logging.getLogger(__name__)
 
-BATCH_MAX = 500  # posts per transaction: one UPDATE names them all
+BATCH_MAX = 500  # posts per transaction: one INSERT and one UPDATE name them all
 T = TypeVar("T")
+Outcome = Message | BaseException
 
 
 @dataclass
@@ -51,53 +61,82 @@ class Post:
     meta: dict[str, str]
     # The request's audit line once its row exists (conductor_site.audit), if it has one.
     audit: Callable[[Message], dict[str, Any]] | None = None
-    done: Future[Message] = field(default_factory=Future)
+    # A thread waits on a concurrent Future; a request on an event loop gives one of its
+    # loop's futures, so that a batch wakes each loop once (`_settle`), not once per post.
+    done: Future[Message] | asyncio.Future[Message] = field(default_factory=Future)
+
+
+@dataclass
+class Written:
+    """A committed batch: its posts with their rows, and their doorbells in pk order."""
+
+    posts: list[tuple[Post, Message]]
+    events: list[tuple[str, BusMessage]]
 
 
 class AppendWriter:
     """The process's group-committing writer (`append_writer()`): two threads in a pipeline.
 
     `bus-writer` commits batches; `bus-deliver` takes what was committed (every batch
-    waiting, in commit order), publishes its doorbells, writes its audit lines with one
-    fsync, then answers the requests. So a batch commits while the one before it waits for
-    the disk or the event loop.
+    waiting, in commit order), hands its doorbells to the loop, writes its audit lines
+    with one fsync, then hands the loop its answers. So a batch commits while the one
+    before it waits for the disk or the event loop.
     """
 
     def __init__(self) -> None:
-        self._posts: queue.SimpleQueue[Post] = queue.SimpleQueue()
-        self._written: queue.SimpleQueue[list[tuple[Post, Message]]] = queue.SimpleQueue()
+        self._posts: queue.SimpleQueue[list[Post]] = queue.SimpleQueue()
+        self._written: queue.SimpleQueue[Written] = queue.SimpleQueue()
+        self._gathering: dict[asyncio.AbstractEventLoop, list[Post]] = {}
         for name, target in (("bus-writer", self._write_batches), ("bus-deliver", self._deliver)):
             threading.Thread(target=target, name=name, daemon=True).start()
 
-    def submit(self, post: Post) -> Future[Message]:
-        self._posts.put(post)
-        return post.done
+    def submit(self, post: Post) -> None:
+        """Queue the post; its `done` gets its row (or its error). On an event loop, the
+        posts of one turn of the loop (the requests read in one wake-up) are gathered and
+        queued together at its end: the writer wakes once for them and they share a batch,
+        where queued one by one each woke it and most batches were of one post."""
+        try:
+            loop = asyncio.get_running_loop()
+        except RuntimeError:
+            self._posts.put([post])
+            return
+        gathered = self._gathering.get(loop)
+        if gathered is None:
+            gathered = self._gathering[loop] = []
+            loop.call_soon(self._hand_over, loop)
+        gathered.append(post)
+
+    def _hand_over(self, loop: asyncio.AbstractEventLoop) -> None:
+        self._posts.put(self._gathering.pop(loop))
 
     def _write_batches(self) -> None:
         while True:
-            batch = _waiting(self._posts, BATCH_MAX)
-            try:
-                self._written.put(_committed_batch(batch))
-                _release_when_idle(self._posts)
-            except Exception as exc:
-                log.warning("a batch of %d bus appends failed", len(batch), exc_info=True)
-                connection.close()  # the next batch starts on a fresh connection
-                for post in batch:
-                    if not post.done.done():
-                        post.done.set_exception(exc)
+            posts = [post for posts in _waiting(self._posts) for post in posts]
+            for start in range(0, len(posts), BATCH_MAX):
+                self._write(posts[start : start + BATCH_MAX])
+            _release_when_idle(self._posts)
+
+    def _write(self, batch: list[Post]) -> None:
+        try:
+            written, refused = _committed(batch)
+        except Exception as exc:
+            log.warning("a batch of %d bus appends failed", len(batch), exc_info=True)
+            connection.close()  # the next batch starts on a fresh connection
+            _settle((post, exc) for post in batch)
+            return
+        _settle(refused)
+        self._written.put(written)
 
     def _deliver(self) -> None:
+        """Never touches the database (what it sends was built by the writer), and waits
+        for the loop no more: the doorbells are handed to it, the audit lines written (one
+        fsync, before any answer), then the answers handed to it, one hop each."""
         while True:
-            written = [item for batch in _waiting(self._written) for item in batch]
-            try:
-                publish(bus_events([message for _, message in written]))
-            except Exception:  # the rows are committed: a stream re-reads them
-                log.warning("the doorbells of %d bus appends failed", len(written), exc_info=True)
-                connection.close()
+            batches = _waiting(self._written)
+            publish_soon(event for batch in batches for event in batch.events)
+            written = [item for batch in batches for item in batch.posts]
             _audit(written)
-            for post, message in written:
-                post.done.set_result(message)
-            _release_when_idle(self._written)
+            _settle(written)
 
 
 def _release_when_idle(items: queue.SimpleQueue[Any]) -> None:
@@ -118,18 +157,33 @@ def _waiting(items: queue.SimpleQueue[T], most: int | None = None) -> list[T]:
     return batch
 
 
-def _committed_batch(batch: list[Post]) -> list[tuple[Post, Message]]:
-    """The batch's posts that were valid, with their rows, once committed."""
+def _committed(batch: list[Post]) -> tuple[Written, list[tuple[Post, Outcome]]]:
+    """`_committed_batch`, tried again once if a bus went between its lookup and the insert
+    (PostgreSQL: a delete committed meanwhile fails the insert's foreign key; the second
+    try finds the bus gone and makes it again, as a post to an unknown bus does)."""
+    try:
+        return _committed_batch(batch)
+    except IntegrityError:
+        log.info("a bus of a batch of %d appends went meanwhile: trying again", len(batch))
+        return _committed_batch(batch)
+
+
+def _committed_batch(batch: list[Post]) -> tuple[Written, list[tuple[Post, Outcome]]]:
+    """The batch's valid posts with their rows, once committed, and the refused ones with
+    their errors (the client's to fix: they fail alone, before anything is written)."""
+    rows: list[tuple[Post, dict[str, Any]]] = []
+    refused: list[tuple[Post, Outcome]] = []
     with transaction.atomic():
+        bus_lock()  # before the lookups: a bus deleted meanwhile is found gone, not used
         buses: dict[tuple[str, str | None], Any] = {}
-        rows: list[tuple[Post, dict[str, Any]]] = []
         for post in batch:
             try:
                 rows.append((post, _row(post, buses)))
             except (DomainError, MessageInvalid) as exc:
-                post.done.set_exception(exc)
-        messages = messages_insert([fields for _, fields in rows]) if rows else []
-    return [(post, message) for (post, _), message in zip(rows, messages, strict=True)]
+                refused.append((post, exc))
+        messages, before = messages_insert([fields for _, fields in rows]) if rows else ([], {})
+    posts = [(post, message) for (post, _), message in zip(rows, messages, strict=True)]
+    return Written(posts, bus_events(messages, before)), refused
 
 
 def _row(post: Post, buses: dict[tuple[str, str | None], Any]) -> dict[str, Any]:
@@ -145,6 +199,35 @@ def _row(post: Post, buses: dict[tuple[str, str | None], Any]) -> dict[str, Any]
         "parents": [],
         "meta": post.meta,
     }
+
+
+def _settle(outcomes: Iterable[tuple[Post, Outcome]]) -> None:
+    """Each post gets its row or its error. The futures of an event loop are set by one
+    callback on it for the whole batch: each `call_soon_threadsafe` wakes the loop, and
+    one per post was a share of the server's CPU per append of its own."""
+    on_loops: dict[asyncio.AbstractEventLoop, list[tuple[Any, Outcome]]] = {}
+    for post, outcome in outcomes:
+        if isinstance(post.done, asyncio.Future):
+            on_loops.setdefault(post.done.get_loop(), []).append((post.done, outcome))
+        else:
+            _resolve(post.done, outcome)
+    for loop, items in on_loops.items():
+        with suppress(RuntimeError):  # the loop is closed: nobody waits on it any more
+            loop.call_soon_threadsafe(_resolve_all, items)
+
+
+def _resolve_all(items: list[tuple[Any, Outcome]]) -> None:
+    for future, outcome in items:
+        _resolve(future, outcome)
+
+
+def _resolve(future: Future[Message] | asyncio.Future[Message], outcome: Outcome) -> None:
+    if future.done():  # cancelled: the request went away
+        return
+    if isinstance(outcome, BaseException):
+        future.set_exception(outcome)
+    else:
+        future.set_result(outcome)
 
 
 def _audit(written: list[tuple[Post, Message]]) -> None:

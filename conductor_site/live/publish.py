@@ -18,6 +18,7 @@ import threading
 import time
 from collections.abc import Iterable
 from concurrent.futures import TimeoutError as FutureTimeout
+from contextlib import suppress
 
 from channels.layers import get_channel_layer
 from redis.exceptions import ConnectionError as RedisConnectionError
@@ -117,27 +118,67 @@ def publish(items: Iterable[tuple[str, LiveEvent]]) -> None:
     """Send each `(group, event)` in order; never raises: a lost event is re-read from the DB.
     The one way an event leaves a process: build it with `conductor_site.live.events`."""
     batch = list(items)
-    if not batch or _closing.is_set() or _outage.dropping(len(batch)):
-        return
-    loop = _event_loop()
+    loop = _loop_for(batch)
     if loop is None:
         return
-    future = asyncio.run_coroutine_threadsafe(_send_all(batch), loop)
+    future = asyncio.run_coroutine_threadsafe(_sent(batch), loop)
     waited = 0.0
     while not _closing.is_set():
         try:
             future.result(timeout=0.25)
-            _outage.succeeded()
             return
         except FutureTimeout:
             waited += 0.25
-            if waited >= _TIMEOUT:
+            if waited >= _TIMEOUT:  # `_sent` gives up then too, unless the loop is stuck
                 _outage.failed(batch[0][0], None)
                 break
-        except LAYER_DOWN as exc:
-            _outage.failed(batch[0][0], exc)
-            return
-        except Exception:
-            log.warning("publish to %s failed", batch[0][0], exc_info=True)
-            return
     future.cancel()
+
+
+def publish_soon(items: Iterable[tuple[str, LiveEvent]]) -> None:
+    """`publish` for a thread with more to do than wait for the loop (the message bus's
+    writer): the events are sent on the publishing loop after those of every earlier
+    `publish_soon`, so they leave in the order of the calls, as the callers of `publish`
+    get it by waiting. A hop onto the loop and no wake-up back."""
+    batch = list(items)
+    loop = _loop_for(batch)
+    if loop is not None:
+        with suppress(RuntimeError):  # the loop closed meanwhile: dropped
+            loop.call_soon_threadsafe(_send_in_turn, batch)
+
+
+def _loop_for(batch: list[tuple[str, LiveEvent]]) -> asyncio.AbstractEventLoop | None:
+    """The loop to send the batch on; None: nothing to send, or it is dropped."""
+    if not batch or _closing.is_set() or _outage.dropping(len(batch)):
+        return None
+    return _event_loop()
+
+
+_in_turn: asyncio.Task[None] | None = None  # the last `publish_soon`'s send, on its loop
+
+
+def _send_in_turn(batch: list[tuple[str, LiveEvent]]) -> None:
+    global _in_turn
+    _in_turn = asyncio.ensure_future(_sent_after(_in_turn, batch))
+
+
+async def _sent_after(
+    previous: asyncio.Task[None] | None, batch: list[tuple[str, LiveEvent]]
+) -> None:
+    if previous is not None and previous.get_loop() is asyncio.get_running_loop():
+        await previous
+    await _sent(batch)
+
+
+async def _sent(batch: list[tuple[str, LiveEvent]]) -> None:
+    """Send the batch, or give up within `_TIMEOUT`; never raises."""
+    try:
+        async with asyncio.timeout(_TIMEOUT):
+            await _send_all(batch)
+        _outage.succeeded()
+    except TimeoutError:  # before LAYER_DOWN: it is an OSError
+        _outage.failed(batch[0][0], None)
+    except LAYER_DOWN as exc:
+        _outage.failed(batch[0][0], exc)
+    except Exception:
+        log.warning("publish to %s failed", batch[0][0], exc_info=True)

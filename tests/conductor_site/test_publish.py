@@ -7,6 +7,7 @@ import asyncio
 import logging
 import threading
 from collections.abc import Iterator
+from typing import Any
 
 import pytest
 from channels.layers import get_channel_layer
@@ -98,3 +99,32 @@ def test_after_the_cool_down_it_tries_again(
 
     assert publish._outage.dropped == 0  # each one tried
     assert len([r for r in caplog.records if r.name == "conductor_site.live.publish"]) == 1
+
+
+def test_publish_soon_returns_at_once_and_its_events_leave_in_the_order_of_the_calls(
+    server_loop: asyncio.AbstractEventLoop, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    layer = get_channel_layer()
+    channel = server_loop.run_until_complete(layer.new_channel())
+    server_loop.run_until_complete(layer.group_add("g", channel))
+    first_held = threading.Event()
+    send_all = publish._send_all
+
+    async def first_one_slow(batch: list[tuple[str, Any]]) -> None:
+        if batch[0][1]["seq"] == 0:  # the first send waits until all three calls returned
+            await asyncio.get_running_loop().run_in_executor(None, first_held.wait, 10)
+        await send_all(batch)
+
+    monkeypatch.setattr(publish, "_send_all", first_one_slow)
+    threading.Thread(target=server_loop.run_forever, daemon=True).start()
+    wait_for(server_loop.is_running, 10, "the loop to run")
+
+    for seq in range(3):
+        publish.publish_soon([("g", log_chunk_event("r1", seq))])
+    first_held.set()
+
+    received = [
+        asyncio.run_coroutine_threadsafe(layer.receive(channel), server_loop).result(10)
+        for _ in range(3)
+    ]
+    assert [event["seq"] for event in received] == [0, 1, 2]
