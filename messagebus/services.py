@@ -21,12 +21,13 @@ from django.db import connection, transaction
 from django.db.models import CharField, Value
 from django.db.models.functions import Cast, Concat, LPad
 
-from conductor_site.live.events import BusMessage, bus_group
+from conductor_site.live.events import BusMessage, TaskChange, bus_group
 from conductor_site.live.publish import publish
-from messagebus.models import Message
+from messagebus.models import QUESTION, Message, OpenQuestion
 from messagebus.selectors import bus_task, message_to_api
 from projects.creation import project_ensure
 from runs.models import Run
+from tasks.events import task_changed
 from tasks.models import Task
 
 BUS_LOCK_KEY = 0x636F6E64627573  # "condbus": the advisory lock every append takes
@@ -188,7 +189,10 @@ def messages_insert(rows: list[dict[str, Any]]) -> list[Message]:
     One lock, one read of the last time, one INSERT and one UPDATE, whatever the number of
     rows: a batch of appends (messagebus.writer) costs about what one append does. The rows
     share one time, so the UPDATE writes each msg_id as that time's prefix and its own pk.
+    A row that asks or answers a question changes its task's board card: that is recorded
+    first (`questions_changed`), then the open questions are noted (`questions_note`).
     """
+    questions_changed(rows)
     _take_bus_lock()
     previous = Message.objects.order_by("-id").values_list("created_at", flat=True).first()
     messages = Message.objects.bulk_create(
@@ -204,7 +208,42 @@ def messages_insert(rows: list[dict[str, Any]]) -> list[Message]:
         created_at=at,
         msg_id=Concat(Value(prefix), LPad(Cast("id", CharField()), SEQ_DIGITS, Value("0"))),
     )
+    questions_note(messages)
     return messages
+
+
+def questions_changed(rows: list[dict[str, Any]]) -> None:
+    """Record `task.changed` for each task the rows ask a question of (a `QUESTION` on its
+    bus) or answer one of (a row whose `parents` name an open question), so the board reads
+    its card, and its "needs input" badge, again (`tasks.board_feed`). Before the bus lock:
+    the event log's lock is taken first wherever both are (`tasks.services.task_submit`'s
+    thread links), so two appends never wait on each other's. Nothing for other rows."""
+    changed: dict[tuple[int, TaskChange], Task] = {}
+    for row in rows:
+        if row["type"] == QUESTION and row["task"] is not None:
+            changed.setdefault((row["task"].pk, "question_asked"), row["task"])
+    named = [parent for row in rows for parent in row["parents"]]
+    if named:
+        for question in open_questions_named(named):
+            changed.setdefault((question.task.pk, "question_answered"), question.task)
+    for (_, change), task in changed.items():
+        task_changed(task, change)
+
+
+def open_questions_named(msg_ids: list[str]) -> list[OpenQuestion]:
+    """The open questions among `msg_ids`, with their tasks."""
+    return list(OpenQuestion.objects.filter(message__msg_id__in=msg_ids).select_related("task"))
+
+
+def questions_note(messages: list[Message]) -> None:
+    """A QUESTION on a task's bus is open (`OpenQuestion`) until a message names it in its
+    `parents` (a reply, or the backlink of a task made to answer it, `tasks.threads`)."""
+    asked = [m for m in messages if m.type == QUESTION and m.task is not None]
+    if asked:
+        OpenQuestion.objects.bulk_create(OpenQuestion(message=m, task=m.task) for m in asked)
+    named = [parent for message in messages for parent in message.parents]
+    if named:
+        OpenQuestion.objects.filter(message__msg_id__in=named).delete()
 
 
 def format_msg_id(at: datetime, pk: int) -> str:

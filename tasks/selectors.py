@@ -21,14 +21,17 @@ from typing import Any, TypeVar
 from django.db.models import (
     BooleanField,
     Count,
+    Exists,
     ExpressionWrapper,
     F,
     FilteredRelation,
+    OuterRef,
     Q,
     QuerySet,
 )
 
 from conductor_site.db_functions import json_value, utc_text
+from messagebus.selectors import open_questions
 from projects.models import Project
 from runs.models import ACTIVE_STATUSES, TERMINAL_STATUSES, Attempt, Run, RunStatus
 from runs.selectors import (
@@ -446,7 +449,8 @@ def board_column(
 ) -> tuple[list[dict[str, Any]], int | None]:
     """A page of the column's cards in board order, and how many match the status filter (None
     without one: `column_counts` counts them). Each card is a task-list item (`task_items`: its
-    status for the badges) with the task's title and agent."""
+    status for the badges) with the task's title, agent and whether an agent's question on its
+    bus waits for an answer (`needs_input`), read with the titles: no query per card."""
     filters = filters or BoardFilter()
     tasks = filters.tasks(project).filter(column=column).order_by("position", "id")
     if filters.status:
@@ -462,11 +466,13 @@ def board_column(
         rows = list(task_rows(tasks)[offset : offset + limit])
         pairs, total = list(zip(rows, task_items(rows), strict=True)), None
     shown = Task.objects.filter(pk__in=[row["id"] for row, _ in pairs])
-    names = shown.values_list("id", "title", "agent_type")
-    cards = {pk: (title, agent) for pk, title, agent in names}
-    return [
-        {**item, "title": cards[row["id"]][0], "agent": cards[row["id"]][1]} for row, item in pairs
-    ], total
+    asking = Exists(open_questions().filter(task=OuterRef("pk")))
+    names = shown.annotate(asking=asking).values_list("id", "title", "agent_type", "asking")
+    cards = {
+        pk: {"title": title, "agent": agent, "needs_input": asking}
+        for pk, title, agent, asking in names
+    }
+    return [{**item, **cards[row["id"]]} for row, item in pairs], total
 
 
 def column_counts(project: Project, filters: BoardFilter | None = None) -> dict[str, int]:
