@@ -33,6 +33,7 @@ from django.db.models import (
 from conductor_site.db_functions import json_value, utc_text
 from messagebus.selectors import open_questions
 from projects.models import Project
+from projects.selectors import agent_run_counts
 from runs.models import ACTIVE_STATUSES, TERMINAL_STATUSES, Attempt, Run, RunStatus
 from runs.selectors import (
     files_by_run,
@@ -483,6 +484,24 @@ def column_counts(project: Project, filters: BoardFilter | None = None) -> dict[
     counts = {column: 0 for column in Task.Column.values}
     counts.update({row["column"]: row["count"] for row in rows})
     return counts
+
+
+def board_stats(project: Project) -> dict[str, Any]:
+    """The board's stats bar, the whole project's whatever the board's filters: its tasks per
+    column, its agent runs by status (`agent_run_counts`), the tasks waiting for the planner
+    (queued or blocked) and those an agent asked a question of; four queries, none per task."""
+    columns = column_counts(project)
+    waiting = Attempt.objects.filter(
+        task__project=project, admitted_at__isnull=True, status=RunStatus.CREATED
+    )
+    asking = open_questions().filter(task__project=project)
+    return {
+        "tasks": sum(columns.values()),
+        "columns": columns,
+        "runs": agent_run_counts(project),
+        "waiting": waiting.values("task_id").distinct().count(),
+        "needs_input": asking.values("task_id").distinct().count(),
+    }
 
 
 def dependency_candidates(project: Project, limit: int) -> list[tuple[str, str]]:
