@@ -215,9 +215,10 @@ def messages_insert(rows: list[dict[str, Any]]) -> list[Message]:
 def questions_changed(rows: list[dict[str, Any]]) -> None:
     """Record `task.changed` for each task the rows ask a question of (a `QUESTION` on its
     bus) or answer one of (a row whose `parents` name an open question), so the board reads
-    its card, and its "needs input" badge, again (`tasks.board_feed`). Before the bus lock:
-    the event log's lock is taken first wherever both are (`tasks.services.task_submit`'s
-    thread links), so two appends never wait on each other's. Nothing for other rows."""
+    its card, and its "needs input" badge, again (`tasks.board_feed`). Nothing for other rows.
+    Done before the bus lock is taken: where a transaction holds both, the event log's comes
+    first (a task made to answer a question, `tasks.services.task_submit`), and one order
+    everywhere keeps two appends from deadlocking on PostgreSQL's advisory locks."""
     changed: dict[tuple[int, TaskChange], Task] = {}
     for row in rows:
         if row["type"] == QUESTION and row["task"] is not None:

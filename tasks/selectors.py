@@ -486,11 +486,12 @@ def column_counts(project: Project, filters: BoardFilter | None = None) -> dict[
     return counts
 
 
-def board_stats(project: Project) -> dict[str, Any]:
+def board_stats(project: Project, columns: dict[str, int] | None = None) -> dict[str, Any]:
     """The board's stats bar, the whole project's whatever the board's filters: its tasks per
-    column, its agent runs by status (`agent_run_counts`), the tasks waiting for the planner
-    (queued or blocked) and those an agent asked a question of; four queries, none per task."""
-    columns = column_counts(project)
+    column (`columns` when the caller counted them already), its agent runs by status
+    (`agent_run_counts`), the tasks waiting for the planner (queued or blocked) and those an
+    agent asked a question of; four queries, none per task."""
+    columns = columns if columns is not None else column_counts(project)
     waiting = Attempt.objects.filter(
         task__project=project, admitted_at__isnull=True, status=RunStatus.CREATED
     )

@@ -71,7 +71,10 @@ def board(request: HttpRequest, project_id: str) -> HttpResponse:
         "section": "projects",
         "project": project,
         "columns": columns,
-        "stats": selectors.board_stats(project),
+        # Unfiltered, the columns' counts are the stats bar's too.
+        "stats": selectors.board_stats(
+            project, counts if filters == selectors.BoardFilter() else None
+        ),
         "form": TaskCreateForm(project=project),
         "cursor": cursor,
         "filters": filters,
