@@ -47,7 +47,8 @@ def seed_questions(env: dict[str, str], tasks: int, questions: int) -> None:
 import django, os
 os.environ["DJANGO_SETTINGS_MODULE"] = "conductor_site.settings"
 django.setup()
-from messagebus.models import Message, OpenQuestion
+from messagebus.models import Message
+from tasks.models import OpenQuestion
 from tasks.models import Task
 step = max({tasks} // {questions}, 1)
 asking = list(Task.objects.filter(project_id="list").order_by("id"))[::step][:{questions}]

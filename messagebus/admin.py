@@ -6,7 +6,7 @@ from __future__ import annotations
 from django.contrib import admin
 from django.http import HttpRequest
 
-from messagebus.models import Message, OpenQuestion
+from messagebus.models import Message
 
 
 @admin.register(Message)
@@ -26,19 +26,4 @@ class MessageAdmin(admin.ModelAdmin):
         return False
 
     def has_change_permission(self, request: HttpRequest, obj: Message | None = None) -> bool:
-        return False
-
-
-@admin.register(OpenQuestion)
-class OpenQuestionAdmin(admin.ModelAdmin):
-    """Kept by the appends (`messagebus.services.questions_note`): read-only here too."""
-
-    list_display = ("message", "task")
-    list_select_related = ("message", "task")
-    search_fields = ("message__msg_id", "task__task_id")
-
-    def has_add_permission(self, request: HttpRequest) -> bool:
-        return False
-
-    def has_change_permission(self, request: HttpRequest, obj: OpenQuestion | None = None) -> bool:
         return False

@@ -10,11 +10,11 @@ from __future__ import annotations
 
 from typing import Any
 
-from django.db.models import Count, Q, QuerySet, Sum
+from django.db.models import Count, Q, Sum
 from django.db.models.functions import Coalesce
 
 from conductor_site.db_functions import OctetLength
-from messagebus.models import Message, OpenQuestion
+from messagebus.models import Message
 from projects.models import Project
 from runs.selectors import rfc3339
 from tasks.models import Task
@@ -47,12 +47,6 @@ def message_to_api(m: Message) -> dict[str, Any]:
         "meta": {str(key): str(value) for key, value in (m.meta or {}).items()},
         "body": m.body,
     }
-
-
-def open_questions() -> QuerySet[OpenQuestion]:
-    """The questions asked on task buses that no message answered yet (none names them in
-    its `parents`): each one's task "needs input" (the board's badge)."""
-    return OpenQuestion.objects.all()
 
 
 def bus_task(project_id: str, task_id: str | None) -> Task | None:

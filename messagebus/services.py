@@ -23,12 +23,12 @@ from django.db.models.functions import Cast, Concat, LPad
 
 from conductor_site.live.events import BusMessage, TaskChange, bus_group
 from conductor_site.live.publish import publish
-from messagebus.models import QUESTION, Message, OpenQuestion
+from messagebus.models import QUESTION, Message
 from messagebus.selectors import bus_task, message_to_api
 from projects.creation import project_ensure
 from runs.models import Run
 from tasks.events import task_changed
-from tasks.models import Task
+from tasks.models import OpenQuestion, Task
 
 BUS_LOCK_KEY = 0x636F6E64627573  # "condbus": the advisory lock every append takes
 SEQ_DIGITS = 12

@@ -31,7 +31,6 @@ from django.db.models import (
 )
 
 from conductor_site.db_functions import json_value, utc_text
-from messagebus.selectors import open_questions
 from projects.models import Project
 from projects.selectors import agent_run_counts
 from runs.models import ACTIVE_STATUSES, TERMINAL_STATUSES, Attempt, Run, RunStatus
@@ -45,7 +44,7 @@ from runs.selectors import (
 )
 from tasks import planner
 from tasks.loop import loop_of
-from tasks.models import Task
+from tasks.models import OpenQuestion, Task
 from tasks.planner import waiting_attempt
 from tasks.status import status_of
 
@@ -467,7 +466,7 @@ def board_column(
         rows = list(task_rows(tasks)[offset : offset + limit])
         pairs, total = list(zip(rows, task_items(rows), strict=True)), None
     shown = Task.objects.filter(pk__in=[row["id"] for row, _ in pairs])
-    asking = Exists(open_questions().filter(task=OuterRef("pk")))
+    asking = Exists(OpenQuestion.objects.filter(task=OuterRef("pk")))
     names = shown.annotate(asking=asking).values_list("id", "title", "agent_type", "asking")
     cards = {
         pk: {"title": title, "agent": agent, "needs_input": asking}
@@ -495,7 +494,7 @@ def board_stats(project: Project, columns: dict[str, int] | None = None) -> dict
     waiting = Attempt.objects.filter(
         task__project=project, admitted_at__isnull=True, status=RunStatus.CREATED
     )
-    asking = open_questions().filter(task__project=project)
+    asking = OpenQuestion.objects.filter(task__project=project)
     return {
         "tasks": sum(columns.values()),
         "columns": columns,

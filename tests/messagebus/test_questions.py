@@ -13,12 +13,11 @@ from django.test.utils import CaptureQueriesContext
 from rest_framework.test import APIClient
 
 from conductor_site.live.models import Event
-from messagebus.models import Message, OpenQuestion
-from messagebus.selectors import open_questions
+from messagebus.models import Message
 from messagebus.writer import Post, _committed_batch
 from projects.models import Project
 from runs.models import Run
-from tasks.models import Task
+from tasks.models import OpenQuestion, Task
 from tasks.selectors import board_column
 from tests.messagebus.conftest import make_task
 
@@ -52,7 +51,7 @@ def test_a_question_is_open_until_a_message_names_it(demo: Project, t1: Task) ->
 
     assert card(demo)["needs_input"] is False
     assert Message.objects.get(msg_id=answer).parents == [asked]
-    assert not open_questions().exists()
+    assert not OpenQuestion.objects.exists()
     assert task_changes() == ["question_asked", "question_answered"]
     post(api, type="USER", body="again", parents=[asked])  # answered already: no event
     assert task_changes() == ["question_asked", "question_answered"]
@@ -62,7 +61,7 @@ def test_a_project_bus_question_marks_no_task(demo: Project, t1: Task) -> None:
     post(APIClient(), task_id=None)
 
     assert card(demo)["needs_input"] is False
-    assert not open_questions().exists() and task_changes() == []
+    assert not OpenQuestion.objects.exists() and task_changes() == []
 
 
 def test_the_group_committed_path_records_the_question_too(demo: Project, t1: Task) -> None:

@@ -10,10 +10,10 @@ from django.core.files.uploadedfile import SimpleUploadedFile
 from django.test import Client
 from pytest_django.fixtures import Settings
 
-from messagebus.models import Message, OpenQuestion
+from messagebus.models import Message
 from projects.models import Project
 from runs.models import Attempt, RunStatus
-from tasks.models import Tag, Task
+from tasks.models import OpenQuestion, Tag, Task
 from tasks.views import COLUMN_PAGE
 from tests.helpers import git_cli
 from tests.projects.builders import make_run, make_task
