@@ -1,15 +1,17 @@
 """The dashboard's pages at 10,000 tasks, through a real `conductor serve` (embedded mode,
 throwaway data dir, no key: no sign-in).
 
-Usage: .venv/bin/python bench/dashboard.py [--tasks T] [--requests N]
+Usage: .venv/bin/python bench/dashboard.py [--tasks T] [--questions Q] [--requests N]
 
 The tasks (each with one finished agent run) are seeded straight into the database, all in
-the board's `todo` column (the worst case: one column holds them all). For each page, one
-client reads it N times: the wall time per request (p50 / p99) and the server's own CPU per
-request (user + system, from /proc), with `GET /api/v1/health` as the floor of a bare request.
-The task, attempt and review pages are those of the middle task. Then, the server stopped,
-Now with `--active` runs queued (at most 200 are shown), read in this process through Django's
-test client: a server would take seeded queued runs for work a lost broker dropped, and run them.
+the board's `todo` column (the worst case: one column holds them all); Q of them (every
+T/Q-th) have an open question on their bus, so the board shows their "needs input" badges.
+For each page, one client reads it N times: the wall time per request (p50 / p99) and the
+server's own CPU per request (user + system, from /proc), with `GET /api/v1/health` as the
+floor of a bare request. The task, attempt and review pages are those of the middle task.
+Then, the server stopped, Now with `--active` runs queued (at most 200 are shown), read in
+this process through Django's test client: a server would take seeded queued runs for work a
+lost broker dropped, and run them.
 """
 
 from __future__ import annotations
@@ -36,6 +38,7 @@ PAGES = (
         "board filters  GET /ui/projects/list/?q=true&agent=shell&status=running",
         "/ui/projects/list/?q=true&agent=shell&status=running",
     ),
+    ("stats bar      GET /ui/projects/list/stats/", "/ui/projects/list/stats/"),
     ("task           GET /ui/projects/list/tasks/task-<n>/", "/ui/projects/list/tasks/task-{t}/"),
     ("attempt        GET /ui/attempts/<a>/", "/ui/attempts/{a}/"),
     ("attempt review GET /ui/attempts/<a>/review/", "/ui/attempts/{a}/review/"),
@@ -44,6 +47,27 @@ PAGES = (
     ("agents         GET /ui/agents/", "/ui/agents/"),
     ("floor          GET /api/v1/health", "/api/v1/health"),
 )
+
+
+def seed_questions(env: dict[str, str], tasks: int, questions: int) -> None:
+    """An open QUESTION on the bus of every (tasks // questions)-th task, rows straight in."""
+    script = f"""
+import django, os
+os.environ["DJANGO_SETTINGS_MODULE"] = "conductor_site.settings"
+django.setup()
+from messagebus.models import Message
+from tasks.models import OpenQuestion
+from tasks.models import Task
+step = max({tasks} // {questions}, 1)
+asking = list(Task.objects.filter(project_id="list").order_by("id"))[::step][:{questions}]
+asked = Message.objects.bulk_create(
+    Message(msg_id=f"MSG-bench-{{n:012d}}", project_id="list", task=task, type="QUESTION",
+            body="which one?")
+    for n, task in enumerate(asking)
+)
+OpenQuestion.objects.bulk_create(OpenQuestion(message=m, task=m.task) for m in asked)
+"""
+    subprocess.run([sys.executable, "-c", script], env=env, cwd=ROOT, check=True)
 
 
 def page(conn: http.client.HTTPConnection, path: str) -> None:
@@ -111,6 +135,7 @@ def now_with_active_runs(env: dict[str, str], active: int, requests: int) -> Non
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--tasks", type=int, default=10_000)
+    parser.add_argument("--questions", type=int, default=1_000)
     parser.add_argument("--requests", type=int, default=100)
     parser.add_argument("--active", type=int, default=1000)
     args = parser.parse_args()
@@ -119,9 +144,14 @@ def main() -> None:
     env = server_env(data_dir)
     subprocess.run([CONDUCTOR, "migrate", "--verbosity", "0"], env=env, check=True)
     seed_tasks(env, args.tasks)
+    if args.questions:
+        seed_questions(env, args.tasks, args.questions)
     server = Server(env, port, processes=1)
     try:
-        print(f"{args.tasks:,} tasks in one project, one client, {args.requests} requests a page")
+        print(
+            f"{args.tasks:,} tasks in one project ({args.questions:,} with an open question), "
+            f"one client, {args.requests} requests a page"
+        )
         measure(server, port, args.tasks, args.requests)
     finally:
         server.stop()

@@ -11,6 +11,7 @@ from conductor_site.auth import session_api_urls
 from conductor_site.live.api import EventViewSet, WsTicketApi
 from conductor_site.metrics import metrics_view
 from conductor_site.views import SignInView, SignOutView, first_run
+from projects.v1_urls import filesystem
 from tasks.urls import attempts, tags
 
 handler400 = "conductor_site.errors.json_400"
@@ -52,6 +53,8 @@ urlpatterns = [
     path("ui/api/v1/", include(session_api_urls(attempts.urls))),
     # The tags, for the task form's `@tag` completion (`static/ui/task_form.js`).
     path("ui/api/v1/", include(session_api_urls(tags.urls))),
+    # Folders and repositories, for the project form's folder picker.
+    path("ui/api/v1/", include(session_api_urls(filesystem.urls))),
     path("ui/", include("projects.page_urls")),
     path("ui/", include("tasks.page_urls")),
     path("ui/", include("runs.page_urls")),

@@ -2,6 +2,8 @@ from __future__ import annotations
 
 from django.db import models
 
+QUESTION = "QUESTION"  # an agent asking: its task needs input until a message answers it
+
 
 class Message(models.Model):
     """One entry on a project's or a task's bus; `id` gives the append order."""

@@ -20,14 +20,15 @@ from typing import Any
 from django.db import connection, transaction
 from django.db.models import QuerySet
 
-from conductor_site.live.events import BusMessage, bus_group
+from conductor_site.live.events import BusMessage, TaskChange, bus_group
 from conductor_site.live.publish import publish
 from messagebus import sql
-from messagebus.models import Message
+from messagebus.models import QUESTION, Message
 from messagebus.selectors import bus_task, message_to_api
 from projects.creation import project_ensure
 from runs.models import Run
-from tasks.models import Task
+from tasks.events import task_changed
+from tasks.models import OpenQuestion, Task
 
 BUS_LOCK_KEY = 0x636F6E64627573  # "condbus": the advisory lock every append takes
 SEQ_DIGITS = 12
@@ -204,7 +205,10 @@ def messages_insert(rows: list[dict[str, Any]]) -> tuple[list[Message], Before]:
     one append does. The rows share one time, so the UPDATE writes each msg_id as that
     time's prefix and its own pk.
     The statements are SQL (`messagebus.sql`): the ORM building them was most of an append.
+    A row that asks or answers a question changes its task's board card: that is recorded
+    first (`questions_changed`), then the open questions are noted (`questions_note`).
     """
+    questions_changed(rows)
     bus_lock()
     groups = _groups_of(rows)
     previous, newest = sql.newest(list(groups.values()))
@@ -219,6 +223,7 @@ def messages_insert(rows: list[dict[str, Any]]) -> tuple[list[Message], Before]:
         Message(id=pk, msg_id=f"{prefix}{pk:0{SEQ_DIGITS}d}", created_at=at, **row)
         for pk, row in zip(pks, rows, strict=True)
     ]
+    questions_note(messages)
     return messages, before
 
 
@@ -246,6 +251,41 @@ def _row_values(placeholder: str, row: dict[str, Any]) -> tuple[Any, ...]:
         sql.json_value(row.get("parents", [])),
         sql.json_value(row.get("meta", {})),
     )
+
+
+def questions_changed(rows: list[dict[str, Any]]) -> None:
+    """Record `task.changed` for each task the rows ask a question of (a `QUESTION` on its
+    bus) or answer one of (a row whose `parents` name an open question), so the board reads
+    its card, and its "needs input" badge, again (`tasks.board_feed`). Nothing for other rows.
+    Done before the bus lock is taken: where a transaction holds both, the event log's comes
+    first (a task made to answer a question, `tasks.services.task_submit`), and one order
+    everywhere keeps two appends from deadlocking on PostgreSQL's advisory locks."""
+    changed: dict[tuple[int, TaskChange], Task] = {}
+    for row in rows:
+        if row.get("type") == QUESTION and row.get("task") is not None:
+            changed.setdefault((row["task"].pk, "question_asked"), row["task"])
+    named = [parent for row in rows for parent in row.get("parents", [])]
+    if named:
+        for question in open_questions_named(named):
+            changed.setdefault((question.task.pk, "question_answered"), question.task)
+    for (_, change), task in changed.items():
+        task_changed(task, change)
+
+
+def open_questions_named(msg_ids: list[str]) -> list[OpenQuestion]:
+    """The open questions among `msg_ids`, with their tasks."""
+    return list(OpenQuestion.objects.filter(message__msg_id__in=msg_ids).select_related("task"))
+
+
+def questions_note(messages: list[Message]) -> None:
+    """A QUESTION on a task's bus is open (`OpenQuestion`) until a message names it in its
+    `parents` (a reply, or the backlink of a task made to answer it, `tasks.threads`)."""
+    asked = [m for m in messages if m.type == QUESTION and m.task is not None]
+    if asked:
+        OpenQuestion.objects.bulk_create(OpenQuestion(message=m, task=m.task) for m in asked)
+    named = [parent for message in messages for parent in message.parents]
+    if named:
+        OpenQuestion.objects.filter(message__msg_id__in=named).delete()
 
 
 def format_msg_id(at: datetime, pk: int) -> str:

@@ -11,7 +11,7 @@ from typing import Any
 from django import forms
 from django.core.exceptions import ValidationError
 
-from projects.creation import ProjectInvalid, project_check
+from projects.creation import REPO_URL_MAX, ProjectInvalid, project_check
 from projects.models import Project
 
 
@@ -86,8 +86,16 @@ class ProjectCreateForm(forms.Form):
     project_root = forms.CharField(
         label="Repository folder",
         max_length=4096,
-        help_text="Absolute path of the git repository.",
+        required=False,
+        help_text="Absolute path of the git repository: type it, or pick it below.",
         widget=forms.TextInput(attrs={"list": "home-dirs"}),
+    )
+    repo_url = forms.CharField(
+        label="Or clone from a URL",
+        max_length=REPO_URL_MAX,
+        required=False,
+        help_text="file:///, https:// or ssh://, cloned into Conductor's data folder "
+        "(leave the folder empty).",
     )
     name = forms.CharField(max_length=200, required=False)
     default_branch = forms.CharField(

@@ -152,11 +152,16 @@ def _per_project(rows: QuerySet[Any], project: str, aggregate: Count | Sum) -> C
     return Coalesce(Subquery(grouped), 0)
 
 
+def agent_run_counts(project: Project) -> dict[str, int]:
+    """The project's agent runs by status (`total`, `running`, `completed`, `failed`,
+    `crashed`), in one query."""
+    runs = Run.objects.filter(attempt__task__project=project, kind=Run.Kind.AGENT)
+    return runs.aggregate(**_agent_run_counts())
+
+
 def project_stats(project: Project) -> dict[str, Any]:
     """Agent runs by status and bus totals."""
-    runs = Run.objects.filter(attempt__task__project=project, kind=Run.Kind.AGENT).aggregate(
-        **_agent_run_counts()
-    )
+    runs = agent_run_counts(project)
     buses, bus_bytes = bus_totals(project.id)
     return {
         "project_id": project.id,

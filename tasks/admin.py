@@ -6,7 +6,7 @@ from django.contrib import admin
 from django.http import HttpRequest
 
 from runs.models import Attempt
-from tasks.models import Gate, Tag, Task
+from tasks.models import Gate, OpenQuestion, Tag, Task
 
 
 class AttemptInline(admin.TabularInline):
@@ -72,3 +72,18 @@ class TagAdmin(admin.ModelAdmin):
 
     list_display = ("name", "updated_at")
     search_fields = ("name",)
+
+
+@admin.register(OpenQuestion)
+class OpenQuestionAdmin(admin.ModelAdmin):
+    """Kept by the bus's appends (`messagebus.services.questions_note`): read-only here."""
+
+    list_display = ("message", "task")
+    list_select_related = ("message", "task")
+    search_fields = ("message__msg_id", "task__task_id")
+
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        return False
+
+    def has_change_permission(self, request: HttpRequest, obj: OpenQuestion | None = None) -> bool:
+        return False

@@ -171,3 +171,21 @@ class Draft(models.Model):
 
     def __str__(self) -> str:
         return f"draft of {self.attempt_id} (v{self.version})"
+
+
+class OpenQuestion(models.Model):
+    """A `QUESTION` on the task's bus that no message has answered yet (none names it in its
+    `parents`): the task "needs input", the board's badge. A row of its own, made and removed
+    by `messagebus.services` as questions and answers are appended, so that the appends of
+    every other message write nothing more and the board reads a page's badges in one join."""
+
+    message = models.OneToOneField(
+        "messagebus.Message",
+        primary_key=True,
+        on_delete=models.CASCADE,
+        related_name="open_question",
+    )
+    task = models.ForeignKey(Task, on_delete=models.CASCADE, related_name="open_questions")
+
+    def __str__(self) -> str:
+        return f"{self.task_id}: {self.message_id}"

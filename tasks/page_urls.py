@@ -12,6 +12,7 @@ urlpatterns = [
         views.board_column,
         name="board-column",
     ),
+    path("projects/<str:project_id>/stats/", views.board_stats, name="board-stats"),
     path("projects/<str:project_id>/tasks/new/", views.task_new, name="task-new"),
     path("projects/<str:project_id>/tasks/<str:task_id>/", views.task_detail, name="task"),
     path(

@@ -22,10 +22,20 @@ from functools import cache, lru_cache, partial
 from typing import Any, TypeVar
 
 from django.db import connection, connections
-from django.db.models import BooleanField, Count, ExpressionWrapper, F, Q, QuerySet
+from django.db.models import (
+    BooleanField,
+    Count,
+    Exists,
+    ExpressionWrapper,
+    F,
+    OuterRef,
+    Q,
+    QuerySet,
+)
 
 from conductor_site.db_functions import json_text_value, json_value, utc_text, utc_text_sql
 from projects.models import Project
+from projects.selectors import agent_run_counts
 from runs.models import ACTIVE_STATUSES, TERMINAL_STATUSES, Attempt, Run, RunStatus
 from runs.selectors import (
     files_by_run,
@@ -37,7 +47,7 @@ from runs.selectors import (
 )
 from tasks import planner
 from tasks.loop import loop_of
-from tasks.models import Task
+from tasks.models import OpenQuestion, Task
 from tasks.planner import waiting_attempt
 from tasks.status import status_of
 
@@ -525,7 +535,8 @@ def board_column(
 ) -> tuple[list[dict[str, Any]], int | None]:
     """A page of the column's cards in board order, and how many match the status filter (None
     without one: `column_counts` counts them). Each card is a task-list item (`task_items`: its
-    status for the badges) with the task's title and agent."""
+    status for the badges) with the task's title, agent and whether an agent's question on its
+    bus waits for an answer (`needs_input`), read with the titles: no query per card."""
     filters = filters or BoardFilter()
     tasks = filters.tasks(project).filter(column=column).order_by("position", "id")
     if filters.status:
@@ -541,11 +552,13 @@ def board_column(
         rows = list(task_rows(tasks)[offset : offset + limit])
         pairs, total = list(zip(rows, task_items(rows), strict=True)), None
     shown = Task.objects.filter(pk__in=[row["id"] for row, _ in pairs])
-    names = shown.values_list("id", "title", "agent_type")
-    cards = {pk: (title, agent) for pk, title, agent in names}
-    return [
-        {**item, "title": cards[row["id"]][0], "agent": cards[row["id"]][1]} for row, item in pairs
-    ], total
+    asking = Exists(OpenQuestion.objects.filter(task=OuterRef("pk")))
+    names = shown.annotate(asking=asking).values_list("id", "title", "agent_type", "asking")
+    cards = {
+        pk: {"title": title, "agent": agent, "needs_input": asking}
+        for pk, title, agent, asking in names
+    }
+    return [{**item, **cards[row["id"]]} for row, item in pairs], total
 
 
 def column_counts(project: Project, filters: BoardFilter | None = None) -> dict[str, int]:
@@ -556,6 +569,25 @@ def column_counts(project: Project, filters: BoardFilter | None = None) -> dict[
     counts = {column: 0 for column in Task.Column.values}
     counts.update({row["column"]: row["count"] for row in rows})
     return counts
+
+
+def board_stats(project: Project, columns: dict[str, int] | None = None) -> dict[str, Any]:
+    """The board's stats bar, the whole project's whatever the board's filters: its tasks per
+    column (`columns` when the caller counted them already), its agent runs by status
+    (`agent_run_counts`), the tasks waiting for the planner (queued or blocked) and those an
+    agent asked a question of; four queries, none per task."""
+    columns = columns if columns is not None else column_counts(project)
+    waiting = Attempt.objects.filter(
+        task__project=project, admitted_at__isnull=True, status=RunStatus.CREATED
+    )
+    asking = OpenQuestion.objects.filter(task__project=project)
+    return {
+        "tasks": sum(columns.values()),
+        "columns": columns,
+        "runs": agent_run_counts(project),
+        "waiting": waiting.values("task_id").distinct().count(),
+        "needs_input": asking.values("task_id").distinct().count(),
+    }
 
 
 def dependency_candidates(project: Project, limit: int) -> list[tuple[str, str]]:

@@ -5,7 +5,8 @@ Each column shows a page of cards and fetches the next one when asked (htmx), so
 with 10,000 tasks renders as fast as one with fifty; its search and filters (`q`, `agent`,
 `status`) are the page's query, applied by `selectors.BoardFilter` to every column and count.
 The page follows the board stream (`static/ui/board_live.js`) from the event id it was read at
-and reads a changed column again through `board_column`. A move posts to `task_move_view`, which
+and reads a changed column again through `board_column`, and its stats bar through
+`board_stats`. A move posts to `task_move_view`, which
 calls `tasks.services.task_move`, as `POST /api/v1/tasks/<t>/move` does. The attempt page's
 follow-up and draft are the attempts API itself, mounted for the session under /ui/api/v1/
 (`conductor_site.auth.session_api_urls`).
@@ -29,7 +30,6 @@ from conductor_site.ids import is_identifier
 from conductor_site.live.history import newest_id
 from conductor_site.params import QUERY_INT_MAX
 from projects.models import Project
-from projects.selectors import project_stats
 from runs.agents import UnknownAgent
 from runs.models import Run
 from tasks import selectors, services
@@ -71,7 +71,10 @@ def board(request: HttpRequest, project_id: str) -> HttpResponse:
         "section": "projects",
         "project": project,
         "columns": columns,
-        "stats": project_stats(project),
+        # Unfiltered, the columns' counts are the stats bar's too.
+        "stats": selectors.board_stats(
+            project, counts if filters == selectors.BoardFilter() else None
+        ),
         "form": TaskCreateForm(project=project),
         "cursor": cursor,
         "filters": filters,
@@ -105,6 +108,15 @@ def board_column(request: HttpRequest, project_id: str, column: str) -> HttpResp
     response = render(request, "tasks/cards.html", context)
     response["X-Column-Count"] = str(page["count"])
     return response
+
+
+@require_safe
+def board_stats(request: HttpRequest, project_id: str) -> HttpResponse:
+    """The board's stats bar alone (`tasks/stats.html`), read again by the live board when
+    a task, attempt or run of the project changes."""
+    project = get_object_or_404(Project, id=project_id)
+    context = {"project": project, "stats": selectors.board_stats(project)}
+    return render(request, "tasks/stats.html", context)
 
 
 def _column_page(

@@ -25,7 +25,11 @@ ALL_RUNS_GROUP = "runs"
 EVENTS_GROUP = "events"
 
 RunChange = Literal["created", "started", "updated", "dropped"]
-TaskChange = Literal["created", "updated", "moved", "deleted"]
+# `question_asked` / `question_answered`: a QUESTION on its bus, or its answer
+# (`messagebus.services.questions_changed`): whether its card "needs input" may have changed.
+TaskChange = Literal[
+    "created", "updated", "moved", "deleted", "question_asked", "question_answered"
+]
 # `worktree_archived`: its worktree was removed, its branch kept (`runs.workspace`);
 # `worktree_restored`: made again from its branch for a follow-up.
 AttemptChange = Literal[
@@ -85,7 +89,8 @@ class BusMessage(TypedDict):
 
 
 class TaskChanged(Recorded):
-    """A task was created, edited, moved to another board column, or deleted."""
+    """A task was created, edited, moved to another board column, or deleted; or an agent
+    asked a question on its bus, or one was answered."""
 
     type: Literal["task.changed"]
     change: TaskChange

@@ -4,14 +4,18 @@
 // made, moved, edited or deleted elsewhere, and its badges, show without a reload. After a
 // dropped connection it reconnects with the last cursor it saw; a cursor older than the
 // pruned event log (close 4410) reloads the page. Queue frames renumber the queued badges.
+// The stats bar (#board-stats) is read again with the columns after any change.
 (function () {
   "use strict";
   const board = document.getElementById("board");
   if (!board) return;
+  const stats = document.getElementById("board-stats");
   const FINAL = new Set([4401, 4403, 4404]);
   let cursor = board.dataset.cursor;
   let delay = 500;
   let dirty = new Set();
+  let statsDirty = false;
+  let shownStats = null;
   let timer = null;
   let dragging = false;
 
@@ -68,6 +72,18 @@
       });
   }
 
+  function refreshStats() {
+    fetch(stats.dataset.url, { credentials: "same-origin" })
+      .then(function (response) {
+        return response.ok ? response.text() : null;
+      })
+      .then(function (html) {
+        if (html === null || html === shownStats) return;
+        shownStats = html;
+        stats.innerHTML = html;
+      });
+  }
+
   function flush() {
     timer = null;
     if (dragging) {
@@ -77,6 +93,8 @@
     const columns = dirty;
     dirty = new Set();
     columns.forEach(refresh);
+    if (statsDirty && stats) refreshStats();
+    statsDirty = false;
   }
 
   function mark(columns) {
@@ -103,6 +121,10 @@
 
   function apply(frame) {
     const payload = frame.payload || {};
+    if (frame.type !== "ready") {
+      statsDirty = true;
+      mark([]);
+    }
     if (frame.type === "queue") {
       queued(frame.positions);
     } else if (frame.type === "task.changed") {

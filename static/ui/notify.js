@@ -3,7 +3,8 @@
 // /ws/events/?type=run.changed (from the newest event on; after a dropped connection, from
 // the last one seen), and when an agent asks a question (a QUESTION message on the bus of the
 // page's project, <meta name="conductor-project">, from the newest message on). The tab's
-// title counts the toasts not yet dismissed: "(2) Board · Conductor".
+// title counts the toasts not yet dismissed: "(2) Board · Conductor". A question's toast goes
+// by itself once a message answers it (names it in its `parents`), from any tab or agent.
 (function () {
   "use strict";
   const title = document.title;
@@ -22,9 +23,10 @@
     document.title = count ? "(" + count + ") " + title : title;
   }
 
-  function notify(kind, text, href) {
+  function notify(kind, text, href, key) {
     const toast = document.createElement("div");
     toast.className = "toast " + kind;
+    if (key) toast.dataset.key = key;
     const link = document.createElement("a");
     link.href = href;
     link.textContent = text;
@@ -92,6 +94,17 @@
     notify(kind, text, "/ui/attempts/" + encodeURIComponent(run.attempt_id) + "/?run=" + encodeURIComponent(run.run_id));
   }
 
+  function answered(parents) {
+    let gone = false;
+    box.querySelectorAll(".toast.question").forEach(function (toast) {
+      if (parents.indexOf(toast.dataset.key) >= 0) {
+        toast.remove();
+        gone = true;
+      }
+    });
+    if (gone) recount();
+  }
+
   function questions(project) {
     const base = "/ui/projects/" + encodeURIComponent(project);
     fetch(base + "/messages/newest/", { credentials: "same-origin" })
@@ -102,9 +115,11 @@
         if (!newest) return;
         follow("/ws/projects/" + encodeURIComponent(project) + "/messages/", newest.msg_id, function (frame) {
           const message = frame.message;
-          if (frame.type !== "message" || !message || message.type !== "QUESTION") return;
+          if (frame.type !== "message" || !message) return;
+          answered(message.parents || []);
+          if (message.type !== "QUESTION") return;
           const where = message.task_id ? base + "/tasks/" + encodeURIComponent(message.task_id) + "/" : base + "/";
-          notify("question", "Question from an agent: " + message.body, where);
+          notify("question", "Question from an agent: " + message.body, where, message.msg_id);
         });
       });
   }

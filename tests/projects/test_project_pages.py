@@ -96,6 +96,43 @@ def test_the_creation_services_refusals_are_shown_in_the_form(
     assert list(Project.objects.values_list("id", flat=True)) == ["demo"]
 
 
+def test_the_form_clones_a_repo_url_or_asks_for_one_of_the_two(
+    db: None, client: Client, git_repo: Path
+) -> None:
+    neither = client.post("/ui/projects/new/", {"project_id": "none"})
+    both = client.post(
+        "/ui/projects/new/",
+        {"project_id": "two", "project_root": str(git_repo), "repo_url": f"file://{git_repo}"},
+    )
+    cloned = client.post(
+        "/ui/projects/new/", {"project_id": "copy", "repo_url": f"file://{git_repo}"}
+    )
+
+    assert "This field is required." in neither.content.decode()
+    assert "give repo_url or project_root, not both" in both.content.decode()
+    assert cloned.status_code == 302, cloned.content.decode()
+    project = Project.objects.get(id="copy")
+    assert project.repo_url == f"file://{git_repo}"
+    assert (Path(project.project_root) / "README.md").read_text() == "# demo\n"
+
+
+def test_the_folder_picker_reads_the_filesystem_api_with_the_session(
+    db: None, client: Client, settings: Any, git_repo: Path
+) -> None:
+    """Mounted under /ui/api/v1/ (`conductor_site.auth.session_api_urls`), with its answers
+    and its refusals in the error shape."""
+    settings.CONDUCTOR = {**settings.CONDUCTOR, "BROWSE_ROOTS": [str(git_repo.parent)]}
+    page = client.get("/ui/projects/new/").content.decode()
+    found = client.get("/ui/api/v1/filesystem/repositories", {"path": str(git_repo.parent)})
+    refused = client.get("/ui/api/v1/filesystem/browse", {"path": "/etc"})
+
+    assert 'id="folder-picker"' in page and 'data-target="id_project_root"' in page
+    assert [repo["path"] for repo in found.json()["repositories"]] == [str(git_repo.resolve())]
+    assert refused.status_code == 400
+    assert refused.json()["code"] == "BAD_REQUEST"
+    assert "outside the folders Conductor may browse" in refused.json()["error"]
+
+
 def test_the_form_suggests_the_folders_of_existing_projects(
     client: Client, project: Project
 ) -> None:

@@ -13,10 +13,11 @@ from django.test import Client
 from django.test.utils import CaptureQueriesContext
 from pytest_django.fixtures import Settings
 
+from messagebus.models import Message
 from projects.models import Project
-from runs.models import RunStatus
+from runs.models import Attempt, RunStatus
 from tasks.forms import DEPENDENCY_CHOICES
-from tasks.models import Tag, Task
+from tasks.models import OpenQuestion, Tag, Task
 from tasks.selectors import dependency_candidates
 from tasks.views import COLUMN_PAGE
 from tests.helpers import git_cli
@@ -243,3 +244,30 @@ def test_the_forms_depends_on_list_is_read_from_an_index_not_a_sort_of_every_tas
         plan = str(cursor.fetchall())
 
     assert "USING INDEX task_project_updated" in plan, plan
+
+
+def test_the_stats_bar_counts_the_whole_project(client: Client, project: Project) -> None:
+    make_run(make_task(project, "busy"), RunStatus.RUNNING)
+    make_run(make_task(project, "broken", column="inreview"), RunStatus.FAILED)
+    waiting = make_task(project, "waiting")
+    Attempt.objects.create(task=waiting, agent="shell")  # not admitted yet: queued or blocked
+    asked = Message.objects.create(msg_id="q1", project=project, task=waiting, type="QUESTION")
+    OpenQuestion.objects.create(message=asked, task=waiting)
+
+    bar = client.get("/ui/projects/demo/stats/?q=nothing-matches").content.decode()
+    numbers = dict(re.findall(r'data-stat="([a-z-]+)"[^>]*><strong>(\d+)</strong>', bar))
+
+    assert numbers == {
+        "tasks": "3",
+        "running": "1",
+        "waiting": "1",
+        "needs-input": "1",
+        "inreview": "1",
+        "done": "0",
+        "completed": "0",
+        "failed": "1",
+        "crashed": "0",
+        "runs": "2",
+    }
+    assert "1</strong> needs input" in bar
+    assert client.get("/ui/projects/nope/stats/").status_code == 404
