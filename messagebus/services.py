@@ -18,10 +18,10 @@ from functools import partial
 from typing import Any
 
 from django.db import connection, transaction
-from django.db.models import QuerySet
 
 from conductor_site.live.events import BusMessage, TaskChange, bus_group
 from conductor_site.live.publish import publish
+from conductor_site.locks import BUS, xact_lock
 from messagebus import sql
 from messagebus.models import QUESTION, Message
 from messagebus.selectors import bus_task, message_to_api
@@ -30,7 +30,6 @@ from runs.models import Run
 from tasks.events import task_changed
 from tasks.models import OpenQuestion, Task
 
-BUS_LOCK_KEY = 0x636F6E64627573  # "condbus": the advisory lock every append takes
 SEQ_DIGITS = 12
 TYPE_MAX_LENGTH = 64
 Before = dict[str, str | None]  # a group's newest msg_id before an append (None: empty)
@@ -296,19 +295,6 @@ def format_msg_id(at: datetime, pk: int) -> str:
 
 
 def bus_lock() -> None:
-    """PostgreSQL: held until the transaction ends. SQLite has one writer at a time already.
-    Taken again by the same transaction, it is held already (the lock counts)."""
-    if connection.vendor == "postgresql":
-        with connection.cursor() as cursor:
-            cursor.execute("SELECT pg_advisory_xact_lock(%s)", [BUS_LOCK_KEY])
-
-
-def bus_lock_for_delete(sender: type, instance: Any, origin: Any = None, **kwargs: Any) -> None:
-    """`pre_delete` of a project or task: a delete takes the bus lock once (for the object
-    it was called on), before its buses' messages are deleted, so appends are serialized
-    with it. Without it, on PostgreSQL, a batch that committed after the delete began left
-    a message on the task and the delete's commit failed its foreign key (a 500). Appends
-    take the lock before they look their bus up: after a delete they find it gone and make
-    it again, as a post to an unknown bus does. (A queryset's delete takes it per row.)"""
-    if origin is instance or isinstance(origin, QuerySet):
-        bus_lock()
+    """The bus's lock (`conductor_site.locks`): appends one at a time, and none during a
+    delete of a project or task."""
+    xact_lock(BUS)

@@ -12,6 +12,7 @@ import time
 from django.db import transaction
 from django.db.models import Q
 
+from conductor_site.locks import delete_lock
 from projects import selectors, storage
 from projects.models import Project
 from runs.models import ACTIVE_STATUSES
@@ -32,6 +33,7 @@ def project_delete(project: Project, *, force: bool) -> tuple[int, int]:
     folder = storage.project_dir(project.id)
     with transaction.atomic():
         enqueue_worktree_retire(selectors.attempts_with_worktrees(project.tasks.all()))
+        delete_lock()  # before the delete collects the project's messages
         project.delete()
         storage.folder_remove(folder)
     return deleted_tasks, freed

@@ -15,6 +15,7 @@ from django.db import IntegrityError, transaction
 from django.utils import timezone
 
 from conductor_site.errors import DomainError
+from conductor_site.locks import delete_lock
 from projects import storage
 from projects.creation import project_ensure
 from projects.models import Project
@@ -498,6 +499,7 @@ def task_delete(task: Task) -> None:
         enqueue_worktree_retire(attempts_with_worktrees(Task.objects.filter(pk=task.pk)))
         task_changed(task, "deleted")
         images = image_paths(task)
+        delete_lock()  # before the delete collects the task's messages
         task.delete()
         storage.folder_remove(folder)
         for path in images:

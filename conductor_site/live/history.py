@@ -22,7 +22,7 @@ from datetime import timedelta
 from typing import Any
 
 from django.conf import settings
-from django.db import connection, transaction
+from django.db import transaction
 from django.db.models import Count, Max, QuerySet
 from django.utils import timezone
 
@@ -35,8 +35,8 @@ from conductor_site.live.events import (
 )
 from conductor_site.live.models import Event, EventPruning
 from conductor_site.live.publish import publish
+from conductor_site.locks import EVENTS, xact_lock
 
-EVENTS_LOCK_KEY = 0x636F6E646576  # "condev": the advisory lock every event write takes
 PRUNE_EVERY_SECONDS = 3_600.0
 LoggedEvent = TaskChanged | AttemptChanged | RunChanged
 
@@ -49,7 +49,7 @@ def record(event: LoggedEvent, groups: list[str]) -> Event:
     """Keep the event in the log, then (once committed) send it to `groups` and `events`
     with its log id as `event_id`."""
     with transaction.atomic():
-        _take_lock()
+        xact_lock(EVENTS)
         row = Event.objects.create(
             project_id=event["project_id"],
             task_id=event["task_id"],
@@ -62,12 +62,6 @@ def record(event: LoggedEvent, groups: list[str]) -> Event:
     items = [(group, event) for group in [*groups, EVENTS_GROUP]]
     transaction.on_commit(lambda: publish(items))
     return row
-
-
-def _take_lock() -> None:
-    if connection.vendor == "postgresql":
-        with connection.cursor() as cursor:
-            cursor.execute("SELECT pg_advisory_xact_lock(%s)", [EVENTS_LOCK_KEY])
 
 
 @dataclass(frozen=True)
