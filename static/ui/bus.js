@@ -44,7 +44,7 @@
     head.append(text("span", "badge message-type", message.type));
     if (message.task_id && !bus.dataset.task) head.append(text("span", "mono", message.task_id));
     if (message.run_id) head.append(text("span", "mono muted", message.run_id));
-    const time = text("time", "muted", message.timestamp.replace("T", " ").replace("Z", ""));
+    const time = text("time", "muted", message.timestamp.replace("T", " ").replace(/(\.\d+)?Z$/, ""));
     time.dateTime = message.timestamp;
     head.append(text("span", "spacer", ""), time);
     const reply = text("button", "link", "Reply");
