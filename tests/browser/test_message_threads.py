@@ -82,6 +82,7 @@ def test_a_question_is_answered_from_its_box_and_loses_its_highlight(
     asked = created(server, "/api/v1/messages", body)
     question = message(page, "Which DB?")
     expect(question).to_have_class("message question-open")
+    page.locator("#bus .bus-post").scroll_into_view_if_needed()
     screenshot(page, "task-messages-question")
 
     question.locator(".bus-reply textarea").fill("PostgreSQL")
