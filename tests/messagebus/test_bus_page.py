@@ -14,9 +14,9 @@ from pytest_django.fixtures import Settings
 from messagebus.models import Message
 from messagebus.services import message_append
 from projects.models import Project
-from tasks.models import OpenQuestion
+from tasks.models import OpenQuestion, Task
 from tests.helpers import assert_error
-from tests.projects.builders import make_task
+from tests.projects.builders import make_run, make_task
 
 TASK_PAGE = "/ui/projects/demo/tasks/t1/messages/page/"
 
@@ -70,7 +70,7 @@ def test_bad_cursors_limits_and_buses_are_refused(client: Client, project: Proje
     assert_error(client.get("/ui/projects/a.b/messages/page/"), 400, "BAD_REQUEST")
 
 
-def test_the_task_page_and_the_project_bus_page_hold_the_threads(
+def test_the_task_page_and_the_project_bus_page_hold_the_threads_the_attempt_links_them(
     client: Client, project: Project
 ) -> None:
     make_task(project, "t1")
@@ -82,6 +82,9 @@ def test_the_task_page_and_the_project_bus_page_hold_the_threads(
     assert 'data-socket="/ws/projects/demo/messages/"' in bus_page
     assert 'href="/ui/projects/demo/messages/"' in board
     assert client.get("/ui/projects/ghost/messages/").status_code == 404
+    attempt = make_run(Task.objects.get(task_id="t1")).attempt
+    attempt_page = client.get(f"/ui/attempts/{attempt.id}/").content.decode()
+    assert 'href="/ui/projects/demo/tasks/t1/#bus"' in attempt_page
 
 
 def test_an_answer_posted_with_the_session_closes_the_question(
