@@ -1,11 +1,14 @@
 """The dashboard's pages at 10,000 tasks, through a real `conductor serve` (embedded mode,
 throwaway data dir, no key: no sign-in).
 
-Usage: .venv/bin/python bench/dashboard.py [--tasks T] [--questions Q] [--requests N]
+Usage: .venv/bin/python bench/dashboard.py [--tasks T] [--questions Q] [--messages M]
+    [--requests N]
 
 The tasks (each with one finished agent run) are seeded straight into the database, all in
 the board's `todo` column (the worst case: one column holds them all); Q of them (every
-T/Q-th) have an open question on their bus, so the board shows their "needs input" badges.
+T/Q-th) have an open question on their bus, so the board shows their "needs input" badges;
+task-0's bus holds M messages more (every tenth a reply to the one before it), for the task
+page's threads: its newest page, a page deep in it ("Show earlier"), and the project's merged.
 For each page, one client reads it N times: the wall time per request (p50 / p99) and the
 server's own CPU per request (user + system, from /proc), with `GET /api/v1/health` as the
 floor of a bare request. The task, attempt and review pages are those of the middle task.
@@ -42,6 +45,15 @@ PAGES = (
     ("task           GET /ui/projects/list/tasks/task-<n>/", "/ui/projects/list/tasks/task-{t}/"),
     ("attempt        GET /ui/attempts/<a>/", "/ui/attempts/{a}/"),
     ("attempt review GET /ui/attempts/<a>/review/", "/ui/attempts/{a}/review/"),
+    (
+        "task bus page  GET …/tasks/task-0/messages/page/",
+        "/ui/projects/list/tasks/task-0/messages/page/",
+    ),
+    (
+        "earlier page   GET …/tasks/task-0/messages/page/?before=<middle>",
+        "/ui/projects/list/tasks/task-0/messages/page/?before=MSG-bench-b-000000005000",
+    ),
+    ("project bus    GET /ui/projects/list/messages/page/", "/ui/projects/list/messages/page/"),
     ("now            GET /ui/now/", "/ui/now/"),
     ("now, live      GET /ui/now/live/", "/ui/now/live/"),
     ("agents         GET /ui/agents/", "/ui/agents/"),
@@ -66,6 +78,25 @@ asked = Message.objects.bulk_create(
     for n, task in enumerate(asking)
 )
 OpenQuestion.objects.bulk_create(OpenQuestion(message=m, task=m.task) for m in asked)
+"""
+    subprocess.run([sys.executable, "-c", script], env=env, cwd=ROOT, check=True)
+
+
+def seed_messages(env: dict[str, str], messages: int) -> None:
+    """`messages` rows on task-0's bus, straight in (msg_ids in pk order, as appends make them)."""
+    script = f"""
+import django, os
+os.environ["DJANGO_SETTINGS_MODULE"] = "conductor_site.settings"
+django.setup()
+from messagebus.models import Message
+from tasks.models import Task
+task = Task.objects.get(project_id="list", task_id="task-0")
+Message.objects.bulk_create(
+    Message(msg_id=f"MSG-bench-b-{{n:012d}}", project_id="list", task=task,
+            type="PROGRESS", body=f"step {{n}}: " + "x" * 200,
+            parents=[f"MSG-bench-b-{{n - 1:012d}}"] if n % 10 == 9 else [])
+    for n in range({messages})
+)
 """
     subprocess.run([sys.executable, "-c", script], env=env, cwd=ROOT, check=True)
 
@@ -136,6 +167,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--tasks", type=int, default=10_000)
     parser.add_argument("--questions", type=int, default=1_000)
+    parser.add_argument("--messages", type=int, default=10_000)
     parser.add_argument("--requests", type=int, default=100)
     parser.add_argument("--active", type=int, default=1000)
     args = parser.parse_args()
@@ -146,10 +178,12 @@ def main() -> None:
     seed_tasks(env, args.tasks)
     if args.questions:
         seed_questions(env, args.tasks, args.questions)
+    seed_messages(env, args.messages)
     server = Server(env, port, processes=1)
     try:
         print(
-            f"{args.tasks:,} tasks in one project ({args.questions:,} with an open question), "
+            f"{args.tasks:,} tasks in one project ({args.questions:,} with an open question, "
+            f"{args.messages:,} messages on task-0's bus), "
             f"one client, {args.requests} requests a page"
         )
         measure(server, port, args.tasks, args.requests)

@@ -11,6 +11,7 @@ from conductor_site.auth import session_api_urls
 from conductor_site.live.api import EventViewSet, WsTicketApi
 from conductor_site.metrics import metrics_view
 from conductor_site.views import SignInView, SignOutView, first_run
+from messagebus.urls import session_urlpatterns as bus_session_urls
 from projects.v1_urls import filesystem
 from tasks.urls import attempts, tags
 
@@ -55,6 +56,8 @@ urlpatterns = [
     path("ui/api/v1/", include(session_api_urls(tags.urls))),
     # Folders and repositories, for the project form's folder picker.
     path("ui/api/v1/", include(session_api_urls(filesystem.urls))),
+    # The message bus, for the threads' post and answer boxes (`static/ui/bus.js`).
+    path("ui/api/v1/", include(session_api_urls(bus_session_urls))),
     path("ui/", include("projects.page_urls")),
     path("ui/", include("tasks.page_urls")),
     path("ui/", include("runs.page_urls")),

@@ -10,14 +10,14 @@ from __future__ import annotations
 
 from typing import Any
 
-from django.db.models import Count, Q, Sum
+from django.db.models import Count, Q, QuerySet, Sum
 from django.db.models.functions import Coalesce
 
 from conductor_site.db_functions import OctetLength
-from messagebus.models import Message
+from messagebus.models import QUESTION, Message
 from projects.models import Project
 from runs.selectors import rfc3339
-from tasks.models import Task
+from tasks.models import OpenQuestion, Task
 
 
 class BusNotFound(LookupError):
@@ -72,15 +72,39 @@ def messages_after(
 ) -> list[Message]:
     """Oldest first. Without `task_id`: the project bus and all its task buses merged; with
     one: that task's bus. `after` is exclusive; `limit` keeps the LAST `limit` after it."""
-    task = bus_task(project_id, task_id)
-    messages = Message.objects.filter(project_id=project_id).select_related("task")
-    if task is not None:
-        messages = messages.filter(task=task)
+    messages = _bus_messages(project_id, task_id)
     if after:
         messages = messages.filter(id__gt=_cursor_pk(project_id, after))
     if limit is None:
         return list(messages.order_by("id"))
     return list(reversed(messages.order_by("-id")[:limit]))
+
+
+def messages_before(
+    *, project_id: str, task_id: str | None = None, before: str | None = None, limit: int
+) -> tuple[list[Message], bool]:
+    """The dashboard's pages of a bus, read from the newest back: the last `limit` messages
+    before `before` (exclusive; None: the newest), oldest first, and whether earlier ones
+    exist (its "Show earlier"). The same buses as `messages_after`."""
+    messages = _bus_messages(project_id, task_id)
+    if before:
+        messages = messages.filter(id__lt=_cursor_pk(project_id, before))
+    page = list(messages.order_by("-id")[: limit + 1])
+    return list(reversed(page[:limit])), len(page) > limit
+
+
+def open_question_ids(messages: list[Message]) -> list[str]:
+    """The msg_ids of `messages` that are questions no message has answered yet."""
+    asked = [message.pk for message in messages if message.type == QUESTION]
+    questions = OpenQuestion.objects.filter(message__in=asked)
+    return list(questions.values_list("message__msg_id", flat=True))
+
+
+def _bus_messages(project_id: str, task_id: str | None) -> QuerySet[Message]:
+    """The task's bus, or (no task) the project's merged with its task buses; BusNotFound."""
+    task = bus_task(project_id, task_id)
+    messages = Message.objects.filter(project_id=project_id).select_related("task")
+    return messages if task is None else messages.filter(task=task)
 
 
 def _cursor_pk(project_id: str, msg_id: str) -> int:
