@@ -86,12 +86,15 @@ class Server:
                 pids += [int(pid) for pid in (task / "children").read_text().split()]
         return pids
 
-    def cpu(self) -> float:
-        """The server's user + system CPU seconds so far, all its processes (Linux /proc)."""
+    def cpu(self, own: bool = False) -> float:
+        """The server's user + system CPU seconds so far, all its processes (Linux /proc; a
+        child that ended meanwhile is left out), or its own process alone (`own`: not the
+        agents an embedded server runs)."""
         total = 0
-        for pid in self.pids():
-            fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-            total += int(fields[11]) + int(fields[12])
+        for pid in [self.process.pid] if own else self.pids():
+            with suppress(FileNotFoundError):
+                fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+                total += int(fields[11]) + int(fields[12])
         return total / os.sysconf("SC_CLK_TCK")
 
     def rss_mb(self) -> float:

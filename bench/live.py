@@ -189,7 +189,7 @@ class Bench:
         viewers += [Viewer("sse", r) for r in runs for _ in range(sse)]
         if stall:
             viewers.append(Viewer("stalled", runs[0]))
-        before, cpu, wall = load(), self.server.cpu(), time.monotonic()
+        before, cpu, wall = load(), self.server.cpu(own=True), time.monotonic()
         own = resource.getrusage(resource.RUSAGE_CHILDREN)
         viewers = watch(self.port, viewers, go, self.processes)
         used = resource.getrusage(resource.RUSAGE_CHILDREN)
@@ -197,7 +197,8 @@ class Bench:
         problems = [p for v in viewers if not v.dropped and (p := v.check(lines))]
         print(
             f"  load average before {before}, after {load()}; {time.monotonic() - wall:.1f} s "
-            f"wall, server CPU {self.server.cpu() - cpu:.1f} s, clients' CPU {clients_cpu:.1f} s"
+            f"wall, server CPU {self.server.cpu(own=True) - cpu:.1f} s (its own process, not "
+            f"the agents'), clients' CPU {clients_cpu:.1f} s"
         )
         for kind in ("ws", "sse"):
             samples = [s for v in viewers if v.kind == kind for s in v.latencies]

@@ -337,6 +337,19 @@ class LogWriter:
         totals.lines += text.count("\n")
 
 
+# One statement for a batch of chunks: the ORM's bulk_create compiled its INSERT again for
+# every batch, most of a flush's CPU (py-spy, 50 runs: `as_sql` 10% of the server's GIL time
+# against 2.6% for SQLite running it). The rows' ids are not read back: nothing uses them.
+_INSERT_CHUNK = (
+    f"INSERT INTO {LogChunk._meta.db_table} (run_id, seq, stream, text, line_count, created_at)"
+    " VALUES (%s, %s, %s, %s, %s, %s)"
+)
+
+
+def _db_time(at: datetime) -> Any:
+    return connection.ops.adapt_datetimefield_value(at)
+
+
 def _insert(chunks: list[LogChunk]) -> str | None:
     """Write the chunks in one transaction; what went wrong, or None.
 
@@ -345,13 +358,14 @@ def _insert(chunks: list[LogChunk]) -> str | None:
     stale schema and fails the same way after the schema is fixed, because only a statement
     that reads a table makes SQLite check the schema again; Django's `is_usable()` is always
     True for SQLite, so `close_old_connections()` kept it once connections persist."""
+    rows = [
+        (c.run_id, c.seq, c.stream, c.text, c.line_count, _db_time(c.created_at)) for c in chunks
+    ]
     try:
-        with transaction.atomic():
-            LogChunk.objects.bulk_create(chunks)
+        with transaction.atomic(), connection.cursor() as cursor:
+            cursor.executemany(_INSERT_CHUNK, rows)
     except DatabaseError as exc:
         connection.close()
-        for chunk in chunks:  # ids a rolled-back batch got are not theirs
-            chunk.pk = None
         return str(exc) or type(exc).__name__
     return None
 
