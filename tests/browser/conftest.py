@@ -12,6 +12,7 @@ import os
 import shutil
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 from playwright.sync_api import Browser, Page, sync_playwright
@@ -35,6 +36,18 @@ FLAGS = [
 
 
 SCREENSHOTS = Path(__file__).resolve().parents[2] / "docs" / "screenshots"
+
+
+def url(server: Server, path: str) -> str:
+    """The address of `path` on the test's server."""
+    return f"http://127.0.0.1:{server.port}{path}"
+
+
+def created(server: Server, path: str, body: dict[str, Any]) -> dict[str, Any]:
+    """POST `body` to `path` (no key), which must answer 201; its answer."""
+    status, answer = server.request("POST", path, body)
+    assert status == 201, answer
+    return dict(answer)
 
 
 def screenshot(page: Page, name: str) -> None:

@@ -16,7 +16,8 @@ from typing import Any
 
 from playwright.sync_api import Dialog, Page, WebSocketRoute, expect
 
-from tests.browser.test_attempt_page import api, run_status, started, url
+from tests.browser.conftest import url
+from tests.browser.test_attempt_page import api, run_status, started
 from tests.conftest import git, wait_for
 from tests.helpers import DEV_SERVER_SCRIPT
 from tests.processes import Server

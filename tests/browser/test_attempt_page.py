@@ -15,7 +15,7 @@ from typing import Any
 
 from playwright.sync_api import Browser, Page, WebSocketRoute, expect
 
-from tests.browser.conftest import screenshot
+from tests.browser.conftest import screenshot, url
 from tests.conftest import FIXTURES, wait_for
 from tests.processes import Server
 
@@ -27,10 +27,6 @@ new PerformanceObserver((list) => {
   for (const entry of list.getEntries()) window.longTasks.push(entry.duration);
 }).observe({ type: "longtask", buffered: true });
 """
-
-
-def url(server: Server, path: str) -> str:
-    return f"http://127.0.0.1:{server.port}{path}"
 
 
 def api(server: Server, method: str, path: str, body: Any = None, key: str = "") -> Any:

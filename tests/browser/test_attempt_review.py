@@ -15,7 +15,7 @@ from typing import Any
 import pytest
 from playwright.sync_api import Browser, Page, expect
 
-from tests.browser.conftest import screenshot
+from tests.browser.conftest import screenshot, url
 from tests.conftest import git, wait_for
 from tests.processes import Server
 
@@ -30,10 +30,6 @@ CHANGE_APP = "printf 'def greet():\\n    return \"hello\"\\n' > app.py"
 HOSTILE_NAME = "<img src=x onerror=window.pwned=1>.txt"
 HOSTILE_TEXT = "<script>window.pwned=2</script>"
 HOSTILE = f"echo '{HOSTILE_TEXT}' > '{HOSTILE_NAME}'"
-
-
-def url(server: Server, path: str) -> str:
-    return f"http://127.0.0.1:{server.port}{path}"
 
 
 def api(server: Server, method: str, path: str, body: Any = None, key: str = "") -> Any:

@@ -8,23 +8,12 @@ from __future__ import annotations
 import re
 from functools import partial
 from pathlib import Path
-from typing import Any
 
 from playwright.sync_api import Browser, Page, expect
 
-from tests.browser.conftest import screenshot
+from tests.browser.conftest import created, screenshot, url
 from tests.conftest import wait_for
 from tests.processes import Server
-
-
-def url(server: Server, path: str) -> str:
-    return f"http://127.0.0.1:{server.port}{path}"
-
-
-def created(server: Server, path: str, body: dict[str, Any]) -> dict[str, Any]:
-    status, answer = server.request("POST", path, body)
-    assert status == 201, answer
-    return dict(answer)
 
 
 def project(server: Server, project_id: str, repo: Path) -> None:

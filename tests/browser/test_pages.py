@@ -6,11 +6,8 @@ import re
 
 from playwright.sync_api import Page, expect
 
+from tests.browser.conftest import url
 from tests.processes import Server
-
-
-def url(server: Server, path: str) -> str:
-    return f"http://127.0.0.1:{server.port}{path}"
 
 
 def test_the_root_leads_to_the_ui_page_and_on_to_the_api_docs(page: Page, server: Server) -> None:

@@ -8,8 +8,7 @@ from pathlib import Path
 
 from playwright.sync_api import Browser, Page, expect
 
-from tests.browser.conftest import screenshot
-from tests.browser.test_dashboard import created, url
+from tests.browser.conftest import created, screenshot, url
 from tests.conftest import wait_for
 from tests.processes import Server
 from tests.tasks.test_images import png
