@@ -142,31 +142,25 @@ class LogView {
 // is lost or shown twice; it stops at `done`, or when refused (4400-4499: the reason is the
 // `error` frame's, as Daphne does not pass a close reason on).
 function followRun(path, cursor, handlers) {
-  let delay = 500;
-  function connect() {
-    const scheme = location.protocol === "https:" ? "wss:" : "ws:";
-    const query = cursor ? "?after=" + encodeURIComponent(cursor) : "";
-    const socket = new WebSocket(`${scheme}//${location.host}${path}${query}`);
-    let finished = false;
-    let refusal = "";
-    socket.onopen = () => handlers.connected();
-    socket.onmessage = (message) => {
-      const frame = JSON.parse(message.data);
-      if (frame.cursor !== undefined) cursor = frame.cursor;
+  let finished = false;
+  let refusal = "";
+  window.conductorLive.follow(path, {
+    cursor: cursor,
+    open: () => handlers.connected(),
+    frame: (frame) => {
       if (frame.type === "done") finished = true;
       if (frame.type === "error") refusal = frame.error;
       else if (handlers[frame.type]) handlers[frame.type](frame);
-      delay = 500;
-    };
-    socket.onclose = (event) => {
-      if (finished || event.code === 1000) return;
-      if (event.code >= 4400 && event.code < 4500) return handlers.refused(refusal || event.reason || String(event.code));
+    },
+    closed: (event) => {
+      if (finished || event.code === 1000) return "stop";
+      if (event.code >= 4400 && event.code < 4500) {
+        handlers.refused(refusal || event.reason || String(event.code));
+        return "stop";
+      }
       handlers.reconnecting();
-      setTimeout(connect, delay);
-      delay = Math.min(delay * 2, 10000);
-    };
-  }
-  connect();
+    },
+  });
 }
 
 function setBadge(element, status) {

@@ -11,8 +11,7 @@
   if (!board) return;
   const stats = document.getElementById("board-stats");
   const FINAL = new Set([4401, 4403, 4404]);
-  let cursor = board.dataset.cursor;
-  let delay = 500;
+  const cursor = board.dataset.cursor;
   let dirty = new Set();
   let statsDirty = false;
   let shownStats = null;
@@ -137,23 +136,14 @@
   }
 
   function connect() {
-    const scheme = window.location.protocol === "https:" ? "wss://" : "ws://";
-    const after = cursor ? "?after=" + encodeURIComponent(cursor) : "";
-    const socket = new WebSocket(scheme + window.location.host + board.dataset.stream + after);
-    socket.onopen = function () {
-      delay = 500;
-    };
-    socket.onmessage = function (message) {
-      const frame = JSON.parse(message.data);
-      if (frame.cursor) cursor = frame.cursor;
-      apply(frame);
-    };
-    socket.onclose = function (event) {
-      if (event.code === 4410) window.location.reload();
-      if (FINAL.has(event.code) || event.code === 4410) return;
-      window.setTimeout(connect, delay);
-      delay = Math.min(delay * 2, 10000);
-    };
+    window.conductorLive.follow(board.dataset.stream, {
+      cursor: cursor,
+      frame: apply,
+      closed: function (event) {
+        if (event.code === 4410) return "reload";
+        if (FINAL.has(event.code)) return "stop";
+      },
+    });
   }
 
   board.addEventListener("dragstart", function () {

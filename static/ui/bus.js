@@ -17,7 +17,6 @@
   const bus = document.getElementById("bus");
   if (!bus) return;
   const csrf = document.querySelector('meta[name="csrf-token"]').content;
-  const scheme = window.location.protocol === "https:" ? "wss://" : "ws://";
   const FINAL = new Set([4400, 4401, 4403, 4404]);
   const threads = bus.querySelector(".bus-threads");
   const earlier = bus.querySelector(".bus-earlier");
@@ -196,30 +195,25 @@
   }
 
   function follow() {
-    let delay = 500;
-    function connect() {
-      const after = cursor ? "?after=" + encodeURIComponent(cursor) : "";
-      const socket = new WebSocket(scheme + window.location.host + bus.dataset.socket + after);
-      socket.onopen = function () {
-        delay = 500;
+    window.conductorLive.follow(bus.dataset.socket, {
+      cursor: cursor,
+      cursorOf: function (frame) {
+        return frame.type === "message" && frame.message ? frame.cursor || frame.message.msg_id : "";
+      },
+      open: function () {
         bus.dataset.following = "live"; // for the browser tests
-      };
-      socket.onmessage = function (event) {
-        const frame = JSON.parse(event.data);
+      },
+      frame: function (frame) {
         if (frame.type !== "message" || !frame.message) return;
-        cursor = frame.cursor || frame.message.msg_id;
         // A question on a task's bus is open until answered (project-bus ones are not asked of anyone).
         place(frame.message, Boolean(frame.message.task_id));
-      };
-      socket.onclose = function (event) {
+      },
+      closed: function (event) {
         delete bus.dataset.following;
-        if (FINAL.has(event.code)) return;
-        if (event.code === 4410) cursor = ""; // history pruned: start over
-        window.setTimeout(connect, delay);
-        delay = Math.min(delay * 2, 10000);
-      };
-    }
-    connect();
+        if (FINAL.has(event.code)) return "stop";
+        if (event.code === 4410) return "restart"; // history pruned: start over
+      },
+    });
   }
 
   earlier.addEventListener("click", function () {

@@ -8,7 +8,6 @@
 (function () {
   "use strict";
   const title = document.title;
-  const scheme = window.location.protocol === "https:" ? "wss://" : "ws://";
   const FINAL = new Set([4400, 4401, 4403, 4404]);
   const ENDED = { success: "finished", failed: "failed", crashed: "crashed" };
   const box = document.createElement("div");
@@ -62,26 +61,14 @@
   }
 
   function follow(path, cursor, onFrame) {
-    let delay = 500;
-    function connect() {
-      const after = cursor ? (path.includes("?") ? "&" : "?") + "after=" + encodeURIComponent(cursor) : "";
-      const socket = new WebSocket(scheme + window.location.host + path + after);
-      socket.onopen = function () {
-        delay = 500;
-      };
-      socket.onmessage = function (message) {
-        const frame = JSON.parse(message.data);
-        if (frame.cursor) cursor = frame.cursor;
-        onFrame(frame);
-      };
-      socket.onclose = function (event) {
-        if (FINAL.has(event.code)) return;
-        if (event.code === 4410) cursor = "";
-        window.setTimeout(connect, delay);
-        delay = Math.min(delay * 2, 10000);
-      };
-    }
-    connect();
+    window.conductorLive.follow(path, {
+      cursor: cursor,
+      frame: onFrame,
+      closed: function (event) {
+        if (FINAL.has(event.code)) return "stop";
+        if (event.code === 4410) return "restart";
+      },
+    });
   }
 
   function runChanged(frame) {

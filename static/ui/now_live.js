@@ -11,8 +11,7 @@
   if (!now) return;
   const FINAL = new Set([4400, 4401, 4403, 4404]);
   const CHANGES = new Set(["run.changed", "attempt.changed"]);
-  let cursor = now.dataset.cursor;
-  let delay = 500;
+  const cursor = now.dataset.cursor;
   let timer = null;
   let reading = false;
   let again = false;
@@ -64,23 +63,16 @@
   }
 
   function connect() {
-    const scheme = window.location.protocol === "https:" ? "wss://" : "ws://";
-    const after = cursor ? "?after=" + encodeURIComponent(cursor) : "";
-    const socket = new WebSocket(scheme + window.location.host + now.dataset.stream + after);
-    socket.onopen = () => {
-      delay = 500;
-    };
-    socket.onmessage = (message) => {
-      const frame = JSON.parse(message.data);
-      if (frame.cursor) cursor = frame.cursor;
-      if (CHANGES.has(frame.type)) changed();
-    };
-    socket.onclose = (event) => {
-      if (event.code === 4410) return window.location.reload();
-      if (FINAL.has(event.code)) return;
-      window.setTimeout(connect, delay);
-      delay = Math.min(delay * 2, 10000);
-    };
+    window.conductorLive.follow(now.dataset.stream, {
+      cursor: cursor,
+      frame: (frame) => {
+        if (CHANGES.has(frame.type)) changed();
+      },
+      closed: (event) => {
+        if (event.code === 4410) return "reload";
+        if (FINAL.has(event.code)) return "stop";
+      },
+    });
   }
 
   connect();
