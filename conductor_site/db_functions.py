@@ -39,7 +39,7 @@ class UtcText(Func):
 
 def utc_text_sql(column: str, vendor: str) -> str:
     """`UtcText` of `column` (SQL) in the dialect of `vendor` (`connection.vendor`): its one
-    definition, for the ORM's expression and the lists' raw SQL (`tasks.selectors`)."""
+    definition, for the ORM's expression and the lists' raw SQL (`tasks.list_sql`)."""
     if vendor == "postgresql":
         text = f"TO_CHAR({column} AT TIME ZONE 'UTC', 'YYYY-MM-DD HH24:MI:SS.US')"
         return f"REGEXP_REPLACE({text}, '\\.000000$', '')"

@@ -19,9 +19,9 @@ from conductor_site.openapi import errors, id_parameter, path_parameters
 from conductor_site.renderers import json_list_response
 from runs.agents import UnknownAgent
 from tasks import drain, openapi, services, threads
+from tasks.list_sql import task_batches, tasks_to_api
 from tasks.loop import loop_checked
 from tasks.models import Task
-from tasks.selectors import task_batches, tasks_to_api
 
 # The planner looks each dependency up on every pass, holding the admission gate: 20,000 of
 # them made each pass take 8 s, for every task. No real task waits on more than a few.

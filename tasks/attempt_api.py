@@ -38,10 +38,10 @@ from tasks import services as task_services
 from tasks.api import started_to_api
 from tasks.draft_api import DraftSavedSerializer, DraftSaveSerializer, DraftSerializer, draft_put
 from tasks.drafts import draft_delete, draft_of, draft_sent
+from tasks.list_sql import tasks_to_api
 from tasks.models import Task
 from tasks.openapi import TaskSerializer, TaskStartedSerializer
 from tasks.project_api import get_task
-from tasks.selectors import tasks_to_api
 from tasks.tags import prompt_expand
 
 

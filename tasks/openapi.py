@@ -1,6 +1,6 @@
 """The OpenAPI shapes of the `/api/v1/tasks` routes, the self-update drain and the project API's
-tasks under `/api/projects/<p>/tasks` (`tasks.selectors` and `tasks.drain.gate_to_api` build
-the data)."""
+tasks under `/api/projects/<p>/tasks` (`tasks.list_sql`, `tasks.selectors` and
+`tasks.drain.gate_to_api` build the data)."""
 
 from __future__ import annotations
 
@@ -11,8 +11,8 @@ from rest_framework import serializers
 from conductor_site.openapi import page_of
 from runs.openapi import RunSerializer, RunSummarySerializer
 from runs.selectors import UI_STATUSES
+from tasks.list_sql import TASK_STATUS_FILTERS
 from tasks.models import Gate, Task
-from tasks.selectors import TASK_STATUS_FILTERS
 
 # `tasks.selectors.task_status` (CONTRACT.md, AMB-34).
 TASK_STATUSES = ["running", "queued", "blocked", "completed", "failed", "idle"]

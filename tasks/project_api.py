@@ -37,7 +37,7 @@ from projects.api import PROJECT, deleting, get_project
 from projects.models import Project
 from runs.openapi import RUN_PAGE
 from runs.selectors import rfc3339
-from tasks import openapi, selectors, services
+from tasks import list_sql, openapi, selectors, services
 from tasks.models import Task
 from tasks.services import TaskConflict, task_done_remove, task_resume_loop
 
@@ -67,12 +67,12 @@ class ProjectTasksApi(APIView):
     def get(self, request: Request, project_id: str) -> Response:
         project = get_project(project_id)
         status = request.query_params.get("status", "").strip().lower() or None
-        if status is not None and status not in selectors.TASK_STATUS_FILTERS:
-            choices = ", ".join(selectors.TASK_STATUS_FILTERS)
+        if status is not None and status not in list_sql.TASK_STATUS_FILTERS:
+            choices = ", ".join(list_sql.TASK_STATUS_FILTERS)
             raise ApiError(400, f"status must be one of {choices}, not {status!r}")
         limit = query_int(request, "limit", PAGE_DEFAULT_LIMIT, low=1, high=PAGE_MAX_LIMIT)
         offset = query_int(request, "offset", 0, low=0, high=None)
-        items, total = selectors.task_page(project, status=status, limit=limit, offset=offset)
+        items, total = list_sql.task_page(project, status=status, limit=limit, offset=offset)
         return Response(paged(items, total, limit, offset))
 
 

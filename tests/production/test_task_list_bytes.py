@@ -1,4 +1,4 @@
-"""Production mode: the task lists' raw SQL (`tasks.selectors`) on PostgreSQL answers the bytes
+"""Production mode: the task lists' raw SQL (`tasks.list_sql`) on PostgreSQL answers the bytes
 the model-based reading does, on the same tricky project as the embedded tests
 (`tests/tasks/test_task_list_bytes.py`): PostgreSQL's own time text, jsonb read as text,
 booleans and NULLs."""

@@ -23,10 +23,9 @@ from conductor_site.http import paged
 from projects.models import Project
 from runs.models import Attempt, Run, RunStatus
 from runs.selectors import run_to_api
+from tasks.list_sql import TASK_STATUS_FILTERS, matches_status
 from tasks.models import Task
 from tasks.selectors import (
-    TASK_STATUS_FILTERS,
-    _matches,
     agent_runs,
     blocked_by,
     is_done,
@@ -142,7 +141,7 @@ def page_by_the_orm(tasks: QuerySet[Task], limit: int, offset: int) -> dict[str,
 def filtered_by_the_orm(
     tasks: QuerySet[Task], status: str, limit: int, offset: int
 ) -> dict[str, Any]:
-    matching = [item for item in task_items(list(task_rows(tasks))) if _matches(item, status)]
+    matching = [item for item in task_items(list(task_rows(tasks))) if matches_status(item, status)]
     return paged(matching[offset : offset + limit], len(matching), limit, offset)
 
 

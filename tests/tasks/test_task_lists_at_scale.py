@@ -20,8 +20,8 @@ from rest_framework.test import APIClient
 from projects import storage
 from projects.models import Project
 from runs.models import RunStatus
+from tasks.list_sql import task_batches, task_page
 from tasks.models import Task
-from tasks.selectors import task_batches, task_page
 from tests.conftest import create_task, wait_for
 from tests.projects.builders import finished_task, make_run, make_task
 
