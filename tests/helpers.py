@@ -33,6 +33,7 @@ def assert_error(response: Any, status: int, code: str) -> dict[str, Any]:
     assert set(body) == {"error", "code", "details"}
     assert isinstance(body["error"], str) and body["error"]
     assert body["code"] == code
+    assert isinstance(body["details"], dict), body
     return dict(body)
 
 

@@ -12,19 +12,16 @@ from pytest_django.fixtures import Settings
 from rest_framework.test import APIClient
 
 from projects.models import Project
+from tests import helpers
 
 pytestmark = pytest.mark.urls("tests.conductor_site.error_urls")
 
 
 def assert_error(response: Any, status: int, code: str) -> dict[str, Any]:
-    assert response.status_code == status, response.content
-    assert response["Content-Type"] == "application/json", response["Content-Type"]
-    body = response.json()
-    assert set(body) == {"error", "code", "details"}
-    assert isinstance(body["error"], str) and body["error"]
-    assert body["code"] == code
+    """The one error shape (`tests.helpers.assert_error`), naming its request."""
+    body = helpers.assert_error(response, status, code)
     assert response["X-Request-ID"]
-    return dict(body)
+    return body
 
 
 def test_a_validation_error_is_a_400(db: None, api: APIClient) -> None:

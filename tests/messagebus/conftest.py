@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from typing import Any
-
 import pytest
 
 from projects.models import Project
@@ -28,13 +26,3 @@ def t1(demo: Project) -> Task:
 @pytest.fixture
 def run_of_t1(t1: Task) -> Run:
     return Run.objects.create(attempt=Attempt.objects.create(task=t1, agent="shell"))
-
-
-def assert_error(response: Any, status: int, code: str) -> dict[str, Any]:
-    """The house error shape, with the expected status and code."""
-    assert response.status_code == status, response.content
-    body = response.json()
-    assert set(body) == {"error", "code", "details"}
-    assert isinstance(body["error"], str) and body["error"]
-    assert body["code"] == code
-    return body

@@ -13,7 +13,7 @@ from messagebus.selectors import message_to_api
 from messagebus.services import message_append
 from projects.models import Project
 from tasks.models import Task
-from tests.messagebus.conftest import assert_error
+from tests.helpers import assert_error
 
 PROJECT = "/api/projects/demo/messages"
 TASK = "/api/projects/demo/tasks/t1/messages"

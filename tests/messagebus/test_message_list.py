@@ -10,7 +10,8 @@ from rest_framework.test import APIClient
 from messagebus.services import message_append
 from projects.models import Project
 from tasks.models import Task
-from tests.messagebus.conftest import assert_error, make_task
+from tests.helpers import assert_error
+from tests.messagebus.conftest import make_task
 
 ITEM_FIELDS = {
     "msg_id",

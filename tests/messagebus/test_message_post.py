@@ -11,7 +11,7 @@ from messagebus.models import Message
 from projects.models import Project
 from runs.models import Run
 from tasks.models import Task
-from tests.messagebus.conftest import assert_error
+from tests.helpers import assert_error
 
 
 def post(api: APIClient, body: Any) -> Any:

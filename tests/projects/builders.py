@@ -26,15 +26,6 @@ BROWSER_CONTEXTS: dict[str, dict[str, str]] = {
 }
 
 
-def assert_error(response: Any, status: int, code: str) -> dict[str, Any]:
-    assert response.status_code == status, response.content
-    body = response.json()
-    assert set(body) == {"error", "code", "details"}
-    assert isinstance(body["error"], str) and body["error"]
-    assert body["code"] == code
-    return body
-
-
 def assert_rfc3339_utc(value: object) -> datetime:
     assert isinstance(value, str) and value.endswith("Z") and "T" in value, value
     return datetime.fromisoformat(value.removesuffix("Z") + "+00:00")

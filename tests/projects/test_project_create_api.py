@@ -11,19 +11,11 @@ from django.conf import settings
 from rest_framework.test import APIClient
 
 from projects.models import Project
+from tests.helpers import assert_error
 
 
 def post(api: APIClient, body: Any) -> Any:
     return api.post("/api/projects", body, format="json")
-
-
-def assert_error(response: Any, status: int, code: str) -> dict[str, Any]:
-    assert response.status_code == status, response.content
-    body = response.json()
-    assert set(body) == {"error", "code", "details"}
-    assert isinstance(body["error"], str) and body["error"]
-    assert body["code"] == code
-    return body
 
 
 @pytest.fixture

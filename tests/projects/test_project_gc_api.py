@@ -11,7 +11,8 @@ from rest_framework.test import APIClient
 from projects.models import Project
 from runs.files import run_folder
 from runs.models import LogChunk, Run, RunStatus
-from tests.projects.builders import BROWSER_CONTEXTS, assert_error, make_run, make_task
+from tests.helpers import assert_error
+from tests.projects.builders import BROWSER_CONTEXTS, make_run, make_task
 
 WEEK = timedelta(days=7)
 

@@ -11,7 +11,8 @@ from projects import storage
 from projects.models import Project
 from runs.models import Run
 from tests.conftest import create_task, wait_for
-from tests.projects.builders import assert_error, make_task
+from tests.helpers import assert_error
+from tests.projects.builders import make_task
 
 # Writes DONE on its second iteration of each round (the count file is reset by the test).
 COUNT_TO_TWO = (

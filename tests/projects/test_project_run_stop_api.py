@@ -11,7 +11,8 @@ from rest_framework.test import APIClient
 from projects.models import AgentProfile, Project
 from runs.models import ACTIVE_STATUSES, Attempt, Run, RunStatus
 from tests.conftest import create_task, log_text, run_finished, wait_for
-from tests.projects.builders import assert_error, make_run, make_task
+from tests.helpers import assert_error
+from tests.projects.builders import make_run, make_task
 
 
 @pytest.fixture

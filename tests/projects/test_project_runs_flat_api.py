@@ -10,7 +10,8 @@ from rest_framework.test import APIClient
 
 from projects.models import Project
 from runs.models import Run, RunStatus
-from tests.projects.builders import assert_error, assert_rfc3339_utc, make_run, make_task
+from tests.helpers import assert_error
+from tests.projects.builders import assert_rfc3339_utc, make_run, make_task
 
 
 def flat(api: APIClient, **params: Any) -> Any:

@@ -6,7 +6,8 @@ from rest_framework.test import APIClient
 
 from projects.models import Project
 from runs.models import Run, RunStatus
-from tests.projects.builders import assert_error, finished_task, make_run, make_task
+from tests.helpers import assert_error
+from tests.projects.builders import finished_task, make_run, make_task
 
 STATS_KEYS = {
     "project_id",

@@ -13,7 +13,8 @@ from projects.models import Project
 from runs.models import Attempt, Run, RunStatus
 from tasks.models import Task
 from tasks.services import task_done_record
-from tests.projects.builders import assert_error, assert_rfc3339_utc, make_run, make_task
+from tests.helpers import assert_error
+from tests.projects.builders import assert_rfc3339_utc, make_run, make_task
 
 ITEM_KEYS = {
     "id",

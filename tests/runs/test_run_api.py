@@ -6,7 +6,6 @@ import os
 import signal
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
 
 import pytest
 from pytest_django.fixtures import Settings
@@ -15,6 +14,7 @@ from rest_framework.test import APIClient
 from projects.models import AgentProfile, Project
 from runs.models import ACTIVE_STATUSES, Attempt, Run
 from tests.conftest import attempt_finished, create_task, log_text, run_finished, wait_for
+from tests.helpers import assert_error
 from tests.processes import Server
 
 RUN_KEYS = {
@@ -28,15 +28,6 @@ RUN_KEYS = {
     "agent_version",
     "error_summary",
 }
-
-
-def assert_error(response: Any, status: int, code: str) -> dict[str, Any]:
-    assert response.status_code == status, response.content
-    body = response.json()
-    assert set(body) == {"error", "code", "details"}
-    assert isinstance(body["error"], str) and body["error"]
-    assert body["code"] == code
-    return body
 
 
 @pytest.fixture

@@ -13,7 +13,8 @@ from projects.models import AgentProfile, Project
 from runs.agents import AGENT_TYPES
 from runs.models import ACTIVE_STATUSES, Attempt, Run, RunStatus
 from tests.conftest import create_task, log_text, run_finished, wait_for
-from tests.projects.builders import assert_error, assert_rfc3339_utc, make_run, make_task
+from tests.helpers import assert_error
+from tests.projects.builders import assert_rfc3339_utc, make_run, make_task
 
 
 def runs(api: APIClient, **params: Any) -> Any:

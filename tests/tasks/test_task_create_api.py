@@ -14,22 +14,13 @@ from runs.agents import AGENT_TYPES
 from runs.models import Run
 from tasks.models import Task
 from tests.conftest import create_task, log_text, run_finished, wait_for
+from tests.helpers import assert_error
 
 VALID = {"project_id": "demo", "task_id": "t1", "agent_type": "shell", "prompt": "true"}
 
 
 def post(api: APIClient, body: Any) -> Any:
     return api.post("/api/v1/tasks", body, format="json")
-
-
-def assert_error(response: Any, status: int, code: str) -> dict[str, Any]:
-    assert response.status_code == status, response.content
-    body = response.json()
-    assert set(body) == {"error", "code", "details"}
-    assert isinstance(body["error"], str) and body["error"]
-    assert body["code"] == code
-    assert isinstance(body["details"], dict)
-    return body
 
 
 def stop(api: APIClient, run_id: str) -> None:

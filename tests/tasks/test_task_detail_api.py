@@ -11,6 +11,7 @@ from projects.models import Project
 from runs.models import Run
 from tasks.models import Task
 from tests.conftest import attempt_finished, create_task, run_finished
+from tests.helpers import assert_error
 
 TASK_KEYS = {
     "project_id",
@@ -28,15 +29,6 @@ TASK_KEYS = {
 
 def detail(api: APIClient, task_id: str = "t1", project_id: str = "demo") -> Any:
     return api.get(f"/api/v1/tasks/{task_id}", {"project_id": project_id})
-
-
-def assert_error(response: Any, status: int, code: str) -> dict[str, Any]:
-    assert response.status_code == status, response.content
-    body = response.json()
-    assert set(body) == {"error", "code", "details"}
-    assert isinstance(body["error"], str) and body["error"]
-    assert body["code"] == code
-    return body
 
 
 def assert_rfc3339_utc(value: object) -> datetime:
