@@ -126,6 +126,20 @@ def work(embedded_worker: str, transactional_db: None) -> Iterator[str]:
 
 
 @pytest.fixture
+def hang_guard(work: str, api: APIClient) -> Iterator[None]:
+    """For tests whose agents hang until stopped: whatever a failed assertion leaves running,
+    queued or waiting is stopped through the API and every attempt awaited, not left for
+    later tests."""
+    yield
+    for run_id in Run.objects.filter(status__in=ACTIVE_STATUSES).values_list("id", flat=True):
+        api.post(f"/api/v1/runs/{run_id}/stop")
+    wait_for(
+        lambda: not Attempt.objects.filter(status__in=ACTIVE_STATUSES).exists(),
+        what="every attempt to end",
+    )
+
+
+@pytest.fixture
 def api() -> APIClient:
     return APIClient()
 

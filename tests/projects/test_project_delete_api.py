@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import os
 import shutil
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -16,7 +15,7 @@ from messagebus.models import Message
 from projects import storage
 from projects.models import AgentProfile, Project
 from runs.files import run_folder
-from runs.models import ACTIVE_STATUSES, Attempt, LogChunk, Run, RunStatus
+from runs.models import LogChunk, Run, RunStatus
 from tasks.models import Task
 from tests.conftest import create_task, git, log_text, wait_for
 from tests.projects.builders import (
@@ -26,17 +25,6 @@ from tests.projects.builders import (
     make_run,
     make_task,
 )
-
-
-@pytest.fixture
-def hang_guard(work: str, api: APIClient) -> Iterator[None]:
-    yield
-    for run_id in Run.objects.filter(status__in=ACTIVE_STATUSES).values_list("id", flat=True):
-        api.post(f"/api/v1/runs/{run_id}/stop")
-    wait_for(
-        lambda: not Attempt.objects.filter(status__in=ACTIVE_STATUSES).exists(),
-        what="every attempt to end",
-    )
 
 
 def delete(api: APIClient, path: str, **headers: Any) -> Any:

@@ -2,29 +2,16 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from typing import Any
 
 import pytest
 from rest_framework.test import APIClient
 
 from projects.models import AgentProfile, Project
-from runs.models import ACTIVE_STATUSES, Attempt, Run, RunStatus
+from runs.models import RunStatus
 from tests.conftest import create_task, log_text, run_finished, wait_for
 from tests.helpers import assert_error
 from tests.projects.builders import make_run, make_task
-
-
-@pytest.fixture
-def hang_guard(work: str, api: APIClient) -> Iterator[None]:
-    """Whatever a failed assertion leaves running is stopped, not left for later tests."""
-    yield
-    for run_id in Run.objects.filter(status__in=ACTIVE_STATUSES).values_list("id", flat=True):
-        api.post(f"/api/v1/runs/{run_id}/stop")
-    wait_for(
-        lambda: not Attempt.objects.filter(status__in=ACTIVE_STATUSES).exists(),
-        what="every attempt to end",
-    )
 
 
 def stop(api: APIClient, task_id: str, run_id: str) -> Any:

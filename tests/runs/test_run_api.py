@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import os
 import signal
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -12,7 +11,7 @@ from pytest_django.fixtures import Settings
 from rest_framework.test import APIClient
 
 from projects.models import AgentProfile, Project
-from runs.models import ACTIVE_STATUSES, Attempt, Run
+from runs.models import Run
 from tests.conftest import attempt_finished, create_task, log_text, run_finished, wait_for
 from tests.helpers import assert_error
 from tests.processes import Server
@@ -28,18 +27,6 @@ RUN_KEYS = {
     "agent_version",
     "error_summary",
 }
-
-
-@pytest.fixture
-def hang_guard(work: str, api: APIClient) -> Iterator[None]:
-    """Whatever a failed assertion leaves running is stopped, not left for later tests."""
-    yield
-    for run_id in Run.objects.filter(status__in=ACTIVE_STATUSES).values_list("id", flat=True):
-        api.post(f"/api/v1/runs/{run_id}/stop")
-    wait_for(
-        lambda: not Attempt.objects.filter(status__in=ACTIVE_STATUSES).exists(),
-        what="every attempt to end",
-    )
 
 
 def hanging_run(api: APIClient) -> str:

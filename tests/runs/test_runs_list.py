@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from datetime import timedelta
 from typing import Any
 
@@ -11,7 +10,7 @@ from rest_framework.test import APIClient
 
 from projects.models import AgentProfile, Project
 from runs.agents import AGENT_TYPES
-from runs.models import ACTIVE_STATUSES, Attempt, Run, RunStatus
+from runs.models import Run, RunStatus
 from tests.conftest import create_task, log_text, run_finished, wait_for
 from tests.helpers import assert_error
 from tests.projects.builders import assert_rfc3339_utc, make_run, make_task
@@ -122,17 +121,6 @@ def test_bad_parameters_are_400(db: None, api: APIClient, params: dict[str, str]
 
 
 # GET /api/v1/status
-
-
-@pytest.fixture
-def hang_guard(work: str, api: APIClient) -> Iterator[None]:
-    yield
-    for run_id in Run.objects.filter(status__in=ACTIVE_STATUSES).values_list("id", flat=True):
-        api.post(f"/api/v1/runs/{run_id}/stop")
-    wait_for(
-        lambda: not Attempt.objects.filter(status__in=ACTIVE_STATUSES).exists(),
-        what="every attempt to end",
-    )
 
 
 def test_status_of_an_idle_server(db: None, api: APIClient, fake_claude: AgentProfile) -> None:
