@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from datetime import datetime
 from typing import Any
 
 from rest_framework.test import APIClient
@@ -10,8 +9,9 @@ from rest_framework.test import APIClient
 from projects.models import Project
 from runs.models import Run
 from tasks.models import Task
-from tests.conftest import attempt_finished, create_task, run_finished
+from tests.conftest import create_task
 from tests.helpers import assert_error
+from tests.projects.builders import assert_rfc3339_utc, finished_task
 
 TASK_KEYS = {
     "project_id",
@@ -29,18 +29,6 @@ TASK_KEYS = {
 
 def detail(api: APIClient, task_id: str = "t1", project_id: str = "demo") -> Any:
     return api.get(f"/api/v1/tasks/{task_id}", {"project_id": project_id})
-
-
-def assert_rfc3339_utc(value: object) -> datetime:
-    assert isinstance(value, str) and value.endswith("Z") and "T" in value, value
-    return datetime.fromisoformat(value.removesuffix("Z") + "+00:00")
-
-
-def finished_task(api: APIClient, **fields: Any) -> str:
-    """Create a task and wait for its whole attempt (not only the agent run) to end."""
-    run = run_finished(create_task(api, **fields)["run_id"])
-    attempt_finished(run.attempt_id)
-    return run.id
 
 
 def test_without_project_id_it_is_400(db: None, api: APIClient, project: Project) -> None:
@@ -82,7 +70,7 @@ def test_an_invalid_task_id_in_the_path_is_400(db: None, api: APIClient, project
 def test_a_successful_task_has_the_documented_shape_and_is_completed(
     work: str, api: APIClient, project: Project
 ) -> None:
-    run_id = finished_task(api, prompt="echo ok", depends_on=[])
+    run_id = finished_task(api, "t1", "echo ok", depends_on=[])
 
     response = detail(api)
 
@@ -100,7 +88,7 @@ def test_a_successful_task_has_the_documented_shape_and_is_completed(
 
 
 def test_a_task_whose_run_exits_1_is_failed(work: str, api: APIClient, project: Project) -> None:
-    finished_task(api, prompt="exit 1")
+    finished_task(api, "t1", "exit 1")
 
     body = detail(api).json()
 
@@ -109,8 +97,8 @@ def test_a_task_whose_run_exits_1_is_failed(work: str, api: APIClient, project: 
 
 
 def test_runs_are_listed_newest_first(work: str, api: APIClient, project: Project) -> None:
-    first = finished_task(api, prompt="exit 1")
-    second = finished_task(api, attach_mode="attach", prompt="echo again")
+    first = finished_task(api, "t1", "exit 1")
+    second = finished_task(api, "t1", "echo again", attach_mode="attach")
 
     body = detail(api).json()
 
@@ -122,7 +110,7 @@ def test_only_agent_runs_are_listed(work: str, api: APIClient, project: Project)
     project.setup_script = "echo setting up"
     project.cleanup_script = "echo cleaning up"
     project.save()
-    run_id = finished_task(api, prompt="echo agent")
+    run_id = finished_task(api, "t1", "echo agent")
     attempt_id = Run.objects.get(id=run_id).attempt_id
     kinds = set(Run.objects.filter(attempt_id=attempt_id).values_list("kind", flat=True))
     assert kinds == {"setup", "agent", "cleanup"}
@@ -136,7 +124,7 @@ def test_only_agent_runs_are_listed(work: str, api: APIClient, project: Project)
 def test_timestamps_are_rfc3339_in_utc_ending_in_z(
     work: str, api: APIClient, project: Project
 ) -> None:
-    finished_task(api, prompt="echo ok")
+    finished_task(api, "t1", "echo ok")
 
     body = detail(api).json()
 
