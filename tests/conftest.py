@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import os
-import subprocess
 import sys
 import time
 from collections.abc import Callable, Iterator
@@ -16,6 +15,7 @@ from rest_framework.test import APIClient
 from projects.models import AgentProfile, Project
 from runs.models import ACTIVE_STATUSES, TERMINAL_STATUSES, Attempt, LogChunk, Run, RunStatus
 from runs.services import run_stop
+from tests.helpers import git_cli
 
 FIXTURES = Path(__file__).parent / "fixtures"
 FAKE_AGENT = FIXTURES / "fake_agent.py"
@@ -69,12 +69,6 @@ def log_text(run_id: str, stream: str | None = None) -> str:
     return "".join(chunks.values_list("text", flat=True))
 
 
-def git(repo: Path | str, *args: str) -> str:
-    return subprocess.run(
-        ["git", "-C", str(repo), *args], check=True, capture_output=True, text=True
-    ).stdout
-
-
 @pytest.fixture(autouse=True)
 def data_dir(settings: Any, tmp_path: Path) -> Path:
     """Each test gets its own data dir (task folders, DONE markers, audit log)."""
@@ -88,12 +82,12 @@ def data_dir(settings: Any, tmp_path: Path) -> Path:
 def git_repo(tmp_path: Path) -> Path:
     repo = tmp_path / "repo"
     repo.mkdir()
-    git(repo, "init", "-q", "-b", "main")
-    git(repo, "config", "user.email", "dev@example.com")
-    git(repo, "config", "user.name", "Dev")
+    git_cli(repo, "init", "-q", "-b", "main")
+    git_cli(repo, "config", "user.email", "dev@example.com")
+    git_cli(repo, "config", "user.name", "Dev")
     (repo / "README.md").write_text("# demo\n")
-    git(repo, "add", ".")
-    git(repo, "commit", "-qm", "initial")
+    git_cli(repo, "add", ".")
+    git_cli(repo, "commit", "-qm", "initial")
     return repo
 
 

@@ -1,4 +1,5 @@
-"""Assertions several test modules share."""
+"""What several test modules share: assertions (the one error shape, WebSocket refusals), the
+real git CLI and repositories with commits, log and WebSocket clients."""
 
 from __future__ import annotations
 

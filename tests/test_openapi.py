@@ -32,7 +32,8 @@ from schemathesis.config import SchemathesisConfig
 from schemathesis.core.failures import FailureGroup
 from schemathesis.core.result import Ok
 
-from tests.conftest import git, wait_for
+from tests.conftest import wait_for
+from tests.helpers import git_cli
 from tests.processes import ConductorProcess, Server, clean_env
 
 # The contract's route inventory (contract-checklist.md §0) but /metrics, /ui/ and the CORS
@@ -329,10 +330,10 @@ def live(
     folder: Path = tmp_path_factory.mktemp("openapi")
     repo = folder / "repo"
     repo.mkdir()
-    git(repo, "init", "-q", "-b", "main")
-    git(repo, "config", "user.email", "dev@example.com")
-    git(repo, "config", "user.name", "Dev")
-    git(repo, "commit", "-q", "--allow-empty", "-m", "initial")
+    git_cli(repo, "init", "-q", "-b", "main")
+    git_cli(repo, "config", "user.email", "dev@example.com")
+    git_cli(repo, "config", "user.name", "Dev")
+    git_cli(repo, "commit", "-q", "--allow-empty", "-m", "initial")
     env = production_env(request) if request.param == "production" else {}
     started = []
     if env:

@@ -18,8 +18,8 @@ from playwright.sync_api import Dialog, Page, WebSocketRoute, expect
 
 from tests.browser.conftest import url
 from tests.browser.test_attempt_page import api, run_status, started
-from tests.conftest import git, wait_for
-from tests.helpers import DEV_SERVER_SCRIPT
+from tests.conftest import wait_for
+from tests.helpers import DEV_SERVER_SCRIPT, git_cli
 from tests.processes import Server
 
 
@@ -76,7 +76,7 @@ def test_a_retry_from_an_earlier_run_resets_the_files_and_hides_the_later_runs(
     wait_for(lambda: run_status(server, retried) == "success", 60, "the retry to end")
     assert sorted(p.name for p in worktree.glob("*.txt")) == ["one.txt", "two.txt"]
     saved = f"refs/conductor/saved/{ids['attempt_id']}/1"
-    assert git(git_repo, "show", f"{saved}:dirty.txt") == "not committed\n"
+    assert git_cli(git_repo, "show", f"{saved}:dirty.txt") == "not committed\n"
 
     dropped = page.locator(".run-item.dropped")
     expect(dropped).to_have_count(2)
@@ -141,11 +141,11 @@ def test_archiving_the_worktree_asks_then_shows_its_wip_commit(
 
     notice = page.get_by_role("status")
     expect(notice).to_contain_text("Worktree archived: uncommitted work kept as WIP commit")
-    wip = git(git_repo, "rev-parse", done["branch"]).strip()
+    wip = git_cli(git_repo, "rev-parse", done["branch"]).strip()
     expect(notice).to_contain_text(wip[:10])
     expect(page.locator("#worktree")).to_contain_text("archived (requested)")
     assert not worktree.exists()
-    assert git(git_repo, "show", f"{wip}:wip.txt") == "work in progress\n"
+    assert git_cli(git_repo, "show", f"{wip}:wip.txt") == "work in progress\n"
 
 
 def test_the_review_diff_follows_a_running_agent_without_polling(

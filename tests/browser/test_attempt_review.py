@@ -16,7 +16,8 @@ import pytest
 from playwright.sync_api import Browser, Page, expect
 
 from tests.browser.conftest import screenshot, url
-from tests.conftest import git, wait_for
+from tests.conftest import wait_for
+from tests.helpers import git_cli
 from tests.processes import Server
 
 APP = "def greet():\n    return 'hi'\n"
@@ -50,15 +51,15 @@ def repo(tmp_path: Path) -> Path:
     """A repository with a Python file to change, one to delete, and a README."""
     folder = tmp_path / "repo"
     folder.mkdir()
-    git(folder, "init", "-q", "-b", "main")
-    git(folder, "config", "user.email", "dev@example.com")
-    git(folder, "config", "user.name", "Dev")
+    git_cli(folder, "init", "-q", "-b", "main")
+    git_cli(folder, "config", "user.email", "dev@example.com")
+    git_cli(folder, "config", "user.name", "Dev")
     (folder / "README.md").write_text("# demo\n")
     (folder / "app.py").write_text(APP)
     (folder / "docs").mkdir()
     (folder / "docs" / "old.txt").write_text("to be deleted\n")
-    git(folder, "add", ".")
-    git(folder, "commit", "-qm", "initial")
+    git_cli(folder, "add", ".")
+    git_cli(folder, "commit", "-qm", "initial")
     return folder
 
 
@@ -192,7 +193,7 @@ def conflicting(server: Server, repo: Path, project: str) -> dict[str, Any]:
     """An attempt that changed app.py, and the target (main) then changing the same line."""
     attempt = finished_attempt(server, repo, project, CHANGE_APP)
     (repo / "app.py").write_text("def greet():\n    return 'hey'\n")
-    git(repo, "commit", "-qam", "moved on main")
+    git_cli(repo, "commit", "-qam", "moved on main")
     return attempt
 
 
@@ -200,7 +201,7 @@ def test_the_target_moved_merge_refused_rebase_continued_then_squash_merged(
     page: Page, server: Server, repo: Path
 ) -> None:
     attempt = conflicting(server, repo, "landing")
-    moved = git(repo, "rev-parse", "main").strip()
+    moved = git_cli(repo, "rev-parse", "main").strip()
     page.goto(url(server, f"/ui/attempts/{attempt['attempt_id']}/review/"))
 
     expect(fact(page, "Behind main")).to_have_text("1 commit")
@@ -227,7 +228,7 @@ def test_the_target_moved_merge_refused_rebase_continued_then_squash_merged(
     expect(page.get_by_role("status")).to_contain_text("Merged into main as")
     expect(page.locator("#merged")).to_contain_text("Merged into main")
     expect(page.locator("#merged")).to_contain_text("(squash)")
-    parent, message = git(repo, "log", "-1", "--format=%P%n%B", "main").split("\n", 1)
+    parent, message = git_cli(repo, "log", "-1", "--format=%P%n%B", "main").split("\n", 1)
     assert parent == moved  # one commit on the moved target: the squash
     assert f"Conductor-Attempt: {attempt['attempt_id']}" in message
     assert (repo / "app.py").read_text() == "def greet():\n    return 'hey, hello'\n"
@@ -238,7 +239,7 @@ def test_a_conflicting_rebase_shows_its_files_and_abort_restores(
 ) -> None:
     attempt = conflicting(server, repo, "aborting")
     worktree = Path(attempt["worktree_path"])
-    head = git(worktree, "rev-parse", "HEAD").strip()
+    head = git_cli(worktree, "rev-parse", "HEAD").strip()
     page.goto(url(server, f"/ui/attempts/{attempt['attempt_id']}/review/"))
 
     # By keyboard: the dialog opens on Cancel; Tab reaches Confirm.
@@ -259,5 +260,5 @@ def test_a_conflicting_rebase_shows_its_files_and_abort_restores(
     expect(page.get_by_role("status")).to_contain_text("Aborted the rebase")
     expect(fact(page, "In progress")).to_have_text("nothing")
     expect(page.locator("#conflicts")).to_be_hidden()
-    assert git(worktree, "rev-parse", "HEAD").strip() == head
-    assert git(worktree, "status", "--porcelain") == ""
+    assert git_cli(worktree, "rev-parse", "HEAD").strip() == head
+    assert git_cli(worktree, "status", "--porcelain") == ""

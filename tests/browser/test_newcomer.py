@@ -10,7 +10,7 @@ from pathlib import Path
 from playwright.sync_api import Page, expect
 
 from tests.browser.test_attempt_review import confirm
-from tests.conftest import git
+from tests.helpers import git_cli
 from tests.processes import Server
 
 
@@ -43,5 +43,5 @@ def test_a_newcomer_gets_an_agent_to_change_the_repository_reviews_and_merges(
     confirm(page, "Merge…")
     expect(page.get_by_role("status")).to_contain_text("Merged into main as")
 
-    assert git(git_repo, "show", "main:greeting.txt") == "hello from the agent\n"
-    assert git(git_repo, "status", "--porcelain") == ""  # the user's checkout untouched
+    assert git_cli(git_repo, "show", "main:greeting.txt") == "hello from the agent\n"
+    assert git_cli(git_repo, "status", "--porcelain") == ""  # the user's checkout untouched

@@ -11,7 +11,8 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import git, wait_for
+from tests.conftest import wait_for
+from tests.helpers import git_cli
 from tests.processes import ConductorProcess, Server, clean_env, free_port, processes_of_run
 
 SLEEPER = {"project_id": "demo", "agent_type": "shell", "prompt": "echo up; sleep 600"}
@@ -128,7 +129,7 @@ def test_a_restart_with_crashed_runs_answers_without_waiting_on_each(
 def test_a_data_dir_inside_a_git_work_tree_is_warned_about(tmp_path: Path) -> None:
     repo = tmp_path / "dotfiles"
     repo.mkdir()
-    git(repo, "init", "-q")
+    git_cli(repo, "init", "-q")
     server = Server(repo / ".conductor", tmp_path / "server.log")
     try:
         output = server.output()
@@ -142,7 +143,7 @@ def test_a_data_dir_inside_a_git_work_tree_is_warned_about(tmp_path: Path) -> No
 def test_an_ignored_or_outside_data_dir_is_not_warned_about(tmp_path: Path) -> None:
     repo = tmp_path / "dotfiles"
     repo.mkdir()
-    git(repo, "init", "-q")
+    git_cli(repo, "init", "-q")
     (repo / ".gitignore").write_text(".conductor/\n")
     for data in (repo / ".conductor", tmp_path / "data"):
         server = Server(data, tmp_path / f"{data.name}.log")

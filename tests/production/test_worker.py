@@ -14,7 +14,8 @@ from rest_framework.test import APIClient
 
 from projects.models import AgentProfile, Project
 from runs.models import Run
-from tests.conftest import attempt_finished, create_task, git, log_text, run_finished, wait_for
+from tests.conftest import attempt_finished, create_task, log_text, run_finished, wait_for
+from tests.helpers import git_cli
 from tests.processes import ConductorProcess, processes_of_run
 
 pytestmark = pytest.mark.production
@@ -58,8 +59,8 @@ def test_a_worker_process_runs_the_pipeline_to_a_commit(
 
     assert (run.status, attempt.status) == ("success", "success"), attempt.error_summary
     assert run.worker == attempt.worker == worker.name  # type: ignore[attr-defined]
-    assert git(git_repo, "show", f"{attempt.branch}:feature.txt") == "shipped\n"
-    assert git(git_repo, "log", "-1", "--format=%s", attempt.branch).strip() == "Ship feature"
+    assert git_cli(git_repo, "show", f"{attempt.branch}:feature.txt") == "shipped\n"
+    assert git_cli(git_repo, "log", "-1", "--format=%s", attempt.branch).strip() == "Ship feature"
     stdout = log_text(run.id, "stdout")
     assert "".join(f"line {i}\n" for i in range(1, 5001)) in stdout
     assert run.agent_session_id in stdout.splitlines()[0]
@@ -67,7 +68,7 @@ def test_a_worker_process_runs_the_pipeline_to_a_commit(
     # Deleting the task (from this process) removes the worktree on the worker that owns it.
     assert api.delete("/api/projects/demo/tasks/t1").status_code == 204
     wait_for(lambda: not Path(attempt.worktree_path).exists(), 60, "the worker to remove it")
-    assert git(git_repo, "show", f"{attempt.branch}:feature.txt") == "shipped\n"
+    assert git_cli(git_repo, "show", f"{attempt.branch}:feature.txt") == "shipped\n"
 
 
 def test_stop_from_the_api_process_stops_the_agent_in_the_worker(

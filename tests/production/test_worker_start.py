@@ -8,7 +8,7 @@ from typing import Any
 
 import pytest
 
-from tests.conftest import git
+from tests.helpers import git_cli
 from tests.processes import ConductorProcess
 
 pytestmark = pytest.mark.production
@@ -19,7 +19,7 @@ def test_a_worker_warns_when_its_data_dir_is_inside_a_git_work_tree(
 ) -> None:
     repo = tmp_path / "dotfiles"
     repo.mkdir()
-    git(repo, "init", "-q")
+    git_cli(repo, "init", "-q")
     settings.DATA_DIR = repo / ".conductor"
     settings.DATA_DIR.mkdir()
 

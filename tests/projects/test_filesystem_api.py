@@ -11,8 +11,7 @@ import pytest
 from pytest_django.fixtures import Settings
 from rest_framework.test import APIClient
 
-from tests.conftest import git
-from tests.helpers import assert_error
+from tests.helpers import assert_error, git_cli
 
 
 @pytest.fixture
@@ -33,7 +32,7 @@ def extra(tmp_path: Path, settings: Settings) -> Path:
 
 def make_repo(path: Path) -> Path:
     path.mkdir(parents=True)
-    git(path, "init", "-q", "-b", "main")
+    git_cli(path, "init", "-q", "-b", "main")
     return path
 
 
@@ -184,7 +183,7 @@ def test_it_finds_repositories_and_skips_heavy_hidden_and_nested_ones(
     make_repo(home / ".venv" / "lib")
     make_repo(home / ".hidden" / "repo")
     worktree = home / "code" / "wt"
-    git(
+    git_cli(
         one,
         "-c",
         "user.name=Dev",
@@ -196,7 +195,7 @@ def test_it_finds_repositories_and_skips_heavy_hidden_and_nested_ones(
         "-m",
         "init",
     )
-    git(one, "worktree", "add", "-q", str(worktree))
+    git_cli(one, "worktree", "add", "-q", str(worktree))
 
     found, truncated = repositories(api, home)
 
@@ -232,7 +231,7 @@ def test_the_search_never_follows_a_symlink(
 def test_a_repository_as_the_folder_itself_is_found_and_searched(
     db: None, api: APIClient, home: Path
 ) -> None:
-    git(home, "init", "-q")
+    git_cli(home, "init", "-q")
     inner = make_repo(home / "projects" / "inner")
 
     assert repositories(api, home)[0] == [str(home), str(inner)]

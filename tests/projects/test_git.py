@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 from projects import git
-from tests.conftest import git as git_cli
+from tests.helpers import git_cli
 
 
 def test_concurrent_worktree_adds_on_one_repository_all_succeed(

@@ -18,8 +18,7 @@ from django.conf import settings
 from rest_framework.test import APIClient
 
 from projects.models import Project
-from tests.conftest import git
-from tests.helpers import assert_error
+from tests.helpers import assert_error, git_cli
 
 TOKEN = "s3cr3t-t0ken-value"
 
@@ -31,10 +30,10 @@ def post(api: APIClient, **body: Any) -> Any:
 @pytest.fixture
 def bare(git_repo: Path, tmp_path: Path) -> Path:
     """A bare remote of `git_repo` (main, and a `feature` branch), servable over dumb HTTP."""
-    git(git_repo, "branch", "feature")
+    git_cli(git_repo, "branch", "feature")
     remote = tmp_path / "remote.git"
-    git(tmp_path, "clone", "-q", "--bare", str(git_repo), str(remote))
-    git(remote, "update-server-info")
+    git_cli(tmp_path, "clone", "-q", "--bare", str(git_repo), str(remote))
+    git_cli(remote, "update-server-info")
     return remote
 
 
@@ -51,8 +50,8 @@ def test_a_file_url_is_cloned_into_the_data_dir(db: None, api: APIClient, bare: 
     assert response.status_code == 201, response.content
     clone = Path(settings.DATA_DIR).resolve() / "repositories" / "cloned"
     assert response.json()["project_root"] == str(clone)
-    assert git(clone, "rev-parse", "HEAD") == git(bare, "rev-parse", "main")
-    assert git(clone, "remote", "get-url", "origin").strip() == f"file://{bare}"
+    assert git_cli(clone, "rev-parse", "HEAD") == git_cli(bare, "rev-parse", "main")
+    assert git_cli(clone, "remote", "get-url", "origin").strip() == f"file://{bare}"
     detail = api.get("/api/v1/projects/cloned").json()
     assert (detail["repo_url"], detail["has_repository"]) == (f"file://{bare}", True)
     names = [b["name"] for b in api.get("/api/v1/projects/cloned/branches").json()["items"]]
@@ -187,7 +186,7 @@ def test_credentials_serve_the_clone_and_show_nowhere(
 
     assert response.status_code == 201, response.content
     clone = Path(response.json()["project_root"])
-    assert git(clone, "remote", "get-url", "origin").strip() == https_remote
+    assert git_cli(clone, "remote", "get-url", "origin").strip() == https_remote
     assert Project.objects.get(id="cloned").repo_url == url.replace(f"user:{TOKEN}", "***")
     assert TOKEN not in api.get("/api/v1/projects/cloned").content.decode()
     assert (Path(settings.DATA_DIR) / "_audit").exists()

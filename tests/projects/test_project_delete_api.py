@@ -17,7 +17,8 @@ from projects.models import AgentProfile, Project
 from runs.files import run_folder
 from runs.models import LogChunk, Run, RunStatus
 from tasks.models import Task
-from tests.conftest import create_task, git, log_text, wait_for
+from tests.conftest import create_task, log_text, wait_for
+from tests.helpers import git_cli
 from tests.projects.builders import (
     BROWSER_CONTEXTS,
     assert_error,
@@ -115,8 +116,8 @@ def test_deleting_a_task_removes_its_rows_folder_and_worktree_but_keeps_its_bran
     assert not folder.exists()
     assert_error(api.get("/api/projects/demo/tasks/del-task"), 404, "NOT_FOUND")
     wait_for(lambda: not worktree.exists(), what="the worker to remove the worktree")
-    assert git(repo, "worktree", "list", "--porcelain").count("worktree ") == 1
-    assert git(repo, "show", f"{attempt.branch}:file.txt") == "work\n"
+    assert git_cli(repo, "worktree", "list", "--porcelain").count("worktree ") == 1
+    assert git_cli(repo, "show", f"{attempt.branch}:file.txt") == "work\n"
 
 
 def test_uncommitted_work_in_a_deleted_tasks_worktree_is_committed_on_its_branch(
@@ -129,8 +130,8 @@ def test_uncommitted_work_in_a_deleted_tasks_worktree_is_committed_on_its_branch
     assert delete(api, "demo/tasks/del-dirty").status_code == 204
 
     wait_for(lambda: not worktree.exists(), what="the worker to remove the worktree")
-    assert git(repo, "show", f"{attempt.branch}:late.txt") == "written after the agent\n"
-    assert "WIP" in git(repo, "log", "-1", "--format=%s", attempt.branch)
+    assert git_cli(repo, "show", f"{attempt.branch}:late.txt") == "written after the agent\n"
+    assert "WIP" in git_cli(repo, "log", "-1", "--format=%s", attempt.branch)
 
 
 @pytest.mark.parametrize("status", [RunStatus.QUEUED, RunStatus.RUNNING])
@@ -200,7 +201,7 @@ def test_deleting_a_project_removes_its_worktrees_and_keeps_the_branches(
     worktrees = [Path(attempt.worktree_path) for attempt in attempts]
     wait_for(lambda: not any(w.exists() for w in worktrees), what="the worktrees' removal")
     for attempt in attempts:
-        assert git(project.project_root, "branch", "--list", attempt.branch).strip()
+        assert git_cli(project.project_root, "branch", "--list", attempt.branch).strip()
 
 
 def test_a_project_with_active_runs_is_409_without_force(

@@ -11,8 +11,7 @@ import pytest
 from rest_framework.test import APIClient
 
 from projects.models import Project
-from tests.conftest import git
-from tests.helpers import assert_error, worktree_state
+from tests.helpers import assert_error, git_cli, worktree_state
 
 
 def branch_names(api: APIClient, project_id: str = "demo") -> list[tuple[str, bool, bool]]:
@@ -25,12 +24,12 @@ def test_branches_lists_local_then_remote_and_the_current_one(
     project: Project, api: APIClient, git_repo: Path, tmp_path: Path
 ) -> None:
     remote = tmp_path / "remote.git"
-    git(tmp_path, "clone", "-q", "--bare", str(git_repo), str(remote))
-    git(git_repo, "remote", "add", "origin", str(remote))
-    git(git_repo, "fetch", "-q", "origin")
-    git(git_repo, "remote", "set-head", "origin", "main")
-    git(git_repo, "branch", "--end-of-options", "feature/x")
-    git(git_repo, "checkout", "-q", "feature/x")
+    git_cli(tmp_path, "clone", "-q", "--bare", str(git_repo), str(remote))
+    git_cli(git_repo, "remote", "add", "origin", str(remote))
+    git_cli(git_repo, "fetch", "-q", "origin")
+    git_cli(git_repo, "remote", "set-head", "origin", "main")
+    git_cli(git_repo, "branch", "--end-of-options", "feature/x")
+    git_cli(git_repo, "checkout", "-q", "feature/x")
 
     assert branch_names(api) == [
         ("feature/x", False, True),
@@ -42,7 +41,7 @@ def test_branches_lists_local_then_remote_and_the_current_one(
 def test_a_branch_carries_its_last_commit_date_in_utc(
     project: Project, api: APIClient, git_repo: Path
 ) -> None:
-    git(git_repo, "checkout", "-q", "-b", "dated")
+    git_cli(git_repo, "checkout", "-q", "-b", "dated")
     subprocess.run(
         ["git", "-C", str(git_repo), "commit", "-q", "--allow-empty", "-m", "dated"],
         check=True,
@@ -58,7 +57,7 @@ def test_a_branch_carries_its_last_commit_date_in_utc(
 
 def test_branches_page(project: Project, api: APIClient, git_repo: Path) -> None:
     for number in range(5):
-        git(git_repo, "branch", f"b{number}")
+        git_cli(git_repo, "branch", f"b{number}")
 
     page = api.get("/api/v1/projects/demo/branches?limit=2&offset=1").json()
 
@@ -117,8 +116,8 @@ def files(project: Project, git_repo: Path) -> Path:
         (git_repo / name).parent.mkdir(parents=True, exist_ok=True)
         (git_repo / name).write_text("app inside the contents\n")
     (git_repo / ".gitignore").write_text("build/\n")
-    git(git_repo, "add", "src", "docs", ".gitignore")
-    git(git_repo, "commit", "-qm", "files")
+    git_cli(git_repo, "add", "src", "docs", ".gitignore")
+    git_cli(git_repo, "commit", "-qm", "files")
     return git_repo
 
 

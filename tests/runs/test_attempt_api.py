@@ -12,8 +12,7 @@ from projects import git
 from projects.models import AgentProfile, Project
 from runs.models import Attempt
 from tests.conftest import attempt_finished, create_task, log_text, run_finished, wait_for
-from tests.conftest import git as git_cli
-from tests.helpers import assert_error
+from tests.helpers import assert_error, git_cli
 
 
 def finished_attempt(api: APIClient, task_id: str = "t1", **fields: Any) -> Attempt:

@@ -12,7 +12,7 @@ from projects.models import Project
 from runs.branch_status import BranchStatusUnavailable, attempt_branch_status
 from runs.models import Attempt
 from tasks.models import Task
-from tests.conftest import git as git_cli
+from tests.helpers import git_cli
 
 
 @pytest.fixture

@@ -12,7 +12,8 @@ from rest_framework.test import APIClient
 
 from projects.models import Project
 from runs.models import Attempt
-from tests.conftest import attempt_finished, create_task, git, run_finished
+from tests.conftest import attempt_finished, create_task, run_finished
+from tests.helpers import git_cli
 
 SECRET = "secret-key-value\n"
 
@@ -33,7 +34,7 @@ def test_a_dangling_output_md_symlink_is_not_written_through(
 
     assert attempt.status == "success", attempt.error_summary
     assert not outside.exists()
-    assert git(project.project_root, "show", f"{attempt.branch}:new.txt") == ""
+    assert git_cli(project.project_root, "show", f"{attempt.branch}:new.txt") == ""
 
 
 def test_an_output_md_symlinked_out_is_not_read_into_the_commit(
@@ -44,7 +45,7 @@ def test_an_output_md_symlinked_out_is_not_read_into_the_commit(
 
     attempt = finished_attempt(api, prompt)
 
-    message = git(project.project_root, "log", "-1", "--format=%B", attempt.branch)
+    message = git_cli(project.project_root, "log", "-1", "--format=%B", attempt.branch)
     assert attempt.status == "success", attempt.error_summary
     assert "secret-key-value" not in message
     assert "changes by shell" in message
@@ -56,24 +57,24 @@ def test_a_fifo_as_output_md_does_not_hang_the_commit(
     attempt = finished_attempt(api, 'mkfifo "$CONDUCTOR_RUN_DIR/output.md"; touch new.txt')
 
     assert attempt.status == "success", attempt.error_summary
-    assert git(project.project_root, "show", f"{attempt.branch}:new.txt") == ""
+    assert git_cli(project.project_root, "show", f"{attempt.branch}:new.txt") == ""
 
 
 def refs(repo: str) -> str:
-    return git(repo, "for-each-ref", "--format=%(refname) %(objectname)")
+    return git_cli(repo, "for-each-ref", "--format=%(refname) %(objectname)")
 
 
 def test_a_default_branch_shaped_like_an_option_fails_the_attempt_and_touches_nothing(
     work: str, api: APIClient, project: Project
 ) -> None:
     Project.objects.filter(id=project.id).update(default_branch="--no-checkout")  # an old row
-    before = refs(project.project_root), git(project.project_root, "worktree", "list")
+    before = refs(project.project_root), git_cli(project.project_root, "worktree", "list")
 
     attempt = finished_attempt(api, "touch new.txt")
 
     assert attempt.status == "failed"
     assert "default_branch '--no-checkout' is not a valid branch name" in attempt.error_summary
-    assert (refs(project.project_root), git(project.project_root, "worktree", "list")) == before
+    assert (refs(project.project_root), git_cli(project.project_root, "worktree", "list")) == before
     assert attempt.worktree_path == ""
 
 
@@ -83,9 +84,9 @@ def test_an_agent_that_deletes_its_worktree_git_commits_nowhere(
     """The data dir inside a git work tree (a dotfiles repo at `~`): without its `.git`, the
     worktree's folder belongs to that repository, which must not get the commit."""
     settings.CONDUCTOR = {**settings.CONDUCTOR, "WORKTREE_ROOT": data_dir / "_worktrees"}
-    git(data_dir, "init", "-q", "-b", "main")
+    git_cli(data_dir, "init", "-q", "-b", "main")
     (data_dir / "secret_key").write_text(SECRET)
-    git(
+    git_cli(
         data_dir,
         "-c",
         "user.name=U",
@@ -103,8 +104,8 @@ def test_an_agent_that_deletes_its_worktree_git_commits_nowhere(
     assert attempt.status == "failed"
     assert "is no longer the git worktree Conductor made" in attempt.error_summary
     assert "nothing was committed" in attempt.error_summary
-    assert git(data_dir, "rev-list", "--count", "HEAD").strip() == "1"
-    assert git(data_dir, "diff", "--cached", "--name-only") == ""
+    assert git_cli(data_dir, "rev-list", "--count", "HEAD").strip() == "1"
+    assert git_cli(data_dir, "diff", "--cached", "--name-only") == ""
     run = attempt.runs.get(kind="agent")
     assert run.status == "failed"
     assert "is no longer the git worktree Conductor made" in run.error_summary
@@ -124,8 +125,8 @@ def outside(tmp_path: Path, settings: Any) -> Path:
 
 def commit_file(repo: Path, name: str, text: str) -> None:
     (repo / name).write_text(text)
-    git(repo, "add", name)
-    git(repo, "commit", "-qm", f"add {name}")
+    git_cli(repo, "add", name)
+    git_cli(repo, "commit", "-qm", f"add {name}")
 
 
 def secrets_under(folder: Path) -> list[Path]:
@@ -181,11 +182,11 @@ def test_a_worktree_symlink_does_not_lead_a_copy_out(
     with an untracked `.env` to copy: the copy must not land in the link's target."""
     target = outside / "elsewhere"
     target.mkdir()
-    git(git_repo, "checkout", "-q", "-b", "base")
+    git_cli(git_repo, "checkout", "-q", "-b", "base")
     (git_repo / "conf").symlink_to(target)
-    git(git_repo, "add", "conf")
-    git(git_repo, "commit", "-qm", "conf link")
-    git(git_repo, "checkout", "-q", "main")
+    git_cli(git_repo, "add", "conf")
+    git_cli(git_repo, "commit", "-qm", "conf link")
+    git_cli(git_repo, "checkout", "-q", "main")
     commit_file(git_repo, ".gitignore", "conf/.env\n")
     (git_repo / "conf").mkdir()
     (git_repo / "conf" / ".env").write_text("TOKEN=abc\n")

@@ -23,8 +23,7 @@ from runs.dev_server import dev_servers_stop, first_url
 from runs.models import Attempt, Run
 from tasks.models import Task
 from tests.conftest import attempt_finished, create_task, log_text, run_finished, wait_for
-from tests.conftest import git as git_cli
-from tests.helpers import DEV_SERVER_SCRIPT, assert_error
+from tests.helpers import DEV_SERVER_SCRIPT, assert_error, git_cli
 from tests.processes import Server, processes_of_run
 
 

@@ -22,8 +22,8 @@ from projects.models import Project
 from runs import diffwatch
 from runs.models import Attempt, DiffSnapshot, Run, RunStatus
 from runs.streams.attempt_diff import AttemptDiffFeed
-from tests.conftest import git as git_cli
 from tests.conftest import wait_for
+from tests.helpers import git_cli
 from tests.projects.builders import make_run, make_task
 
 TIMEOUT = 30.0

@@ -16,7 +16,7 @@ from projects.models import AgentProfile, Project
 from runs import diffs
 from runs.models import Attempt, DiffSnapshot
 from tests.conftest import attempt_finished, create_task, run_finished
-from tests.conftest import git as git_cli
+from tests.helpers import git_cli
 
 
 @pytest.fixture

@@ -12,7 +12,8 @@ import pytest
 from rest_framework.test import APIClient
 
 from projects.models import Project
-from tests.conftest import attempt_finished, create_task, git, log_text, run_finished
+from tests.conftest import attempt_finished, create_task, log_text, run_finished
+from tests.helpers import git_cli
 
 
 @pytest.fixture
@@ -44,8 +45,8 @@ def test_a_worktree_that_does_not_fit_fails_the_attempt_with_what_to_do(
 ) -> None:
     repo = Path(project.project_root)
     (repo / "big.bin").write_bytes(os.urandom(1024 * 1024))
-    git(repo, "add", "big.bin")
-    git(repo, "commit", "-qm", "a big file")
+    git_cli(repo, "add", "big.bin")
+    git_cli(repo, "commit", "-qm", "a big file")
 
     run = run_finished(create_task(api)["run_id"])
     attempt = attempt_finished(run.attempt_id)
@@ -55,9 +56,9 @@ def test_a_worktree_that_does_not_fit_fails_the_attempt_with_what_to_do(
     assert "is full" in attempt.error_summary and "free space and retry" in attempt.error_summary
     # Nothing of the half-made worktree is left: no folder, no registration, no branch.
     assert list(worktrees_on_small_disk.rglob("*")) == [worktrees_on_small_disk / "demo"]
-    assert git(repo, "worktree", "list", "--porcelain").count("worktree ") == 1
-    assert git(repo, "branch", "--list", "conductor/*") == ""
-    assert git(repo, "status", "--porcelain") == ""
+    assert git_cli(repo, "worktree", "list", "--porcelain").count("worktree ") == 1
+    assert git_cli(repo, "branch", "--list", "conductor/*") == ""
+    assert git_cli(repo, "status", "--porcelain") == ""
 
 
 def test_an_agent_that_fills_the_disk_fails_and_its_output_is_kept(

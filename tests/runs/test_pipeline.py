@@ -11,7 +11,8 @@ from rest_framework.test import APIClient
 from projects import storage
 from projects.models import AgentProfile, Project
 from runs.models import Attempt, Run
-from tests.conftest import attempt_finished, create_task, git, log_text, run_finished
+from tests.conftest import attempt_finished, create_task, log_text, run_finished
+from tests.helpers import git_cli
 
 # What CONTRACT.md promises every agent: where its task and run live, and who it is.
 AGENT_ENV = (
@@ -31,9 +32,9 @@ def test_it_runs_setup_agent_commit_cleanup_on_a_new_branch(
     project.cleanup_script = "echo cleaning up"
     project.save()
     (git_repo / ".gitignore").write_text(".setup-ran\n")
-    git(git_repo, "add", ".")
-    git(git_repo, "commit", "-qm", "ignore marker")
-    head_before = git(git_repo, "rev-parse", "HEAD")
+    git_cli(git_repo, "add", ".")
+    git_cli(git_repo, "commit", "-qm", "ignore marker")
+    head_before = git_cli(git_repo, "rev-parse", "HEAD")
 
     created = create_task(
         api,
@@ -47,16 +48,16 @@ def test_it_runs_setup_agent_commit_cleanup_on_a_new_branch(
     kinds = list(attempt.runs.order_by("started_at").values_list("kind", "status"))
     assert kinds == [("setup", "success"), ("agent", "success"), ("cleanup", "success")]
     assert attempt.branch.startswith("conductor/") and attempt.short_id in attempt.branch
-    assert git(git_repo, "show", f"{attempt.branch}:hello.txt") == "hello world\n"
-    message = git(git_repo, "log", "-1", "--format=%B", attempt.branch)
+    assert git_cli(git_repo, "show", f"{attempt.branch}:hello.txt") == "hello world\n"
+    message = git_cli(git_repo, "log", "-1", "--format=%B", attempt.branch)
     assert message.startswith("Add hello.txt greeting")
     assert f"Conductor-Run: {run.id}" in message
-    assert run.head_after == git(git_repo, "rev-parse", attempt.branch).strip()
+    assert run.head_after == git_cli(git_repo, "rev-parse", attempt.branch).strip()
     # The user's own checkout is untouched.
-    assert git(git_repo, "rev-parse", "HEAD") == head_before
-    assert git(git_repo, "branch", "--show-current").strip() == "main"
+    assert git_cli(git_repo, "rev-parse", "HEAD") == head_before
+    assert git_cli(git_repo, "branch", "--show-current").strip() == "main"
     assert not (git_repo / "hello.txt").exists()
-    assert git(git_repo, "status", "--porcelain") == ""
+    assert git_cli(git_repo, "status", "--porcelain") == ""
     # Logs kept in order, with the agent's session and stream-json lines.
     assert run.agent_session_id
     assert '"type": "system"' in log_text(run.id, "stdout").splitlines()[0]
@@ -69,8 +70,8 @@ def test_it_copies_worktreeinclude_files_into_the_worktree(
 ) -> None:
     (git_repo / ".gitignore").write_text(".env\n")
     (git_repo / ".worktreeinclude").write_text("# secrets\n.env\n")
-    git(git_repo, "add", ".")
-    git(git_repo, "commit", "-qm", "include")
+    git_cli(git_repo, "add", ".")
+    git_cli(git_repo, "commit", "-qm", "include")
     (git_repo / ".env").write_text("TOKEN=abc\n")
 
     run = run_finished(create_task(api, prompt="cat .env")["run_id"])
@@ -150,16 +151,16 @@ def test_a_dirty_base_repository_is_left_as_it_was(
 ) -> None:
     (git_repo / "README.md").write_text("# local edit\n")
     (git_repo / "scratch.txt").write_text("untracked\n")
-    status_before = git(git_repo, "status", "--porcelain")
+    status_before = git_cli(git_repo, "status", "--porcelain")
 
     run = run_finished(create_task(api, prompt="cat README.md; echo new > new.txt")["run_id"])
 
     assert run.status == "success"
     assert log_text(run.id) == "# demo\n", "the worktree starts from the committed base"
-    assert git(git_repo, "status", "--porcelain") == status_before
+    assert git_cli(git_repo, "status", "--porcelain") == status_before
     assert (git_repo / "README.md").read_text() == "# local edit\n"
     branch = attempt_finished(run.attempt_id).branch
-    assert git(git_repo, "show", f"{branch}:new.txt") == "new\n"
+    assert git_cli(git_repo, "show", f"{branch}:new.txt") == "new\n"
 
 
 def test_a_failing_setup_script_fails_the_attempt_and_skips_the_agent(
@@ -216,8 +217,8 @@ def test_a_failed_agent_still_commits_its_work(
 
     branch = attempt_finished(run.attempt_id).branch
     assert run.status == "failed"
-    assert git(git_repo, "show", f"{branch}:part.txt") == "partial\n"
-    assert git(git_repo, "log", "-1", "--format=%s", branch).startswith("WIP (failed): ")
+    assert git_cli(git_repo, "show", f"{branch}:part.txt") == "partial\n"
+    assert git_cli(git_repo, "log", "-1", "--format=%s", branch).startswith("WIP (failed): ")
 
 
 def test_a_follow_up_resumes_the_session_in_the_same_worktree(
@@ -238,7 +239,10 @@ def test_a_follow_up_resumes_the_session_in_the_same_worktree(
     assert second_run.previous_run_id == first_run.id
     assert second_run.agent_session_id == first_run.agent_session_id
     assert '"resumed": true' in log_text(second_run.id)
-    assert git(git_repo, "log", "--format=%s", attempt.branch).splitlines()[:2] == ["Two", "One"]
+    assert git_cli(git_repo, "log", "--format=%s", attempt.branch).splitlines()[:2] == [
+        "Two",
+        "One",
+    ]
 
 
 def test_attach_starts_a_new_attempt_on_its_own_branch(

@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import asyncio
 import json
-import subprocess
 import uuid
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
@@ -21,7 +20,7 @@ from websockets.exceptions import ConnectionClosed
 
 from projects.models import Project
 from tests.conftest import wait_for
-from tests.helpers import refusal_code
+from tests.helpers import git_cli, refusal_code
 from tests.processes import Server
 from tests.projects.builders import make_run, make_task
 from tests.runs.test_ws_run_log import connect_and_read
@@ -60,20 +59,16 @@ class Conductor:
         (self.data / "projects" / PROJECT / task_id / gate).touch()
 
 
-def git(repo: Path, *args: str) -> None:
-    subprocess.run(["git", "-C", str(repo), *args], check=True, capture_output=True)
-
-
 @pytest.fixture(scope="module")
 def app(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Conductor]:
     tmp = tmp_path_factory.mktemp("ws-diff")
     repo = tmp / "repo"
     repo.mkdir()
-    git(repo, "init", "-q", "-b", "main")
+    git_cli(repo, "init", "-q", "-b", "main")
     (repo / "old.txt").write_text("".join(f"line {n}\n" for n in range(20)))
     (repo / "gone.txt").write_text("bye\n")
-    git(repo, "add", ".")
-    git(repo, "-c", "user.name=t", "-c", "user.email=t@example.com", "commit", "-qm", "init")
+    git_cli(repo, "add", ".")
+    git_cli(repo, "-c", "user.name=t", "-c", "user.email=t@example.com", "commit", "-qm", "init")
     server = Server(tmp / "data", tmp / "server.log", CONDUCTOR_SSE_KEEPALIVE_SECONDS="1")
     try:
         project = {"project_id": PROJECT, "project_root": str(repo)}

@@ -12,8 +12,7 @@ from rest_framework.test import APIClient
 from projects.models import AgentProfile, Project
 from runs.models import Attempt
 from tests.conftest import attempt_finished, create_task, run_finished
-from tests.conftest import git as git_cli
-from tests.helpers import assert_error
+from tests.helpers import assert_error, git_cli
 
 
 @pytest.fixture

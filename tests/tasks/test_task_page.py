@@ -13,8 +13,7 @@ from pytest_django.fixtures import Settings
 from projects.models import Project
 from runs.models import Attempt, Run, RunStatus
 from tasks.models import Draft
-from tests.conftest import git
-from tests.helpers import assert_error
+from tests.helpers import assert_error, git_cli
 from tests.projects.builders import make_run, make_task
 
 
@@ -43,7 +42,7 @@ def test_an_unknown_task_is_404(client: Client, project: Project) -> None:
 def test_a_new_attempt_starts_from_the_branch_asked_for(
     client: Client, run: Run, git_repo: Path
 ) -> None:
-    git(git_repo, "branch", "feature")
+    git_cli(git_repo, "branch", "feature")
 
     response = client.post(
         "/ui/projects/demo/tasks/t1/attempts/new/", {"agent": "shell", "base_branch": "feature"}
