@@ -63,6 +63,12 @@ def ui_status(status: str) -> str:
     return UI_STATUS.get(status, status)
 
 
+def api_exit_code(exit_code: int | None) -> int:
+    """A run's exit code as every API shape and stream writes it: -1 where the run has none (it
+    never started, or it ended without one)."""
+    return exit_code if exit_code is not None else -1
+
+
 def rfc3339(value: datetime | str | None) -> str | None:
     """A time as the API writes it, from a datetime or the UTC text the lists read
     (`conductor_site.db_functions.UtcText`): the same string either way."""
@@ -127,7 +133,7 @@ def run_row_to_api(row: Sequence[Any], *, project_id: str, task_id: str) -> dict
     }
     if status in TERMINAL_STATUSES:
         data["end_time"] = rfc3339(ended)
-        data["exit_code"] = exit_code if exit_code is not None else -1
+        data["exit_code"] = api_exit_code(exit_code)
     return data
 
 

@@ -33,6 +33,7 @@ from projects.models import Project
 from projects.selectors import agent_run_counts
 from runs.models import ACTIVE_STATUSES, TERMINAL_STATUSES, Attempt, Run, RunStatus
 from runs.selectors import (
+    api_exit_code,
     files_by_run,
     rfc3339,
     run_rows,
@@ -238,7 +239,7 @@ def _ended_exit_code(run: dict[str, Any] | None) -> int | None:
     one, e.g. it never started); None while it has not ended."""
     if run is None or run["status"] not in TERMINAL_STATUSES:
         return None
-    return run["exit_code"] if run["exit_code"] is not None else -1
+    return api_exit_code(run["exit_code"])
 
 
 def task_detail(task: Task) -> dict[str, Any]:

@@ -27,7 +27,7 @@ from conductor_site.live.sse import (
 )
 from conductor_site.live.subscription import Subscription
 from runs.models import ACTIVE_STATUSES, TERMINAL_STATUSES, Run
-from runs.selectors import document_status, rfc3339, ui_status
+from runs.selectors import api_exit_code, document_status, rfc3339, ui_status
 from runs.streams.run_reads import RunRef, ref_of
 
 ALL_RUNS_REPLAY_MAX = 1_000  # runs replayed after a cursor
@@ -133,13 +133,13 @@ class AllRunsFeed:
         ids = {"run_id": t.run.id, "project_id": t.run.project_id, "task_id": t.run.task_id}
         document: dict[str, Any] = {"type": t.event, **ids, "status": document_status(t.status)}
         if t.status in TERMINAL_STATUSES:
-            document["exit_code"] = t.exit_code if t.exit_code is not None else -1
+            document["exit_code"] = api_exit_code(t.exit_code)
         document["kind"] = t.run.kind
         status = {
             "type": "run_updated",
             **ids,
             "status": ui_status(t.status),
-            "exit_code": t.exit_code if t.exit_code is not None else -1,
+            "exit_code": api_exit_code(t.exit_code),
         }
         events = [FeedEvent(document, id=t.at), FeedEvent(status, name="status", id=t.at)]
         if t.event == "run_started":

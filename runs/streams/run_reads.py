@@ -14,7 +14,7 @@ from datetime import datetime
 from conductor_site.live.engine import db
 from conductor_site.live.events import LiveEvent
 from runs.models import TERMINAL_STATUSES, LogChunk, Run
-from runs.selectors import rfc3339
+from runs.selectors import api_exit_code, rfc3339
 
 PAGE = 200  # log chunks per database read
 
@@ -41,7 +41,7 @@ class RunState:
 
     @property
     def api_exit_code(self) -> int:
-        return self.exit_code if self.exit_code is not None else -1
+        return api_exit_code(self.exit_code)
 
 
 @dataclass(frozen=True)
