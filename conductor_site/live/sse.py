@@ -20,7 +20,7 @@ from asgiref.sync import SyncToAsync
 from django.conf import settings
 from django.http import HttpRequest, JsonResponse, StreamingHttpResponse
 
-from conductor_site.errors import error_body
+from conductor_site.errors import error_json
 from conductor_site.ids import is_identifier
 from conductor_site.live.backpressure import Pace, keep_up
 from conductor_site.live.engine import Batch, Feed, FeedEvent, follow, framed
@@ -66,10 +66,6 @@ def sse_event(event: FeedEvent) -> str:
     return sse_json(event.data, event=event.name, id=event.id)
 
 
-def error_response(status: int, message: str, **details: Any) -> JsonResponse:
-    return JsonResponse(error_body(status, message, details), status=status)
-
-
 def cursor_param(request: HttpRequest, *names: str) -> str | None:
     """The client's cursor: `Last-Event-ID` (sent by a reconnecting EventSource, so newer)
     before the query parameters `names` (`after`, ...). Empty means none."""
@@ -83,10 +79,10 @@ def refused(request: HttpRequest, **ids: str | None) -> JsonResponse | None:
     """The error for a request no stream serves: not a GET (405), or an id in the path or
     query that is not an identifier (400). None when the stream may go on."""
     if request.method != "GET":
-        return error_response(405, f"method {request.method} not allowed: streams are GET")
+        return error_json(405, f"method {request.method} not allowed: streams are GET")
     for name, value in ids.items():
         if value is not None and not is_identifier(value):
-            return error_response(400, f"invalid {name} {value!r}")
+            return error_json(400, f"invalid {name} {value!r}")
     return None
 
 

@@ -11,9 +11,10 @@ from django.http import HttpRequest
 from django.http.response import HttpResponseBase
 from django.views.decorators.csrf import csrf_exempt
 
+from conductor_site.errors import error_json
 from conductor_site.live.engine import Batch, FeedEvent, db
 from conductor_site.live.events import BusMessage, LiveEvent, bus_group
-from conductor_site.live.sse import cursor_param, error_response, refused, sse_response
+from conductor_site.live.sse import cursor_param, refused, sse_response
 from conductor_site.live.subscription import Subscription
 from messagebus.selectors import BusNotFound, UnknownCursor, message_to_api, messages_after
 
@@ -90,9 +91,9 @@ async def _bus_stream(
             partial(messages_after, project_id=project_id, task_id=task_id, after=after, limit=1)
         )
     except UnknownCursor as exc:
-        return error_response(404, str(exc), msg_id=exc.msg_id)
+        return error_json(404, str(exc), msg_id=exc.msg_id)
     except BusNotFound as exc:
-        return error_response(404, str(exc))
+        return error_json(404, str(exc))
     return sse_response(BusFeed(project_id, task_id, after))
 
 
@@ -100,7 +101,7 @@ async def _bus_stream(
 async def messages_stream(request: HttpRequest) -> HttpResponseBase:
     project_id = request.GET.get("project_id", "")
     if not project_id and request.method == "GET":
-        return error_response(400, "project_id is required")
+        return error_json(400, "project_id is required")
     return await _bus_stream(request, project_id, request.GET.get("task_id") or None)
 
 

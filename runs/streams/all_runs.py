@@ -16,11 +16,11 @@ from django.utils import timezone
 from django.utils.dateparse import parse_datetime
 from django.views.decorators.csrf import csrf_exempt
 
+from conductor_site.errors import error_json
 from conductor_site.live.engine import Batch, FeedEvent, db
 from conductor_site.live.events import ALL_RUNS_GROUP, LiveEvent
 from conductor_site.live.sse import (
     cursor_param,
-    error_response,
     keepalive_seconds,
     refused,
     sse_response,
@@ -154,7 +154,7 @@ async def all_runs_stream(request: HttpRequest) -> HttpResponseBase:
     cursor = cursor_param(request, "after")
     since = cursor_time(cursor) if cursor else timezone.now() - CONNECT_SLACK
     if since is None:
-        return error_response(400, f"invalid cursor {cursor!r}: expected an RFC 3339 time")
+        return error_json(400, f"invalid cursor {cursor!r}: expected an RFC 3339 time")
     return sse_response(AllRunsFeed(since, current=cursor is None))
 
 

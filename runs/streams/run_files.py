@@ -10,9 +10,10 @@ from django.http import HttpRequest
 from django.http.response import HttpResponseBase
 from django.views.decorators.csrf import csrf_exempt
 
+from conductor_site.errors import error_json
 from conductor_site.live.engine import Batch, FeedEvent, db
 from conductor_site.live.events import LiveEvent, run_group
-from conductor_site.live.sse import error_response, refused, sse_response
+from conductor_site.live.sse import refused, sse_response
 from conductor_site.live.subscription import Subscription
 from projects import storage
 from runs.files import RUN_FILES
@@ -101,8 +102,8 @@ async def run_file_stream(
         return refusal
     name = request.GET.get("name", "")
     if name not in RUN_FILES:
-        return error_response(400, f"unknown file {name!r}: use one of {', '.join(RUN_FILES)}")
+        return error_json(400, f"unknown file {name!r}: use one of {', '.join(RUN_FILES)}")
     run = await db(run_ref, run_id)
     if run is None or (run.project_id, run.task_id) != (project_id, task_id):
-        return error_response(404, f"run {run_id!r} not found in task {project_id}/{task_id}")
+        return error_json(404, f"run {run_id!r} not found in task {project_id}/{task_id}")
     return sse_response(RunFileFeed(run, name))

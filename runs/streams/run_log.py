@@ -10,9 +10,10 @@ from django.http import HttpRequest
 from django.http.response import HttpResponseBase
 from django.views.decorators.csrf import csrf_exempt
 
+from conductor_site.errors import error_json
 from conductor_site.live.engine import Batch, FeedEvent, SharedBatches, db
 from conductor_site.live.events import LiveEvent, run_group
-from conductor_site.live.sse import cursor_param, error_response, refused, sse_response
+from conductor_site.live.sse import cursor_param, refused, sse_response
 from conductor_site.live.subscription import Subscription
 from runs.selectors import document_status
 from runs.streams.run_reads import PAGE, Chunk, RunLog, RunRef, run_changed, run_ref
@@ -153,9 +154,9 @@ async def run_log_stream(request: HttpRequest, run_id: str) -> HttpResponseBase:
     cursor = cursor_param(request, "after")
     match = LOG_CURSOR.match(cursor or "")
     if cursor and not match:
-        return error_response(400, f"invalid cursor {cursor!r}: expected <seq>:<line>")
+        return error_json(400, f"invalid cursor {cursor!r}: expected <seq>:<line>")
     run = await db(run_ref, run_id)
     if run is None:
-        return error_response(404, f"run {run_id!r} not found")
+        return error_json(404, f"run {run_id!r} not found")
     seq_line = (int(match[1]), int(match[2])) if match else None
     return sse_response(RunLogFeed(run, seq_line))

@@ -13,9 +13,10 @@ from django.http import HttpRequest
 from django.http.response import HttpResponseBase
 from django.views.decorators.csrf import csrf_exempt
 
+from conductor_site.errors import error_json
 from conductor_site.live.engine import Batch, FeedEvent, db
 from conductor_site.live.events import ALL_RUNS_GROUP, LiveEvent, run_group
-from conductor_site.live.sse import cursor_param, error_response, refused, sse_response
+from conductor_site.live.sse import cursor_param, refused, sse_response
 from conductor_site.live.subscription import Subscription
 from runs.models import Run
 from runs.selectors import rfc3339, ui_status
@@ -177,9 +178,9 @@ async def task_runs_stream(request: HttpRequest, project_id: str, task_id: str) 
     cursor = cursor_param(request, "after")
     match = TASK_LOG_CURSOR.match(cursor or "")
     if cursor and not match:
-        return error_response(400, f"invalid cursor {cursor!r}: expected <run_id>:<seq>:<line>")
+        return error_json(400, f"invalid cursor {cursor!r}: expected <run_id>:<seq>:<line>")
     task_pk = await db(_task_pk, project_id, task_id)
     if task_pk is None:
-        return error_response(404, f"task {task_id!r} not found in project {project_id!r}")
+        return error_json(404, f"task {task_id!r} not found in project {project_id!r}")
     run_seq_line = (match[1], int(match[2]), int(match[3])) if match else None
     return sse_response(TaskRunsFeed(task_pk, project_id, task_id, run_seq_line))
