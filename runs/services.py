@@ -8,6 +8,7 @@ import logging
 import time
 from contextlib import suppress
 from datetime import datetime, timedelta
+from typing import Any
 
 from django.conf import settings
 from django.db import transaction
@@ -422,43 +423,37 @@ def attempt_operation_end(attempt_id: str, operation: str, token: datetime) -> N
 
 
 def attempt_merged(attempt: Attempt, *, commit: str, strategy: str) -> None:
-    """Record the merge; the board hears it (`attempt_changed`) in the same transaction."""
-    with transaction.atomic():
-        Attempt.objects.filter(id=attempt.id).update(
-            merge_commit=commit, merge_strategy=strategy, merged_at=timezone.now()
-        )
-        attempt.refresh_from_db()
-        attempt_changed.send(sender=Attempt, attempt=attempt, change="merged")
+    """Record the merge."""
+    _attempt_record(
+        attempt, "merged", merge_commit=commit, merge_strategy=strategy, merged_at=timezone.now()
+    )
 
 
 def attempt_rebased(attempt: Attempt, *, base_commit: str) -> None:
     """After a rebase the attempt starts from the target's commit it was rebased onto."""
-    with transaction.atomic():
-        Attempt.objects.filter(id=attempt.id).update(base_commit=base_commit)
-        attempt.refresh_from_db()
-        attempt_changed.send(sender=Attempt, attempt=attempt, change="rebased")
+    _attempt_record(attempt, "rebased", base_commit=base_commit)
 
 
 def attempt_target_set(attempt: Attempt, *, target_branch: str) -> None:
     """What the attempt will merge into (and be compared with) from now on."""
-    with transaction.atomic():
-        Attempt.objects.filter(id=attempt.id).update(target_branch=target_branch)
-        attempt.refresh_from_db()
-        attempt_changed.send(sender=Attempt, attempt=attempt, change="target_changed")
+    _attempt_record(attempt, "target_changed", target_branch=target_branch)
 
 
 def attempt_branch_renamed(attempt: Attempt, *, branch: str) -> None:
-    with transaction.atomic():
-        Attempt.objects.filter(id=attempt.id).update(branch=branch)
-        attempt.refresh_from_db()
-        attempt_changed.send(sender=Attempt, attempt=attempt, change="branch_renamed")
+    _attempt_record(attempt, "branch_renamed", branch=branch)
 
 
 def attempt_pr_record(attempt: Attempt, *, url: str, number: int, state: str) -> None:
+    _attempt_record(attempt, "pr", pr_url=url, pr_number=number, pr_state=state)
+
+
+def _attempt_record(attempt: Attempt, change: str, **fields: Any) -> None:
+    """Store `fields` on the attempt and refresh it; the board hears of the `change`
+    (`attempt_changed`) in the same transaction."""
     with transaction.atomic():
-        Attempt.objects.filter(id=attempt.id).update(pr_url=url, pr_number=number, pr_state=state)
+        Attempt.objects.filter(id=attempt.id).update(**fields)
         attempt.refresh_from_db()
-        attempt_changed.send(sender=Attempt, attempt=attempt, change="pr")
+        attempt_changed.send(sender=Attempt, attempt=attempt, change=change)
 
 
 # Iterating (runs/iterate.py): a retry sets later runs aside and starts again; a file deleted.
