@@ -6,10 +6,10 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from runs.agents.base import Agent, AgentCommand, first_json_value, last_json_value
+from runs.agents.base import AgentCommand, ClaudeStreamJsonAgent
 
 
-class AmpAgent(Agent):
+class AmpAgent(ClaudeStreamJsonAgent):
     """`amp [threads continue <thread_id>] --execute --stream-json --dangerously-allow-all
     [--mode M]`, prompt on stdin. Amp picks models by mode (smart, rush, deep), so the
     profile's model is passed as `--mode`."""
@@ -27,9 +27,3 @@ class AmpAgent(Agent):
         if self.model:
             argv += ["--mode", self.model]
         return AgentCommand([*argv, *self.extra_flags], stdin=prompt, env=self.env)
-
-    def session_id(self, stdout_head: str) -> str:
-        return first_json_value(stdout_head, "session_id", type="system")
-
-    def final_message(self, stdout_tail: str) -> str:
-        return last_json_value(stdout_tail, "result", type="result")

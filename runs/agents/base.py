@@ -105,6 +105,17 @@ class Agent:
         return ""
 
 
+class ClaudeStreamJsonAgent(Agent):
+    """An agent whose stream JSON opens and ends as Claude Code's does (Claude; Amp, Cursor and
+    Qwen copy it): the session id in the `system` event, the closing summary in `result`."""
+
+    def session_id(self, stdout_head: str) -> str:
+        return first_json_value(stdout_head, "session_id", type="system")
+
+    def final_message(self, stdout_tail: str) -> str:
+        return last_json_value(stdout_tail, "result", type="result")
+
+
 _probes = ThreadPoolExecutor(max_workers=2, thread_name_prefix="agent-version")
 
 

@@ -2,10 +2,10 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from runs.agents.base import Agent, AgentCommand, first_json_value, last_json_value
+from runs.agents.base import AgentCommand, ClaudeStreamJsonAgent
 
 
-class ClaudeAgent(Agent):
+class ClaudeAgent(ClaudeStreamJsonAgent):
     """Claude Code, headless: `claude -p --output-format stream-json --verbose`, prompt on
     stdin; `--resume <session_id>` continues a session."""
 
@@ -28,9 +28,3 @@ class ClaudeAgent(Agent):
         if session_id:
             argv += ["--resume", session_id]
         return AgentCommand([*argv, *self.extra_flags], stdin=prompt, env=self.env)
-
-    def session_id(self, stdout_head: str) -> str:
-        return first_json_value(stdout_head, "session_id", type="system")
-
-    def final_message(self, stdout_tail: str) -> str:
-        return last_json_value(stdout_tail, "result", type="result")

@@ -6,10 +6,10 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from runs.agents.base import Agent, AgentCommand, first_json_value, last_json_value
+from runs.agents.base import AgentCommand, ClaudeStreamJsonAgent
 
 
-class CursorAgent(Agent):
+class CursorAgent(ClaudeStreamJsonAgent):
     """`cursor-agent -p --output-format stream-json --force [--model M]
     [--resume <chat_id>]`, prompt on stdin."""
 
@@ -25,9 +25,3 @@ class CursorAgent(Agent):
         if session_id:
             argv += ["--resume", session_id]
         return AgentCommand([*argv, *self.extra_flags], stdin=prompt, env=self.env)
-
-    def session_id(self, stdout_head: str) -> str:
-        return first_json_value(stdout_head, "session_id", type="system")
-
-    def final_message(self, stdout_tail: str) -> str:
-        return last_json_value(stdout_tail, "result", type="result")

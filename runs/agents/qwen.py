@@ -4,10 +4,10 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from runs.agents.base import Agent, AgentCommand, first_json_value, last_json_value
+from runs.agents.base import AgentCommand, ClaudeStreamJsonAgent
 
 
-class QwenAgent(Agent):
+class QwenAgent(ClaudeStreamJsonAgent):
     """`qwen --output-format stream-json --yolo --prompt=<prompt> [--model M]
     [--resume <session_id>]`; the `=` form keeps a prompt that starts with `-` a value."""
 
@@ -23,9 +23,3 @@ class QwenAgent(Agent):
         if session_id:
             argv += ["--resume", session_id]
         return AgentCommand([*argv, *self.extra_flags], env=self.env)
-
-    def session_id(self, stdout_head: str) -> str:
-        return first_json_value(stdout_head, "session_id", type="system")
-
-    def final_message(self, stdout_tail: str) -> str:
-        return last_json_value(stdout_tail, "result", type="result")
