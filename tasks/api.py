@@ -3,7 +3,6 @@ from __future__ import annotations
 import os
 from typing import Any
 
-from django.conf import settings
 from django.http import HttpResponse
 from drf_spectacular.utils import extend_schema, extend_schema_serializer
 from rest_framework import serializers
@@ -84,8 +83,7 @@ class TaskCreateApi(APIView):
         responses={201: openapi.TaskStartedSerializer, **errors(400, 404, 409, 503)},
     )
     def post(self, request: Request) -> Response:
-        if settings.CONDUCTOR["DISABLE_TASK_START"]:
-            raise ApiError(503, "task execution is disabled on this server (--disable-task-start)")
+        services.task_start_check()
         fields = validated_body(self.InputSerializer, request)
         fields.pop("thread_message_type", None)
         return Response(started_to_api(_submit(fields)), status=201)

@@ -10,7 +10,6 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any
 
-from django.conf import settings
 from django.db import transaction
 from drf_spectacular.utils import extend_schema
 from rest_framework import serializers
@@ -263,8 +262,7 @@ def _subtask(attempt: Attempt, request: Request) -> task_services.Started:
 
 def _body(serializer: type[serializers.Serializer], request: Request) -> dict[str, Any]:
     """A start's body, validated; refused while this server starts no tasks."""
-    if settings.CONDUCTOR["DISABLE_TASK_START"]:
-        raise ApiError(503, "task execution is disabled on this server (--disable-task-start)")
+    task_services.task_start_check()
     return validated_body(serializer, request)
 
 

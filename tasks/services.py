@@ -10,6 +10,7 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
+from django.conf import settings
 from django.core.files.uploadedfile import UploadedFile
 from django.db import IntegrityError, transaction
 from django.utils import timezone
@@ -40,6 +41,19 @@ class TaskConflict(Exception):
 
 class TaskNotFound(Exception):
     pass
+
+
+class StartsDisabled(DomainError):
+    """This server starts no tasks (HTTP 503)."""
+
+    status_code = 503
+
+
+def task_start_check() -> None:
+    """Refuse a start (a task, an attempt, a follow-up, a retry, a subtask) while this server
+    starts none (`conductor serve --disable-task-start`), before its input is read."""
+    if settings.CONDUCTOR["DISABLE_TASK_START"]:
+        raise StartsDisabled("task execution is disabled on this server (--disable-task-start)")
 
 
 @dataclass

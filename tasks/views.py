@@ -16,7 +16,6 @@ from __future__ import annotations
 
 from typing import Any
 
-from django.conf import settings
 from django.contrib import messages
 from django.db.models import Prefetch
 from django.http import Http404, HttpRequest, HttpResponse
@@ -200,13 +199,11 @@ def task_new(request: HttpRequest, project_id: str) -> HttpResponse:
 
 def _task_made(form: TaskCreateForm, *, later: bool) -> str | None:
     """What was done, for the board's notice; None with the refusal added to the form."""
-    if not later and settings.CONDUCTOR["DISABLE_TASK_START"]:
-        form.add_error(None, "task execution is disabled on this server (--disable-task-start)")
-        return None
     try:
         if later:
             task = services.task_save(project=form.project, **form.common())
             return f"Task {task.task_id} saved for later."
+        services.task_start_check()
         started = services.task_submit(**form.submission())
     except (UnknownAgent, ValueError, services.TaskConflict, DomainError, OSError) as exc:
         form.add_error(None, str(exc))
@@ -262,20 +259,32 @@ def attempt_new(request: HttpRequest, project_id: str, task_id: str) -> HttpResp
         Task.objects.select_related("project"), project_id=project_id, task_id=task_id
     )
     form = AttemptStartForm(request.POST, project=task.project)
-    if settings.CONDUCTOR["DISABLE_TASK_START"]:
-        form.add_error(None, "task execution is disabled on this server (--disable-task-start)")
-    elif form.is_valid():
-        try:
-            started = services.attempt_submit(
-                task,
-                agent=form.cleaned_data["agent"],
-                prompt=task.prompt,
-                base_branch=form.cleaned_data["base_branch"],
-            )
-        except (UnknownAgent, ValueError, services.TaskConflict, OSError) as exc:
-            form.add_error(None, str(exc))
-        else:
-            state = f"queued ({started.queue_position})" if started.queued else "started"
-            messages.success(request, f"Attempt {started.run.attempt_id} {state}.")
-            return redirect("attempt", attempt_id=started.run.attempt_id)
-    return _task_page(request, task, form)
+    started = _attempt_started(task, form)
+    if started is None:
+        return _task_page(request, task, form)
+    state = f"queued ({started.queue_position})" if started.queued else "started"
+    messages.success(request, f"Attempt {started.run.attempt_id} {state}.")
+    return redirect("attempt", attempt_id=started.run.attempt_id)
+
+
+def _attempt_started(task: Task, form: AttemptStartForm) -> services.Started | None:
+    """The attempt the form starts; None with the refusal added to the form."""
+    try:
+        services.task_start_check()
+        if not form.is_valid():
+            return None
+        return services.attempt_submit(
+            task,
+            agent=form.cleaned_data["agent"],
+            prompt=task.prompt,
+            base_branch=form.cleaned_data["base_branch"],
+        )
+    except (
+        UnknownAgent,
+        ValueError,
+        services.TaskConflict,
+        services.StartsDisabled,
+        OSError,
+    ) as exc:
+        form.add_error(None, str(exc))
+        return None
