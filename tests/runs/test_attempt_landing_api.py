@@ -5,7 +5,6 @@ remote and the fake `gh` (tests/fixtures/fake_gh)."""
 from __future__ import annotations
 
 import json
-import os
 import threading
 from pathlib import Path
 from typing import Any
@@ -18,7 +17,7 @@ from projects.models import AgentProfile, Project
 from runs.models import Attempt
 from tasks.models import Task
 from tasks.services import followup_start
-from tests.conftest import FIXTURES, attempt_finished, create_task, run_finished
+from tests.conftest import attempt_finished, create_task, run_finished
 from tests.helpers import (
     assert_error,
     attempt_with_commits,
@@ -27,6 +26,7 @@ from tests.helpers import (
     parents,
     worktree_state,
 )
+from tests.runs.conftest import FakeGh
 
 ROUTES = ("merge", "rebase", "rebase/continue", "conflicts/abort", "push", "pr", "pr/attach")
 
@@ -44,23 +44,6 @@ def attempt(task: Task, git_repo: Path) -> Attempt:
     return attempt_with_commits(
         task, [{"hello.txt": "hello\n"}, {"hello.txt": "hello world\n"}], summary="Greets."
     )
-
-
-@pytest.fixture
-def remote(git_repo: Path, tmp_path: Path) -> Path:
-    bare = tmp_path / "remote.git"
-    git_cli(tmp_path, "init", "-q", "--bare", str(bare))
-    git_cli(git_repo, "remote", "add", "origin", str(bare))
-    return bare
-
-
-@pytest.fixture
-def fake_gh(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
-    """The fake `gh` first on PATH; returns the file of its pull requests."""
-    monkeypatch.setenv("FAKE_GH_LOG", str(tmp_path / "gh.log"))
-    monkeypatch.setenv("FAKE_GH_STATE", str(tmp_path / "gh-state.json"))
-    monkeypatch.setenv("PATH", f"{FIXTURES / 'fake_gh'}{os.pathsep}{os.environ['PATH']}")
-    return tmp_path / "gh-state.json"
 
 
 def post(api: APIClient, attempt: Attempt, route: str, body: Any = None) -> Any:
@@ -214,7 +197,7 @@ def test_push_to_a_bare_remote_and_force_after_a_rebase(
 
 
 def test_a_pull_request_is_opened_through_gh_and_recorded(
-    api: APIClient, attempt: Attempt, remote: Path, fake_gh: Path
+    api: APIClient, attempt: Attempt, remote: Path, fake_gh: FakeGh
 ) -> None:
     body = ok(post(api, attempt, "pr", {"title": "Greetings", "base": "main"}))
 
@@ -226,7 +209,7 @@ def test_a_pull_request_is_opened_through_gh_and_recorded(
         "head": attempt.branch,
     }
     assert (body["pr_url"], body["pr_number"], body["pr_state"]) == (url, 7, "open")
-    created = json.loads(fake_gh.read_text())[attempt.branch]["args"]
+    created = json.loads(fake_gh.state.read_text())[attempt.branch]["args"]
     assert "--title=Greetings" in created and "--base=main" in created
     assert rev(remote, attempt.branch)
     again = assert_error(post(api, attempt, "pr"), 409, "CONFLICT")
@@ -234,10 +217,10 @@ def test_a_pull_request_is_opened_through_gh_and_recorded(
 
 
 def test_a_pull_request_is_attached_by_number_or_url_only_if_it_is_the_branchs(
-    api: APIClient, attempt: Attempt, fake_gh: Path
+    api: APIClient, attempt: Attempt, fake_gh: FakeGh
 ) -> None:
     url = "https://github.com/octo/demo/pull/41"
-    fake_gh.write_text(
+    fake_gh.state.write_text(
         json.dumps(
             {
                 attempt.branch: {"url": url, "number": 41, "state": "MERGED"},

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import json
 import logging
-import os
 import shutil
 from pathlib import Path
 
@@ -16,8 +15,7 @@ from runs import landing
 from runs.models import Attempt
 from tasks.models import Task
 from tests.helpers import attempt_with_commits, commit_on, git_cli
-
-FAKE_GH = Path(__file__).parent.parent / "fixtures" / "fake_gh"
+from tests.runs.conftest import FakeGh
 
 
 @pytest.fixture
@@ -27,24 +25,6 @@ def attempt(project: Project, git_repo: Path) -> Attempt:
     )
     git_cli(git_repo, "checkout", "-q", "-b", "elsewhere")
     return attempt_with_commits(task, [{"a.txt": "a\n"}], summary="Adds a.txt")
-
-
-@pytest.fixture
-def remote(git_repo: Path, tmp_path: Path) -> Path:
-    bare = tmp_path / "remote.git"
-    git_cli(tmp_path, "init", "-q", "--bare", str(bare))
-    git_cli(git_repo, "remote", "add", "origin", str(bare))
-    return bare
-
-
-@pytest.fixture
-def fake_gh(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
-    """The fake `gh` first on PATH; returns its call log."""
-    log = tmp_path / "gh.log"
-    monkeypatch.setenv("FAKE_GH_LOG", str(log))
-    monkeypatch.setenv("FAKE_GH_STATE", str(tmp_path / "gh-state.json"))
-    monkeypatch.setenv("PATH", f"{FAKE_GH}{os.pathsep}{os.environ['PATH']}")
-    return log
 
 
 def gh_calls(log: Path) -> list[list[str]]:
@@ -112,7 +92,7 @@ def test_without_gh_installed_it_says_how_to_install_and_log_in(
 
 
 def test_with_gh_logged_out_it_says_to_log_in_and_pushes_nothing(
-    attempt: Attempt, remote: Path, fake_gh: Path, monkeypatch: pytest.MonkeyPatch
+    attempt: Attempt, remote: Path, fake_gh: FakeGh, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.setenv("FAKE_GH_LOGGED_OUT", "1")
 
@@ -123,13 +103,13 @@ def test_with_gh_logged_out_it_says_to_log_in_and_pushes_nothing(
 
 
 def test_it_pushes_opens_a_pull_request_and_records_it(
-    attempt: Attempt, remote: Path, fake_gh: Path
+    attempt: Attempt, remote: Path, fake_gh: FakeGh
 ) -> None:
     pr = landing.attempt_pr_create(attempt.id)
 
     assert (pr.url, pr.number, pr.state) == ("https://github.com/octo/demo/pull/7", 7, "open")
     assert git_cli(remote, "rev-parse", attempt.branch)
-    create = next(call for call in gh_calls(fake_gh) if call[:2] == ["pr", "create"])
+    create = next(call for call in gh_calls(fake_gh.log) if call[:2] == ["pr", "create"])
     assert f"--head={attempt.branch}" in create and "--base=main" in create
     assert "--title=Greet the world" in create
     assert any(arg.startswith("--body=Adds a.txt\n") for arg in create)
@@ -139,12 +119,10 @@ def test_it_pushes_opens_a_pull_request_and_records_it(
         landing.attempt_pr_create(attempt.id)
 
 
-def test_it_attaches_the_pull_request_of_its_branch(
-    attempt: Attempt, fake_gh: Path, tmp_path: Path
-) -> None:
+def test_it_attaches_the_pull_request_of_its_branch(attempt: Attempt, fake_gh: FakeGh) -> None:
     url = "https://github.com/octo/demo/pull/41"
     state = {attempt.branch: {"url": url, "number": 41, "state": "MERGED"}}
-    (tmp_path / "gh-state.json").write_text(json.dumps(state))
+    fake_gh.state.write_text(json.dumps(state))
 
     pr = landing.attempt_pr_attach(attempt.id)
 
@@ -154,7 +132,7 @@ def test_it_attaches_the_pull_request_of_its_branch(
 
 
 def test_no_pull_request_to_attach_is_a_conflict_with_ghs_words(
-    attempt: Attempt, fake_gh: Path
+    attempt: Attempt, fake_gh: FakeGh
 ) -> None:
     with pytest.raises(landing.LandingConflict, match="no pull requests found"):
         landing.attempt_pr_attach(attempt.id)
