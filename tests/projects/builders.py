@@ -93,6 +93,15 @@ def make_run(
 
 def finished_task(api: APIClient, task_id: str, prompt: str, **fields: Any) -> str:
     """A real task whose whole attempt has ended; returns its run id."""
+    return _finished_run(api, task_id, prompt, **fields).id
+
+
+def finished_attempt(api: APIClient, prompt: str, task_id: str = "t1") -> Attempt:
+    """A real task's attempt, once it ended."""
+    return _finished_run(api, task_id, prompt).attempt
+
+
+def _finished_run(api: APIClient, task_id: str, prompt: str, **fields: Any) -> Run:
     run = run_finished(create_task(api, task_id=task_id, prompt=prompt, **fields)["run_id"])
-    attempt_finished(run.attempt_id)
-    return run.id
+    run.attempt = attempt_finished(run.attempt_id)
+    return run

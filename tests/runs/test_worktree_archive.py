@@ -10,7 +10,6 @@ import subprocess
 from pathlib import Path
 from typing import Any
 
-import pytest
 from rest_framework.test import APIClient
 
 from conductor_site.live.models import Event
@@ -18,27 +17,14 @@ from projects import storage
 from projects.models import Project
 from runs.models import Attempt
 from runs.selectors import folder_bytes
-from tests.conftest import attempt_finished, create_task, run_finished, wait_for
+from tests.conftest import create_task, run_finished, wait_for
 from tests.helpers import (
     assert_error,
     attempt_with_commits,
     git_cli,
     tree_fingerprint,
 )
-from tests.projects.builders import make_task
-
-
-@pytest.fixture
-def root(settings: Any, tmp_path: Path) -> Path:
-    """Worktrees of this test under their own root."""
-    folder = tmp_path / "conductor-worktrees"
-    settings.CONDUCTOR = {**settings.CONDUCTOR, "WORKTREE_ROOT": folder}
-    return folder
-
-
-def finished(api: APIClient, prompt: str, task_id: str = "t1") -> Attempt:
-    run_id = create_task(api, task_id=task_id, prompt=prompt)["run_id"]
-    return attempt_finished(run_finished(run_id).attempt_id)
+from tests.projects.builders import finished_attempt, make_task
 
 
 def archive(api: APIClient, attempt_id: str) -> Any:
@@ -46,9 +32,9 @@ def archive(api: APIClient, attempt_id: str) -> Any:
 
 
 def test_archive_keeps_uncommitted_work_as_a_wip_commit_and_removes_the_worktree(
-    work: str, api: APIClient, project: Project, root: Path, git_repo: Path
+    work: str, api: APIClient, project: Project, worktree_root: Path, git_repo: Path
 ) -> None:
-    attempt = finished(api, "echo one > one.txt; echo done")
+    attempt = finished_attempt(api, "echo one > one.txt; echo done")
     path = Path(attempt.worktree_path)
     (path / "one.txt").write_text("changed after the run\n")  # tracked, modified
     (path / "notes.txt").write_text("untracked\n")
@@ -78,9 +64,9 @@ def test_archive_keeps_uncommitted_work_as_a_wip_commit_and_removes_the_worktree
 
 
 def test_archiving_twice_is_harmless_and_a_clean_worktree_gets_no_wip_commit(
-    work: str, api: APIClient, project: Project, root: Path, git_repo: Path
+    work: str, api: APIClient, project: Project, worktree_root: Path, git_repo: Path
 ) -> None:
-    attempt = finished(api, "echo one > one.txt; echo done")
+    attempt = finished_attempt(api, "echo one > one.txt; echo done")
     head = git_cli(git_repo, "rev-parse", attempt.branch)
 
     first, second = archive(api, attempt.id), archive(api, attempt.id)
@@ -91,7 +77,7 @@ def test_archiving_twice_is_harmless_and_a_clean_worktree_gets_no_wip_commit(
 
 
 def test_archive_is_refused_while_a_run_is_active(
-    work: str, api: APIClient, project: Project, root: Path
+    work: str, api: APIClient, project: Project, worktree_root: Path
 ) -> None:
     run_id = create_task(api, prompt="touch started; while [ ! -e go ]; do sleep 0.05; done")[
         "run_id"
@@ -115,10 +101,10 @@ def test_archive_is_refused_while_a_run_is_active(
 
 
 def test_a_worktree_without_its_branch_checked_out_is_kept(
-    work: str, api: APIClient, project: Project, root: Path
+    work: str, api: APIClient, project: Project, worktree_root: Path
 ) -> None:
     """A WIP commit on a detached HEAD would belong to no branch: removing would lose it."""
-    attempt = finished(api, "echo one > one.txt; echo done")
+    attempt = finished_attempt(api, "echo one > one.txt; echo done")
     path = Path(attempt.worktree_path)
     git_cli(path, "checkout", "-q", "--detach")
     (path / "loose.txt").write_text("uncommitted\n")
@@ -130,9 +116,9 @@ def test_a_worktree_without_its_branch_checked_out_is_kept(
 
 
 def test_a_worktree_with_a_rebase_stopped_in_it_is_kept(
-    work: str, api: APIClient, project: Project, root: Path, git_repo: Path
+    work: str, api: APIClient, project: Project, worktree_root: Path, git_repo: Path
 ) -> None:
-    attempt = finished(api, "echo theirs > same.txt; echo done")
+    attempt = finished_attempt(api, "echo theirs > same.txt; echo done")
     (git_repo / "same.txt").write_text("ours\n")  # main moves on, in the user's tree
     git_cli(git_repo, "add", "same.txt")
     git_cli(git_repo, "commit", "-qm", "ours")
@@ -147,7 +133,7 @@ def test_a_worktree_with_a_rebase_stopped_in_it_is_kept(
 
 
 def test_a_path_outside_the_root_is_refused_and_nothing_there_is_removed(
-    db: None, api: APIClient, project: Project, root: Path, git_repo: Path
+    db: None, api: APIClient, project: Project, worktree_root: Path, git_repo: Path
 ) -> None:
     """`attempt_with_commits` makes a real worktree of the repository beside it, outside the
     root; then the row names the user's own checkout."""
@@ -169,17 +155,17 @@ def test_a_path_outside_the_root_is_refused_and_nothing_there_is_removed(
 
 
 def test_a_symlink_in_the_root_pointing_out_is_refused(
-    db: None, api: APIClient, project: Project, root: Path, git_repo: Path
+    db: None, api: APIClient, project: Project, worktree_root: Path, git_repo: Path
 ) -> None:
     attempt = attempt_with_commits(make_task(project, "t1"), [{"a.txt": "a\n"}])
     outside = Path(attempt.worktree_path)
-    (root / "demo").mkdir(parents=True)
-    link = root / "demo" / "link"
+    (worktree_root / "demo").mkdir(parents=True)
+    link = worktree_root / "demo" / "link"
     link.symlink_to(outside)
-    (root / "elsewhere").symlink_to(outside.parent)  # a symlinked folder on the way
+    (worktree_root / "elsewhere").symlink_to(outside.parent)  # a symlinked folder on the way
     before = tree_fingerprint(outside)
 
-    for path in (link, root / "elsewhere" / outside.name):
+    for path in (link, worktree_root / "elsewhere" / outside.name):
         Attempt.objects.filter(id=attempt.id).update(worktree_path=str(path))
         body = assert_error(archive(api, attempt.id), 409, "CONFLICT")
         assert body["details"]["reason"] == "outside_root"
@@ -188,10 +174,10 @@ def test_a_symlink_in_the_root_pointing_out_is_refused(
 
 
 def test_a_folder_in_the_root_that_is_not_its_worktree_is_refused(
-    db: None, api: APIClient, project: Project, root: Path
+    db: None, api: APIClient, project: Project, worktree_root: Path
 ) -> None:
     attempt = attempt_with_commits(make_task(project, "t1"), [{"a.txt": "a\n"}])
-    impostor = root / "demo" / "impostor"
+    impostor = worktree_root / "demo" / "impostor"
     impostor.mkdir(parents=True)
     (impostor / "data.txt").write_text("not a worktree\n")
     Attempt.objects.filter(id=attempt.id).update(worktree_path=str(impostor))
@@ -208,10 +194,10 @@ def test_archive_of_bad_and_unknown_ids(db: None, api: APIClient) -> None:
 
 
 def test_disk_usage_is_measured_after_each_run_and_summed_per_project(
-    work: str, api: APIClient, project: Project, root: Path
+    work: str, api: APIClient, project: Project, worktree_root: Path
 ) -> None:
-    first = finished(api, "head -c 5000 /dev/zero > big.bin; echo done")
-    second = finished(api, "echo small > small.txt; echo done", task_id="t2")
+    first = finished_attempt(api, "head -c 5000 /dev/zero > big.bin; echo done")
+    second = finished_attempt(api, "echo small > small.txt; echo done", task_id="t2")
     sizes = [folder_bytes(Path(a.worktree_path)) for a in (first, second)]
 
     shown = api.get(f"/api/v1/attempts/{first.id}").json()["worktree"]
@@ -231,7 +217,7 @@ def test_disk_usage_is_measured_after_each_run_and_summed_per_project(
 
 
 def test_a_worktree_outside_the_root_is_not_measured(
-    db: None, project: Project, root: Path
+    db: None, project: Project, worktree_root: Path
 ) -> None:
     from runs.workspace import worktree_measure
 
@@ -242,4 +228,4 @@ def test_a_worktree_outside_the_root_is_not_measured(
     attempt.refresh_from_db()
     assert attempt.worktree_disk_bytes is None
     assert os.path.isdir(attempt.worktree_path)
-    assert storage.worktree_root() == root
+    assert storage.worktree_root() == worktree_root

@@ -9,7 +9,6 @@ from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
-import pytest
 from django.utils import timezone
 from rest_framework.test import APIClient
 
@@ -19,18 +18,7 @@ from runs.models import Attempt, Run
 from runs.supervisor import Supervisor
 from tests.conftest import attempt_finished, create_task, run_finished, wait_for
 from tests.helpers import git_cli, tree_fingerprint
-
-
-@pytest.fixture
-def root(settings: Any, tmp_path: Path) -> Path:
-    folder = tmp_path / "conductor-worktrees"
-    settings.CONDUCTOR = {**settings.CONDUCTOR, "WORKTREE_ROOT": folder}
-    return folder
-
-
-def finished(api: APIClient, prompt: str, task_id: str = "t1") -> Attempt:
-    run_id = create_task(api, task_id=task_id, prompt=prompt)["run_id"]
-    return attempt_finished(run_finished(run_id).attempt_id)
+from tests.projects.builders import finished_attempt
 
 
 def archived(attempt_id: str) -> Attempt | None:
@@ -39,9 +27,9 @@ def archived(attempt_id: str) -> Attempt | None:
 
 
 def test_a_merge_archives_the_worktree_and_keeps_the_branch(
-    work: str, api: APIClient, project: Project, root: Path, git_repo: Path
+    work: str, api: APIClient, project: Project, worktree_root: Path, git_repo: Path
 ) -> None:
-    attempt = finished(api, "echo one > one.txt; echo Add one")
+    attempt = finished_attempt(api, "echo one > one.txt; echo Add one")
 
     response = api.post(f"/api/v1/attempts/{attempt.id}/merge", {}, format="json")
 
@@ -54,10 +42,10 @@ def test_a_merge_archives_the_worktree_and_keeps_the_branch(
 
 
 def test_with_removal_after_merge_off_the_worktree_stays(
-    work: str, api: APIClient, project: Project, root: Path, settings: Any
+    work: str, api: APIClient, project: Project, worktree_root: Path, settings: Any
 ) -> None:
     settings.CONDUCTOR = {**settings.CONDUCTOR, "REMOVE_WORKTREE_AFTER_MERGE": False}
-    attempt = finished(api, "echo one > one.txt; echo Add one")
+    attempt = finished_attempt(api, "echo one > one.txt; echo Add one")
 
     response = api.post(f"/api/v1/attempts/{attempt.id}/merge", {}, format="json")
 
@@ -69,9 +57,9 @@ def test_with_removal_after_merge_off_the_worktree_stays(
 
 
 def test_idle_expiry_archives_an_idle_attempt_and_leaves_an_active_one(
-    work: str, api: APIClient, project: Project, root: Path, settings: Any
+    work: str, api: APIClient, project: Project, worktree_root: Path, settings: Any
 ) -> None:
-    idle = finished(api, "echo one > one.txt; echo done")
+    idle = finished_attempt(api, "echo one > one.txt; echo done")
     (Path(idle.worktree_path) / "left.txt").write_text("uncommitted\n")
     busy_run = create_task(api, task_id="t2", prompt="while [ ! -e go ]; do sleep 0.05; done")
     busy = wait_for(
@@ -99,11 +87,11 @@ def test_idle_expiry_archives_an_idle_attempt_and_leaves_an_active_one(
 
 
 def test_a_recent_attempt_is_not_idle(
-    work: str, api: APIClient, project: Project, root: Path, settings: Any
+    work: str, api: APIClient, project: Project, worktree_root: Path, settings: Any
 ) -> None:
     from runs.tasks import worktrees_idle_archive
 
-    recent = finished(api, "echo one > one.txt; echo done")
+    recent = finished_attempt(api, "echo one > one.txt; echo done")
     settings.CONDUCTOR = {**settings.CONDUCTOR, "WORKTREE_IDLE_DAYS": 7.0}
 
     assert worktrees_idle_archive(work, force=True) == 0
@@ -111,9 +99,9 @@ def test_a_recent_attempt_is_not_idle(
 
 
 def test_a_follow_up_makes_an_archived_worktree_again_from_its_branch(
-    work: str, api: APIClient, project: Project, root: Path, git_repo: Path
+    work: str, api: APIClient, project: Project, worktree_root: Path, git_repo: Path
 ) -> None:
-    attempt = finished(api, "echo one > one.txt; echo Add one")
+    attempt = finished_attempt(api, "echo one > one.txt; echo Add one")
     assert api.post(f"/api/v1/attempts/{attempt.id}/archive", format="json").status_code == 200
 
     response = api.post(
@@ -133,10 +121,10 @@ def test_a_follow_up_makes_an_archived_worktree_again_from_its_branch(
 
 
 def test_a_follow_up_makes_a_vanished_worktree_again(
-    work: str, api: APIClient, project: Project, root: Path, git_repo: Path
+    work: str, api: APIClient, project: Project, worktree_root: Path, git_repo: Path
 ) -> None:
     """Someone deleted the folder by hand: git still has it registered."""
-    attempt = finished(api, "echo one > one.txt; echo Add one")
+    attempt = finished_attempt(api, "echo one > one.txt; echo Add one")
     shutil.rmtree(attempt.worktree_path)
 
     response = api.post(
@@ -152,21 +140,21 @@ def test_a_follow_up_makes_a_vanished_worktree_again(
     assert git_cli(git_repo, "show", f"{attempt.branch}:two.txt") == "two\n"
 
 
-def orphan_setup(root: Path, repo: Path, tmp_path: Path) -> dict[str, Path]:
+def orphan_setup(worktree_root: Path, repo: Path, tmp_path: Path) -> dict[str, Path]:
     """Under the root: an orphan worktree with uncommitted work, a plain folder, a symlink out,
     and a registration whose folder is gone; outside it, a user's worktree whose folder is
     away for now (its registration must stay)."""
-    orphan = root / "demo" / "deadbeef-orphan"
+    orphan = worktree_root / "demo" / "deadbeef-orphan"
     git_cli(repo, "worktree", "add", "-q", "-b", "conductor/deadbeef-orphan", str(orphan))
     (orphan / "work.txt").write_text("uncommitted\n")
-    plain = root / "demo" / "plain"
+    plain = worktree_root / "demo" / "plain"
     plain.mkdir()
     (plain / "keep.txt").write_text("mine\n")
     outside = tmp_path / "outside"
     outside.mkdir()
     (outside / "secret.txt").write_text("secret\n")
-    (root / "demo" / "link").symlink_to(outside)
-    stale = root / "demo" / "cafecafe-stale"
+    (worktree_root / "demo" / "link").symlink_to(outside)
+    stale = worktree_root / "demo" / "cafecafe-stale"
     git_cli(repo, "worktree", "add", "-q", "-b", "conductor/cafecafe-stale", str(stale))
     shutil.rmtree(stale)
     away = tmp_path / "users-own-worktree"
@@ -176,9 +164,9 @@ def orphan_setup(root: Path, repo: Path, tmp_path: Path) -> dict[str, Path]:
 
 
 def test_orphans_under_the_root_are_archived_and_nothing_else_is_touched(
-    db: None, project: Project, root: Path, git_repo: Path, tmp_path: Path
+    db: None, project: Project, worktree_root: Path, git_repo: Path, tmp_path: Path
 ) -> None:
-    paths = orphan_setup(root, git_repo, tmp_path)
+    paths = orphan_setup(worktree_root, git_repo, tmp_path)
     before = tree_fingerprint(paths["plain"]), tree_fingerprint(paths["outside"])
 
     assert worktree_orphans_clean() == 1
@@ -189,22 +177,22 @@ def test_orphans_under_the_root_are_archived_and_nothing_else_is_touched(
     assert str(paths["stale"]) not in listed  # a stale registration under the root: forgotten
     assert str(paths["away"]) in listed  # the user's own, outside the root: kept
     assert (tree_fingerprint(paths["plain"]), tree_fingerprint(paths["outside"])) == before
-    assert (root / "demo" / "link").is_symlink()
+    assert (worktree_root / "demo" / "link").is_symlink()
 
 
 def test_a_worktree_an_attempt_has_is_no_orphan(
-    work: str, api: APIClient, project: Project, root: Path
+    work: str, api: APIClient, project: Project, worktree_root: Path
 ) -> None:
-    attempt = finished(api, "echo one > one.txt; echo done")
+    attempt = finished_attempt(api, "echo one > one.txt; echo done")
 
     assert worktree_orphans_clean() == 0
     assert Path(attempt.worktree_path).is_dir()
 
 
 def test_a_starting_worker_cleans_the_orphans(
-    work: str, project: Project, root: Path, git_repo: Path, tmp_path: Path
+    work: str, project: Project, worktree_root: Path, git_repo: Path, tmp_path: Path
 ) -> None:
-    paths = orphan_setup(root, git_repo, tmp_path)
+    paths = orphan_setup(worktree_root, git_repo, tmp_path)
     worker = Supervisor("orphan-cleaner")
 
     worker.start()
