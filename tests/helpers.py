@@ -51,6 +51,20 @@ def log_chunk_event(run_id: str, seq: int, text: str = "line\n") -> LogChunk:
     }
 
 
+def recorded_task_change(project_id: str, task_id: str, change: Any = "created") -> int:
+    """A `task.changed` event recorded in the event log (not published); its id."""
+    from conductor_site.live.history import record
+
+    event: Any = {
+        "type": "task.changed",
+        "change": change,
+        "project_id": project_id,
+        "task_id": task_id,
+        "column": "todo",
+    }
+    return record(event, []).id
+
+
 def ws_log_lines(frames: list[dict[str, Any]]) -> list[str]:
     """The lines of `/ws/runs/<r>/logs/` frames (a stored chunk's `text` per `log` frame)."""
     return [line for f in frames if f["type"] == "log" for line in f["text"].split("\n")[:-1]]

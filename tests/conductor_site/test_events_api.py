@@ -14,18 +14,7 @@ from rest_framework.test import APIClient
 from conductor_site.live import history as event_log
 from conductor_site.live.history import events_prune, record
 from conductor_site.live.models import Event
-from tests.helpers import assert_error
-
-
-def task_changed(project_id: str, task_id: str, change: Any = "created") -> int:
-    event: Any = {
-        "type": "task.changed",
-        "change": change,
-        "project_id": project_id,
-        "task_id": task_id,
-        "column": "todo",
-    }
-    return record(event, []).id
+from tests.helpers import assert_error, recorded_task_change
 
 
 def run_changed(project_id: str, task_id: str, run_id: str) -> int:
@@ -46,10 +35,10 @@ def run_changed(project_id: str, task_id: str, run_id: str) -> int:
 @pytest.fixture
 def history(db: None) -> list[int]:
     return [
-        task_changed("p1", "t1"),
+        recorded_task_change("p1", "t1"),
         run_changed("p1", "t1", "r1"),
-        task_changed("p1", "t1", "moved"),
-        task_changed("p2", "t9"),
+        recorded_task_change("p1", "t1", "moved"),
+        recorded_task_change("p2", "t9"),
     ]
 
 
@@ -143,7 +132,7 @@ def test_a_deleted_task_keeps_its_history(api: APIClient, db: None) -> None:
 
     project = Project.objects.create(id="p1")
     task = Task.objects.create(project=project, task_id="t1", prompt="x", agent_type="shell")
-    task_changed("p1", "t1")
+    recorded_task_change("p1", "t1")
     task.delete()
 
     assert [i["task_id"] for i in events(api, "?project=p1")["items"]] == ["t1"]

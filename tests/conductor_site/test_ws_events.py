@@ -12,18 +12,14 @@ from pytest_django.fixtures import Settings
 
 from conductor_site.live.engine import db
 from conductor_site.live.history import events_prune, record
-from tests.helpers import Ws, publish_here, refusal_code, ws_refused, ws_session
-
-
-def task_changed(project_id: str, task_id: str, change: str = "created") -> int:
-    event: Any = {
-        "type": "task.changed",
-        "change": change,
-        "project_id": project_id,
-        "task_id": task_id,
-        "column": "todo",
-    }
-    return record(event, []).id
+from tests.helpers import (
+    Ws,
+    publish_here,
+    recorded_task_change,
+    refusal_code,
+    ws_refused,
+    ws_session,
+)
 
 
 def attempt_changed(project_id: str, task_id: str) -> int:
@@ -42,13 +38,13 @@ def attempt_changed(project_id: str, task_id: str) -> int:
 def test_without_a_cursor_it_starts_at_the_newest_event_then_follows_live(
     ws_layer: None,
 ) -> None:
-    old = task_changed("p1", "t1")
+    old = recorded_task_change("p1", "t1")
 
     async def session() -> list[dict[str, Any]]:
         publish_here()
         async with Ws("/ws/events/") as ws:
             ready = await ws.frame()
-            new = await db(task_changed, "p2", "t2", "moved")
+            new = await db(recorded_task_change, "p2", "t2", "moved")
             live = await ws.frame()
         return [ready or {}, live or {}, {"new": new}]
 
@@ -63,15 +59,19 @@ def test_without_a_cursor_it_starts_at_the_newest_event_then_follows_live(
 
 
 def test_history_on_request_then_live_with_the_filters(ws_layer: None) -> None:
-    ids = [task_changed("p1", "t1"), attempt_changed("p1", "t1"), task_changed("p2", "t9")]
+    ids = [
+        recorded_task_change("p1", "t1"),
+        attempt_changed("p1", "t1"),
+        recorded_task_change("p2", "t9"),
+    ]
 
     async def session() -> list[dict[str, Any]]:
         publish_here()
         async with Ws("/ws/events/?after=0&project=p1&type=task.changed") as ws:
             frames = await ws.until(lambda f: f["type"] == "ready")
             await db(attempt_changed, "p1", "t1")  # filtered out
-            await db(task_changed, "p9", "t1")  # filtered out
-            last = await db(task_changed, "p1", "t1", "moved")
+            await db(recorded_task_change, "p9", "t1")  # filtered out
+            last = await db(recorded_task_change, "p1", "t1", "moved")
             frames += await ws.until(lambda f: f.get("id") == last)
         return frames
 
@@ -87,8 +87,8 @@ def test_history_on_request_then_live_with_the_filters(ws_layer: None) -> None:
 def test_a_cursor_older_than_the_pruned_history_closes_4410(
     ws_layer: None, settings: Settings
 ) -> None:
-    first = task_changed("p1", "t1")
-    task_changed("p1", "t2")
+    first = recorded_task_change("p1", "t1")
+    recorded_task_change("p1", "t2")
     settings.CONDUCTOR = {**settings.CONDUCTOR, "EVENTS_KEEP_MAX": 1}
     assert events_prune() == 1
 
