@@ -18,10 +18,9 @@ from runs.files import run_folder
 from runs.models import LogChunk, Run, RunStatus
 from tasks.models import Task
 from tests.conftest import create_task, log_text, wait_for
-from tests.helpers import git_cli
+from tests.helpers import assert_error, git_cli
 from tests.projects.builders import (
     BROWSER_CONTEXTS,
-    assert_error,
     finished_task,
     make_run,
     make_task,

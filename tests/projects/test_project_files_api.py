@@ -14,8 +14,8 @@ from conductor_site.http import last_lines
 from projects import storage
 from projects.models import Project
 from runs.models import RunStatus
+from tests.helpers import assert_error
 from tests.projects.builders import (
-    assert_error,
     assert_rfc3339_utc,
     finished_task,
     make_run,

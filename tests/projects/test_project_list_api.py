@@ -10,8 +10,8 @@ from rest_framework.test import APIClient
 from projects import storage
 from projects.models import Project
 from tasks.models import Task
+from tests.helpers import assert_error
 from tests.projects.builders import (
-    assert_error,
     assert_rfc3339_utc,
     make_run,
     make_task,

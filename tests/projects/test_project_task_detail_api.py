@@ -12,8 +12,8 @@ from rest_framework.test import APIClient
 from projects.models import Project
 from runs.files import run_files
 from runs.models import Run, RunStatus
+from tests.helpers import assert_error
 from tests.projects.builders import (
-    assert_error,
     assert_rfc3339_utc,
     finished_task,
     make_run,
