@@ -55,6 +55,16 @@ def get_project(project_id: str) -> Project:
     return project
 
 
+def known_project_id(project_id: str) -> str:
+    """`get_project`'s checks (400, then 404) without loading the project, for a route that
+    needs only its id: on the task page, building the model cost more than the page's own
+    statement (py-spy: 19% of the request against 17%)."""
+    checked_ids(project_id=project_id)
+    if not selectors.project_exists(project_id):
+        raise ApiError(404, f"project {project_id!r} not found")
+    return project_id
+
+
 PROJECT = path_parameters("project_id")
 
 

@@ -28,7 +28,6 @@ from django.db import connection, connections
 from django.db.models import QuerySet
 
 from conductor_site.db_functions import json_text_value, utc_text_sql
-from projects.models import Project
 from runs.models import Run, RunStatus
 from runs.selectors import run_row_to_api
 from tasks.models import Task
@@ -151,14 +150,14 @@ TASK_STATUS_FILTERS: dict[str, frozenset[str]] = {
 
 
 def task_page(
-    project: Project, *, status: str | None, limit: int, offset: int
+    project_id: str, *, status: str | None, limit: int, offset: int
 ) -> tuple[list[dict[str, Any]], int]:
     """A page of the project's tasks, newest first, and how many match in all, in one
     statement (plus the planner's own queries for tasks that wait for admission). Without a
     status filter only the page is read; with one, every task's status is needed first."""
     if status is None:
-        return _page(project.id, (limit, offset))
-    items, _ = _page(project.id, None)
+        return _page(project_id, (limit, offset))
+    items, _ = _page(project_id, None)
     matching = [item for item in items if matches_status(item, status)]
     return matching[offset : offset + limit], len(matching)
 

@@ -33,7 +33,7 @@ from conductor_site.openapi import (
 )
 from conductor_site.params import query_int
 from projects import storage
-from projects.api import PROJECT, deleting, get_project
+from projects.api import PROJECT, deleting, known_project_id
 from projects.models import Project
 from runs.openapi import RUN_PAGE
 from runs.selectors import rfc3339
@@ -65,14 +65,14 @@ class ProjectTasksApi(APIView):
         responses={200: openapi.TASK_PAGE, **errors(400, 404)},
     )
     def get(self, request: Request, project_id: str) -> Response:
-        project = get_project(project_id)
+        project_id = known_project_id(project_id)
         status = request.query_params.get("status", "").strip().lower() or None
         if status is not None and status not in list_sql.TASK_STATUS_FILTERS:
             choices = ", ".join(list_sql.TASK_STATUS_FILTERS)
             raise ApiError(400, f"status must be one of {choices}, not {status!r}")
         limit = query_int(request, "limit", PAGE_DEFAULT_LIMIT, low=1, high=PAGE_MAX_LIMIT)
         offset = query_int(request, "offset", 0, low=0, high=None)
-        items, total = list_sql.task_page(project, status=status, limit=limit, offset=offset)
+        items, total = list_sql.task_page(project_id, status=status, limit=limit, offset=offset)
         return Response(paged(items, total, limit, offset))
 
 

@@ -81,15 +81,37 @@ def test_a_page_and_the_whole_list_are_one_statement_each(
     tasks_in_every_state(project, 0, 30)
 
     with django_assert_num_queries(1):
-        items, total = task_page(project, status=None, limit=20, offset=5)
+        items, total = task_page(project.id, status=None, limit=20, offset=5)
     with django_assert_num_queries(1):
-        _, empty = task_page(project, status=None, limit=20, offset=40)
+        _, empty = task_page(project.id, status=None, limit=20, offset=40)
     with django_assert_num_queries(1):
         listed = [
             task for batch in task_batches(Task.objects.filter(project=project)) for task in batch
         ]
 
     assert (len(items), total, empty, len(listed)) == (20, 30, 30, 30)
+
+
+def test_the_task_page_route_builds_no_project_model(
+    db: None, api: APIClient, project: Project, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """It checks the project exists without loading it (building the model cost more than
+    the page's own statement); an unknown one is still a 404."""
+    tasks_in_every_state(project, 0, 3)
+    built: list[str] = []
+    from_db = Project.from_db.__func__  # type: ignore[attr-defined]
+
+    def counted(cls: type[Project], *args: Any) -> Project:
+        built.append("project")
+        return from_db(cls, *args)  # type: ignore[no-any-return]
+
+    monkeypatch.setattr(Project, "from_db", classmethod(counted))
+    page = api.get(f"/api/projects/{project.id}/tasks?limit=2")
+    missing = api.get("/api/projects/nope/tasks")
+
+    assert page.status_code == 200 and page.json()["total"] == 3, page.content
+    assert missing.status_code == 404 and "nope" in missing.json()["error"]
+    assert built == []
 
 
 @contextmanager
