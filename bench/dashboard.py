@@ -6,7 +6,8 @@ Usage: .venv/bin/python bench/dashboard.py [--tasks T] [--questions Q] [--messag
 
 The tasks (each with one finished agent run) are seeded straight into the database, all in
 the board's `todo` column (the worst case: one column holds them all); Q of them (every
-T/Q-th) have an open question on their bus, so the board shows their "needs input" badges;
+T/Q-th) have an open question on their bus, so the board shows their "needs input" badges
+(and its "needs input" filter, its first page and one deeper in its To do, shows them only);
 task-0's bus holds M messages more (every tenth a reply to the one before it), for the task
 page's threads: its newest page, a page deep in it ("Show earlier"), and the project's merged.
 For each page, one client reads it N times: the wall time per request (p50 / p99) and the
@@ -40,6 +41,14 @@ PAGES = (
     (
         "board filters  GET /ui/projects/list/?q=true&agent=shell&status=running",
         "/ui/projects/list/?q=true&agent=shell&status=running",
+    ),
+    (
+        "needs input    GET /ui/projects/list/?status=needs-input",
+        "/ui/projects/list/?status=needs-input",
+    ),
+    (
+        "its next page  GET …/columns/todo/?status=needs-input&offset=<n>",
+        "/ui/projects/list/columns/todo/?status=needs-input&offset={q}",
     ),
     ("stats bar      GET /ui/projects/list/stats/", "/ui/projects/list/stats/"),
     ("task           GET /ui/projects/list/tasks/task-<n>/", "/ui/projects/list/tasks/task-{t}/"),
@@ -115,19 +124,22 @@ def attempt_of(conn: http.client.HTTPConnection, task: int) -> str:
     return str(json.loads(response.read())["items"][0]["attempt_id"])
 
 
-def measure(server: Server, port: int, tasks: int, requests: int) -> None:
+def measure(server: Server, port: int, tasks: int, questions: int, requests: int) -> None:
+    """Each page `requests` times; `{n}` is a page's offset among the tasks, `{q}` among the
+    tasks that need input (all in `todo`)."""
     conn = http.client.HTTPConnection("127.0.0.1", port)
     attempts = {t: attempt_of(conn, t) for t in (0, tasks // 2)}
     for _, path in PAGES:  # warm: imports, templates, the agents' version probes
-        page(conn, path.format(n=0, t=0, a=attempts[0]))
+        page(conn, path.format(n=0, q=0, t=0, a=attempts[0]))
     for label, path in PAGES:
         samples = []
         start_cpu = server.cpu()
         for i in range(requests):
             offset = (i * 37 % max(tasks // 50, 1)) * 50
+            asking = (i * 37 % max(questions // 50, 1)) * 50
             task = tasks // 2  # the middle of the project, its attempt and its run
             start = time.perf_counter()
-            page(conn, path.format(n=offset, t=task, a=attempts[task]))
+            page(conn, path.format(n=offset, q=asking, t=task, a=attempts[task]))
             samples.append(time.perf_counter() - start)
         cpu = (server.cpu() - start_cpu) / requests
         print(f"{label}: {percentiles(samples)}, {cpu * 1000:.1f} ms server CPU each")
@@ -186,7 +198,7 @@ def main() -> None:
             f"{args.messages:,} messages on task-0's bus), "
             f"one client, {args.requests} requests a page"
         )
-        measure(server, port, args.tasks, args.requests)
+        measure(server, port, args.tasks, args.questions, args.requests)
     finally:
         server.stop()
     now_with_active_runs(env, args.active, args.requests)

@@ -266,7 +266,8 @@ def questions_changed(rows: list[dict[str, Any]]) -> None:
     named = [parent for row in rows for parent in row.get("parents", [])]
     if named:
         for question in open_questions_named(named):
-            changed.setdefault((question.task.pk, "question_answered"), question.task)
+            if question.task is not None:  # a project-bus question asks no task
+                changed.setdefault((question.task.pk, "question_answered"), question.task)
     for (_, change), task in changed.items():
         task_changed(task, change)
 
@@ -277,9 +278,10 @@ def open_questions_named(msg_ids: list[str]) -> list[OpenQuestion]:
 
 
 def questions_note(messages: list[Message]) -> None:
-    """A QUESTION on a task's bus is open (`OpenQuestion`) until a message names it in its
-    `parents` (a reply, or the backlink of a task made to answer it, `tasks.threads`)."""
-    asked = [m for m in messages if m.type == QUESTION and m.task is not None]
+    """A QUESTION, on a task's bus or the project's, is open (`OpenQuestion`) until a message
+    names it in its `parents` (a reply, or the backlink of a task made to answer it,
+    `tasks.threads`)."""
+    asked = [m for m in messages if m.type == QUESTION]
     if asked:
         OpenQuestion.objects.bulk_create(OpenQuestion(message=m, task=m.task) for m in asked)
     named = [parent for message in messages for parent in message.parents]

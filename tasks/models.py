@@ -174,10 +174,12 @@ class Draft(models.Model):
 
 
 class OpenQuestion(models.Model):
-    """A `QUESTION` on the task's bus that no message has answered yet (none names it in its
-    `parents`): the task "needs input", the board's badge. A row of its own, made and removed
-    by `messagebus.services` as questions and answers are appended, so that the appends of
-    every other message write nothing more and the board reads a page's badges in one join."""
+    """A `QUESTION` on a bus that no message has answered yet (none names it in its
+    `parents`). On a task's bus the task "needs input", the board's badge; on the project's
+    own bus (`task` None) no task does, and the project's messages page highlights it. A row
+    of its own, made and removed by `messagebus.services` as questions and answers are
+    appended, so that the appends of every other message write nothing more and the board
+    reads a page's badges in one join."""
 
     message = models.OneToOneField(
         "messagebus.Message",
@@ -185,7 +187,9 @@ class OpenQuestion(models.Model):
         on_delete=models.CASCADE,
         related_name="open_question",
     )
-    task = models.ForeignKey(Task, on_delete=models.CASCADE, related_name="open_questions")
+    task = models.ForeignKey(
+        Task, null=True, blank=True, on_delete=models.CASCADE, related_name="open_questions"
+    )
 
     def __str__(self) -> str:
-        return f"{self.task_id}: {self.message_id}"
+        return f"{self.task_id or 'project'}: {self.message_id}"

@@ -287,9 +287,18 @@ def task_runs_page(task: Task, *, limit: int, offset: int) -> tuple[list[dict[st
 # The dashboard's board: a page of one column's cards at a time, so 10,000 tasks stay fast.
 
 
-# The board's status filter: the badges a card shows. Each narrows the tasks to those that can
-# have that status (one indexed query), whose exact status is then computed as the badges are.
-BOARD_STATUSES = ("running", "queued", "blocked", "failed")
+# The board's status filter: the badges a card shows. Each of the run statuses narrows the
+# tasks to those that can have it (one indexed query), whose exact status is then computed as
+# the badges are; `needs-input` is the badge's own rule in the query, nothing to compute.
+RUN_STATUSES = ("running", "queued", "blocked", "failed")
+NEEDS_INPUT = "needs-input"
+BOARD_STATUSES = (*RUN_STATUSES, NEEDS_INPUT)
+
+
+def needs_input() -> Exists:
+    """Whether the task (the query's row) has an unanswered agent question on its bus: its
+    card's "needs input" badge, and the board's `needs-input` filter."""
+    return Exists(OpenQuestion.objects.filter(task=OuterRef("pk")))
 
 
 @dataclass(frozen=True)
@@ -301,6 +310,12 @@ class BoardFilter:
     agent: str = ""
     status: str = ""
 
+    @property
+    def computed(self) -> bool:
+        """The status filter keeps the tasks whose computed status it is (`status_of`): a
+        column's cards and count come from computing them, not from the query."""
+        return self.status in RUN_STATUSES
+
     def tasks(self, project: Project) -> QuerySet[Task]:
         tasks = Task.objects.filter(project=project)
         if self.text:
@@ -308,7 +323,9 @@ class BoardFilter:
             tasks = tasks.filter(text | Q(task_id__icontains=self.text))
         if self.agent:
             tasks = tasks.filter(agent_type=self.agent)
-        if self.status:
+        if self.status == NEEDS_INPUT:
+            tasks = tasks.filter(needs_input())
+        elif self.status:
             tasks = tasks.filter(pk__in=_may_have_status(self.status))
         return tasks
 
@@ -327,13 +344,14 @@ def _may_have_status(status: str) -> QuerySet[Any, Any]:
 def board_column(
     project: Project, column: str, *, limit: int, offset: int, filters: BoardFilter | None = None
 ) -> tuple[list[dict[str, Any]], int | None]:
-    """A page of the column's cards in board order, and how many match the status filter (None
-    without one: `column_counts` counts them). Each card is a task-list item (`task_items`: its
-    status for the badges) with the task's title, agent and whether an agent's question on its
-    bus waits for an answer (`needs_input`), read with the titles: no query per card."""
+    """A page of the column's cards in board order, and how many match a computed status
+    filter (None without one: `column_counts` counts them). Each card is a task-list item
+    (`task_items`: its status for the badges) with the task's title, agent and whether an
+    agent's question on its bus waits for an answer (`needs_input`), read with the titles:
+    no query per card."""
     filters = filters or BoardFilter()
     tasks = filters.tasks(project).filter(column=column).order_by("position", "id")
-    if filters.status:
+    if filters.computed:
         rows = list(task_rows(tasks))
         pairs = [
             (row, item)
@@ -346,18 +364,17 @@ def board_column(
         rows = list(task_rows(tasks)[offset : offset + limit])
         pairs, total = list(zip(rows, task_items(rows), strict=True)), None
     shown = Task.objects.filter(pk__in=[row["id"] for row, _ in pairs])
-    asking = Exists(OpenQuestion.objects.filter(task=OuterRef("pk")))
-    names = shown.annotate(asking=asking).values_list("id", "title", "agent_type", "asking")
+    names = shown.annotate(asks=needs_input()).values_list("id", "title", "agent_type", "asks")
     cards = {
-        pk: {"title": title, "agent": agent, "needs_input": asking}
-        for pk, title, agent, asking in names
+        pk: {"title": title, "agent": agent, "needs_input": asks}
+        for pk, title, agent, asks in names
     }
     return [{**item, **cards[row["id"]]} for row, item in pairs], total
 
 
 def column_counts(project: Project, filters: BoardFilter | None = None) -> dict[str, int]:
-    """How many cards each board column holds (that match the search and agent filter), in
-    one query."""
+    """How many cards each board column holds (that match the search and filters; a computed
+    status filter's counts are `board_column`'s), in one query."""
     tasks = (filters or BoardFilter()).tasks(project)
     rows = tasks.values("column").order_by().annotate(count=Count("id"))
     counts = {column: 0 for column in Task.Column.values}

@@ -60,8 +60,8 @@ def board(request: HttpRequest, project_id: str) -> HttpResponse:
         filters = _board_filter(request)
     except BadQuery as exc:
         return error_json(400, exc.message, **exc.details)
-    # With a status filter each column counts what it computed.
-    counts = {} if filters.status else selectors.column_counts(project, filters)
+    # With a computed status filter each column counts what it computed.
+    counts = {} if filters.computed else selectors.column_counts(project, filters)
     columns = []
     for value, label in COLUMN_LABELS.items():
         page = _column_page(project, value, 0, COLUMN_PAGE, filters, counts.get(value))
@@ -78,7 +78,7 @@ def board(request: HttpRequest, project_id: str) -> HttpResponse:
         "cursor": cursor,
         "filters": filters,
         "filter_query": _filter_query(filters),
-        "statuses": selectors.BOARD_STATUSES,
+        "statuses": [(value, value.replace("-", " ")) for value in selectors.BOARD_STATUSES],
         "agents": _agents_of(project),
     }
     return render(request, "tasks/board.html", context)
@@ -126,8 +126,8 @@ def _column_page(
     filters: selectors.BoardFilter,
     count: int | None = None,
 ) -> dict[str, Any]:
-    """A page of cards and the column's count: computed with a status filter, else `count`
-    (the board's counts) or one count query."""
+    """A page of cards and the column's count: the one `board_column` computed with a
+    computed status filter, else `count` (the board's counts) or one count query."""
     cards, total = selectors.board_column(
         project, column, limit=limit + 1, offset=offset, filters=filters
     )

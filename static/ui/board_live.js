@@ -4,6 +4,8 @@
 // made, moved, edited or deleted elsewhere, and its badges, show without a reload. After a
 // dropped connection it reconnects with the last cursor it saw; a cursor older than the
 // pruned event log (close 4410) reloads the page. Queue frames renumber the queued badges.
+// A question asked or answered is its task's task.changed, so its card comes into a board
+// filtered to "needs input", and goes, as its column is read again.
 // The stats bar (#board-stats) is read again with the columns after any change.
 (function () {
   "use strict";
@@ -129,9 +131,9 @@
     } else if (frame.type === "task.changed") {
       mark([payload.column, columnOfTask(payload.task_id)]);
     } else if (frame.type === "attempt.changed" || frame.type === "run.changed") {
-      // With a status filter a card may come into the board: every column is read again.
-      const filtered = new URLSearchParams(board.dataset.filters).has("status");
-      mark(filtered ? everyColumn() : [columnOfTask(payload.task_id)]);
+      // With a run status filter (data-computed) a card may come into the board: every column
+      // is read again. "needs input" follows questions, which are task.changed.
+      mark("computed" in board.dataset ? everyColumn() : [columnOfTask(payload.task_id)]);
     }
   }
 

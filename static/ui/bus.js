@@ -6,10 +6,11 @@
 // message it read; after a dropped connection it reconnects from the last one seen, so no
 // message is lost or shown twice (each is shown once, by msg_id). A thread is a message and
 // the replies that name it, or a reply in it, in their `parents`; threads and replies are in
-// append order (msg_id order), the newest at the bottom. An agent's QUESTION that no message
-// answers yet is highlighted with an answer box under it: the answer is a reply (`parents`:
-// the question), which is what closes the question on the bus (messagebus.services), and the
-// highlight goes when any reply arrives, from this tab or any other. Posts go through
+// append order (msg_id order), the newest at the bottom. A QUESTION that no message answers
+// yet, on a task's bus or the project's own, is highlighted with an answer box under it: the
+// answer is a reply on the question's bus (`parents`: the question), which is what closes the
+// question (messagebus.services), and the highlight goes when any reply arrives, from this
+// tab or any other. Posts go through
 // `data-api` (`POST /api/v1/messages`, mounted for the session, CSRF checked); a refusal is
 // shown next to the box. Bodies are text, never HTML.
 (function () {
@@ -205,8 +206,7 @@
       },
       frame: function (frame) {
         if (frame.type !== "message" || !frame.message) return;
-        // A question on a task's bus is open until answered (project-bus ones are not asked of anyone).
-        place(frame.message, Boolean(frame.message.task_id));
+        place(frame.message, true); // a question just asked is open, unless a reply shown names it
       },
       closed: function (event) {
         delete bus.dataset.following;

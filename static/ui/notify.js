@@ -105,7 +105,8 @@
           if (frame.type !== "message" || !message) return;
           answered(message.parents || []);
           if (message.type !== "QUESTION") return;
-          const where = message.task_id ? base + "/tasks/" + encodeURIComponent(message.task_id) + "/" : base + "/";
+          // Where it is answered: its task's page, or the project's messages (its own bus).
+          const where = base + (message.task_id ? "/tasks/" + encodeURIComponent(message.task_id) + "/" : "/messages/");
           notify("question", "Question from an agent: " + message.body, where, message.msg_id);
         });
       });

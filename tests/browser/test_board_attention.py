@@ -1,7 +1,8 @@
 """The board says what needs attention, live, in a real Chromium: a question an agent asks on
 a task's bus puts a "needs input" badge on its card, counts in the stats bar and the tab's
-title, and all three go when a message answers it; the stats bar follows runs and moves
-without a reload."""
+title, and all three go when a message answers it; the status filter's "needs input" keeps
+those cards only, and follows questions asked and answered; the stats bar follows runs and
+moves without a reload."""
 
 from __future__ import annotations
 
@@ -79,4 +80,35 @@ def test_the_stats_bar_follows_runs_and_moves_without_a_reload(
     assert status == 200, moved
     expect(stat(page, "inreview")).to_have_text("1")
     expect(stat(page, "failed")).to_have_text("1")
+    assert page.evaluate("window.notReloaded") is True
+
+
+def test_the_needs_input_filter_follows_questions_asked_and_answered(
+    page: Page, server: Server, git_repo: Path
+) -> None:
+    board_with_task(page, server, git_repo, "triage", "true")
+    body = {"project_id": "triage", "task_id": "t2", "agent_type": "shell", "prompt": "true"}
+    run_id = created(server, "/api/v1/tasks", body)["run_id"]
+    wait_for(partial(run_ended, server, run_id), 30, "t2's run to end")
+    question = {"project_id": "triage", "task_id": "t2", "type": "QUESTION", "body": "Ship?"}
+    asked = created(server, "/api/v1/messages", question)
+    expect(page.locator(".card .badge.needs-input")).to_have_count(1)
+
+    page.get_by_label("Status").select_option(label="needs input")
+    page.get_by_role("button", name="Filter").click()
+    expect(page).to_have_url(re.compile(r"status=needs-input"))
+    expect(page.locator(".card")).to_have_count(1)
+    expect(page.locator('.card[data-task="t2"] .badge.needs-input')).to_be_visible()
+    expect(page.locator("#column-todo .count")).to_have_text("1")
+    page.evaluate("window.notReloaded = true")
+
+    created(server, "/api/v1/messages", {**question, "task_id": "t1", "body": "Which DB?"})
+    expect(page.locator('.card[data-task="t1"] .badge.needs-input')).to_be_visible()
+    expect(page.locator("#column-todo .count")).to_have_text("2")
+    answer = {**question, "type": "USER", "body": "Yes", "parents": [asked["msg_id"]]}
+    created(server, "/api/v1/messages", answer)
+    expect(page.locator('.card[data-task="t2"]')).to_have_count(0)
+    expect(page.locator(".card")).to_have_count(1)
+    expect(page.locator("#column-todo .count")).to_have_text("1")
+    expect(page.get_by_label("Status")).to_have_value("needs-input")
     assert page.evaluate("window.notReloaded") is True

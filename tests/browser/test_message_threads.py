@@ -1,7 +1,8 @@
 """The task page's message bus in a real Chromium: messages posted through the API appear
 live as threads, the post box appends to the bus, an agent's question is highlighted with an
 answer box until it is answered from there, "Show earlier" reads back past the newest page,
-and a body is shown as text, never run as HTML."""
+and a body is shown as text, never run as HTML. The project's messages page merges its
+buses, and a question on the project's own bus is highlighted and answered there too."""
 
 from __future__ import annotations
 
@@ -140,6 +141,43 @@ def test_the_project_bus_page_merges_its_tasks_and_answers_on_the_task_bus(
     message(page, "Ship it?").locator(".bus-reply button[type=submit]").click()
 
     expect(message(page, "Ship it?")).to_have_class("message")
-    screenshot(page, "project-messages")
     listed = server.request("GET", "/api/projects/merged/tasks/t1/messages")[1]["messages"]
     assert listed[-1]["parents"] == [asked["msg_id"]]
+    project_wide = {"project_id": "merged", "type": "QUESTION", "body": "Freeze on Friday?"}
+    created(server, "/api/v1/messages", project_wide)
+    expect(message(page, "Freeze on Friday?")).to_have_class("message question-open")
+    message(page, "Freeze on Friday?").locator(".bus-reply button").scroll_into_view_if_needed()
+    screenshot(page, "project-messages")
+
+
+def test_a_project_bus_question_is_highlighted_and_answered_on_the_project_page(
+    page: Page, server: Server, git_repo: Path
+) -> None:
+    created(server, "/api/projects", {"project_id": "town", "project_root": str(git_repo)})
+    question = {"project_id": "town", "type": "QUESTION"}
+    earlier = created(server, "/api/v1/messages", {**question, "body": "Who reviews?"})
+    page.goto(url(server, "/ui/projects/town/messages/"))
+    expect(page.locator("#bus")).to_have_attribute("data-following", "live")
+    expect(message(page, "Who reviews?")).to_have_class("message question-open")
+    page.evaluate("window.notReloaded = true")
+
+    asked = created(server, "/api/v1/messages", {**question, "body": "Freeze on Friday?"})
+    live = message(page, "Freeze on Friday?")
+    expect(live).to_have_class("message question-open")
+    live.locator(".bus-reply textarea").fill("Yes, from noon")
+    live.locator(".bus-reply button[type=submit]").click()
+    expect(live).to_have_class("message")
+    expect(live.locator(".bus-reply")).to_have_count(0)
+    thread = page.locator(f'#bus .thread[data-root="{asked["msg_id"]}"]')
+    expect(thread.locator(".replies")).to_contain_text("Yes, from noon")
+    reply = {"project_id": "town", "body": "Ada", "parents": [earlier["msg_id"]]}
+    created(server, "/api/v1/messages", reply)  # another client answers the first one
+    expect(message(page, "Who reviews?")).to_have_class("message")
+    assert page.evaluate("window.notReloaded") is True
+
+    listed = server.request("GET", "/api/projects/town/messages")[1]["messages"]
+    answer = next(item for item in listed if item["body"] == "Yes, from noon")
+    assert (answer["task_id"], answer["parents"]) == (None, [asked["msg_id"]])
+    page.reload()
+    expect(page.locator("#bus article.message")).to_have_count(4)
+    expect(page.locator("#bus .question-open")).to_have_count(0)

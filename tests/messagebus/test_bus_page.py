@@ -59,6 +59,20 @@ def test_a_question_is_listed_open_until_a_reply_names_it(client: Client, projec
     assert client.get(TASK_PAGE).json()["open_questions"] == []
 
 
+def test_a_project_bus_question_is_listed_open_on_the_project_page_until_answered(
+    client: Client, project: Project
+) -> None:
+    make_task(project, "t1")
+    asked = message_append(project_id="demo", type="QUESTION", body="freeze on Friday?")
+    on_task = message_append(project_id="demo", task_id="t1", type="QUESTION", body="which?")
+    page = "/ui/projects/demo/messages/page/"
+    assert set(client.get(page).json()["open_questions"]) == {asked.msg_id, on_task.msg_id}
+
+    message_append(project_id="demo", body="yes", parents=[asked.msg_id])
+
+    assert client.get(page).json()["open_questions"] == [on_task.msg_id]
+
+
 def test_bad_cursors_limits_and_buses_are_refused(client: Client, project: Project) -> None:
     make_task(project, "t1")
     assert_error(client.get(TASK_PAGE, {"before": "MSG-nope"}), 404, "NOT_FOUND")

@@ -1,12 +1,15 @@
-"""Questions from agents: a `QUESTION` on a task's bus stays open until a message names it in
-its `parents`; asking and answering are recorded as the task's `task.changed` (the board reads
-its card again), and the board's cards say which tasks need input, in one query for a page."""
+"""Questions from agents: a `QUESTION` on a task's bus (or the project's own) stays open until a
+message names it in its `parents`; asking and answering a task's are recorded as the task's
+`task.changed` (the board reads its card again), and the board's cards say which tasks need
+input, in one query for a page."""
 
 from __future__ import annotations
 
+import importlib
 from typing import Any
 
 import pytest
+from django.apps import apps
 from django.db import connection
 from django.test import Client
 from django.test.utils import CaptureQueriesContext
@@ -18,7 +21,7 @@ from messagebus.writer import Post, _committed_batch
 from projects.models import Project
 from runs.models import Run
 from tasks.models import OpenQuestion, Task
-from tasks.selectors import board_column
+from tasks.selectors import board_column, board_stats
 from tests.messagebus.conftest import make_task
 
 
@@ -57,11 +60,33 @@ def test_a_question_is_open_until_a_message_names_it(demo: Project, t1: Task) ->
     assert task_changes() == ["question_asked", "question_answered"]
 
 
-def test_a_project_bus_question_marks_no_task(demo: Project, t1: Task) -> None:
-    post(APIClient(), task_id=None)
+def test_a_project_bus_question_is_open_until_answered_and_marks_no_task(
+    demo: Project, t1: Task
+) -> None:
+    api = APIClient()
+    asked = post(api, task_id=None)
 
+    assert OpenQuestion.objects.get().message.msg_id == asked
     assert card(demo)["needs_input"] is False
+    assert board_stats(demo)["needs_input"] == 0
+    post(api, task_id=None, type="USER", body="yes", parents=[asked])
     assert not OpenQuestion.objects.exists() and task_changes() == []
+
+
+def test_the_migration_opens_the_project_bus_questions_asked_before_it(
+    demo: Project, t1: Task
+) -> None:
+    for msg_id in ("q-open", "q-answered"):
+        Message.objects.create(msg_id=msg_id, project=demo, type="QUESTION")
+    Message.objects.create(msg_id="reply", project=demo, task=t1, parents=["q-answered"])
+    Message.objects.create(msg_id="q-task", project=demo, task=t1, type="QUESTION")  # 0010's
+    migration = importlib.import_module("tasks.migrations.0011_open_question_project_bus")
+
+    migration.project_questions_fill(apps, None)
+
+    assert list(OpenQuestion.objects.values_list("message__msg_id", "task")) == [("q-open", None)]
+    migration.project_questions_drop(apps, None)
+    assert not OpenQuestion.objects.exists()
 
 
 def test_the_group_committed_path_records_the_question_too(demo: Project, t1: Task) -> None:
