@@ -37,10 +37,25 @@ KNOWN = {
 }
 
 
+def parsed(path: Path) -> ast.Module:
+    """The module's tree. CPython 3.11 keeps the AST builder's recursion depth in
+    per-interpreter state, and a parse that races another thread's (a module compiled on
+    import by a test's server thread) can fail with "AST constructor recursion depth
+    mismatch" (python/cpython#106905, pytest-dev/pytest#10763; seen once here): parsing is
+    pure, so that error is tried again."""
+    source = path.read_text()
+    for _ in range(2):
+        try:
+            return ast.parse(source, str(path))
+        except SystemError:
+            continue
+    return ast.parse(source, str(path))
+
+
 def imported_apps(path: Path) -> set[str]:
     """The apps a module imports, at its top or inside its functions."""
     found: set[str] = set()
-    for node in ast.walk(ast.parse(path.read_text(), str(path))):
+    for node in ast.walk(parsed(path)):
         if isinstance(node, ast.Import):
             names = [alias.name for alias in node.names]
         elif isinstance(node, ast.ImportFrom) and node.level == 0 and node.module:
