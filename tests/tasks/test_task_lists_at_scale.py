@@ -103,7 +103,7 @@ def test_the_task_page_route_builds_no_project_model(
 
     def counted(cls: type[Project], *args: Any) -> Project:
         built.append("project")
-        return from_db(cls, *args)  # type: ignore[no-any-return]
+        return from_db(cls, *args)
 
     monkeypatch.setattr(Project, "from_db", classmethod(counted))
     page = api.get(f"/api/projects/{project.id}/tasks?limit=2")
