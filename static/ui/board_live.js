@@ -4,7 +4,9 @@
 // made, moved, edited or deleted elsewhere, and its badges, show without a reload. After a
 // dropped connection it reconnects with the last cursor it saw; a cursor older than the
 // pruned event log (close 4410) reloads the page. Queue frames renumber the queued badges.
-// The stats bar (#board-stats) is read again with the columns after any change.
+// The stats bar (#board-stats) is read again with the columns after any change. Nothing is
+// read or replaced while a card is held (from the press to the drop): a column replaced then
+// would drop the card being dragged, so a read that lands meanwhile is made again after it.
 (function () {
   "use strict";
   const board = document.getElementById("board");
@@ -58,6 +60,10 @@
       .then(function (response) {
         if (!response.ok) return;
         return response.text().then(function (html) {
+          if (dragging) {
+            mark([column]);
+            return;
+          }
           const focused = list.contains(document.activeElement) && document.activeElement.closest(".card");
           if (reconcile(list, html)) {
             // A card moved with the keyboard keeps the focus, for its next move.
@@ -77,6 +83,11 @@
         return response.ok ? response.text() : null;
       })
       .then(function (html) {
+        if (dragging) {
+          statsDirty = true;
+          mark([]);
+          return;
+        }
         if (html === null || html === shownStats) return;
         shownStats = html;
         stats.innerHTML = html;
@@ -146,10 +157,12 @@
     });
   }
 
-  board.addEventListener("dragstart", function () {
+  // SortableJS's own events, bubbling from the lists: `choose` on the press, before the drag
+  // starts (a card replaced then never starts it), `unchoose` on the drop or release.
+  board.addEventListener("choose", function () {
     dragging = true;
   });
-  board.addEventListener("dragend", function () {
+  board.addEventListener("unchoose", function () {
     dragging = false;
   });
   connect();
