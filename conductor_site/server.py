@@ -166,7 +166,7 @@ def serve_on(listener: socket.socket) -> None:
     from daphne.server import Server
     from twisted.internet import reactor
 
-    from conductor_site.live.backpressure import SendBuffers
+    from conductor_site.live.backpressure import SendBuffers, close_wait_seconds
 
     class BodyAsSentHTTPFactory(HTTPFactory):
         """Daphne's, but its requests leave a POST's body alone. Twisted parses a form's
@@ -197,6 +197,7 @@ def serve_on(listener: socket.socket) -> None:
 
         def adopt(self) -> None:
             self.http_factory = BodyAsSentHTTPFactory(self)
+            self.ws_factory.setProtocolOptions(closeHandshakeTimeout=close_wait_seconds())
             listener.setblocking(False)  # Twisted accepts until there is nothing left
             reactor.adoptStreamPort(listener.fileno(), listener.family, self.http_factory)
             listener.close()  # Twisted holds its own copy of the descriptor

@@ -31,9 +31,13 @@ def draft_save(
 ) -> tuple[Draft, Run | None]:
     """Version `version + 1` of the attempt's draft, if `version` is the one stored (0 when
     none is); else DraftVersionStale with the stored version in its details. A queued draft
-    is sent at once when the attempt is idle: then the follow-up run comes back too."""
-    draft = _draft_store(attempt, version, prompt, queued)
-    return draft, queued_draft_send(attempt.id) if queued else None
+    is sent at once when the attempt is idle: then the follow-up run comes back too. The save
+    and the send are one transaction under the attempt's lock, as housekeeping's send takes
+    it: a send in between took the draft, and the save answered that nothing was sent."""
+    with transaction.atomic():
+        Attempt.objects.select_for_update().filter(id=attempt.id).first()
+        draft = _draft_store(attempt, version, prompt, queued)
+        return draft, queued_draft_send(attempt.id) if queued else None
 
 
 def draft_of(attempt_id: str) -> Draft | None:

@@ -19,6 +19,11 @@ argument). After each write a transport calls `keep_up()`:
 - if it does not, `STALLED`: the transport aborts the connection (a client that does not
   read cannot be told anything more); it reconnects with its cursor when it wakes.
 
+The kernel's socket buffer holds what a stream wrote too (on loopback, megabytes), so a stream
+may end while a slow client has yet to read its tail. A WebSocket's close then waits as long
+as a stall may last for the client's answer (`close_wait_seconds`) before the connection is
+dropped, which would throw that tail away.
+
 Outside Daphne (the test `WebsocketCommunicator`) a connection has no transport to measure,
 and `keep_up()` always answers `ON`.
 """
@@ -82,6 +87,18 @@ def send_buffer_bytes() -> int:
     return int(settings.CONDUCTOR["STREAM_SEND_BUFFER_BYTES"])
 
 
+def stall_seconds() -> float:
+    return float(settings.CONDUCTOR["STREAM_STALL_SECONDS"])
+
+
+def close_wait_seconds() -> float:
+    """How long a WebSocket closed by the server (its feed ended) waits for the client's
+    close frame before the connection is aborted: the stall limit. What was sent before the
+    close may still sit in the socket's buffers, and an abort throws it away; Autobahn's own
+    1 s cut the rest of a run's log and its `done` off a client that was reading slowly."""
+    return stall_seconds()
+
+
 async def keep_up(subscription: Subscription | None) -> Pace:
     """After a write: whether the client keeps up with this connection's stream, waiting
     (the feed on hold) while its send queue is full."""
@@ -93,8 +110,7 @@ async def keep_up(subscription: Subscription | None) -> Pace:
     if subscription is not None:
         subscription.hold()
     try:
-        seconds = float(settings.CONDUCTOR["STREAM_STALL_SECONDS"])
-        caught_up = await wire.drained(bound // 4, seconds)
+        caught_up = await wire.drained(bound // 4, stall_seconds())
     finally:
         if subscription is not None:
             subscription.release()

@@ -6,7 +6,9 @@
 // pruned event log (close 4410) reloads the page. Queue frames renumber the queued badges.
 // A question asked or answered is its task's task.changed, so its card comes into a board
 // filtered to "needs input", and goes, as its column is read again.
-// The stats bar (#board-stats) is read again with the columns after any change.
+// The stats bar (#board-stats) is read again with the columns after any change. Nothing is
+// read or replaced while a card is held (from the press to the drop): a column replaced then
+// would drop the card being dragged, so a read that lands meanwhile is made again after it.
 (function () {
   "use strict";
   const board = document.getElementById("board");
@@ -60,6 +62,10 @@
       .then(function (response) {
         if (!response.ok) return;
         return response.text().then(function (html) {
+          if (dragging) {
+            mark([column]);
+            return;
+          }
           const focused = list.contains(document.activeElement) && document.activeElement.closest(".card");
           if (reconcile(list, html)) {
             // A card moved with the keyboard keeps the focus, for its next move.
@@ -79,6 +85,11 @@
         return response.ok ? response.text() : null;
       })
       .then(function (html) {
+        if (dragging) {
+          statsDirty = true;
+          mark([]);
+          return;
+        }
         if (html === null || html === shownStats) return;
         shownStats = html;
         stats.innerHTML = html;
@@ -148,10 +159,12 @@
     });
   }
 
-  board.addEventListener("dragstart", function () {
+  // SortableJS's own events, bubbling from the lists: `choose` on the press, before the drag
+  // starts (a card replaced then never starts it), `unchoose` on the drop or release.
+  board.addEventListener("choose", function () {
     dragging = true;
   });
-  board.addEventListener("dragend", function () {
+  board.addEventListener("unchoose", function () {
     dragging = false;
   });
   connect();

@@ -89,8 +89,10 @@ def test_a_task_made_on_the_board_is_dragged_to_another_column(
 
     card = page.locator(".card", has_text="Say hello")
     expect(page.locator('[data-column="todo"] .card', has_text="Say hello")).to_be_visible()
-    # The agent's run ends before the drag: its end re-reads the column, which would drop a
-    # card being dragged.
+    # The agent's run ends before the drag. A column read while the card is held waits for
+    # the drop (test_live_board.py), but under load Playwright's emulated native drag missed
+    # a dragstart that came late once the run's end reached the page: the card stayed
+    # chosen, never dropped, and no move was sent.
     wait_for(
         lambda: (
             server.request("GET", "/api/v1/tasks?project_id=drag")[1]["tasks"][0]["status"]

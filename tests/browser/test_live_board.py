@@ -1,7 +1,8 @@
 """The dashboard, live, in a real Chromium: a second page sees a task made and moved through
 the API without a reload, a failed run brings a toast and the title's count, the board's
-search narrows the columns, the Agents page's test button runs a one-line prompt, and Now
-shows a run started elsewhere and drops it when it ends."""
+search narrows the columns, the Agents page's test button runs a one-line prompt, a column
+read answered while a card is held waits for the drop, and Now shows a run started elsewhere
+and drops it when it ends."""
 
 from __future__ import annotations
 
@@ -9,7 +10,7 @@ import re
 from functools import partial
 from pathlib import Path
 
-from playwright.sync_api import Browser, Page, expect
+from playwright.sync_api import Browser, Page, Route, expect
 
 from tests.browser.conftest import created, screenshot, url
 from tests.conftest import wait_for
@@ -221,6 +222,55 @@ def test_a_card_that_did_not_change_stays_the_same_element_when_its_column_is_re
     assert status == 200, moved
     expect(page.locator('[data-column="inreview"] .card')).to_have_count(1)
     assert stays.evaluate("card => card.kept") is True
+
+
+def test_a_column_read_that_lands_while_a_card_is_held_waits_for_the_drop(
+    page: Page, server: Server, git_repo: Path
+) -> None:
+    """The card pressed is never replaced under the pointer: a read of its column answered
+    then (its run's end, a question on its bus) is made again once it is dropped. Replaced,
+    the card's drag never started and its move was never sent (CI saw it)."""
+    project(server, "held", git_repo)
+    body = {"project_id": "held", "task_id": "pressed", "agent_type": "shell", "prompt": "true"}
+    wait_for(partial(succeeded, server, created(server, "/api/v1/tasks", body)["run_id"]))
+    page.goto(url(server, "/ui/projects/held/"))
+    card = page.locator('.card[data-task="pressed"]')
+    expect(card).to_be_visible()
+    held: list[Route] = []
+    holding = True
+
+    def hold(route: Route) -> None:  # the reads of To do wait until the card is pressed
+        if holding:
+            held.append(route)
+        else:
+            route.continue_()
+
+    page.route("**/columns/todo/**", hold)
+    question = {"project_id": "held", "task_id": "pressed", "type": "QUESTION", "body": "Which?"}
+    with page.expect_request(lambda request: "/columns/todo/" in request.url):
+        created(server, "/api/v1/messages", question)  # the card gains a needs-input badge
+
+    card.hover()
+    page.mouse.down()
+    assert held, "the read of the column was held"
+    holding = False
+    with page.expect_response(lambda response: "/columns/todo/" in response.url) as read:
+        for route in held:
+            route.continue_()
+    read.value.finished()
+    page.evaluate("() => new Promise(resolve => setTimeout(resolve))")  # the page took it
+    assert card.locator(".badge.needs-input").count() == 0, "not replaced while pressed"
+    box = page.locator('[data-column="inreview"]').bounding_box()
+    assert box is not None
+    with page.expect_response(lambda response: "/move/" in response.url) as move:
+        page.mouse.move(box["x"] + box["width"] / 2, box["y"] + 40, steps=5)
+        page.mouse.up()
+
+    assert move.value.status == 204
+    moved = page.locator('[data-column="inreview"] .card[data-task="pressed"]')
+    expect(moved.locator(".badge.needs-input")).to_be_visible()
+    expect(page.locator("#column-todo .count")).to_have_text("0")
+    expect(page.locator(".card")).to_have_count(1)
 
 
 def test_now_shows_a_run_started_elsewhere_and_drops_it_when_it_ends(
