@@ -39,6 +39,17 @@ def message(page: Page, body: str) -> Any:
     return page.locator("#bus article.message").filter(has_text=body)
 
 
+def answer_in_box(page: Page, question: Any, msg_id: str, text: str) -> None:
+    """Answer an open question from its box: it loses its highlight and its box, and the
+    answer shows among its thread's replies."""
+    question.locator(".bus-reply textarea").fill(text)
+    question.locator(".bus-reply button[type=submit]").click()
+    expect(question).to_have_class("message")
+    expect(question.locator(".bus-reply")).to_have_count(0)
+    thread = page.locator(f'#bus .thread[data-root="{msg_id}"]')
+    expect(thread.locator(".replies")).to_contain_text(text)
+
+
 def test_messages_arrive_live_and_the_post_box_appends(
     page: Page, server: Server, git_repo: Path
 ) -> None:
@@ -76,13 +87,8 @@ def test_a_question_is_answered_from_its_box_and_loses_its_highlight(
     page.locator("#bus .bus-post").scroll_into_view_if_needed()
     screenshot(page, "task-messages-question")
 
-    question.locator(".bus-reply textarea").fill("PostgreSQL")
-    question.locator(".bus-reply button[type=submit]").click()
+    answer_in_box(page, question, asked["msg_id"], "PostgreSQL")
 
-    expect(question).to_have_class("message")
-    expect(question.locator(".bus-reply")).to_have_count(0)
-    thread = page.locator(f'#bus .thread[data-root="{asked["msg_id"]}"]')
-    expect(thread.locator(".replies")).to_contain_text("PostgreSQL")
     status, task = server.request("GET", "/api/v1/tasks/t1?project_id=asked")
     assert status == 200, task
     listed = server.request("GET", "/api/projects/asked/tasks/t1/messages")[1]["messages"]
@@ -164,12 +170,7 @@ def test_a_project_bus_question_is_highlighted_and_answered_on_the_project_page(
     asked = created(server, "/api/v1/messages", {**question, "body": "Freeze on Friday?"})
     live = message(page, "Freeze on Friday?")
     expect(live).to_have_class("message question-open")
-    live.locator(".bus-reply textarea").fill("Yes, from noon")
-    live.locator(".bus-reply button[type=submit]").click()
-    expect(live).to_have_class("message")
-    expect(live.locator(".bus-reply")).to_have_count(0)
-    thread = page.locator(f'#bus .thread[data-root="{asked["msg_id"]}"]')
-    expect(thread.locator(".replies")).to_contain_text("Yes, from noon")
+    answer_in_box(page, live, asked["msg_id"], "Yes, from noon")
     reply = {"project_id": "town", "body": "Ada", "parents": [earlier["msg_id"]]}
     created(server, "/api/v1/messages", reply)  # another client answers the first one
     expect(message(page, "Who reviews?")).to_have_class("message")
