@@ -9,6 +9,9 @@
 // The stats bar (#board-stats) is read again with the columns after any change. Nothing is
 // read or replaced while a card is held (from the press to the drop): a column replaced then
 // would drop the card being dragged, so a read that lands meanwhile is made again after it.
+// A column (and the stats bar) has one read in flight at most: a change while it is out is
+// read again once it lands, so an older answer never lands after a newer one (a run's
+// "running" card over its "failed" one).
 (function () {
   "use strict";
   const board = document.getElementById("board");
@@ -16,11 +19,12 @@
   const stats = document.getElementById("board-stats");
   const FINAL = new Set([4401, 4403, 4404]);
   const cursor = board.dataset.cursor;
-  let dirty = new Set();
+  const dirty = new Set();
   let statsDirty = false;
   let shownStats = null;
   let timer = null;
   let dragging = false;
+  const reading = new Set(); // the columns, and "stats", with a read in flight
 
   function listOf(column) {
     return board.querySelector('.cards[data-column="' + column + '"]');
@@ -58,6 +62,7 @@
     const query = new URLSearchParams(board.dataset.filters);
     query.set("offset", "0");
     query.set("limit", String(Math.min(Math.max(shown, 50), 500)));
+    reading.add(column);
     fetch(board.dataset.columns + column + "/?" + query, { credentials: "same-origin" })
       .then(function (response) {
         if (!response.ok) return;
@@ -76,10 +81,14 @@
           const count = list.closest(".column").querySelector(".count");
           count.textContent = response.headers.get("X-Column-Count") || count.textContent;
         });
+      })
+      .finally(function () {
+        landed(column);
       });
   }
 
   function refreshStats() {
+    reading.add("stats");
     fetch(stats.dataset.url, { credentials: "same-origin" })
       .then(function (response) {
         return response.ok ? response.text() : null;
@@ -93,7 +102,15 @@
         if (html === null || html === shownStats) return;
         shownStats = html;
         stats.innerHTML = html;
+      })
+      .finally(function () {
+        landed("stats");
       });
+  }
+
+  function landed(key) {
+    reading.delete(key);
+    if (dirty.size || statsDirty) mark([]);
   }
 
   function flush() {
@@ -102,11 +119,15 @@
       timer = window.setTimeout(flush, 200);
       return;
     }
-    const columns = dirty;
-    dirty = new Set();
-    columns.forEach(refresh);
-    if (statsDirty && stats) refreshStats();
-    statsDirty = false;
+    dirty.forEach(function (column) {
+      if (reading.has(column)) return; // read again when the one out lands
+      dirty.delete(column);
+      refresh(column);
+    });
+    if (statsDirty && !reading.has("stats")) {
+      statsDirty = false;
+      refreshStats();
+    }
   }
 
   function mark(columns) {
@@ -133,7 +154,7 @@
 
   function apply(frame) {
     const payload = frame.payload || {};
-    if (frame.type !== "ready") {
+    if (frame.type !== "ready" && stats) {
       statsDirty = true;
       mark([]);
     }

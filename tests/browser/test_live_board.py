@@ -273,6 +273,52 @@ def test_a_column_read_that_lands_while_a_card_is_held_waits_for_the_drop(
     expect(page.locator(".card")).to_have_count(1)
 
 
+def test_a_column_read_answered_late_never_lands_over_a_newer_one(
+    page: Page, server: Server, git_repo: Path
+) -> None:
+    """One read of a column is out at a time: a change while it is out is read again once it
+    lands. Two reads out at once could land in either order, and the older one won: CI saw a
+    failed run's card still "running" beside a stats bar counting it failed."""
+    project(server, "late", git_repo)
+    body = {"project_id": "late", "task_id": "moves", "agent_type": "shell", "prompt": "true"}
+    wait_for(partial(succeeded, server, created(server, "/api/v1/tasks", body)["run_id"]))
+    page.goto(url(server, "/ui/projects/late/"))
+    expect(page.locator('[data-column="todo"] .card[data-task="moves"]')).to_be_visible()
+    held: list[Route] = []
+    holding = True
+
+    def hold(route: Route) -> None:  # the reads of To do wait
+        if holding:
+            held.append(route)
+        else:
+            route.continue_()
+
+    page.route("**/columns/todo/**", hold)
+    question = {"project_id": "late", "task_id": "moves", "type": "QUESTION", "body": "Which?"}
+    with page.expect_request(lambda request: "/columns/todo/" in request.url) as first:
+        created(server, "/api/v1/messages", question)
+    old = page.request.get(first.value.url)  # what the first read is answered: the card, asked
+    assert "needs-input" in old.text()
+    status, moved = server.request(
+        "POST", "/api/v1/tasks/moves/move?project_id=late", {"column": "inreview"}
+    )
+    assert status == 200, moved
+    expect(page.locator('[data-column="inreview"] .card[data-task="moves"]')).to_be_visible()
+
+    holding = False
+    oldest, *newer = held  # the newer reads are answered first, as when the first is slow
+    for route in newer:
+        with page.expect_response(lambda response: "/columns/todo/" in response.url) as read:
+            route.continue_()
+        read.value.finished()
+    with page.expect_response(lambda response: "/columns/todo/" in response.url) as read:
+        oldest.fulfill(response=old)
+    read.value.finished()
+    page.evaluate("() => new Promise(resolve => setTimeout(resolve))")  # the page took it
+    expect(page.locator('[data-column="todo"] .card')).to_have_count(0)
+    expect(page.locator(".card")).to_have_count(1)
+
+
 def test_now_shows_a_run_started_elsewhere_and_drops_it_when_it_ends(
     page: Page, server: Server, git_repo: Path, tmp_path: Path
 ) -> None:
