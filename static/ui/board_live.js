@@ -82,6 +82,7 @@
           count.textContent = response.headers.get("X-Column-Count") || count.textContent;
         });
       })
+      .catch(function () {}) // the server gone: the next change reads it again
       .finally(function () {
         landed(column);
       });
@@ -103,6 +104,7 @@
         shownStats = html;
         stats.innerHTML = html;
       })
+      .catch(function () {})
       .finally(function () {
         landed("stats");
       });
