@@ -171,3 +171,14 @@ def _bounded(name: str) -> str:
         return name
     kind = name.split(".", 1)[0]
     return f"{kind}..{hashlib.sha256(name.encode()).hexdigest()}"
+
+
+ENVELOPE: Literal["live.events"] = "live.events"
+
+
+class Envelope(TypedDict):
+    """The layer message that carries several events of one publish to one group
+    (`conductor_site.live.publish.envelopes`); subscribers get its events, never it."""
+
+    type: Literal["live.events"]
+    events: list[LiveEvent]

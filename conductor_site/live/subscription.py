@@ -23,7 +23,7 @@ from typing import Any
 
 from channels.layers import get_channel_layer
 
-from conductor_site.live.events import LiveEvent
+from conductor_site.live.events import ENVELOPE, LiveEvent
 
 log = logging.getLogger(__name__)
 
@@ -254,8 +254,10 @@ class GroupChannel:
                     member.lost = True
                 await asyncio.sleep(1)
                 continue
+            events = message["events"] if message.get("type") == ENVELOPE else [message]
             for member in list(self.members):
-                member.deliver(message)
+                for event in events:
+                    member.deliver(event)
 
 
 _WAKE: dict[str, Any] = {"type": "sse.wake"}  # put on a feed's queue by identity only

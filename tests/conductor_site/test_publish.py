@@ -1,5 +1,6 @@
 """The `publish()` seam: on the server's loop once it runs, never waiting on it before; with
-the channel layer down, one try per cool-down and one warning, never raising."""
+the channel layer down, one try per cool-down and one warning, never raising; a publish's
+events for one group in as few layer messages as it takes, unpacked for subscribers."""
 
 from __future__ import annotations
 
@@ -13,7 +14,9 @@ import pytest
 from channels.layers import get_channel_layer
 from pytest_django.fixtures import Settings
 
-from conductor_site.live import publish
+from conductor_site.live import publish, subscription
+from conductor_site.live.events import ENVELOPE
+from conductor_site.live.subscription import Subscription
 from tests.conftest import wait_for
 from tests.helpers import log_chunk_event
 from tests.processes import free_port
@@ -128,3 +131,44 @@ def test_publish_soon_returns_at_once_and_its_events_leave_in_the_order_of_the_c
         for _ in range(3)
     ]
     assert [event["seq"] for event in received] == [0, 1, 2]
+
+
+def test_a_publish_is_one_layer_message_per_group_and_subscribers_get_every_event_in_order(
+    server_loop: asyncio.AbstractEventLoop, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """With Redis each layer message is a PUBLISH awaited in turn: a batch of 250 events for
+    one group is 3 (envelopes of up to `ENVELOPE_MAX`), a lone event itself."""
+    layer = get_channel_layer()
+    sent: list[tuple[str, str]] = []
+    group_send = layer.group_send
+
+    async def counted(group: str, message: dict[str, Any]) -> None:
+        sent.append((group, message["type"]))
+        await group_send(group, message)
+
+    monkeypatch.setattr(layer, "group_send", counted)
+    threading.Thread(target=server_loop.run_forever, daemon=True).start()
+    wait_for(server_loop.is_running, 10, "the loop to run")
+
+    def on_loop(coroutine: Any) -> Any:
+        return asyncio.run_coroutine_threadsafe(coroutine, server_loop).result(10)
+
+    async def subscribed() -> Subscription:
+        return await Subscription(["g"]).__aenter__()
+
+    viewer = on_loop(subscribed())
+    publish.publish(
+        [("g", log_chunk_event("r1", n)) for n in range(250)] + [("h", log_chunk_event("r2", 0))]
+    )
+
+    received: list[Any] = []
+    while len(received) < 250:
+        received += on_loop(viewer.receive(5)) or []
+    assert [event["seq"] for event in received] == list(range(250))
+    assert sent == [("g", ENVELOPE)] * 3 + [("h", "log.chunk")]
+    on_loop(viewer.__aexit__(None, None, None))
+
+    async def left() -> None:  # the group is left in the background, on this loop
+        await asyncio.gather(*subscription._leaving)
+
+    on_loop(left())
