@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import json
 import uuid
+from collections.abc import Iterable
 from datetime import UTC, datetime
 from functools import partial
 from typing import Any
@@ -79,14 +80,10 @@ def message_append(
 
 def bus_made(project_id: str, task_id: str | None) -> Task | None:
     """The bus a client posts to, made when it does not exist yet (see `message_append`).
-    A bus that exists (the common case) costs one indexed read; its task then comes with
-    only its keys loaded (`Task.from_db`: any other field is read when first used)."""
-    if task_id is None:
-        if sql.project_exists(project_id):
-            return None
-    elif (pk := sql.task_pk(project_id, task_id)) is not None:
-        keys = ["id", "project_id", "task_id"]
-        return Task.from_db(connection.alias, keys, [pk, project_id, task_id])
+    A bus that exists (the common case) costs one indexed read (`buses_found`)."""
+    found = buses_found([(project_id, task_id)])
+    if (project_id, task_id) in found:
+        return found[(project_id, task_id)]
     project = project_ensure(project_id=project_id)
     if task_id is None:
         return None
@@ -94,6 +91,27 @@ def bus_made(project_id: str, task_id: str | None) -> Task | None:
         project=project, task_id=task_id, defaults={"prompt": "", "agent_type": ""}
     )
     return task
+
+
+BusKey = tuple[str, str | None]  # (project_id, task_id): None is the project's own bus
+
+
+def buses_found(keys: Iterable[BusKey]) -> dict[BusKey, Task | None]:
+    """Those of the buses named that exist, each with its task (None: a project's bus), in
+    one statement for the projects' buses and one for the tasks', however many are named:
+    a batch of appends (`messagebus.writer`) to four tasks' buses was four round trips to
+    PostgreSQL. A task comes with only its keys loaded (`Task.from_db`: any other field is
+    read when first used)."""
+    named = set(keys)
+    projects = sql.projects_existing(sorted({p for p, t in named if t is None}))
+    tasks = sql.task_pks(sorted((p, t) for p, t in named if t is not None))
+    found: dict[BusKey, Task | None] = {(project_id, None): None for project_id in projects}
+    fields = ["id", "project_id", "task_id"]
+    for (project_id, task_id), pk in tasks.items():
+        found[project_id, task_id] = Task.from_db(
+            connection.alias, fields, [pk, project_id, task_id]
+        )
+    return found
 
 
 def bus_events(

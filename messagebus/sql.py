@@ -38,14 +38,23 @@ PADDED_ID = {
 }
 
 
-def task_pk(project_id: str, task_id: str) -> int | None:
-    """The pk of the task's row, None if the task (or its project) does not exist."""
-    sql = f"SELECT id FROM {TASKS} WHERE project_id = %s AND task_id = %s"
-    return _one(sql, project_id, task_id)
+def task_pks(keys: list[tuple[str, str]]) -> dict[tuple[str, str], int]:
+    """The pk of each (project_id, task_id) whose task exists, in one statement."""
+    if not keys:
+        return {}
+    where = " OR ".join(["(project_id = %s AND task_id = %s)"] * len(keys))
+    params = [value for key in keys for value in key]
+    rows = _execute(f"SELECT project_id, task_id, id FROM {TASKS} WHERE {where}", params)
+    return {(project_id, task_id): pk for project_id, task_id, pk in rows.fetchall()}
 
 
-def project_exists(project_id: str) -> bool:
-    return _one(f"SELECT 1 FROM {PROJECTS} WHERE id = %s", project_id) is not None
+def projects_existing(project_ids: list[str]) -> set[str]:
+    """Those of `project_ids` that exist, in one statement."""
+    if not project_ids:
+        return set()
+    marks = ", ".join(["%s"] * len(project_ids))
+    rows = _execute(f"SELECT id FROM {PROJECTS} WHERE id IN ({marks})", project_ids)
+    return {project_id for (project_id,) in rows.fetchall()}
 
 
 def newest(buses: list[tuple[str, int | None]]) -> tuple[datetime | None, list[str | None]]:
@@ -89,11 +98,6 @@ def msg_ids_set(pks: list[int], prefix: str, digits: int) -> None:
 def json_value(value: Any) -> Any:
     """A JSON column's parameter, as the ORM's JSONField writes it."""
     return connection.ops.adapt_json_value(value, None)
-
-
-def _one(sql: str, *params: Any) -> Any:
-    row = _execute(sql, params).fetchone()
-    return row[0] if row is not None else None
 
 
 def _execute(sql: str, params: Any) -> Any:

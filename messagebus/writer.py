@@ -36,12 +36,15 @@ from conductor_site.live.events import BusMessage
 from conductor_site.live.publish import publish_soon
 from messagebus.models import Message
 from messagebus.services import (
+    BusKey,
     MessageInvalid,
     bus_events,
     bus_lock,
     bus_made,
+    buses_found,
     messages_insert,
 )
+from tasks.models import Task
 
 log = logging.getLogger(__name__)
 
@@ -175,7 +178,7 @@ def _committed_batch(batch: list[Post]) -> tuple[Written, list[tuple[Post, Outco
     refused: list[tuple[Post, Outcome]] = []
     with transaction.atomic():
         bus_lock()  # before the lookups: a bus deleted meanwhile is found gone, not used
-        buses: dict[tuple[str, str | None], Any] = {}
+        buses = buses_found((post.project_id, post.task_id) for post in batch)
         for post in batch:
             try:
                 rows.append((post, _row(post, buses)))
@@ -186,9 +189,9 @@ def _committed_batch(batch: list[Post]) -> tuple[Written, list[tuple[Post, Outco
     return Written(posts, bus_events(messages, before)), refused
 
 
-def _row(post: Post, buses: dict[tuple[str, str | None], Any]) -> dict[str, Any]:
+def _row(post: Post, buses: dict[BusKey, Task | None]) -> dict[str, Any]:
     key = (post.project_id, post.task_id)
-    if key not in buses:
+    if key not in buses:  # a bus not made yet (or not to be made: the post fails alone)
         buses[key] = bus_made(*key)
     return {
         "project_id": post.project_id,

@@ -60,6 +60,35 @@ def test_a_batch_of_many_runs_the_statements_of_a_batch_of_one() -> None:
     assert all(m.msg_id.endswith(f"{m.pk:012d}") for m in Message.objects.all())
 
 
+@pytest.mark.production  # also on PostgreSQL: each statement there is a round trip
+def test_a_batch_to_many_buses_finds_them_in_one_statement_for_each_kind() -> None:
+    Project.objects.create(id="demo")
+
+    def mixed() -> list[Post]:  # three tasks' buses and the project's
+        return [post for task_id in ("t1", "t2", "t3", None) for post in posts(2, task_id=task_id)]
+
+    _committed_batch(mixed())  # the tasks' buses are made: later batches only find them
+    if connection.vendor == "sqlite":
+        with statements() as ran:
+            written, refused = _committed_batch(mixed())
+        # the projects' buses, the tasks' buses, the newest ids, INSERT, UPDATE
+        expected = ["BEGIN", "SELECT", "SELECT", "SELECT", "INSERT", "UPDATE", "COMMIT"]
+        assert [statement.split()[0] for statement in ran] == expected
+    else:
+        written, refused = _committed_batch(mixed())
+    assert not refused
+    assert [message.task.task_id if message.task else None for _, message in written.posts] == [
+        "t1",
+        "t1",
+        "t2",
+        "t2",
+        "t3",
+        "t3",
+        None,
+        None,
+    ]
+
+
 @pytest.mark.production  # also on PostgreSQL (`-m production`): the batch's SQL there
 def test_a_refused_post_fails_alone() -> None:
     good, bad, other = posts(1)[0], posts(1, project_id="_audit")[0], posts(1, task_id=None)[0]
