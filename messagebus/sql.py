@@ -7,7 +7,7 @@ CPU per append, against a few microseconds each for SQLite or PostgreSQL to run 
 They run on the DB-API cursor under Django's connection, inside its transaction
 (`transaction.atomic` still opens and commits it): Django's cursor wrapper, with the
 metrics one around it, cost 20 µs a statement here against 3 µs without, and a batch is
-four statements between its BEGIN and COMMIT. So they are not counted in the
+four or five statements between its BEGIN and COMMIT. So they are not counted in the
 `django_db_execute_total` metric. The text is the
 same on both databases but for the placeholders (`%s`; SQLite's `?`) and the one
 expression that pads a number, which each spells its own way. `messagebus.services` is
