@@ -11,7 +11,8 @@
 // would drop the card being dragged, so a read that lands meanwhile is made again after it.
 // A column (and the stats bar) has one read in flight at most: a change while it is out is
 // read again once it lands, so an older answer never lands after a newer one (a run's
-// "running" card over its "failed" one).
+// "running" card over its "failed" one). A run's change for a task whose card is not shown
+// yet reads the column its task.changed named.
 (function () {
   "use strict";
   const board = document.getElementById("board");
@@ -25,6 +26,9 @@
   let timer = null;
   let dragging = false;
   const reading = new Set(); // the columns, and "stats", with a read in flight
+  // Each task's column as its last task.changed said: a task made meanwhile has no card
+  // until its column's read lands, and its run's changes before then must read it again.
+  const told = new Map();
 
   function listOf(column) {
     return board.querySelector('.cards[data-column="' + column + '"]');
@@ -32,7 +36,7 @@
 
   function columnOfTask(taskId) {
     const card = board.querySelector('.card[data-task="' + CSS.escape(taskId) + '"]');
-    return card ? card.parentElement.dataset.column : null;
+    return card ? card.parentElement.dataset.column : told.get(taskId) || null;
   }
 
   // The column's cards become those of `html`; a card the same as one shown stays that very
@@ -164,6 +168,7 @@
       queued(frame.positions);
     } else if (frame.type === "task.changed") {
       mark([payload.column, columnOfTask(payload.task_id)]);
+      if (payload.column) told.set(payload.task_id, payload.column);
     } else if (frame.type === "attempt.changed" || frame.type === "run.changed") {
       // With a run status filter (data-computed) a card may come into the board: every column
       // is read again. "needs input" follows questions, which are task.changed.

@@ -6,6 +6,7 @@ and drops it when it ends."""
 
 from __future__ import annotations
 
+import os
 import re
 from functools import partial
 from pathlib import Path
@@ -75,6 +76,43 @@ def test_a_failed_run_shows_a_toast_and_counts_in_the_title(
     toast.get_by_role("button", name="Dismiss").click()
     expect(page.locator(".toast")).to_have_count(0)
     expect(page).not_to_have_title(re.compile(r"^\("))
+
+
+def test_a_run_that_ends_before_its_new_card_is_shown_is_read_again(
+    page: Page, server: Server, git_repo: Path, tmp_path: Path
+) -> None:
+    """A task made elsewhere has no card until its column's read lands; its run's changes
+    meanwhile name a task the board does not show. They read the column its task.changed
+    named, once the read out lands: else the card stayed "running" after its run failed
+    (CI saw it beside the stats bar counting the failure)."""
+    project(server, "ends", git_repo)
+    page.goto(url(server, "/ui/projects/ends/"))
+    expect(page.locator('#toasts[data-following="events"]')).to_be_attached()
+    gate = tmp_path / "gate"
+    os.mkfifo(gate)
+    held: list[Route] = []
+    holding = True
+
+    def hold(route: Route) -> None:
+        if holding:
+            held.append(route)
+        else:
+            route.continue_()
+
+    page.route("**/columns/todo/**", hold)
+    with page.expect_request(lambda request: "/columns/todo/" in request.url) as first:
+        task(server, "ends", "breaks", f"read line < {gate}; exit 3")
+    old = page.request.get(first.value.url)  # what the first read is answered: not failed
+    assert 'data-task="breaks"' in old.text() and "failed" not in old.text()
+    gate.write_text("go\n")  # the run fails while that read is out
+    expect(page.locator(".toast.failed")).to_contain_text("ends/breaks failed")
+    expect(page.locator('#board-stats [data-stat="failed"] strong')).to_have_text("1")
+
+    holding = False
+    with page.expect_response(lambda response: "/columns/todo/" in response.url) as read:
+        held[0].fulfill(response=old)
+    read.value.finished()
+    expect(page.locator('.card[data-task="breaks"] .badge.failed')).to_be_visible()
 
 
 def test_search_and_filters_narrow_the_board(page: Page, server: Server, git_repo: Path) -> None:
