@@ -9,7 +9,6 @@
   const STATUS_MS = 1000;
   const root = document.getElementById("review");
   const api = root.dataset.api;
-  const csrf = document.querySelector('meta[name="csrf-token"]').content;
   const $ = function (id) { return document.getElementById(id); };
   const KINDS = { added: "A", modified: "M", deleted: "D", renamed: "R", copied: "C" };
   const STRATEGIES = { squash: "squash", merge: "a merge commit", rebase: "rebase and fast-forward" };
@@ -29,24 +28,9 @@
 
   function short(sha) { return sha ? sha.slice(0, 10) : "—"; }
 
-  // Talking to the API: JSON both ways; an error is thrown with the house error body.
-
-  function call(method, path, body) {
-    const init = { method: method, credentials: "same-origin", headers: { Accept: "application/json" } };
-    if (method === "POST") {
-      init.headers["Content-Type"] = "application/json";
-      init.headers["X-CSRFToken"] = csrf;
-      init.body = JSON.stringify(body || {});
-    }
-    return fetch(api + path, init).then(function (response) {
-      return response.json().catch(function () {
-        return { error: "the server answered " + response.status + " without JSON", details: {} };
-      }).then(function (data) {
-        if (!response.ok) throw data;
-        return data;
-      });
-    });
-  }
+  // Talking to the API, through the dashboard's one API client (api.js): JSON both ways; a
+  // refusal, a lost connection included, is thrown as the house error body.
+  function call(method, path, body) { return window.conductorApi.call(method, api + path, body); }
 
   function showFailure(error) {
     const box = $("failure");
