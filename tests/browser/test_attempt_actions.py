@@ -191,5 +191,6 @@ def test_the_review_diff_follows_a_running_agent_without_polling(
     expect(tree.locator('li.file[data-path="later.txt"]')).to_be_visible()
     wait_for(lambda: len(sockets) == 2, 30, "the page to connect again")
     assert len(reads) == read_before + 1  # one read on the way back
+    assert "after=" not in sockets[1].url  # the diff has no cursor: it starts from its snapshot
     gates[2].touch()
     wait_for(lambda: run_status(server, ids["run_id"]) == "success", 60, "the agent to end")
