@@ -316,9 +316,9 @@
 
   let diff = null; // the diff as last shown
   let frames = 0; // live frames applied
-  // The worktree as it is now is shown; a stored snapshot (sent first, and when a run ends)
-  // is where an HTTP read takes over: the worktree may have moved on since (a rebase, a
-  // merge), and GET …/diff falls back on that snapshot by itself.
+  // A frame of the stream: the worktree as it is now is shown; a stored snapshot (sent first,
+  // and when a run ends) is where an HTTP read takes over: the worktree may have moved on
+  // since (a rebase, a merge), and GET …/diff falls back on that snapshot by itself.
   function liveFrame(frame) {
     if (frame.type === "snapshot") {
       if (frame.diff && frame.diff.source === "worktree") { frames++; diff = frame.diff; showDiff(diff); } else readDiff();
