@@ -11,6 +11,7 @@ import json
 import re
 import urllib.error
 import urllib.request
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -285,6 +286,11 @@ def test_an_unanswered_action_is_said_and_a_refused_stream_is_read_once_then_fol
 
         socket.connect_to_server().on_close(closed)
 
+    def seen(done: Callable[[], bool], what: str) -> None:
+        # Each poll a round trip to the page: Playwright runs the route's handler only while
+        # it is being called.
+        wait_for(lambda: page.evaluate("1") and done(), 30, what)
+
     page.route_web_socket(re.compile(r"/ws/attempts/"), refused_first)
     page.goto(url(server, f"/ui/attempts/{attempt['attempt_id']}/review/"))
     # The only read of the diff is the one a refusal brings (the stream never said a word).
@@ -295,8 +301,8 @@ def test_an_unanswered_action_is_said_and_a_refused_stream_is_read_once_then_fol
     confirm(page, "Merge…")
     failure = page.get_by_role("alert")
     expect(failure).to_contain_text("the server did not answer")
-    wait_for(lambda: len(sockets) == 2, 30, "the stream followed anew after the action")
-    wait_for(lambda: ended == [1000], 30, "the stream to end (the attempt runs nothing)")
+    seen(lambda: len(sockets) == 2, "the stream followed anew after the action")
+    seen(lambda: ended == [1000], "the stream to end (the attempt runs nothing)")
 
     def bad_gateway(route: Route) -> None:
         route.fulfill(status=502, content_type="text/html", body="<h1>Bad gateway</h1>")
@@ -305,5 +311,5 @@ def test_an_unanswered_action_is_said_and_a_refused_stream_is_read_once_then_fol
     page.route(re.compile(r"/merge$"), bad_gateway)
     confirm(page, "Merge…")
     expect(failure).to_have_text("the server answered 502 without JSON")
-    wait_for(lambda: len(sockets) == 3, 30, "the ended stream followed anew")
+    seen(lambda: len(sockets) == 3, "the ended stream followed anew")
     assert git_cli(repo, "log", "-1", "--format=%s", "main").strip() == "initial"
