@@ -8,7 +8,6 @@
 import { AnsiUp } from "../vendor/ansi_up-6.0.6/ansi_up.js";
 import { Conversation } from "./conversation.js";
 
-const csrf = document.querySelector('meta[name="csrf-token"]').content;
 const OVERSCAN = 20; // lines rendered above and below the view
 const ANSI_CODE = /\x1b\[[0-9;?]*[ -\/]*[@-~]/g;
 
@@ -281,25 +280,11 @@ function wireTabs(log, conversation, followConversation) {
   );
 }
 
-// The attempts API, mounted for this page's session under /ui/api/v1/ (CSRF checked): JSON
-// both ways; a refusal is thrown as the house error body, with `status`.
+// The attempts API, mounted for this page's session under /ui/api/v1/ (CSRF checked), through
+// the dashboard's one API client (api.js): a refusal is thrown as the house error body, with
+// `status` (0: the server did not answer).
 const page = document.getElementById("attempt-page");
-async function call(method, path, body) {
-  const init = { method, credentials: "same-origin", headers: { Accept: "application/json" } };
-  if (method !== "GET") {
-    init.headers["X-CSRFToken"] = csrf;
-    if (body !== undefined) {
-      init.headers["Content-Type"] = "application/json";
-      init.body = JSON.stringify(body);
-    }
-  }
-  const response = await fetch(page.dataset.api + path, init).catch((lost) => {
-    throw { status: 0, error: `the server did not answer (${lost.message})`, details: {} };
-  });
-  const data = response.status === 204 ? {} : await response.json().catch(() => ({ error: `the server answered ${response.status}` }));
-  if (!response.ok) throw { status: response.status, details: {}, ...data };
-  return data;
-}
+const call = (method, path, body) => window.conductorApi.call(method, page.dataset.api + path, body);
 
 function notice(text) {
   document.getElementById("attempt-failure").hidden = true;

@@ -1,10 +1,10 @@
 // The board's moves: drag and drop (SortableJS), or the keyboard on a focused card
 // (Alt+←/→: to the next column, Alt+↑/↓: up or down in its column). Either way the card's
-// new column and neighbours are posted; the server stores the move (tasks.views.task_move_view)
-// and a refused move reloads the board.
+// new column and neighbours are posted (a form, through api.js); the server stores the move
+// (tasks.views.task_move_view), and a refused move, or one the server did not answer, is said
+// and reloads the board.
 (function () {
   "use strict";
-  const csrf = document.querySelector('meta[name="csrf-token"]').content;
   const lists = Array.from(document.querySelectorAll(".cards"));
 
   function neighbour(card, direction) {
@@ -32,23 +32,14 @@
       after: after ? after.dataset.task : "",
       before: before ? before.dataset.task : "",
     });
-    fetch(card.dataset.moveUrl, {
-      method: "POST",
-      headers: { "X-CSRFToken": csrf },
-      body: body,
-      credentials: "same-origin",
-    }).then(function (response) {
-      if (response.ok) {
-        if (from !== to) {
-          recount(from, -1);
-          recount(to, 1);
-        }
-        return;
+    window.conductorApi.call("POST", card.dataset.moveUrl, body).then(function () {
+      if (from !== to) {
+        recount(from, -1);
+        recount(to, 1);
       }
-      return response.json().then(function (error) {
-        window.alert("The move was refused: " + error.error);
-        window.location.reload();
-      });
+    }, function (refusal) {
+      window.alert("The move was refused: " + refusal.error);
+      window.location.reload();
     });
   }
 

@@ -11,13 +11,12 @@
 // answer is a reply on the question's bus (`parents`: the question), which is what closes the
 // question (messagebus.services), and the highlight goes when any reply arrives, from this
 // tab or any other. Posts go through
-// `data-api` (`POST /api/v1/messages`, mounted for the session, CSRF checked); a refusal is
-// shown next to the box. Bodies are text, never HTML.
+// `data-api` (`POST /api/v1/messages`, mounted for the session, CSRF checked) through api.js;
+// a refusal is shown next to the box. Bodies are text, never HTML.
 (function () {
   "use strict";
   const bus = document.getElementById("bus");
   if (!bus) return;
-  const csrf = document.querySelector('meta[name="csrf-token"]').content;
   const FINAL = new Set([4400, 4401, 4403, 4404]);
   const threads = bus.querySelector(".bus-threads");
   const earlier = bus.querySelector(".bus-earlier");
@@ -152,29 +151,16 @@
       const value = details[name];
       return name + ": " + (Array.isArray(value) ? value.join(" ") : String(value));
     });
-    return [refusal.error || "the post was refused"].concat(fields).join(" — ");
+    return [refusal.error].concat(fields).join(" — ");
   }
 
   function post(fields, form, error, done) {
     const button = form.querySelector("button[type=submit]");
     button.disabled = true;
     error.hidden = true;
-    fetch(bus.dataset.api, {
-      method: "POST",
-      credentials: "same-origin",
-      headers: { "Content-Type": "application/json", Accept: "application/json", "X-CSRFToken": csrf },
-      body: JSON.stringify(Object.assign({ project_id: bus.dataset.project }, fields)),
-    })
-      .then(function (response) {
-        return response.json().catch(function () {
-          return { error: "the server answered " + response.status };
-        }).then(function (data) {
-          if (!response.ok) throw data;
-          done();
-        });
-      })
-      .catch(function (refusal) {
-        error.textContent = refusal instanceof Error ? "the server did not answer (" + refusal.message + ")" : readable(refusal);
+    window.conductorApi.call("POST", bus.dataset.api, Object.assign({ project_id: bus.dataset.project }, fields))
+      .then(function () { done(); }, function (refusal) {
+        error.textContent = readable(refusal);
         error.hidden = false;
       })
       .finally(function () { button.disabled = false; });
@@ -182,16 +168,13 @@
 
   function read(before) {
     const query = before ? "?before=" + encodeURIComponent(before) : "";
-    return fetch(bus.dataset.page + query, { credentials: "same-origin" }).then(function (response) {
-      return response.json().then(function (page) {
-        if (!response.ok) throw page;
-        const open = new Set(page.open_questions);
-        page.messages.forEach(function (message) { place(message, open.has(message.msg_id)); });
-        if (page.messages.length) oldest = page.messages[0].msg_id;
-        earlier.hidden = !page.earlier;
-        empty.hidden = shown.size > 0;
-        return page;
-      });
+    return window.conductorApi.call("GET", bus.dataset.page + query).then(function (page) {
+      const open = new Set(page.open_questions);
+      page.messages.forEach(function (message) { place(message, open.has(message.msg_id)); });
+      if (page.messages.length) oldest = page.messages[0].msg_id;
+      earlier.hidden = !page.earlier;
+      empty.hidden = shown.size > 0;
+      return page;
     });
   }
 

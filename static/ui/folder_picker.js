@@ -2,9 +2,9 @@
 // (the user's home and CONDUCTOR_BROWSE_ROOTS) and the git repositories found in and below
 // the folder shown, and pick one to fill the "Repository folder" field. It calls the
 // filesystem API with the page's session (/ui/api/v1/filesystem/roots, browse,
-// repositories); a refusal (a folder outside the roots, one that does not exist) is shown
-// with the API's message, and the last listing stays. The typed path keeps working: the
-// picker only fills the field. Without JavaScript the picker stays hidden.
+// repositories) through api.js; a refusal (a folder outside the roots, one that does not
+// exist) is shown with the API's message, and the last listing stays. The typed path keeps
+// working: the picker only fills the field. Without JavaScript the picker stays hidden.
 (function () {
   "use strict";
   const picker = document.getElementById("folder-picker");
@@ -22,19 +22,7 @@
   let asked = 0; // a listing that comes back after a later one was asked for is dropped
 
   function read(path, query) {
-    return fetch(api + path + "?" + new URLSearchParams(query), { credentials: "same-origin" }).then(
-      function (response) {
-        return response.json().catch(function () {
-          return { error: "the server answered " + response.status };
-        }).then(function (body) {
-          if (!response.ok) throw body;
-          return body;
-        });
-      },
-      function () {
-        throw { error: "the server did not answer" };
-      }
-    );
+    return window.conductorApi.call("GET", api + path + "?" + new URLSearchParams(query));
   }
 
   function item(label, className, onClick) {

@@ -3,7 +3,9 @@
 // last cursor seen, hands each JSON frame to `options.frame`, and after a dropped connection
 // reconnects from that cursor, so nothing is missed or shown twice, backing off from 0.5 s to
 // 10 s (reset once a connection opens). The cursor is the frame's `cursor`, or what
-// `options.cursorOf(frame)` says. How a close ends is each stream's own rule:
+// `options.cursorOf(frame)` says; a stream that is a state rather than a log (an attempt's
+// diff) has no cursor to resume from: with `options.resume` false every connection starts
+// over, from the whole state the stream sends first. How a close ends is each stream's own rule:
 // `options.closed(event)` returns "stop", "reload" (the page is read again), "restart" (from
 // no cursor: the one held was pruned, close 4410) or nothing (reconnect). `options.open` is
 // called on each connection.
@@ -24,7 +26,7 @@ window.conductorLive = (function () {
       };
       socket.onmessage = function (message) {
         const frame = JSON.parse(message.data);
-        cursor = cursorOf(frame) || cursor;
+        if (options.resume !== false) cursor = cursorOf(frame) || cursor;
         options.frame(frame);
       };
       socket.onclose = function (event) {

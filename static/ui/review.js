@@ -9,7 +9,6 @@
   const STATUS_MS = 1000;
   const root = document.getElementById("review");
   const api = root.dataset.api;
-  const csrf = document.querySelector('meta[name="csrf-token"]').content;
   const $ = function (id) { return document.getElementById(id); };
   const KINDS = { added: "A", modified: "M", deleted: "D", renamed: "R", copied: "C" };
   const STRATEGIES = { squash: "squash", merge: "a merge commit", rebase: "rebase and fast-forward" };
@@ -29,24 +28,9 @@
 
   function short(sha) { return sha ? sha.slice(0, 10) : "—"; }
 
-  // Talking to the API: JSON both ways; an error is thrown with the house error body.
-
-  function call(method, path, body) {
-    const init = { method: method, credentials: "same-origin", headers: { Accept: "application/json" } };
-    if (method === "POST") {
-      init.headers["Content-Type"] = "application/json";
-      init.headers["X-CSRFToken"] = csrf;
-      init.body = JSON.stringify(body || {});
-    }
-    return fetch(api + path, init).then(function (response) {
-      return response.json().catch(function () {
-        return { error: "the server answered " + response.status + " without JSON", details: {} };
-      }).then(function (data) {
-        if (!response.ok) throw data;
-        return data;
-      });
-    });
-  }
+  // Talking to the API, through the dashboard's one API client (api.js): JSON both ways; a
+  // refusal, a lost connection included, is thrown as the house error body.
+  function call(method, path, body) { return window.conductorApi.call(method, api + path, body); }
 
   function showFailure(error) {
     const box = $("failure");
@@ -332,36 +316,42 @@
 
   let diff = null; // the diff as last shown
   let frames = 0; // live frames applied
-  let socket = null;
-  let delay = 500;
+  // A frame of the stream: the worktree as it is now is shown; a stored snapshot (sent first,
+  // and when a run ends) is where an HTTP read takes over: the worktree may have moved on
+  // since (a rebase, a merge), and GET …/diff falls back on that snapshot by itself.
+  function liveFrame(frame) {
+    if (frame.type === "snapshot") {
+      if (frame.diff && frame.diff.source === "worktree") { frames++; diff = frame.diff; showDiff(diff); } else readDiff();
+    } else if (frame.type === "files") {
+      if (diff) { frames++; diff = applied(diff, frame); showDiff(diff); } else readDiff();
+      stateSoon();
+    } else if (frame.type === "done") {
+      readState();
+    }
+  }
+
+  // The stream, through the dashboard's one WebSocket client (live.js). The diff is a state,
+  // not a log: each connection starts from its snapshot (`resume: false`), so a lost one is
+  // opened again and its first frame, the stored snapshot, brings the read. It stops at `done`
+  // (the server then closes with 1000) and when refused (4400-4499: read once instead); once
+  // stopped, `live()` follows it anew (after an action, or Refresh).
+  let following = false;
   function live() {
-    if (socket) return;
-    const scheme = location.protocol === "https:" ? "wss:" : "ws:";
-    socket = new WebSocket(scheme + "//" + location.host + "/ws/attempts/" + root.dataset.attempt + "/diff/");
+    if (following) return;
+    following = true;
     let finished = false;
-    socket.onmessage = function (message) {
-      const frame = JSON.parse(message.data);
-      delay = 500;
-      // The worktree as it is now is shown; a stored snapshot (sent first, and when a run
-      // ends) is where an HTTP read takes over: the worktree may have moved on since (a
-      // rebase, a merge), and GET …/diff falls back on that snapshot by itself.
-      if (frame.type === "snapshot") {
-        if (frame.diff && frame.diff.source === "worktree") { frames++; diff = frame.diff; showDiff(diff); } else readDiff();
-      } else if (frame.type === "files") {
-        if (diff) { frames++; diff = applied(diff, frame); showDiff(diff); } else readDiff();
-        stateSoon();
-      } else if (frame.type === "done") {
-        finished = true;
-        readState();
-      }
-    };
-    socket.onclose = function (event) {
-      socket = null;
-      if (finished || event.code === 1000) return;
-      if (event.code >= 4400 && event.code < 4500) { readDiff(); return; } // refused: read once
-      setTimeout(live, delay); // its first frame, the stored snapshot, brings the read
-      delay = Math.min(delay * 2, 10000);
-    };
+    const stopped = function () { following = false; return "stop"; };
+    window.conductorLive.follow("/ws/attempts/" + root.dataset.attempt + "/diff/", {
+      resume: false,
+      frame: function (frame) {
+        if (frame.type === "done") finished = true;
+        liveFrame(frame);
+      },
+      closed: function (event) {
+        if (finished || event.code === 1000) return stopped();
+        if (event.code >= 4400 && event.code < 4500) { readDiff(); return stopped(); }
+      },
+    });
   }
 
   // The actions: a dialog asks first; then the post, and what it did or why it was refused.

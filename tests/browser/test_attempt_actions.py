@@ -2,9 +2,10 @@
 real server, real repositories and real `shell` agents: retry from an earlier run (asked
 first, forced over uncommitted changes, which are kept under the saved ref it names; the
 files reset and the later runs hidden behind "Show dropped"), a dev server started (its
-printed URL a working link) and stopped, the worktree archived (its WIP commit shown), and
-the review page's diff following a running agent over its WebSocket, with no polling and one
-HTTP read when the connection comes back."""
+printed URL a working link) and stopped, the worktree archived (its WIP commit shown; an
+archive the server does not answer said as such), and the review page's diff following a
+running agent over its WebSocket, with no polling and one HTTP read when the connection comes
+back (from no cursor: the diff is a state)."""
 
 from __future__ import annotations
 
@@ -136,6 +137,12 @@ def test_archiving_the_worktree_asks_then_shows_its_wip_commit(
     page.get_by_role("button", name="Archive worktree").click()
     page.evaluate("1")  # a round trip: a post that was not held back has gone by now
     assert worktree.is_dir()
+    page.route(re.compile(r"/archive$"), lambda route: route.abort())  # the connection lost
+    page.once("dialog", lambda dialog: dialog.accept())
+    page.get_by_role("button", name="Archive worktree").click()
+    expect(page.get_by_role("alert")).to_contain_text("the server did not answer")
+    assert worktree.is_dir()
+    page.unroute(re.compile(r"/archive$"))
     page.once("dialog", lambda dialog: dialog.accept())
     page.get_by_role("button", name="Archive worktree").click()
 
@@ -191,5 +198,6 @@ def test_the_review_diff_follows_a_running_agent_without_polling(
     expect(tree.locator('li.file[data-path="later.txt"]')).to_be_visible()
     wait_for(lambda: len(sockets) == 2, 30, "the page to connect again")
     assert len(reads) == read_before + 1  # one read on the way back
+    assert "after=" not in sockets[1].url  # the diff has no cursor: it starts from its snapshot
     gates[2].touch()
     wait_for(lambda: run_status(server, ids["run_id"]) == "success", 60, "the agent to end")

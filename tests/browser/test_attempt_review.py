@@ -1,7 +1,9 @@
 """The attempt review page in a real Chromium, on real repositories and real `shell` agents:
 the diff (file tree, modified / added / deleted files, unified and side by side), the branch
 status once the target moved, a merge refused with git's message, a rebase stopped on
-conflicts then continued or aborted, and a squash merge the repository's history shows."""
+conflicts then continued or aborted, a squash merge the repository's history shows, and an
+action the server does not answer (or answers without JSON) said as such, with a refused diff
+stream read once instead and followed anew after each action."""
 
 from __future__ import annotations
 
@@ -9,11 +11,12 @@ import json
 import re
 import urllib.error
 import urllib.request
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 import pytest
-from playwright.sync_api import Browser, Page, expect
+from playwright.sync_api import Browser, Page, Route, WebSocketRoute, expect
 
 from tests.browser.conftest import screenshot, url
 from tests.conftest import wait_for
@@ -262,3 +265,51 @@ def test_a_conflicting_rebase_shows_its_files_and_abort_restores(
     expect(page.locator("#conflicts")).to_be_hidden()
     assert git_cli(worktree, "rev-parse", "HEAD").strip() == head
     assert git_cli(worktree, "status", "--porcelain") == ""
+
+
+def test_an_unanswered_action_is_said_and_a_refused_stream_is_read_once_then_followed_anew(
+    page: Page, server: Server, repo: Path
+) -> None:
+    attempt = finished_attempt(server, repo, "unanswered", CHANGE_APP)
+    sockets: list[WebSocketRoute] = []
+    ended: list[int | None] = []  # the server's close codes
+
+    def refused_first(socket: WebSocketRoute) -> None:
+        sockets.append(socket)
+        if len(sockets) == 1:
+            socket.close(code=4404, reason="not found")  # as the server refuses a stream
+            return
+
+        def closed(code: int | None, reason: str | None) -> None:
+            ended.append(code)
+            socket.close(code=code, reason=reason)  # passed on to the page, as by default
+
+        socket.connect_to_server().on_close(closed)
+
+    def seen(done: Callable[[], bool], what: str) -> None:
+        # Each poll a round trip to the page: Playwright runs the route's handler only while
+        # it is being called.
+        wait_for(lambda: page.evaluate("1") and done(), 30, what)
+
+    page.route_web_socket(re.compile(r"/ws/attempts/"), refused_first)
+    page.goto(url(server, f"/ui/attempts/{attempt['attempt_id']}/review/"))
+    # The only read of the diff is the one a refusal brings (the stream never said a word).
+    tree = page.get_by_role("navigation", name="Changed files")
+    expect(tree.locator('li.file[data-path="app.py"]')).to_be_visible()
+
+    page.route(re.compile(r"/merge$"), lambda route: route.abort())  # the connection lost
+    confirm(page, "Merge…")
+    failure = page.get_by_role("alert")
+    expect(failure).to_contain_text("the server did not answer")
+    seen(lambda: len(sockets) == 2, "the stream followed anew after the action")
+    seen(lambda: ended == [1000], "the stream to end (the attempt runs nothing)")
+
+    def bad_gateway(route: Route) -> None:
+        route.fulfill(status=502, content_type="text/html", body="<h1>Bad gateway</h1>")
+
+    page.unroute(re.compile(r"/merge$"))
+    page.route(re.compile(r"/merge$"), bad_gateway)
+    confirm(page, "Merge…")
+    expect(failure).to_have_text("the server answered 502 without JSON")
+    seen(lambda: len(sockets) == 3, "the ended stream followed anew")
+    assert git_cli(repo, "log", "-1", "--format=%s", "main").strip() == "initial"

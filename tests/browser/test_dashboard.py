@@ -1,12 +1,13 @@
 """The dashboard in a real Chromium: sign-in only when auth is on, a project made from the
-form, a task made on the board and dragged to another column, a run stopped from Now."""
+form, a task made on the board and dragged to another column, a move the server does not
+answer said and the board read again, a run stopped from Now."""
 
 from __future__ import annotations
 
 import re
 from pathlib import Path
 
-from playwright.sync_api import Browser, Page, expect
+from playwright.sync_api import Browser, Dialog, Page, expect
 
 from tests.browser.conftest import created, screenshot, url
 from tests.conftest import wait_for
@@ -149,3 +150,26 @@ def test_a_card_moves_with_the_keyboard(page: Page, server: Server, git_repo: Pa
         expect(column_cards).to_have_count(len(order))
         assert [column_cards.nth(i).get_attribute("data-task") for i in range(len(order))] == order
     expect(cards).to_have_count(2)
+
+
+def test_a_move_the_server_does_not_answer_is_said_and_the_board_read_again(
+    page: Page, server: Server, git_repo: Path
+) -> None:
+    created(server, "/api/projects", {"project_id": "unmoved", "project_root": str(git_repo)})
+    body = {"project_id": "unmoved", "task_id": "only", "agent_type": "shell", "prompt": "true"}
+    created(server, "/api/v1/tasks", body)
+    page.goto(url(server, "/ui/projects/unmoved/"))
+    page.route("**/move/", lambda route: route.abort())  # the connection lost
+    said: list[str] = []
+
+    def answer(dialog: Dialog) -> None:
+        said.append(dialog.message)
+        dialog.accept()
+
+    page.on("dialog", answer)
+    page.locator('.card[data-task="only"]').focus()
+    with page.expect_navigation():  # the board is read again
+        page.keyboard.press("Alt+ArrowRight")
+
+    assert len(said) == 1 and said[0].startswith("The move was refused: the server did not answer")
+    expect(page.locator('[data-column="todo"] .card[data-task="only"]')).to_be_visible()

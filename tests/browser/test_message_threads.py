@@ -1,7 +1,8 @@
 """The task page's message bus in a real Chromium: messages posted through the API appear
 live as threads, the post box appends to the bus, an agent's question is highlighted with an
 answer box until it is answered from there, "Show earlier" reads back past the newest page,
-and a body is shown as text, never run as HTML. The project's messages page merges its
+a post the server does not answer is said and its text kept, and a body is shown as text,
+never run as HTML. The project's messages page merges its
 buses, and a question on the project's own bus is highlighted and answered there too."""
 
 from __future__ import annotations
@@ -74,6 +75,23 @@ def test_messages_arrive_live_and_the_post_box_appends(
     page.click("#bus .bus-post button[type=submit]")
     expect(page.locator("#bus .bus-post .bus-error")).to_contain_text("body")
     assert page.evaluate("window.notReloaded") is True
+
+
+def test_a_post_the_server_does_not_answer_is_said_and_its_text_kept(
+    page: Page, server: Server, git_repo: Path
+) -> None:
+    task_page(page, server, git_repo, "unanswered")
+    page.route("**/ui/api/v1/messages", lambda route: route.abort())  # the connection lost
+    box = page.locator("#bus .bus-post")
+    box.locator("[name=body]").fill("still here")
+    box.locator("button[type=submit]").click()
+
+    expect(box.locator(".bus-error")).to_contain_text("the server did not answer")
+    expect(box.locator("[name=body]")).to_have_value("still here")
+    page.unroute("**/ui/api/v1/messages")
+    box.locator("button[type=submit]").click()
+    expect(message(page, "still here")).to_be_visible()
+    expect(box.locator(".bus-error")).to_be_hidden()
 
 
 def test_a_question_is_answered_from_its_box_and_loses_its_highlight(
