@@ -31,7 +31,9 @@ SET_ASIDE = ".projects-old"
 
 def data_dir_migrate() -> list[str]:
     """On start: the known projects' old folders move, and runs' stored working directories
-    (a project without a repository runs in its task folder) follow. Returns the ids moved."""
+    (a project without a repository runs in its task folder) follow; what a delete left in
+    `.trash/` goes (`storage.trash_empty`). Returns the ids moved."""
+    storage.trash_empty()
     moved = legacy_folders_move(Project.objects.values_list("id", flat=True))
     for project_id in moved:
         old, new = str(storage.data_dir() / project_id), str(storage.project_dir(project_id))

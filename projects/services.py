@@ -30,12 +30,10 @@ def project_delete(project: Project, *, force: bool) -> tuple[int, int]:
         _stop_all(project)
     freed = selectors.project_bytes(project)
     deleted_tasks = project.tasks.count()
-    folder = storage.project_dir(project.id)
-    with transaction.atomic():
+    with storage.folder_removed(storage.project_dir(project.id)), transaction.atomic():
         enqueue_worktree_retire(selectors.attempts_with_worktrees(project.tasks.all()))
         delete_lock()  # before the delete collects the project's messages
         project.delete()
-        storage.folder_remove(folder)
     return deleted_tasks, freed
 
 

@@ -5,20 +5,27 @@ entries beside it (`conductor.sqlite3`, `secret_key`, `config.yaml`, `server.loc
 `_worktrees/`), and under `repositories/`: the clones of projects made from a `repo_url`,
 `<data>/repositories/<project>/`, kept apart from the project's folder because deleting a
 project keeps its repository (its branches hold the work). `projects.layout` moves a data dir
-of the old layout (`<data>/<project>/`).
+of the old layout (`<data>/<project>/`). `<data>/.trash/` holds the folders of a delete on
+their way out (`folder_removed`): a dot name, which no id can be.
 """
 
 from __future__ import annotations
 
 import errno
+import logging
 import os
 import shutil
 import stat
-from contextlib import suppress
+import time
+import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager, suppress
 from datetime import UTC, datetime
 from pathlib import Path
 
 from django.conf import settings
+
+log = logging.getLogger("conductor")
 
 
 def data_dir() -> Path:
@@ -48,6 +55,10 @@ def run_dir(project_id: str, task_id: str, run_id: str) -> Path:
 def images_dir(project_id: str) -> Path:
     """The project's uploaded images (`tasks.images`): a dot name, which no task id can be."""
     return project_dir(project_id) / ".images"
+
+
+def trash_dir() -> Path:
+    return data_dir() / ".trash"
 
 
 def worktree_root() -> Path:
@@ -223,6 +234,95 @@ def folder_remove(path: Path) -> None:
         return
     finally:
         os.close(parent)
+
+
+@contextmanager
+def folder_removed(path: Path) -> Iterator[None]:
+    """`folder_remove` of a folder whose rows the block deletes, without the wait inside it:
+    the folder leaves its place at once, in one rename into `.trash/`, and is removed after the
+    block; if the block fails it is put back. Why: a project's folder (its runs' logs, which
+    may be gigabytes) was removed inside the delete's transaction, and the bus's and the event
+    log's locks (with SQLite, the database) were held as long, for every project: appends,
+    runs' status changes and live events all waited. Renamed, not removed after the commit: a
+    project or task made again with the same id meanwhile gets a folder of its own, never one
+    being removed. What a crash leaves in `.trash/` goes at the next start (`trash_empty`)."""
+    aside = _set_aside(path)
+    try:
+        yield
+    except BaseException:
+        if aside is not None:
+            _put_back(aside, path)
+        raise
+    if aside is not None:
+        folder_remove(aside)
+
+
+def _set_aside(path: Path) -> Path | None:
+    """The folder moved into `.trash/` under a name of its own, where it is now; a symlink or
+    a file in its place is unlinked at once (None), as is nothing there (None)."""
+    try:
+        parent = _open_folder(path.parent, make=False)
+    except FileNotFoundError:
+        return None
+    try:
+        try:
+            if not stat.S_ISDIR(os.lstat(path.name, dir_fd=parent).st_mode):
+                os.unlink(path.name, dir_fd=parent)
+                return None
+        except FileNotFoundError:
+            return None
+        trash = _open_folder(trash_dir(), make=True)
+        aside = f"{path.name}-{uuid.uuid4().hex}"
+        try:
+            os.rename(path.name, aside, src_dir_fd=parent, dst_dir_fd=trash)
+        finally:
+            os.close(trash)
+        return trash_dir() / aside
+    finally:
+        os.close(parent)
+
+
+def _put_back(aside: Path, path: Path) -> None:
+    try:
+        parent = _open_folder(path.parent, make=True)
+        trash = _open_folder(aside.parent, make=False)
+    except OSError:
+        log.exception(
+            "a delete failed and its folder %s could not be put back from %s", path, aside
+        )
+        return
+    try:
+        os.rename(aside.name, path.name, src_dir_fd=trash, dst_dir_fd=parent)
+    except OSError:  # something made the folder again meanwhile: both are kept
+        log.exception(
+            "a delete failed and its folder %s could not be put back from %s", path, aside
+        )
+    finally:
+        os.close(parent)
+        os.close(trash)
+
+
+TRASH_KEEP_SECONDS = 600  # longer than any delete's transaction
+
+
+def trash_empty() -> None:
+    """On start: the folders a delete set aside and did not remove (its process ended between
+    the commit and the removal). Only those set aside over `TRASH_KEEP_SECONDS` ago (the
+    rename set their ctime): another process's delete may be between its rename and its
+    commit, and put its folder back if it fails."""
+    try:
+        trash = _open_folder(trash_dir(), make=False)
+    except OSError:  # none yet, or not a folder of ours (a symlink: never followed)
+        return
+    try:
+        stale = time.time() - TRASH_KEEP_SECONDS
+        names = [
+            e.name for e in os.scandir(trash) if e.stat(follow_symlinks=False).st_ctime < stale
+        ]
+    finally:
+        os.close(trash)
+    for name in names:
+        folder_remove(trash_dir() / name)
 
 
 def _open_file(path: Path) -> int | None:

@@ -506,18 +506,22 @@ def _column_move(task: Task, column: str) -> None:
 
 
 def task_delete(task: Task) -> None:
+    _refuse_while_active(task)  # before its folder is set aside: a run writes its logs there
     folder = storage.task_dir(task.project_id, task.task_id)
-    with transaction.atomic():
-        if has_active_work(Task.objects.filter(pk=task.pk)):
-            raise run_services.Busy(f"task {task.task_id!r} has active runs: stop them first")
+    with storage.folder_removed(folder), transaction.atomic():
+        _refuse_while_active(task)
         enqueue_worktree_retire(attempts_with_worktrees(Task.objects.filter(pk=task.pk)))
         task_changed(task, "deleted")
         images = image_paths(task)
         delete_lock()  # before the delete collects the task's messages
         task.delete()
-        storage.folder_remove(folder)
         for path in images:
             storage.file_remove(path)
+
+
+def _refuse_while_active(task: Task) -> None:
+    if has_active_work(Task.objects.filter(pk=task.pk)):
+        raise run_services.Busy(f"task {task.task_id!r} has active runs: stop them first")
 
 
 def task_merged(task_pk: int) -> None:

@@ -10,6 +10,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from django.db import connection
 from rest_framework.test import APIClient
 
 from messagebus.models import Message
@@ -192,6 +193,32 @@ def test_deleting_a_project_reports_what_it_freed(
     assert not Task.objects.exists() and not Run.objects.exists()
     assert not folder.exists()
     assert Path(project.project_root).is_dir(), "the repository is never touched"
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_projects_folder_is_removed_once_its_delete_committed(
+    api: APIClient, project: Project, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Not inside the transaction: the bus's and the event log's locks (SQLite: the whole
+    database) were held while a folder of gigabytes of logs went."""
+    make_run(make_task(project, "del-late"), stdout="x" * 100)
+    folder = storage.project_dir("demo")
+    seen: list[tuple[bool, bool, bool]] = []
+    folder_remove = storage.folder_remove
+
+    def removing(path: Path) -> None:
+        if path.parent == storage.trash_dir():
+            in_transaction = connection.in_atomic_block
+            seen.append(
+                (in_transaction, Project.objects.filter(id="demo").exists(), folder.exists())
+            )
+        folder_remove(path)
+
+    monkeypatch.setattr(storage, "folder_remove", removing)
+
+    assert delete(api, "demo").status_code == 200
+    assert seen == [(False, False, False)]
+    assert list(storage.trash_dir().iterdir()) == []
 
 
 def test_deleting_a_project_removes_its_worktrees_and_keeps_the_branches(

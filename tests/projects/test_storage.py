@@ -157,3 +157,53 @@ def test_file_sizes_counts_only_regular_files_reached_through_no_link(
     sizes = storage.file_sizes([*(runs / name / "output.md" for name in names), other_task])
 
     assert sizes == {folder / "output.md": 6}
+
+
+def test_a_folder_removed_leaves_its_place_at_once_and_goes_after_the_block(
+    data_dir: Path, folder: Path
+) -> None:
+    project = data_dir / "demo"
+
+    with storage.folder_removed(project):
+        assert not project.exists()
+        [aside] = storage.trash_dir().iterdir()
+        assert (aside / "t1" / "runs" / "run-1").is_dir()
+
+    assert not project.exists()
+    assert list(storage.trash_dir().iterdir()) == []
+
+
+def test_a_folder_removed_is_put_back_whole_when_the_block_fails(
+    data_dir: Path, folder: Path
+) -> None:
+    (folder / "output.md").write_text("kept\n")
+
+    with pytest.raises(RuntimeError), storage.folder_removed(data_dir / "demo"):
+        raise RuntimeError("the delete failed")
+
+    assert (folder / "output.md").read_text() == "kept\n"
+    assert list(storage.trash_dir().iterdir()) == []
+
+
+def test_what_a_crash_left_in_the_trash_goes_at_start_but_not_a_delete_under_way(
+    data_dir: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    (storage.trash_dir() / "demo-0123" / "t1").mkdir(parents=True)
+
+    storage.trash_empty()
+    assert (storage.trash_dir() / "demo-0123").is_dir(), "set aside just now: may be put back"
+
+    monkeypatch.setattr(storage, "TRASH_KEEP_SECONDS", -60)  # as if set aside long ago
+    storage.trash_empty()
+    assert list(storage.trash_dir().iterdir()) == []
+
+
+def test_a_trash_swapped_for_a_symlink_is_never_emptied_through_it(
+    data_dir: Path, secret: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    storage.trash_dir().symlink_to(secret.parent)
+    monkeypatch.setattr(storage, "TRASH_KEEP_SECONDS", -60)
+
+    storage.trash_empty()
+
+    assert secret.read_text() == SECRET
