@@ -27,6 +27,22 @@ def task(server: Server, project_id: str, task_id: str, prompt: str) -> None:
     created(server, "/api/v1/tasks", body)
 
 
+class HeldReads:
+    """The page's reads of a board column, held (Playwright's route) while `holding`, for the
+    test to answer when it chooses; once not, the next ones go through."""
+
+    def __init__(self, page: Page, column: str) -> None:
+        self.held: list[Route] = []
+        self.holding = True
+        page.route(f"**/columns/{column}/**", self._hold)
+
+    def _hold(self, route: Route) -> None:
+        if self.holding:
+            self.held.append(route)
+        else:
+            route.continue_()
+
+
 def test_a_second_page_sees_a_task_made_and_moved_without_reload(
     page: Page, server: Server, git_repo: Path
 ) -> None:
@@ -90,16 +106,7 @@ def test_a_run_that_ends_before_its_new_card_is_shown_is_read_again(
     expect(page.locator('#toasts[data-following="events"]')).to_be_attached()
     gate = tmp_path / "gate"
     os.mkfifo(gate)
-    held: list[Route] = []
-    holding = True
-
-    def hold(route: Route) -> None:
-        if holding:
-            held.append(route)
-        else:
-            route.continue_()
-
-    page.route("**/columns/todo/**", hold)
+    reads = HeldReads(page, "todo")
     with page.expect_request(lambda request: "/columns/todo/" in request.url) as first:
         task(server, "ends", "breaks", f"read line < {gate}; exit 3")
     old = page.request.get(first.value.url)  # what the first read is answered: not failed
@@ -108,9 +115,9 @@ def test_a_run_that_ends_before_its_new_card_is_shown_is_read_again(
     expect(page.locator(".toast.failed")).to_contain_text("ends/breaks failed")
     expect(page.locator('#board-stats [data-stat="failed"] strong')).to_have_text("1")
 
-    holding = False
+    reads.holding = False
     with page.expect_response(lambda response: "/columns/todo/" in response.url) as read:
-        held[0].fulfill(response=old)
+        reads.held[0].fulfill(response=old)
     read.value.finished()
     expect(page.locator('.card[data-task="breaks"] .badge.failed')).to_be_visible()
 
@@ -274,26 +281,17 @@ def test_a_column_read_that_lands_while_a_card_is_held_waits_for_the_drop(
     page.goto(url(server, "/ui/projects/held/"))
     card = page.locator('.card[data-task="pressed"]')
     expect(card).to_be_visible()
-    held: list[Route] = []
-    holding = True
-
-    def hold(route: Route) -> None:  # the reads of To do wait until the card is pressed
-        if holding:
-            held.append(route)
-        else:
-            route.continue_()
-
-    page.route("**/columns/todo/**", hold)
+    reads = HeldReads(page, "todo")  # until the card is pressed
     question = {"project_id": "held", "task_id": "pressed", "type": "QUESTION", "body": "Which?"}
     with page.expect_request(lambda request: "/columns/todo/" in request.url):
         created(server, "/api/v1/messages", question)  # the card gains a needs-input badge
 
     card.hover()
     page.mouse.down()
-    assert held, "the read of the column was held"
-    holding = False
+    assert reads.held, "the read of the column was held"
+    reads.holding = False
     with page.expect_response(lambda response: "/columns/todo/" in response.url) as read:
-        for route in held:
+        for route in reads.held:
             route.continue_()
     read.value.finished()
     page.evaluate("() => new Promise(resolve => setTimeout(resolve))")  # the page took it
@@ -322,16 +320,7 @@ def test_a_column_read_answered_late_never_lands_over_a_newer_one(
     wait_for(partial(succeeded, server, created(server, "/api/v1/tasks", body)["run_id"]))
     page.goto(url(server, "/ui/projects/late/"))
     expect(page.locator('[data-column="todo"] .card[data-task="moves"]')).to_be_visible()
-    held: list[Route] = []
-    holding = True
-
-    def hold(route: Route) -> None:  # the reads of To do wait
-        if holding:
-            held.append(route)
-        else:
-            route.continue_()
-
-    page.route("**/columns/todo/**", hold)
+    reads = HeldReads(page, "todo")
     question = {"project_id": "late", "task_id": "moves", "type": "QUESTION", "body": "Which?"}
     with page.expect_request(lambda request: "/columns/todo/" in request.url) as first:
         created(server, "/api/v1/messages", question)
@@ -343,8 +332,8 @@ def test_a_column_read_answered_late_never_lands_over_a_newer_one(
     assert status == 200, moved
     expect(page.locator('[data-column="inreview"] .card[data-task="moves"]')).to_be_visible()
 
-    holding = False
-    oldest, *newer = held  # the newer reads are answered first, as when the first is slow
+    reads.holding = False
+    oldest, *newer = reads.held  # the newer reads are answered first, as when the first is slow
     for route in newer:
         with page.expect_response(lambda response: "/columns/todo/" in response.url) as read:
             route.continue_()
