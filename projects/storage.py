@@ -283,23 +283,22 @@ def _set_aside(path: Path) -> Path | None:
 
 
 def _put_back(aside: Path, path: Path) -> None:
+    """The folder back in its place; if that fails (something made it again meanwhile), both
+    are kept and the error is logged with where each is."""
     try:
         parent = _open_folder(path.parent, make=True)
-        trash = _open_folder(aside.parent, make=False)
+        try:
+            trash = _open_folder(aside.parent, make=False)
+            try:
+                os.rename(aside.name, path.name, src_dir_fd=trash, dst_dir_fd=parent)
+            finally:
+                os.close(trash)
+        finally:
+            os.close(parent)
     except OSError:
         log.exception(
             "a delete failed and its folder %s could not be put back from %s", path, aside
         )
-        return
-    try:
-        os.rename(aside.name, path.name, src_dir_fd=trash, dst_dir_fd=parent)
-    except OSError:  # something made the folder again meanwhile: both are kept
-        log.exception(
-            "a delete failed and its folder %s could not be put back from %s", path, aside
-        )
-    finally:
-        os.close(parent)
-        os.close(trash)
 
 
 TRASH_KEEP_SECONDS = 600  # longer than any delete's transaction

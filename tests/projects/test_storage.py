@@ -185,6 +185,23 @@ def test_a_folder_removed_is_put_back_whole_when_the_block_fails(
     assert list(storage.trash_dir().iterdir()) == []
 
 
+def test_a_folder_made_again_meanwhile_keeps_both_when_the_block_fails(
+    data_dir: Path, folder: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    (folder / "output.md").write_text("the old one\n")
+    project = data_dir / "demo"
+
+    with pytest.raises(RuntimeError), storage.folder_removed(project):
+        project.mkdir()
+        (project / "new.md").write_text("the new one\n")
+        raise RuntimeError("the delete failed")
+
+    assert (project / "new.md").read_text() == "the new one\n"
+    [aside] = storage.trash_dir().iterdir()
+    assert (aside / "t1" / "runs" / "run-1" / "output.md").read_text() == "the old one\n"
+    assert "could not be put back" in caplog.text
+
+
 def test_what_a_crash_left_in_the_trash_goes_at_start_but_not_a_delete_under_way(
     data_dir: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
