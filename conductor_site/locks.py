@@ -3,7 +3,7 @@ place so every app takes them the same way and in the same order.
 
 - `EVENTS`: every event-log write (`conductor_site.live.history.record`): the log's ids are
   its order.
-- `BUS`: every bus append (`messagebus.services.messages_insert`) and every delete of a
+- `BUS`: every bus append (`messagebus.services.append_lock`) and every delete of a
   project or task (their messages go with them).
 
 Where a transaction takes both, `EVENTS` comes first, everywhere: two transactions taking

@@ -22,7 +22,7 @@ from django.db import connection, transaction
 
 from conductor_site.live.events import BusMessage, TaskChange, bus_group
 from conductor_site.live.publish import publish
-from conductor_site.locks import BUS, xact_lock
+from conductor_site.locks import BUS, EVENTS, xact_lock
 from messagebus import sql
 from messagebus.models import QUESTION, Message
 from messagebus.selectors import bus_task, message_to_api
@@ -60,19 +60,21 @@ def message_append(
     everything a caller got wrong. Within an outer transaction the bus lock is held (and the
     doorbell waits) until it commits.
     """
-    task = bus_made(project_id, task_id) if make_bus else bus_task(project_id, task_id)
     if not isinstance(body, str):
         raise MessageInvalid("body must be a string")
-    fields = {
-        "project_id": project_id,
-        "task": task,
-        "run_id": _checked_run(project_id, task, run_id),
-        "type": _checked_type(type),
-        "body": body,
-        "parents": _checked_parents(project_id, parents or []),
-        "meta": meta_strings(meta or {}),
-    }
+    type = _checked_type(type)
     with transaction.atomic():
+        append_lock(asks_or_answers=type == QUESTION or bool(parents))
+        task = bus_made(project_id, task_id) if make_bus else bus_task(project_id, task_id)
+        fields = {
+            "project_id": project_id,
+            "task": task,
+            "run_id": _checked_run(project_id, task, run_id),
+            "type": type,
+            "body": body,
+            "parents": _checked_parents(project_id, parents or []),
+            "meta": meta_strings(meta or {}),
+        }
         (message,), before = messages_insert([fields])
         transaction.on_commit(partial(publish, bus_events([message], before)))
     return message
@@ -214,10 +216,11 @@ def _checked_run(project_id: str, task: Task | None, run_id: str | None) -> str 
 
 
 def messages_insert(rows: list[dict[str, Any]]) -> tuple[list[Message], Before]:
-    """Inside the append's transaction: lock, insert the rows (their pks), then name them;
-    with each bus's newest msg_id before them (for `bus_events`), read under the same lock.
+    """Inside the append's transaction, which holds `append_lock`: insert the rows (their
+    pks), then name them; with each bus's newest msg_id before them (for `bus_events`), read
+    under the same lock.
 
-    One lock, one read (the last time, each bus's newest msg_id), one INSERT and one UPDATE,
+    One read (the last time, each bus's newest msg_id), one INSERT and one UPDATE,
     whatever the number of rows: a batch of appends (messagebus.writer) costs about what
     one append does. The rows share one time, so the UPDATE writes each msg_id as that
     time's prefix and its own pk.
@@ -226,7 +229,6 @@ def messages_insert(rows: list[dict[str, Any]]) -> tuple[list[Message], Before]:
     first (`questions_changed`), then the open questions are noted (`questions_note`).
     """
     questions_changed(rows)
-    bus_lock()
     groups = _groups_of(rows)
     previous, newest = sql.newest(list(groups.values()))
     before = dict(zip(groups, newest, strict=True))
@@ -314,7 +316,14 @@ def format_msg_id(at: datetime, pk: int) -> str:
     return f"MSG-{at:%Y%m%d-%H%M%S}-{at.microsecond * 1000:09d}-{pk:0{SEQ_DIGITS}d}"
 
 
-def bus_lock() -> None:
-    """The bus's lock (`conductor_site.locks`): appends one at a time, and none during a
-    delete of a project or task."""
+def append_lock(*, asks_or_answers: bool) -> None:
+    """The bus's lock (`conductor_site.locks`), taken by every append before it looks up its
+    bus: appends go one at a time, and none during a delete of a project or task, which
+    holds it (`delete_lock`), so a bus deleted meanwhile is found gone (BusNotFound, or made
+    again by a client's post), never used and failed at the commit's foreign key check.
+    An append that asks or answers a question records its task's change in the event log
+    (`questions_changed`): that log's lock comes first, as everywhere, or two transactions
+    taking both in opposite orders deadlock on PostgreSQL."""
+    if asks_or_answers:
+        xact_lock(EVENTS)
     xact_lock(BUS)

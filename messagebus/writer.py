@@ -34,12 +34,12 @@ from conductor_site.db import connection_release
 from conductor_site.errors import DomainError
 from conductor_site.live.events import BusMessage
 from conductor_site.live.publish import publish_soon
-from messagebus.models import Message
+from messagebus.models import QUESTION, Message
 from messagebus.services import (
     BusKey,
     MessageInvalid,
+    append_lock,
     bus_events,
-    bus_lock,
     bus_made,
     buses_found,
     messages_insert,
@@ -161,9 +161,10 @@ def _waiting(items: queue.SimpleQueue[T], most: int | None = None) -> list[T]:
 
 
 def _committed(batch: list[Post]) -> tuple[Written, list[tuple[Post, Outcome]]]:
-    """`_committed_batch`, tried again once if a bus went between its lookup and the insert
-    (PostgreSQL: a delete committed meanwhile fails the insert's foreign key; the second
-    try finds the bus gone and makes it again, as a post to an unknown bus does)."""
+    """`_committed_batch`, tried again once if a bus went between its lookup and the commit:
+    a delete that took no bus lock (the admin's; Conductor's own hold it, `delete_lock`)
+    fails the insert's foreign key; the second try finds the bus gone and makes it again,
+    as a post to an unknown bus does."""
     try:
         return _committed_batch(batch)
     except IntegrityError:
@@ -177,7 +178,7 @@ def _committed_batch(batch: list[Post]) -> tuple[Written, list[tuple[Post, Outco
     rows: list[tuple[Post, dict[str, Any]]] = []
     refused: list[tuple[Post, Outcome]] = []
     with transaction.atomic():
-        bus_lock()  # before the lookups: a bus deleted meanwhile is found gone, not used
+        append_lock(asks_or_answers=any(post.type == QUESTION for post in batch))
         buses = buses_found((post.project_id, post.task_id) for post in batch)
         for post in batch:
             try:

@@ -7,9 +7,12 @@ ids in `meta`, and a backlink on the parent task's bus carrying the child's.
 
 from __future__ import annotations
 
+from contextlib import suppress
+
 import yaml
 
 from messagebus.models import Message
+from messagebus.selectors import BusNotFound
 from messagebus.services import message_append
 from projects import storage
 from runs.models import Attempt, RunStatus
@@ -74,7 +77,8 @@ def link_child(child: Task, parent: Message, ref: dict[str, str]) -> None:
 
 
 def post_outcome(attempt: Attempt) -> None:
-    """`task_complete` or `task_failed` on the task's bus when an attempt ends."""
+    """`task_complete` or `task_failed` on the task's bus when an attempt ends; nothing if
+    the task was deleted once it ended (it can be, as soon as nothing of it runs)."""
     if attempt.status not in (RunStatus.SUCCESS, RunStatus.FAILED, RunStatus.CRASHED):
         return
     run = attempt.runs.filter(kind="agent").order_by("-created_at").first()
@@ -85,10 +89,11 @@ def post_outcome(attempt: Attempt) -> None:
         if kind == "task_complete"
         else (f"Task failed: {attempt.error_summary or attempt.status}")
     )
-    message_append(
-        project_id=task.project_id,
-        task_id=task.task_id,
-        run_id=run.id if run else None,
-        type=kind,
-        body=body,
-    )
+    with suppress(BusNotFound):
+        message_append(
+            project_id=task.project_id,
+            task_id=task.task_id,
+            run_id=run.id if run else None,
+            type=kind,
+            body=body,
+        )

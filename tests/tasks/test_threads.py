@@ -12,7 +12,9 @@ from messagebus.models import Message
 from messagebus.services import message_append
 from projects import storage
 from projects.models import Project
-from tests.conftest import create_task, run_finished
+from runs.models import Attempt
+from tasks import threads
+from tests.conftest import attempt_finished, create_task, run_finished
 
 
 @pytest.fixture
@@ -118,3 +120,18 @@ def test_the_task_bus_records_the_outcome(work: str, api: APIClient, project: Pr
     assert Message.objects.get(task__task_id="ok", type="task_complete").run_id == ok["run_id"]
     failed = Message.objects.get(task__task_id="bad", type="task_failed")
     assert "exited with code 3" in failed.body
+
+
+def test_the_outcome_of_a_task_deleted_once_its_attempt_ended_goes_nowhere(
+    work: str, api: APIClient, project: Project
+) -> None:
+    """Its attempt's end is told after the run ended: the task can be deleted between the
+    two (the CI saw "the planner failed", and waiting tasks were not let in)."""
+    created = create_task(api, task_id="gone", prompt="true")
+    ended = attempt_finished(run_finished(created["run_id"]).attempt_id)
+    attempt = Attempt.objects.select_related("task").get(id=ended.id)  # as attempt_ended has it
+    assert api.delete("/api/projects/demo/tasks/gone").status_code == 204
+
+    threads.post_outcome(attempt)
+
+    assert not Message.objects.filter(task__task_id="gone").exists()
