@@ -17,12 +17,13 @@ from typing import Any
 from django.db import connection
 from django.db.models import Count, Max, OuterRef, Q, QuerySet, Subquery, Sum
 from django.db.models.functions import Coalesce
+from django.utils import timezone
 
 from conductor_site.errors import DomainError
 from messagebus.selectors import bus_totals
 from projects import discovery, git, storage
 from projects.models import Project
-from runs.models import ACTIVE_STATUSES, Attempt, Run, RunStatus
+from runs.models import ACTIVE_STATUSES, OPERATION_STALE, Attempt, Run, RunStatus
 from runs.selectors import folder_bytes, rfc3339
 from tasks.models import Task
 
@@ -189,10 +190,22 @@ def project_stats(project: Project) -> dict[str, Any]:
 
 
 def has_active_work(tasks: QuerySet[Task]) -> bool:
-    """Whether a run or an attempt of these tasks has not ended yet."""
+    """Whether a run or an attempt of these tasks has not ended yet, or an operation (a
+    merge, a rebase, an archive) holds one of their attempts."""
     return (
         Run.objects.filter(attempt__task__in=tasks, status__in=ACTIVE_STATUSES).exists()
         or Attempt.objects.filter(task__in=tasks, status__in=ACTIVE_STATUSES).exists()
+        or operation_held(tasks)
+    )
+
+
+def operation_held(tasks: QuerySet[Task]) -> bool:
+    """Whether an operation holds an attempt of these tasks (a stale slot is none)."""
+    fresh = timezone.now() - OPERATION_STALE
+    return (
+        Attempt.objects.filter(task__in=tasks, operation_started_at__gte=fresh)
+        .exclude(operation="")
+        .exists()
     )
 
 

@@ -18,20 +18,21 @@ from projects.models import Project
 from runs.models import ACTIVE_STATUSES
 from runs.services import Busy, stop_deadline
 from runs.tasks import enqueue_worktree_retire
-from tasks.services import task_cancel
+from tasks.services import delete_refused_while_active, task_cancel, tasks_held_idle
 
 
 def project_delete(project: Project, *, force: bool) -> tuple[int, int]:
     """Delete the project's tasks, runs, logs, buses and data folder; returns (tasks deleted,
     bytes freed). With `force`, what runs is stopped first."""
-    if selectors.has_active_work(project.tasks.all()):
-        if not force:
-            raise Busy(f"project {project.id!r} has active runs: stop them or use force=true")
+    tasks, name = project.tasks.all(), f"project {project.id!r}"
+    if force and selectors.has_active_work(tasks):
         _stop_all(project)
+    delete_refused_while_active(tasks, name, "stop them or use force=true")
     freed = selectors.project_bytes(project)
     deleted_tasks = project.tasks.count()
     with storage.folder_removed(storage.project_dir(project.id)), transaction.atomic():
-        enqueue_worktree_retire(selectors.attempts_with_worktrees(project.tasks.all()))
+        tasks_held_idle(tasks, name)
+        enqueue_worktree_retire(selectors.attempts_with_worktrees(tasks))
         delete_lock()  # before the delete collects the project's messages
         project.delete()
     return deleted_tasks, freed

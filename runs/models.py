@@ -1,5 +1,7 @@
 from __future__ import annotations
 
+from datetime import timedelta
+
 from django.db import models
 
 from conductor_site.ids import new_attempt_id, new_run_id
@@ -17,6 +19,9 @@ class RunStatus(models.TextChoices):
 
 ACTIVE_STATUSES = (RunStatus.CREATED, RunStatus.QUEUED, RunStatus.RUNNING)
 TERMINAL_STATUSES = (RunStatus.SUCCESS, RunStatus.FAILED, RunStatus.STOPPED, RunStatus.CRASHED)
+# An attempt's operation slot (`runs.services.attempt_operation_begin`: a merge, a rebase, an
+# archive) held longer than this is a dead process's: it is taken over, and is no work.
+OPERATION_STALE = timedelta(minutes=15)
 
 
 class MergeStrategy(models.TextChoices):

@@ -18,7 +18,15 @@ from django.utils import timezone
 from projects import storage
 from runs.events import attempt_status_changed, run_changed
 from runs.files import run_folder
-from runs.models import ACTIVE_STATUSES, TERMINAL_STATUSES, Attempt, Run, RunStatus, Worker
+from runs.models import (
+    ACTIVE_STATUSES,
+    OPERATION_STALE,
+    TERMINAL_STATUSES,
+    Attempt,
+    Run,
+    RunStatus,
+    Worker,
+)
 from runs.processes import run_processes_kill
 from runs.signals import attempt_changed
 
@@ -397,8 +405,6 @@ def attempt_stop(attempt: Attempt) -> list[str]:
 
 
 # Landing (runs/landing.py): one operation at a time per attempt, and what landing records.
-
-OPERATION_STALE = timedelta(minutes=15)
 
 
 def attempt_operation_begin(attempt_id: str, operation: str) -> datetime | None:

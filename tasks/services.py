@@ -3,6 +3,7 @@ board, cancelling, deleting."""
 
 from __future__ import annotations
 
+import time
 from collections.abc import Sequence
 from contextlib import suppress
 from dataclasses import dataclass
@@ -13,6 +14,7 @@ from typing import Any
 from django.conf import settings
 from django.core.files.uploadedfile import UploadedFile
 from django.db import IntegrityError, transaction
+from django.db.models import QuerySet
 from django.utils import timezone
 
 from conductor_site.errors import DomainError
@@ -20,7 +22,7 @@ from conductor_site.locks import delete_lock
 from projects import storage
 from projects.creation import project_ensure
 from projects.models import Project
-from projects.selectors import attempts_with_worktrees, has_active_work
+from projects.selectors import attempts_with_worktrees, has_active_work, operation_held
 from runs import services as run_services
 from runs.agents import agent_for
 from runs.events import attempt_status_changed
@@ -506,11 +508,12 @@ def _column_move(task: Task, column: str) -> None:
 
 
 def task_delete(task: Task) -> None:
-    _refuse_while_active(task)  # before its folder is set aside: a run writes its logs there
+    tasks, name = Task.objects.filter(pk=task.pk), f"task {task.task_id!r}"
+    delete_refused_while_active(tasks, name)  # before its folder is set aside: logs go there
     folder = storage.task_dir(task.project_id, task.task_id)
     with storage.folder_removed(folder), transaction.atomic():
-        _refuse_while_active(task)
-        enqueue_worktree_retire(attempts_with_worktrees(Task.objects.filter(pk=task.pk)))
+        tasks_held_idle(tasks, name)
+        enqueue_worktree_retire(attempts_with_worktrees(tasks))
         task_changed(task, "deleted")
         images = image_paths(task)
         delete_lock()  # before the delete collects the task's messages
@@ -519,9 +522,32 @@ def task_delete(task: Task) -> None:
             storage.file_remove(path)
 
 
-def _refuse_while_active(task: Task) -> None:
-    if has_active_work(Task.objects.filter(pk=task.pk)):
-        raise run_services.Busy(f"task {task.task_id!r} has active runs: stop them first")
+def delete_refused_while_active(
+    tasks: QuerySet[Task], name: str, advice: str = "stop them first"
+) -> None:
+    """Busy while anything of these tasks runs, waits or lands. An operation ends by itself
+    within seconds (the archive right after a merge, say): it is waited for, as long as a
+    stop may take, so that deleting a task just merged is not refused."""
+    deadline = run_services.stop_deadline()
+    while operation_held(tasks) and time.monotonic() < deadline:
+        time.sleep(0.05)
+    if has_active_work(tasks):
+        raise run_services.Busy(
+            f"{name} has active runs, or a merge, rebase or archive in progress: {advice}"
+        )
+
+
+def tasks_held_idle(tasks: QuerySet[Task], name: str) -> None:
+    """First in a delete's transaction: lock the tasks' attempts, then the tasks, in pk
+    order, as their own changes take them (each row before the event log's lock), and refuse
+    (Busy) if anything of them is active now. Until the delete commits nothing of them can
+    start (a new run needs its attempt's row), take an attempt for a merge or an archive (its
+    slot is the attempt's row) or change: the check before the delete's folder was set aside
+    ran without locks, and a run started meanwhile would have lost its rows mid-write."""
+    list(Attempt.objects.select_for_update().filter(task__in=tasks).order_by("pk").values("pk"))
+    list(tasks.select_for_update().order_by("pk").values("pk"))
+    if has_active_work(tasks):
+        raise run_services.Busy(f"{name} started work meanwhile: nothing was deleted")
 
 
 def task_merged(task_pk: int) -> None:

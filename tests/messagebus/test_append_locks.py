@@ -8,11 +8,7 @@ it runs in the embedded pass (SQLite) and on PostgreSQL.
 
 from __future__ import annotations
 
-import sys
 import threading
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
-from typing import Any
 
 import pytest
 from django.db import connection, transaction
@@ -25,69 +21,9 @@ from messagebus.writer import Post, _committed_batch
 from tasks.events import task_changed
 from tasks.models import Task
 from tests.conftest import wait_for
+from tests.transactions import TIMEOUT, Side, held_open, waiting_for_a_lock
 
 pytestmark = [pytest.mark.production, pytest.mark.django_db(transaction=True)]
-
-TIMEOUT = 30.0
-WAITING = """SELECT count(*) FROM pg_locks WHERE locktype = 'advisory' AND NOT granted
-    AND database = (SELECT oid FROM pg_database WHERE datname = current_database())"""
-
-
-class Side(threading.Thread):
-    """`work` on its own thread and connection; what it raised is kept in `error`."""
-
-    def __init__(self, work: Callable[[], Any]) -> None:
-        super().__init__(daemon=True)
-        self.work = work
-        self.error: BaseException | None = None
-
-    def run(self) -> None:
-        try:
-            self.work()
-        except BaseException as exc:  # the test asserts on it
-            self.error = exc
-        finally:
-            connection.close()
-
-    def ended(self) -> BaseException | None:
-        self.join(TIMEOUT)
-        assert not self.is_alive(), "the thread did not end"
-        return self.error
-
-
-def waiting_for_a_lock(thread: threading.Thread) -> bool:
-    """The thread waits for a lock another transaction holds: PostgreSQL lists an advisory
-    lock it has not granted in this database; SQLite's writer waits in `BEGIN IMMEDIATE` (Django's
-    `_start_transaction_under_autocommit`)."""
-    if connection.vendor == "postgresql":
-        with connection.cursor() as cursor:
-            cursor.execute(WAITING)
-            return cursor.fetchone()[0] > 0
-    frame = sys._current_frames().get(thread.ident or 0)
-    while frame is not None:
-        if frame.f_code.co_name == "_start_transaction_under_autocommit":
-            return True
-        frame = frame.f_back
-    return False
-
-
-@contextmanager
-def held_open(work: Callable[[], Any]) -> Iterator[None]:
-    """A transaction doing `work` on a thread, held open until the block ends."""
-    done, go = threading.Event(), threading.Event()
-
-    def transaction_held() -> None:
-        with transaction.atomic():
-            work()
-            done.set()
-            assert go.wait(TIMEOUT)
-
-    holder = Side(transaction_held)
-    holder.start()
-    assert done.wait(TIMEOUT), holder.error
-    yield
-    go.set()
-    assert holder.ended() is None
 
 
 def test_an_append_that_waited_for_a_task_delete_finds_its_bus_gone(t1: Task) -> None:

@@ -5,8 +5,10 @@ from __future__ import annotations
 
 import os
 import shutil
+import time
 from functools import partial
 from pathlib import Path
+from types import SimpleNamespace
 from typing import Any
 
 import pytest
@@ -14,10 +16,12 @@ from django.db import connection
 from rest_framework.test import APIClient
 
 from messagebus.models import Message
-from projects import storage
+from projects import selectors, storage
 from projects.models import AgentProfile, Project
+from runs import services as run_services
 from runs.files import run_folder
 from runs.models import LogChunk, Run, RunStatus
+from tasks import services as task_services
 from tasks.models import Task
 from tests.conftest import create_task, log_text, wait_for
 from tests.helpers import assert_error, git_cli
@@ -154,6 +158,46 @@ def test_a_task_with_an_active_run_is_409(
     assert storage.task_dir("demo", "del-busy").is_dir()
 
 
+def test_a_task_whose_attempt_a_merge_holds_is_409_once_the_merge_outlasts_a_stop(
+    db: None, api: APIClient, project: Project
+) -> None:
+    """A merge, rebase or archive works in the attempt's worktree and records on its row: a
+    delete meanwhile took both from under it (a merge that landed answered 500)."""
+    task = make_task(project, "del-landing")
+    attempt = make_run(task).attempt
+    assert run_services.attempt_operation_begin(attempt.id, "merge") is not None
+
+    error = assert_error(delete(api, "demo/tasks/del-landing"), 409, "CONFLICT")
+
+    assert "merge" in error["error"]
+    assert Task.objects.filter(id=task.id).exists()
+    assert storage.task_dir("demo", "del-landing").is_dir()
+
+
+def test_a_task_is_deleted_once_the_operation_holding_it_ended(
+    db: None, api: APIClient, project: Project
+) -> None:
+    """The archive right after a merge holds the attempt for a moment: a delete then waits
+    for it rather than refuse the user who deletes a task just merged."""
+    task = make_task(project, "del-after-merge")
+    attempt = make_run(task).attempt
+    token = run_services.attempt_operation_begin(attempt.id, "archive")
+    assert token is not None
+    waits: list[float] = []
+
+    def archive_ends(seconds: float) -> None:  # the delete's first wait: the archive ends
+        waits.append(seconds)
+        run_services.attempt_operation_end(attempt.id, "archive", token)
+
+    clock = SimpleNamespace(monotonic=time.monotonic, sleep=archive_ends)
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(task_services, "time", clock)
+        response = delete(api, "demo/tasks/del-after-merge")
+
+    assert response.status_code == 204, response.content
+    assert waits and not Task.objects.filter(id=task.id).exists()
+
+
 @pytest.mark.parametrize("context", BROWSER_CONTEXTS)
 def test_a_browser_cannot_delete_a_task(
     db: None, api: APIClient, project: Project, context: str
@@ -246,6 +290,25 @@ def test_a_project_with_active_runs_is_409_without_force(
 
     assert "force" in error["error"]
     assert Project.objects.filter(id="demo").exists()
+
+
+def test_a_project_whose_task_started_while_its_folder_was_measured_is_kept(
+    db: None, api: APIClient, project: Project, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The check before the delete ran outside its transaction (measuring a big project's
+    folder takes seconds): a run started meanwhile lost its rows and its worktree mid-run."""
+    run = make_run(make_task(project, "del-p-late"))
+    measure = selectors.project_bytes
+
+    def started_meanwhile(project: Project) -> int:  # a follow-up, say, claimed by a worker
+        Run.objects.filter(id=run.id).update(status=RunStatus.RUNNING)
+        return measure(project)
+
+    monkeypatch.setattr(selectors, "project_bytes", started_meanwhile)
+
+    assert_error(delete(api, "demo"), 409, "CONFLICT")
+    assert Run.objects.get(id=run.id).status == RunStatus.RUNNING
+    assert storage.project_dir("demo").is_dir()
 
 
 def test_force_stops_what_runs_then_deletes(

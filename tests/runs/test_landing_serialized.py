@@ -14,7 +14,7 @@ from rest_framework.test import APIClient
 
 from projects.models import Project
 from runs import landing, services
-from runs.models import Attempt, RunStatus
+from runs.models import OPERATION_STALE, Attempt, RunStatus
 from tasks.models import Task
 from tasks.services import followup_start
 from tests.conftest import attempt_finished, create_task, run_finished
@@ -53,7 +53,7 @@ def test_an_attempt_whose_agent_runs_is_busy(attempt: Attempt) -> None:
 
 
 def test_a_slot_left_by_a_dead_process_is_taken_over_once_stale(attempt: Attempt) -> None:
-    stale = timezone.now() - services.OPERATION_STALE - timedelta(seconds=1)
+    stale = timezone.now() - OPERATION_STALE - timedelta(seconds=1)
     Attempt.objects.filter(id=attempt.id).update(operation="merge", operation_started_at=stale)
 
     landing.attempt_merge(attempt.id)
