@@ -27,7 +27,7 @@ from contextlib import suppress
 from dataclasses import dataclass, field
 from typing import Any, TypeVar
 
-from django.db import IntegrityError, connection, transaction
+from django.db import connection, transaction
 
 from conductor_site.audit import audit_append
 from conductor_site.db import connection_release
@@ -121,7 +121,7 @@ class AppendWriter:
 
     def _write(self, batch: list[Post]) -> None:
         try:
-            written, refused = _committed(batch)
+            written, refused = _committed_batch(batch)
         except Exception as exc:
             log.warning("a batch of %d bus appends failed", len(batch), exc_info=True)
             connection.close()  # the next batch starts on a fresh connection
@@ -158,18 +158,6 @@ def _waiting(items: queue.SimpleQueue[T], most: int | None = None) -> list[T]:
         except queue.Empty:
             break
     return batch
-
-
-def _committed(batch: list[Post]) -> tuple[Written, list[tuple[Post, Outcome]]]:
-    """`_committed_batch`, tried again once if a bus went between its lookup and the commit:
-    a delete that took no bus lock (the admin's; Conductor's own hold it, `delete_lock`)
-    fails the insert's foreign key; the second try finds the bus gone and makes it again,
-    as a post to an unknown bus does."""
-    try:
-        return _committed_batch(batch)
-    except IntegrityError:
-        log.info("a bus of a batch of %d appends went meanwhile: trying again", len(batch))
-        return _committed_batch(batch)
 
 
 def _committed_batch(batch: list[Post]) -> tuple[Written, list[tuple[Post, Outcome]]]:

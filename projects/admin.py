@@ -1,16 +1,18 @@
-"""Projects and agent profiles: user configuration, editable in full."""
+"""Projects and agent profiles: user configuration, editable in full; a project is deleted
+through the API or the dashboard (`DeletedThroughTheApi`)."""
 
 from __future__ import annotations
 
 from django.contrib import admin
 from django.http import HttpRequest
 
+from conductor_site.admin import DeletedThroughTheApi
 from projects.forms import ProjectForm
 from projects.models import AgentProfile, Project
 
 
 @admin.register(Project)
-class ProjectAdmin(admin.ModelAdmin):
+class ProjectAdmin(DeletedThroughTheApi, admin.ModelAdmin):
     form = ProjectForm
     list_display = ("id", "name", "project_root", "default_branch", "created_at", "updated_at")
     search_fields = ("id", "name", "project_root", "default_branch")

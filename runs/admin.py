@@ -2,7 +2,11 @@
 shows them.
 
 None of them is editable here: a save from the admin writes every column and would undo what
-a worker wrote meanwhile (status, heartbeat, log counters). Deleting stays allowed.
+a worker wrote meanwhile (status, heartbeat, log counters). Nor deleted: a run goes through
+the API or the dashboard, an attempt with its task (`DeletedThroughTheApi`), a log chunk or a
+diff snapshot with its run or attempt (a chunk deleted alone would leave a hole in its log).
+A worker's row may be deleted (a machine gone for good): a live worker writes it again at its
+next heartbeat.
 """
 
 from __future__ import annotations
@@ -19,6 +23,7 @@ from django.http import HttpRequest, HttpResponse
 from django.urls import reverse
 from django.utils.http import urlencode
 
+from conductor_site.admin import DeletedThroughTheApi
 from runs.models import Attempt, DiffSnapshot, LogChunk, Run, Worker
 
 LOG_PAGE_CHUNKS = 200
@@ -26,8 +31,8 @@ LOG_PAGE_CHARS = 1024 * 1024
 PREVIEW_CHARS = 200
 
 
-class ViewAndDeleteOnly:
-    """For admins of rows the system writes: no add, no change; view and delete stay."""
+class ViewOnly:
+    """For admins of rows the system writes: no add, no change."""
 
     def has_add_permission(self, request: HttpRequest, obj: Any = None) -> bool:
         return False
@@ -36,7 +41,7 @@ class ViewAndDeleteOnly:
         return False
 
 
-class RunInline(ViewAndDeleteOnly, admin.TabularInline):
+class RunInline(ViewOnly, admin.TabularInline):
     model = Run
     fields = ("id", "kind", "status", "exit_code", "log_lines", "created_at", "ended_at")
     readonly_fields = fields
@@ -46,7 +51,7 @@ class RunInline(ViewAndDeleteOnly, admin.TabularInline):
 
 
 @admin.register(Attempt)
-class AttemptAdmin(ViewAndDeleteOnly, admin.ModelAdmin):
+class AttemptAdmin(DeletedThroughTheApi, ViewOnly, admin.ModelAdmin):
     list_display = (
         "id",
         "task",
@@ -130,7 +135,7 @@ def log_page_url(request: HttpRequest, number: int | None) -> str:
 
 
 @admin.register(Run)
-class RunAdmin(ViewAndDeleteOnly, admin.ModelAdmin):
+class RunAdmin(DeletedThroughTheApi, ViewOnly, admin.ModelAdmin):
     list_display = (
         "id",
         "task",
@@ -206,7 +211,7 @@ class RunFilter(admin.SimpleListFilter):
 
 
 @admin.register(LogChunk)
-class LogChunkAdmin(ViewAndDeleteOnly, admin.ModelAdmin):
+class LogChunkAdmin(DeletedThroughTheApi, ViewOnly, admin.ModelAdmin):
     list_display = ("run", "seq", "stream", "line_count", "created_at", "preview")
     list_filter = (RunFilter, "stream")
     list_select_related = ("run",)
@@ -226,19 +231,15 @@ class LogChunkAdmin(ViewAndDeleteOnly, admin.ModelAdmin):
         text: str = chunk._preview  # type: ignore[attr-defined]
         return text[:PREVIEW_CHARS] + "…" if len(text) > PREVIEW_CHARS else text
 
-    def has_delete_permission(self, request: HttpRequest, obj: LogChunk | None = None) -> bool:
-        # Chunks go with their run; deleting some would leave holes in its contiguous `seq`.
-        return False
-
 
 @admin.register(Worker)
-class WorkerAdmin(ViewAndDeleteOnly, admin.ModelAdmin):
+class WorkerAdmin(ViewOnly, admin.ModelAdmin):
     list_display = ("name", "heartbeat_at")
     ordering = ("-heartbeat_at",)
 
 
 @admin.register(DiffSnapshot)
-class DiffSnapshotAdmin(ViewAndDeleteOnly, admin.ModelAdmin):
+class DiffSnapshotAdmin(DeletedThroughTheApi, ViewOnly, admin.ModelAdmin):
     list_display = ("attempt", "created_at", "files_changed", "additions", "deletions")
     list_select_related = ("attempt",)
     search_fields = ("attempt__id",)

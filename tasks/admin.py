@@ -1,10 +1,12 @@
-"""Tasks, with their attempts inline; what a task asks for stays editable. Tags too."""
+"""Tasks, with their attempts inline; what a task asks for stays editable. Tags too. A task is
+deleted through the API or the dashboard (`DeletedThroughTheApi`)."""
 
 from __future__ import annotations
 
 from django.contrib import admin
 from django.http import HttpRequest
 
+from conductor_site.admin import DeletedThroughTheApi
 from runs.models import Attempt
 from tasks.models import Gate, OpenQuestion, Tag, Task
 
@@ -28,7 +30,7 @@ class AttemptInline(admin.TabularInline):
 
 
 @admin.register(Task)
-class TaskAdmin(admin.ModelAdmin):
+class TaskAdmin(DeletedThroughTheApi, admin.ModelAdmin):
     list_display = ("task_id", "title", "project", "agent_type", "column", "priority", "created_at")
     list_filter = ("column", "agent_type", "project")
     search_fields = ("task_id", "title", "prompt", "project__id")

@@ -178,9 +178,29 @@ def test_it_offers_no_add_for_runs_attempts_and_log_chunks(
     assert not chunk_admin.has_add_permission(request)
     assert not chunk_admin.has_change_permission(request)
     assert not chunk_admin.has_delete_permission(request)
-    assert run_admin.has_delete_permission(request)
     for model in ("runs/run", "runs/attempt", "runs/logchunk"):
         assert admin_client.get(f"/admin/{model}/add/").status_code == 403, model
+
+
+def test_it_deletes_no_project_task_attempt_or_run(admin_client: Client, run: Run) -> None:
+    """Those go through the API or the dashboard, which refuse while something runs, remove
+    the folders and worktrees and hold the bus's lock: the admin's delete did none of it."""
+    task = run.attempt.task
+    pages = {
+        "projects/project": task.project_id,
+        "tasks/task": task.pk,
+        "runs/attempt": run.attempt_id,
+        "runs/run": run.pk,
+    }
+    for model, pk in pages.items():
+        page = f"/admin/{model}/{pk}/delete/"
+        assert admin_client.post(page, {"post": "yes"}).status_code == 403, model
+        changelist = admin_client.get(f"/admin/{model}/").content.decode()
+        assert 'value="delete_selected"' not in changelist, model
+    assert (
+        Run.objects.filter(pk=run.pk).exists()
+        and Project.objects.filter(pk=task.project_id).exists()
+    )
 
 
 def test_it_shows_the_admission_gate_read_only(admin_client: Client) -> None:
