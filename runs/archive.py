@@ -47,10 +47,6 @@ class WorktreeRefused(DomainError):
     status_code = 409
 
 
-class AttemptMissing(DomainError):
-    status_code = 404
-
-
 @dataclass(frozen=True)
 class Archived:
     reason: str
@@ -100,7 +96,7 @@ def _archiving(attempt_id: str) -> Iterator[Attempt]:
 def _refuse_busy(attempt_id: str) -> NoReturn:
     attempt = Attempt.objects.filter(id=attempt_id).first()
     if attempt is None:
-        raise AttemptMissing(f"attempt {attempt_id!r} not found")
+        raise services.AttemptNotFound(f"attempt {attempt_id!r} not found")
     why = (
         f"a {attempt.operation} is running on it"
         if attempt.operation

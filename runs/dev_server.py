@@ -130,7 +130,7 @@ def _run_create_alone(attempt: Attempt, script: str) -> Run:
     """A new dev server run, unless one is active: under the attempt's row lock (SQLite's
     immediate transactions serialize the same way), so of two starts at once one wins."""
     with transaction.atomic():
-        Attempt.objects.select_for_update().filter(id=attempt.id).first()
+        services.attempt_locked(attempt.id)
         active = attempt.runs.filter(kind=Run.Kind.DEV_SERVER, status__in=ACTIVE_STATUSES)
         if running := active.first():
             raise DevServerRefused(

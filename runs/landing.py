@@ -52,10 +52,6 @@ class AttemptBusy(LandingConflict):
     """Another operation, or a run, holds the attempt."""
 
 
-class AttemptNotFound(DomainError):
-    status_code = 404
-
-
 @dataclass(frozen=True)
 class Merged:
     strategy: str
@@ -487,7 +483,7 @@ def attempt_operation(attempt_id: str, operation: str) -> Iterator[Attempt]:
     try:
         attempt = Attempt.objects.select_related("task__project").filter(id=attempt_id).first()
         if attempt is None:
-            raise AttemptNotFound(f"attempt {attempt_id} not found")
+            raise services.AttemptNotFound(f"attempt {attempt_id} not found")
         yield attempt
     except git.GitError as exc:
         raise LandingConflict(f"git failed: {exc}", reason="git", git=str(exc)) from exc
@@ -498,7 +494,7 @@ def attempt_operation(attempt_id: str, operation: str) -> Iterator[Attempt]:
 def _refuse_busy(attempt_id: str, operation: str) -> NoReturn:
     attempt = Attempt.objects.filter(id=attempt_id).first()
     if attempt is None:
-        raise AttemptNotFound(f"attempt {attempt_id} not found")
+        raise services.AttemptNotFound(f"attempt {attempt_id} not found")
     if attempt.operation:
         why = f"a {attempt.operation} is running on it"
     else:

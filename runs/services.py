@@ -15,6 +15,7 @@ from django.db import transaction
 from django.db.models import Q
 from django.utils import timezone
 
+from conductor_site.errors import DomainError
 from projects import storage
 from runs.events import attempt_status_changed, run_changed
 from runs.files import run_folder
@@ -405,6 +406,20 @@ def attempt_stop(attempt: Attempt) -> list[str]:
 
 
 # Landing (runs/landing.py): one operation at a time per attempt, and what landing records.
+
+
+class AttemptNotFound(DomainError):
+    status_code = 404
+
+
+def attempt_locked(attempt_id: str) -> Attempt:
+    """The attempt's row, held until the transaction ends (SQLite: its transaction holds the
+    database already); AttemptNotFound when it is gone, its task deleted meanwhile (a delete
+    holds the row from its first statement: a change waits for it, then finds nothing)."""
+    attempt = Attempt.objects.select_for_update().filter(id=attempt_id).first()
+    if attempt is None:
+        raise AttemptNotFound(f"attempt {attempt_id!r} not found (its task was deleted)")
+    return attempt
 
 
 def attempt_operation_begin(attempt_id: str, operation: str) -> datetime | None:

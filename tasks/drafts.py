@@ -18,6 +18,7 @@ from django.utils import timezone
 
 from conductor_site.errors import DomainError
 from runs.models import Attempt, Run
+from runs.services import attempt_locked
 from tasks.models import Draft
 from tasks.services import queued_draft_send
 
@@ -35,7 +36,7 @@ def draft_save(
     and the send are one transaction under the attempt's lock, as housekeeping's send takes
     it: a send in between took the draft, and the save answered that nothing was sent."""
     with transaction.atomic():
-        Attempt.objects.select_for_update().filter(id=attempt.id).first()
+        attempt_locked(attempt.id)
         draft = _draft_store(attempt, version, prompt, queued)
         return draft, queued_draft_send(attempt.id) if queued else None
 

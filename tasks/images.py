@@ -28,6 +28,7 @@ from django.utils import timezone
 from conductor_site.errors import DomainError
 from projects import storage
 from runs.models import Attempt
+from tasks.locked import task_locked
 from tasks.models import Image, Task
 
 log = logging.getLogger(__name__)
@@ -81,6 +82,7 @@ def image_upload(task: Task, upload: UploadedFile) -> Image:
     mime, ext = found
     image_id = f"img-{timezone.now():%Y%m%d-%H%M%S}-{secrets.token_hex(6)}"
     with transaction.atomic():
+        task_locked(task)  # a delete's list of the task's images is then whole
         image = Image.objects.create(
             id=image_id,
             task=task,

@@ -32,6 +32,7 @@ from tasks import planner, threads
 from tasks.dependencies import dependency_cycle_refuse
 from tasks.events import task_changed
 from tasks.images import image_paths, image_upload, prompt_with_images
+from tasks.locked import task_locked
 from tasks.models import Draft, Task
 from tasks.selectors import is_done
 from tasks.tags import prompt_expand
@@ -161,6 +162,7 @@ def attempt_submit(task: Task, *, agent: str, prompt: str, base_branch: str = ""
     with transaction.atomic():
         if planner.gate_locked().draining:
             raise TaskConflict("a self-update is draining the server: no new attempt starts now")
+        task_locked(task)
         return _attempt_submit(task, agent, prompt, base_branch)
 
 
@@ -265,7 +267,7 @@ def attempt_followup(attempt: Attempt, prompt: str) -> tuple[Run, bool]:
     with transaction.atomic():  # locked as followup_start locks: busy-ness holds until commit
         if planner.gate_locked().draining:
             raise TaskConflict("a self-update is draining the server: no follow-up starts now")
-        attempt = Attempt.objects.select_for_update().get(id=attempt.id)
+        attempt = run_services.attempt_locked(attempt.id)
         busy = _attempt_busy(attempt)
         run = _followup_create(attempt, prompt, resume_session=True)
         if not busy:
@@ -417,7 +419,7 @@ def task_move(task: Task, column: str, *, after: str = "", before: str = "") -> 
     if column not in Task.Column.values:
         raise TaskMoveRefused(f"column must be one of {', '.join(Task.Column.values)}")
     with transaction.atomic():
-        Task.objects.select_for_update().filter(pk=task.pk).first()  # one move at a time
+        task_locked(task)  # one move at a time
         position = _position_between(
             task.project_id,
             column,

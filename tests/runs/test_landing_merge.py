@@ -11,7 +11,7 @@ import pytest
 from rest_framework.test import APIClient
 
 from projects.models import AgentProfile, Project
-from runs import landing
+from runs import landing, services
 from runs.models import Attempt
 from tasks.models import Task
 from tests.conftest import attempt_finished, create_task, run_finished
@@ -272,7 +272,7 @@ def test_refusals_say_what_is_wrong(git_repo: Path, attempt: Attempt, task: Task
     unstarted = Attempt.objects.create(task=task, agent="shell", status="failed")
     with pytest.raises(landing.LandingRefused, match="has no branch"):
         landing.attempt_merge(unstarted.id)
-    with pytest.raises(landing.AttemptNotFound):
+    with pytest.raises(services.AttemptNotFound):
         landing.attempt_merge("att-nope")
 
 
