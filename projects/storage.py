@@ -324,6 +324,15 @@ def trash_empty() -> None:
         folder_remove(trash_dir() / name)
 
 
+def folder_exists(path: Path) -> bool:
+    """Whether `path` is a folder of Conductor's own (no symlink on the way, as `file_read`)."""
+    try:
+        os.close(_open_folder(path, make=False))
+    except OSError:
+        return False
+    return True
+
+
 def _open_file(path: Path) -> int | None:
     try:
         folder = _open_folder(path.parent, make=False)

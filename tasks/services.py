@@ -361,7 +361,11 @@ def attempt_ended(attempt_id: str) -> None:
 def task_done_record(task: Task) -> None:
     """Record whether the agent's `DONE` marker is in the task folder, as the worker that ran
     it sees it once a run ended: the lists read `done_at`, never the folder (a `stat` per task
-    made a list of 10,000 tasks take a second)."""
+    made a list of 10,000 tasks take a second). Nothing when the folder is not there: a
+    delete under way set it aside (and may be refused, then put it back), so no marker in
+    it says nothing of the task."""
+    if not storage.folder_exists(storage.task_dir(task.project_id, task.task_id)):
+        return
     marker = storage.file_stat(_done_marker(task))
     done_at = None if marker is None else (task.done_at or timezone.now())
     _done_at_set(task, done_at)

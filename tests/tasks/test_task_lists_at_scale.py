@@ -22,6 +22,7 @@ from projects.models import Project
 from runs.models import RunStatus
 from tasks.list_sql import task_batches, task_page
 from tasks.models import Task
+from tasks.services import task_done_record
 from tests.conftest import create_task, wait_for
 from tests.projects.builders import finished_task, make_run, make_task
 
@@ -184,6 +185,23 @@ def test_a_run_that_removes_done_clears_it(work: str, api: APIClient, project: P
 
     wait_for(lambda: done_at() is None, what="the follow-up's end to clear DONE")
     assert done_in_the_lists(api) == (False, False)
+
+
+def test_done_is_kept_while_a_delete_has_set_the_task_folder_aside(
+    db: None, project: Project, tmp_path: Any
+) -> None:
+    """A delete sets the folder aside before its last check, which may refuse it and put the
+    folder back: a run's end judged by the folder meanwhile cleared DONE (and a Ralph loop ran
+    again)."""
+    task = make_task(project, "t1")
+    (storage.task_dir("demo", "t1") / "DONE").touch()
+    task_done_record(task)
+    assert done_at() is not None
+    os.rename(storage.task_dir("demo", "t1"), tmp_path / "aside")
+
+    task_done_record(Task.objects.get(pk=task.pk))
+
+    assert done_at() is not None
 
 
 def test_the_migration_fills_done_from_the_task_folders(
