@@ -16,6 +16,7 @@ from django.db.models import Q
 from django.utils import timezone
 
 from conductor_site.errors import DomainError
+from conductor_site.locks import row_lock
 from projects import storage
 from runs.events import attempt_status_changed, run_changed
 from runs.files import run_folder
@@ -416,7 +417,7 @@ def attempt_locked(attempt_id: str) -> Attempt:
     """The attempt's row, held until the transaction ends (SQLite: its transaction holds the
     database already); AttemptNotFound when it is gone, its task deleted meanwhile (a delete
     holds the row from its first statement: a change waits for it, then finds nothing)."""
-    attempt = Attempt.objects.select_for_update().filter(id=attempt_id).first()
+    attempt = row_lock(Attempt.objects.filter(id=attempt_id)).first()
     if attempt is None:
         raise AttemptNotFound(f"attempt {attempt_id!r} not found (its task was deleted)")
     return attempt

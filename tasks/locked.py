@@ -6,6 +6,7 @@ at the commit (a 500) or reading a row that is not there."""
 from __future__ import annotations
 
 from conductor_site.errors import DomainError
+from conductor_site.locks import row_lock
 from tasks.models import Task
 
 
@@ -15,5 +16,5 @@ class TaskNotFound(DomainError):
 
 def task_locked(task: Task) -> None:
     """Hold the task's row until the transaction ends; TaskNotFound when it was deleted."""
-    if not Task.objects.select_for_update().filter(pk=task.pk).exists():
+    if not row_lock(Task.objects.filter(pk=task.pk)).exists():
         raise TaskNotFound(f"task {task.task_id!r} not found (it was deleted)")

@@ -18,7 +18,7 @@ from django.db.models import QuerySet
 from django.utils import timezone
 
 from conductor_site.errors import DomainError
-from conductor_site.locks import delete_lock
+from conductor_site.locks import delete_lock, row_lock
 from projects import storage
 from projects.creation import project_ensure
 from projects.models import Project
@@ -549,9 +549,11 @@ def tasks_held_idle(tasks: QuerySet[Task], name: str) -> None:
     (Busy) if anything of them is active now. Until the delete commits nothing of them can
     start (a new run needs its attempt's row), take an attempt for a merge or an archive (its
     slot is the attempt's row) or change: the check before the delete's folder was set aside
-    ran without locks, and a run started meanwhile would have lost its rows mid-write."""
-    list(Attempt.objects.select_for_update().filter(task__in=tasks).order_by("pk").values("pk"))
-    list(tasks.select_for_update().order_by("pk").values("pk"))
+    ran without locks, and a run started meanwhile would have lost its rows mid-write.
+    The locks are PostgreSQL's FOR NO KEY UPDATE (`row_lock`): an append's foreign key check
+    at its commit reads its task's row, holding the bus's lock, which the delete takes next."""
+    list(row_lock(Attempt.objects.filter(task__in=tasks)).order_by("pk").values("pk"))
+    list(row_lock(tasks).order_by("pk").values("pk"))
     if has_active_work(tasks):
         raise run_services.Busy(f"{name} started work meanwhile: nothing was deleted")
 
