@@ -16,6 +16,7 @@ from dataclasses import dataclass
 from django.conf import settings
 from django.db import transaction
 
+from conductor_site.locks import row_lock
 from runs import services as run_services
 from runs.models import Attempt, Run, RunStatus
 from runs.tasks import enqueue_attempt
@@ -29,7 +30,7 @@ ACTIVE_ATTEMPT = (RunStatus.CREATED, RunStatus.RUNNING)
 
 def gate_locked() -> Gate:
     """The gate row, locked until the end of the current transaction."""
-    gate, _ = Gate.objects.select_for_update().get_or_create(id=1)
+    gate, _ = row_lock(Gate.objects.all()).get_or_create(id=1)
     return gate
 
 

@@ -96,7 +96,7 @@ def task_submit(
             raise TaskConflict("a self-update is draining the server: no new task starts now")
         parent = threads.parent_message(thread_parent) if thread_parent else None
         project = project_ensure(project_id=project_id, project_root=project_root)
-        task = Task.objects.select_for_update().filter(project=project, task_id=task_id).first()
+        task = row_lock(Task.objects.filter(project=project, task_id=task_id)).first()
         if attach_mode == "create":
             if task is not None and not task.is_bus_only:
                 raise TaskConflict(
@@ -132,7 +132,7 @@ def task_save(
     agent_for(agent_type).check()
     prompt = prompt_expand(prompt)
     with transaction.atomic():
-        found = Task.objects.select_for_update().filter(project=project, task_id=task_id).first()
+        found = row_lock(Task.objects.filter(project=project, task_id=task_id)).first()
         if found is not None and not found.is_bus_only:
             raise TaskConflict(f"task {task_id!r} already exists in project {project.id!r}")
         fields = _task_fields(title, agent_type, prompt, None, depends_on)
@@ -249,7 +249,7 @@ def followup_start(task: Task, prompt: str, resume_session: bool = True, delay: 
     """A new agent run in the task's latest attempt; it resumes the agent's session unless
     told not to (a Ralph loop iteration starts fresh)."""
     with transaction.atomic():  # the row lock makes "nothing active here" hold until commit
-        attempt = task.attempts.select_for_update().order_by("-created_at").first()
+        attempt = row_lock(task.attempts.order_by("-created_at")).first()
         if attempt is None:
             raise TaskConflict(f"task {task.task_id!r} has no attempt to resume")
         if _attempt_busy(attempt):
@@ -283,10 +283,10 @@ def queued_draft_send(attempt_id: str) -> Run | None:
     stays queued for the end of that work (or housekeeping) to send. None when nothing was
     sent."""
     with suppress(TaskConflict), transaction.atomic():
-        attempt = Attempt.objects.select_for_update().filter(id=attempt_id).first()
+        attempt = row_lock(Attempt.objects.filter(id=attempt_id)).first()
         if attempt is None or attempt.operation or _attempt_busy(attempt):
             return None
-        draft = Draft.objects.select_for_update().filter(attempt=attempt, queued=True).first()
+        draft = row_lock(Draft.objects.filter(attempt=attempt, queued=True)).first()
         if draft is None or not draft.prompt.strip():
             return None
         run, _ = attempt_followup(attempt, draft.prompt)
@@ -328,7 +328,7 @@ def _followup_waiting_send(attempt_id: str) -> bool:
     and never its first agent run, which the attempt's own start runs (a follow-up always
     resumes a `previous_run`)."""
     with transaction.atomic():
-        attempt = Attempt.objects.select_for_update().filter(id=attempt_id).first()
+        attempt = row_lock(Attempt.objects.filter(id=attempt_id)).first()
         if attempt is None or attempt.status in (RunStatus.CREATED, RunStatus.RUNNING):
             return False
         run = (
