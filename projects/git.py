@@ -717,6 +717,18 @@ def operation_in_progress(path: str | Path) -> str:
     return ""
 
 
+def branch_being_rebased(path: str | Path) -> str:
+    """The branch a rebase stopped in this working tree moves when it finishes (its
+    `head-name`), '' when none is stopped there or it rebases a detached HEAD. Its HEAD is
+    detached meanwhile, so `git worktree list` names no branch for that tree."""
+    found = git(path, "rev-parse", "--git-path", "rebase-merge", "--git-path", "rebase-apply")
+    for folder in found.splitlines():
+        with suppress(OSError):
+            name = Path(path, folder, "head-name").read_text().strip()
+            return name.removeprefix("refs/heads/") if name.startswith("refs/heads/") else ""
+    return ""
+
+
 def conflicted_files(path: str | Path) -> list[str]:
     out = git(path, "--no-optional-locks", "diff", "--name-only", "--diff-filter=U", "-z")
     return [name for name in out.split("\0") if name]

@@ -6,8 +6,9 @@ computes the result and its conflicts, `commit-tree` makes the commit, and
 `update-ref <target> <new> <old>` moves the target only if nobody moved it meanwhile. A target
 checked out in a working tree (the user's own, or any other) is merged only when that tree has
 no changes to tracked files, and that tree is then brought up to date with `read-tree -m -u`,
-which refuses rather than overwrite anything; if it refuses, the target goes back. Rebases run
-inside the attempt's own worktree, which is Conductor's.
+which refuses rather than overwrite anything; if it refuses, the target goes back. A target
+being rebased in a working tree (a rebase stopped there, its HEAD detached) is not merged into
+at all. Rebases run inside the attempt's own worktree, which is Conductor's.
 
 A merged attempt's worktree is then archived on its owner (`runs.archive`), unless
 `CONDUCTOR_REMOVE_WORKTREE_AFTER_MERGE` is off.
@@ -201,26 +202,48 @@ def squash_message(attempt: Attempt) -> str:
 
 def _checkout_of(repo: str, target: str) -> git.Worktree | None:
     """The working tree that has the target checked out, once it is safe to update."""
-    for tree in git.worktrees(repo):
-        if tree.branch != target or tree.prunable:
-            continue
-        where = f"the target branch {target} is checked out in {tree.path}"
-        if operation := git.operation_in_progress(tree.path):
-            raise LandingConflict(
-                f"{where}, where a {operation} is in progress: finish or abort it there, "
-                "then merge again; nothing was changed",
-                reason="in_progress",
-            )
-        if changes := git.tracked_changes(tree.path):
-            raise LandingConflict(
-                f"{where}, which has uncommitted changes: commit or stash them there (or "
-                "check out another branch there), then merge again; nothing was changed",
-                reason="dirty",
-                path=tree.path,
-                changes=changes[:50],
-            )
-        return tree
-    return None
+    trees = [tree for tree in git.worktrees(repo) if not tree.prunable]
+    for tree in trees:
+        if not tree.branch and git.branch_being_rebased(tree.path) == target:
+            _refuse_rebase_of_target(tree, target)
+    checkout = next((tree for tree in trees if tree.branch == target), None)
+    if checkout:
+        _refuse_unsafe_checkout(checkout, target)
+    return checkout
+
+
+def _refuse_rebase_of_target(tree: git.Worktree, target: str) -> NoReturn:
+    """A rebase of the target stopped in a tree (its HEAD detached, so no tree names the
+    target) is a checkout of the target with a rebase in progress: finishing it moves the
+    target, and fails if the target moved meanwhile; aborting it puts the target back to
+    where the rebase started, undoing the merge without a word."""
+    raise LandingConflict(
+        f"the target branch {target} is being rebased in {tree.path}: finish the rebase "
+        "there (git rebase --continue) or abort it (git rebase --abort), then merge again; "
+        "nothing was changed",
+        reason="in_progress",
+        path=tree.path,
+    )
+
+
+def _refuse_unsafe_checkout(tree: git.Worktree, target: str) -> None:
+    """The tree that has the target checked out is brought up to date by the merge: not
+    while an operation is stopped there, nor with uncommitted changes to tracked files."""
+    where = f"the target branch {target} is checked out in {tree.path}"
+    if operation := git.operation_in_progress(tree.path):
+        raise LandingConflict(
+            f"{where}, where a {operation} is in progress: finish or abort it there, "
+            "then merge again; nothing was changed",
+            reason="in_progress",
+        )
+    if changes := git.tracked_changes(tree.path):
+        raise LandingConflict(
+            f"{where}, which has uncommitted changes: commit or stash them there (or "
+            "check out another branch there), then merge again; nothing was changed",
+            reason="dirty",
+            path=tree.path,
+            changes=changes[:50],
+        )
 
 
 def _target_move(

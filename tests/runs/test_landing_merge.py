@@ -158,6 +158,34 @@ def test_a_target_checked_out_in_a_dirty_users_tree_is_refused_and_the_tree_unto
     assert Task.objects.get(id=attempt.task_id).column != Task.Column.DONE
 
 
+def test_a_target_being_rebased_in_the_users_tree_is_refused_until_the_rebase_ends(
+    git_repo: Path, attempt: Attempt, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The user is in the middle of `git rebase -i main~1` on main, stopped at an `edit`:
+    main is not checked out there (HEAD is detached), but the rebase will move main when it
+    finishes, and fails if main moved meanwhile."""
+    (git_repo / "mine.txt").write_text("mine\n")
+    git_cli(git_repo, "add", "mine.txt")
+    git_cli(git_repo, "commit", "-qm", "mine")
+    monkeypatch.setenv("GIT_SEQUENCE_EDITOR", "sed -i 1s/^pick/edit/")
+    git_cli(git_repo, "rebase", "-i", "-q", "main~1")
+    main = git_cli(git_repo, "rev-parse", "main")
+
+    with pytest.raises(landing.LandingConflict) as refused:
+        landing.attempt_merge(attempt.id)
+
+    assert refused.value.details["reason"] == "in_progress"
+    assert f"main is being rebased in {git_repo}" in refused.value.message
+    assert "git rebase --continue" in refused.value.message
+    assert git_cli(git_repo, "rev-parse", "main") == main
+    assert Attempt.objects.get(id=attempt.id).merge_commit == ""
+    git_cli(git_repo, "rebase", "--abort")
+    merged = landing.attempt_merge(attempt.id)
+    assert git_cli(git_repo, "rev-parse", "main").strip() == merged.commit
+    assert parents(git_repo, merged.commit) == [main.strip()]
+    assert (git_repo / "hello.txt").read_text() == "hello world\n"
+
+
 def test_every_operation_leaves_a_dirty_users_tree_on_another_branch_byte_for_byte_untouched(
     git_repo: Path, attempt: Attempt, tmp_path: Path
 ) -> None:
