@@ -8,7 +8,9 @@ checked out in a working tree (the user's own, or any other) is merged only when
 no changes to tracked files, and that tree is then brought up to date with `read-tree -m -u`,
 which refuses rather than overwrite anything; if it refuses, the target goes back. A target
 being rebased in a working tree (a rebase stopped there, its HEAD detached) is not merged into
-at all. Rebases run inside the attempt's own worktree, which is Conductor's.
+at all. Rebases run inside the attempt's own worktree, which is Conductor's. A merge, push or
+pull request takes the branch, not the worktree the review shows, so none runs while that
+worktree holds uncommitted changes or a stopped rebase.
 
 A merged attempt's worktree is then archived on its owner (`runs.archive`), unless
 `CONDUCTOR_REMOVE_WORKTREE_AFTER_MERGE` is off.
@@ -88,6 +90,7 @@ def attempt_merge(
         raise LandingRefused(f"unknown strategy {strategy!r}: use one of {choices}")
     with attempt_operation(attempt_id, "merge") as attempt:
         repo, old, head = _merge_inputs(attempt, expected)
+        _refuse_work_not_on_branch(attempt, "merge")
         checkout = _checkout_of(repo, attempt.target_branch)
         new = _STRATEGIES[strategy](attempt, repo, old, head, message)
         _target_move(repo, attempt, old, new, checkout)
@@ -117,6 +120,48 @@ def _merge_inputs(attempt: Attempt, expected: str) -> tuple[str, str, str]:
             target_commit=old,
         )
     return repo, old, head
+
+
+def _refuse_work_not_on_branch(attempt: Attempt, operation: str) -> None:
+    """What the review shows is the attempt's worktree: its HEAD and what is uncommitted
+    there. A merge, push or pull request takes the branch alone, so each is refused while
+    the worktree holds more (a line the user fixed there, a commit the pipeline could not
+    make): it would land less than was reviewed, and a merge's archive would then commit
+    the rest on the branch as WIP, after the merge. An archived worktree holds nothing; a
+    folder that is no longer Conductor's worktree holds nothing of the attempt's."""
+    path = _reviewed_worktree(attempt)
+    if not path:
+        return
+    if stopped := git.operation_in_progress(path):
+        raise LandingConflict(
+            f"a {stopped} is in progress in the attempt's worktree {path}: continue or abort "
+            f"it, then {operation} again; nothing was changed",
+            reason="in_progress",
+            path=path,
+        )
+    if changed := git.changed_paths(path):
+        more = f" and {len(changed) - 5} more" if len(changed) > 5 else ""
+        raise LandingConflict(
+            f"the attempt's worktree {path} has uncommitted changes ({', '.join(changed[:5])}"
+            f"{more}) that are not on its branch: commit them (a follow-up does, or "
+            f"git -C {path} add -A, then git -C {path} commit) or discard them, then "
+            f"{operation} again; nothing was changed",
+            reason="dirty",
+            path=path,
+            files=changed[:50],
+        )
+
+
+def _reviewed_worktree(attempt: Attempt) -> str:
+    """The attempt's worktree while it is here and Conductor's, else ''."""
+    path = attempt.worktree_path
+    if not path or attempt.worktree_archived_at is not None or not os.path.isdir(path):
+        return ""
+    try:
+        git.worktree_check(_repository(attempt), path)
+    except git.ForeignWorktree:
+        return ""
+    return path
 
 
 def _nothing_to_merge(attempt: Attempt) -> NoReturn:
@@ -377,6 +422,7 @@ def attempt_push(attempt_id: str, *, force: bool = False) -> Pushed:
     """Push the attempt's branch to the project's remote (`force`: with a lease, for a
     rebased branch)."""
     with attempt_operation(attempt_id, "push") as attempt:
+        _refuse_work_not_on_branch(attempt, "push")
         return _push(attempt, force)
 
 
@@ -391,6 +437,7 @@ def attempt_pr_create(
                 f"the attempt has an open pull request already: {attempt.pr_url}",
                 reason="pr_open",
             )
+        _refuse_work_not_on_branch(attempt, "open the pull request")
         _gh(lambda: github.gh_ready(repo))
         _push(attempt, force=False)
         message = squash_message(attempt)
