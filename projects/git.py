@@ -176,33 +176,56 @@ def worktree_add(repo: str | Path, path: str | Path, branch: str, base: str) -> 
     """`git worktree add -b` from the commit `base` names (git 2.39 hands the base on to
     `git branch` as it is, where `--no-checkout` would be an option); returns that commit
     (the new worktree's HEAD). If it fails, nothing of it is left: not the half-made folder,
-    not its registration in the repo, not the branch it made (one that existed stays)."""
+    not its registration in the repo, not the branch it made (one that existed stays); what
+    was at `path` already (git refuses a folder that is not empty) is not its to remove."""
     try:
         start = commit_of(repo, base)
     except GitError as exc:
         raise GitError(f"invalid reference: {base!r} names no commit") from exc
     with worktree_lock(repo):
         existed = branch_exists(repo, branch)
+        occupied = os.path.lexists(path) and (not os.path.isdir(path) or bool(os.listdir(path)))
         try:
             git(repo, "worktree", "add", "-b", branch, operands=[str(path), start])
-        except GitError:
-            _discard(repo, path, None if existed else branch)
+        except GitError as exc:
+            made = not occupied and os.path.lexists(Path(path, ".git"))
+            if not occupied:  # else git refused it ("already exists"), and made no worktree
+                _discard(repo, path)
+            if not existed:
+                git(repo, "branch", "-D", operands=[branch], check=False)
+            if made:
+                raise _hook_failed(repo, path, exc) from exc
             raise
     return start
+
+
+def _hook_failed(repo: str | Path, path: str | Path, exc: GitError) -> GitError:
+    """git fails after making the whole worktree only when the repository's `post-checkout`
+    hook exits non-zero; git's own words are then just its progress lines."""
+    return GitError(
+        f"the repository's post-checkout hook failed after git made the worktree {path}, "
+        f"so it was removed again: fix the hook (see {repo}'s core.hooksPath or .git/hooks), "
+        f"then start again ({exc})"
+    )
 
 
 def worktree_discard(repo: str | Path, path: str | Path, branch: str) -> None:
     """Remove a worktree that holds no work yet, and its branch."""
     with worktree_lock(repo):
-        _discard(repo, path, branch)
-
-
-def _discard(repo: str | Path, path: str | Path, branch: str | None) -> None:
-    git(repo, "worktree", "remove", "--force", operands=[str(path)], check=False)
-    shutil.rmtree(path, ignore_errors=True)
-    git(repo, "worktree", "prune", check=False)
-    if branch:
+        _discard(repo, path)
         git(repo, "branch", "-D", operands=[branch], check=False)
+
+
+def _discard(repo: str | Path, path: str | Path) -> None:
+    """Remove this one worktree, by its path: its folder, then its registration (git forgets
+    a registered worktree whose folder is gone when it is removed by path; `--force` twice
+    takes one git left locked). Never `git worktree prune`, which would also forget the
+    user's own worktrees whose folders are away for a while (an unmounted disk)."""
+    remove = ("worktree", "remove", "--force", "--force")
+    git(repo, *remove, operands=[str(path)], check=False)
+    if os.path.lexists(path):
+        shutil.rmtree(path, ignore_errors=True)
+        git(repo, *remove, operands=[str(path)], check=False)
 
 
 def worktree_remove(repo: str | Path, path: str | Path) -> None:
@@ -691,6 +714,18 @@ def operation_in_progress(path: str | Path) -> str:
     for found, operation in zip(paths, markers.values(), strict=True):
         if os.path.lexists(Path(path, found)):
             return operation
+    return ""
+
+
+def branch_being_rebased(path: str | Path) -> str:
+    """The branch a rebase stopped in this working tree moves when it finishes (its
+    `head-name`), '' when none is stopped there or it rebases a detached HEAD. Its HEAD is
+    detached meanwhile, so `git worktree list` names no branch for that tree."""
+    found = git(path, "rev-parse", "--git-path", "rebase-merge", "--git-path", "rebase-apply")
+    for folder in found.splitlines():
+        with suppress(OSError):
+            name = Path(path, folder, "head-name").read_text().strip()
+            return name.removeprefix("refs/heads/") if name.startswith("refs/heads/") else ""
     return ""
 
 

@@ -6,8 +6,11 @@ computes the result and its conflicts, `commit-tree` makes the commit, and
 `update-ref <target> <new> <old>` moves the target only if nobody moved it meanwhile. A target
 checked out in a working tree (the user's own, or any other) is merged only when that tree has
 no changes to tracked files, and that tree is then brought up to date with `read-tree -m -u`,
-which refuses rather than overwrite anything; if it refuses, the target goes back. Rebases run
-inside the attempt's own worktree, which is Conductor's.
+which refuses rather than overwrite anything; if it refuses, the target goes back. A target
+being rebased in a working tree (a rebase stopped there, its HEAD detached) is not merged into
+at all. Rebases run inside the attempt's own worktree, which is Conductor's. A merge, push or
+pull request takes the branch, not the worktree the review shows, so none runs while that
+worktree holds uncommitted changes or a stopped rebase.
 
 A merged attempt's worktree is then archived on its owner (`runs.archive`), unless
 `CONDUCTOR_REMOVE_WORKTREE_AFTER_MERGE` is off.
@@ -87,6 +90,7 @@ def attempt_merge(
         raise LandingRefused(f"unknown strategy {strategy!r}: use one of {choices}")
     with attempt_operation(attempt_id, "merge") as attempt:
         repo, old, head = _merge_inputs(attempt, expected)
+        _refuse_work_not_on_branch(attempt, "merge")
         checkout = _checkout_of(repo, attempt.target_branch)
         new = _STRATEGIES[strategy](attempt, repo, old, head, message)
         _target_move(repo, attempt, old, new, checkout)
@@ -116,6 +120,48 @@ def _merge_inputs(attempt: Attempt, expected: str) -> tuple[str, str, str]:
             target_commit=old,
         )
     return repo, old, head
+
+
+def _refuse_work_not_on_branch(attempt: Attempt, operation: str) -> None:
+    """What the review shows is the attempt's worktree: its HEAD and what is uncommitted
+    there. A merge, push or pull request takes the branch alone, so each is refused while
+    the worktree holds more (a line the user fixed there, a commit the pipeline could not
+    make): it would land less than was reviewed, and a merge's archive would then commit
+    the rest on the branch as WIP, after the merge. An archived worktree holds nothing; a
+    folder that is no longer Conductor's worktree holds nothing of the attempt's."""
+    path = _reviewed_worktree(attempt)
+    if not path:
+        return
+    if stopped := git.operation_in_progress(path):
+        raise LandingConflict(
+            f"a {stopped} is in progress in the attempt's worktree {path}: continue or abort "
+            f"it, then {operation} again; nothing was changed",
+            reason="in_progress",
+            path=path,
+        )
+    if changed := git.changed_paths(path):
+        more = f" and {len(changed) - 5} more" if len(changed) > 5 else ""
+        raise LandingConflict(
+            f"the attempt's worktree {path} has uncommitted changes ({', '.join(changed[:5])}"
+            f"{more}) that are not on its branch: commit them (a follow-up does, or "
+            f"git -C {path} add -A, then git -C {path} commit) or discard them, then "
+            f"{operation} again; nothing was changed",
+            reason="dirty",
+            path=path,
+            files=changed[:50],
+        )
+
+
+def _reviewed_worktree(attempt: Attempt) -> str:
+    """The attempt's worktree while it is here and Conductor's, else ''."""
+    path = attempt.worktree_path
+    if not path or attempt.worktree_archived_at is not None or not os.path.isdir(path):
+        return ""
+    try:
+        git.worktree_check(_repository(attempt), path)
+    except git.ForeignWorktree:
+        return ""
+    return path
 
 
 def _nothing_to_merge(attempt: Attempt) -> NoReturn:
@@ -201,26 +247,48 @@ def squash_message(attempt: Attempt) -> str:
 
 def _checkout_of(repo: str, target: str) -> git.Worktree | None:
     """The working tree that has the target checked out, once it is safe to update."""
-    for tree in git.worktrees(repo):
-        if tree.branch != target or tree.prunable:
-            continue
-        where = f"the target branch {target} is checked out in {tree.path}"
-        if operation := git.operation_in_progress(tree.path):
-            raise LandingConflict(
-                f"{where}, where a {operation} is in progress: finish or abort it there, "
-                "then merge again; nothing was changed",
-                reason="in_progress",
-            )
-        if changes := git.tracked_changes(tree.path):
-            raise LandingConflict(
-                f"{where}, which has uncommitted changes: commit or stash them there (or "
-                "check out another branch there), then merge again; nothing was changed",
-                reason="dirty",
-                path=tree.path,
-                changes=changes[:50],
-            )
-        return tree
-    return None
+    trees = [tree for tree in git.worktrees(repo) if not tree.prunable]
+    for tree in trees:
+        if not tree.branch and git.branch_being_rebased(tree.path) == target:
+            _refuse_rebase_of_target(tree, target)
+    checkout = next((tree for tree in trees if tree.branch == target), None)
+    if checkout:
+        _refuse_unsafe_checkout(checkout, target)
+    return checkout
+
+
+def _refuse_rebase_of_target(tree: git.Worktree, target: str) -> NoReturn:
+    """A rebase of the target stopped in a tree (its HEAD detached, so no tree names the
+    target) is a checkout of the target with a rebase in progress: finishing it moves the
+    target, and fails if the target moved meanwhile; aborting it puts the target back to
+    where the rebase started, undoing the merge without a word."""
+    raise LandingConflict(
+        f"the target branch {target} is being rebased in {tree.path}: finish the rebase "
+        "there (git rebase --continue) or abort it (git rebase --abort), then merge again; "
+        "nothing was changed",
+        reason="in_progress",
+        path=tree.path,
+    )
+
+
+def _refuse_unsafe_checkout(tree: git.Worktree, target: str) -> None:
+    """The tree that has the target checked out is brought up to date by the merge: not
+    while an operation is stopped there, nor with uncommitted changes to tracked files."""
+    where = f"the target branch {target} is checked out in {tree.path}"
+    if operation := git.operation_in_progress(tree.path):
+        raise LandingConflict(
+            f"{where}, where a {operation} is in progress: finish or abort it there, "
+            "then merge again; nothing was changed",
+            reason="in_progress",
+        )
+    if changes := git.tracked_changes(tree.path):
+        raise LandingConflict(
+            f"{where}, which has uncommitted changes: commit or stash them there (or "
+            "check out another branch there), then merge again; nothing was changed",
+            reason="dirty",
+            path=tree.path,
+            changes=changes[:50],
+        )
 
 
 def _target_move(
@@ -354,6 +422,7 @@ def attempt_push(attempt_id: str, *, force: bool = False) -> Pushed:
     """Push the attempt's branch to the project's remote (`force`: with a lease, for a
     rebased branch)."""
     with attempt_operation(attempt_id, "push") as attempt:
+        _refuse_work_not_on_branch(attempt, "push")
         return _push(attempt, force)
 
 
@@ -368,6 +437,7 @@ def attempt_pr_create(
                 f"the attempt has an open pull request already: {attempt.pr_url}",
                 reason="pr_open",
             )
+        _refuse_work_not_on_branch(attempt, "open the pull request")
         _gh(lambda: github.gh_ready(repo))
         _push(attempt, force=False)
         message = squash_message(attempt)

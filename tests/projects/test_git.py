@@ -77,6 +77,60 @@ def test_a_failed_worktree_add_leaves_nothing_behind(git_repo: Path, tmp_path: P
     assert git_cli(git_repo, "worktree", "list", "--porcelain").count("worktree ") == 1
 
 
+def users_worktree_away(repo: Path, tmp_path: Path) -> Path:
+    """A worktree of the user's whose folder is away for now (on a disk not mounted): its
+    admin dir, which `git worktree prune` would delete."""
+    git_cli(repo, "worktree", "add", "-q", str(tmp_path / "usb" / "mine"), "-b", "mine")
+    (tmp_path / "usb").rename(tmp_path / "usb-unmounted")
+    return repo / ".git" / "worktrees" / "mine"
+
+
+def failing_post_checkout_hook(repo: Path) -> None:
+    hook = repo / ".git" / "hooks" / "post-checkout"
+    hook.write_text("#!/bin/sh\necho 'lefthook: npm not found' >&2\nexit 3\n")
+    hook.chmod(0o755)
+
+
+def test_a_failing_post_checkout_hook_removes_only_the_worktree_it_failed_for(
+    git_repo: Path, tmp_path: Path
+) -> None:
+    admin = users_worktree_away(git_repo, tmp_path)
+    failing_post_checkout_hook(git_repo)
+
+    with pytest.raises(git.GitError) as failed:
+        git.worktree_add(git_repo, tmp_path / "wt", "conductor/new", "main")
+
+    assert (admin / "gitdir").is_file() and (admin / "HEAD").is_file()
+    assert "post-checkout hook failed" in str(failed.value)
+    assert "lefthook: npm not found" in str(failed.value)
+    assert not (tmp_path / "wt").exists() and not git.branch_exists(git_repo, "conductor/new")
+    listed = git_cli(git_repo, "worktree", "list", "--porcelain")
+    assert str(tmp_path / "wt") not in listed and "usb/mine" in listed
+
+
+def test_a_discarded_worktree_takes_no_other_worktree_with_it(
+    git_repo: Path, tmp_path: Path
+) -> None:
+    admin = users_worktree_away(git_repo, tmp_path)
+    git.worktree_add(git_repo, tmp_path / "wt", "conductor/new", "main")
+
+    git.worktree_discard(git_repo, tmp_path / "wt", "conductor/new")
+
+    assert (admin / "gitdir").is_file()
+    assert not (tmp_path / "wt").exists() and not git.branch_exists(git_repo, "conductor/new")
+
+
+def test_a_folder_already_at_the_path_is_refused_and_kept(git_repo: Path, tmp_path: Path) -> None:
+    (tmp_path / "wt").mkdir()
+    (tmp_path / "wt" / "keep.txt").write_text("someone's\n")
+
+    with pytest.raises(git.GitError, match="already exists"):
+        git.worktree_add(git_repo, tmp_path / "wt", "conductor/new", "main")
+
+    assert (tmp_path / "wt" / "keep.txt").read_text() == "someone's\n"
+    assert not git.branch_exists(git_repo, "conductor/new")
+
+
 def refs(repo: Path) -> str:
     return git_cli(repo, "for-each-ref", "--format=%(refname) %(objectname)")
 

@@ -158,6 +158,107 @@ def test_a_target_checked_out_in_a_dirty_users_tree_is_refused_and_the_tree_unto
     assert Task.objects.get(id=attempt.task_id).column != Task.Column.DONE
 
 
+def test_a_target_being_rebased_in_the_users_tree_is_refused_until_the_rebase_ends(
+    git_repo: Path, attempt: Attempt, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The user is in the middle of `git rebase -i main~1` on main, stopped at an `edit`:
+    main is not checked out there (HEAD is detached), but the rebase will move main when it
+    finishes, and fails if main moved meanwhile."""
+    (git_repo / "mine.txt").write_text("mine\n")
+    git_cli(git_repo, "add", "mine.txt")
+    git_cli(git_repo, "commit", "-qm", "mine")
+    monkeypatch.setenv("GIT_SEQUENCE_EDITOR", "sed -i 1s/^pick/edit/")
+    git_cli(git_repo, "rebase", "-i", "-q", "main~1")
+    main = git_cli(git_repo, "rev-parse", "main")
+
+    with pytest.raises(landing.LandingConflict) as refused:
+        landing.attempt_merge(attempt.id)
+
+    assert refused.value.details["reason"] == "in_progress"
+    assert f"main is being rebased in {git_repo}" in refused.value.message
+    assert "git rebase --continue" in refused.value.message
+    assert git_cli(git_repo, "rev-parse", "main") == main
+    assert Attempt.objects.get(id=attempt.id).merge_commit == ""
+    git_cli(git_repo, "rebase", "--abort")
+    merged = landing.attempt_merge(attempt.id)
+    assert git_cli(git_repo, "rev-parse", "main").strip() == merged.commit
+    assert parents(git_repo, merged.commit) == [main.strip()]
+    assert (git_repo / "hello.txt").read_text() == "hello world\n"
+
+
+def test_uncommitted_changes_in_the_attempts_worktree_refuse_the_merge_until_committed(
+    git_repo: Path, attempt: Attempt
+) -> None:
+    """The review shows the worktree (HEAD and what is uncommitted); the merge takes the
+    branch. The user fixed a line in the worktree and left a new file there."""
+    checkout_other_branch(git_repo)
+    worktree = Path(attempt.worktree_path)
+    (worktree / "hello.txt").write_text("hello, world\n")
+    (worktree / "NOTES.md").write_text("new\n")
+    main, before = git_cli(git_repo, "rev-parse", "main"), worktree_state(worktree)
+
+    for strategy in ("squash", "merge", "rebase"):
+        with pytest.raises(landing.LandingConflict) as refused:
+            landing.attempt_merge(attempt.id, strategy=strategy)
+        assert refused.value.details["reason"] == "dirty"
+        assert refused.value.details["files"] == ["hello.txt", "NOTES.md"]
+        assert "hello.txt, NOTES.md" in refused.value.message
+        assert f"git -C {worktree} commit" in refused.value.message
+    assert git_cli(git_repo, "rev-parse", "main") == main
+    assert worktree_state(worktree) == before
+    assert Attempt.objects.get(id=attempt.id).merge_commit == ""
+    git_cli(worktree, "add", "--all")
+    git_cli(worktree, "commit", "-qm", "the user's fix")
+    landing.attempt_merge(attempt.id)
+    assert git_cli(git_repo, "show", "main:hello.txt") == "hello, world\n"
+    assert git_cli(git_repo, "show", "main:NOTES.md") == "new\n"
+
+
+def test_ignored_files_in_the_attempts_worktree_do_not_refuse_the_merge(
+    git_repo: Path, attempt: Attempt
+) -> None:
+    checkout_other_branch(git_repo)
+    (git_repo / ".git" / "info" / "exclude").write_text("node_modules/\n")
+    (Path(attempt.worktree_path) / "node_modules").mkdir()
+    (Path(attempt.worktree_path) / "node_modules" / "x.js").write_text("x\n")
+
+    merged = landing.attempt_merge(attempt.id)
+
+    assert git_cli(git_repo, "rev-parse", "main").strip() == merged.commit
+
+
+def test_a_worktree_that_is_no_longer_conductors_is_not_looked_at(
+    git_repo: Path, attempt: Attempt
+) -> None:
+    """The agent deleted its worktree's `.git`: what is in the folder is nobody's branch."""
+    checkout_other_branch(git_repo)
+    (Path(attempt.worktree_path) / ".git").unlink()
+    (Path(attempt.worktree_path) / "left.txt").write_text("left\n")
+
+    merged = landing.attempt_merge(attempt.id)
+
+    assert git_cli(git_repo, "show", "main:hello.txt") == "hello world\n"
+    assert git_cli(git_repo, "rev-parse", "main").strip() == merged.commit
+
+
+def test_a_rebase_stopped_in_the_attempts_worktree_refuses_the_merge(
+    git_repo: Path, attempt: Attempt
+) -> None:
+    """The branch's first commit conflicts with main, its end result does not: the merge
+    alone would succeed, with the branch as it was before the rebase."""
+    checkout_other_branch(git_repo)
+    moved = commit_on(git_repo, "main", {"hello.txt": "hello world\n"})
+    with pytest.raises(landing.LandingConflict, match="stopped on conflicts"):
+        landing.attempt_rebase(attempt.id)
+
+    with pytest.raises(landing.LandingConflict) as refused:
+        landing.attempt_merge(attempt.id, strategy="merge")
+
+    assert refused.value.details["reason"] == "in_progress"
+    assert "a rebase is in progress in the attempt's worktree" in refused.value.message
+    assert git_cli(git_repo, "rev-parse", "main").strip() == moved
+
+
 def test_every_operation_leaves_a_dirty_users_tree_on_another_branch_byte_for_byte_untouched(
     git_repo: Path, attempt: Attempt, tmp_path: Path
 ) -> None:

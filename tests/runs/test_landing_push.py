@@ -56,6 +56,25 @@ def test_a_rebased_branch_needs_force_which_pushes_it_with_a_lease(
     assert git_cli(remote, "rev-parse", attempt.branch).strip() == pushed.commit
 
 
+def test_uncommitted_changes_in_the_worktree_refuse_the_push_and_the_pull_request(
+    attempt: Attempt, remote: Path, fake_gh: FakeGh
+) -> None:
+    Path(attempt.worktree_path, "a.txt").write_text("a, fixed\n")
+
+    for land in (landing.attempt_push, landing.attempt_pr_create):
+        with pytest.raises(landing.LandingConflict) as refused:
+            land(attempt.id)
+        assert refused.value.details["reason"] == "dirty"
+        assert refused.value.details["files"] == ["a.txt"]
+    assert git_cli(remote, "branch", "--list") == ""
+    assert not fake_gh.log.exists() or not any(
+        call[:2] == ["pr", "create"] for call in gh_calls(fake_gh.log)
+    )
+    git_cli(attempt.worktree_path, "commit", "-qam", "fix")
+    pushed = landing.attempt_push(attempt.id)
+    assert git_cli(remote, "show", f"{pushed.commit}:a.txt") == "a, fixed\n"
+
+
 def test_without_a_remote_it_says_how_to_add_one(attempt: Attempt) -> None:
     with pytest.raises(landing.LandingRefused, match="remote add origin"):
         landing.attempt_push(attempt.id)

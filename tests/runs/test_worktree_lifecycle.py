@@ -140,6 +140,26 @@ def test_a_follow_up_makes_a_vanished_worktree_again(
     assert git_cli(git_repo, "show", f"{attempt.branch}:two.txt") == "two\n"
 
 
+def test_a_failing_post_checkout_hook_fails_the_attempt_and_forgets_no_users_worktree(
+    work: str, api: APIClient, project: Project, worktree_root: Path, git_repo: Path, tmp_path: Path
+) -> None:
+    """The user's own worktree is on a disk not mounted now; their post-checkout hook fails
+    for every checkout."""
+    git_cli(git_repo, "worktree", "add", "-q", str(tmp_path / "usb" / "mine"), "-b", "mine")
+    (tmp_path / "usb").rename(tmp_path / "usb-unmounted")
+    hook = git_repo / ".git" / "hooks" / "post-checkout"
+    hook.write_text("#!/bin/sh\necho 'husky: command not found' >&2\nexit 1\n")
+    hook.chmod(0o755)
+
+    attempt = finished_attempt(api, "echo one > one.txt")
+
+    assert attempt.status == "failed"
+    assert (git_repo / ".git" / "worktrees" / "mine" / "gitdir").is_file()
+    assert "post-checkout hook failed" in attempt.error_summary
+    assert "husky: command not found" in attempt.error_summary
+    assert list(worktree_root.rglob(".git")) == []
+
+
 def orphan_setup(worktree_root: Path, repo: Path, tmp_path: Path) -> dict[str, Path]:
     """Under the root: an orphan worktree with uncommitted work, a plain folder, a symlink out,
     and a registration whose folder is gone; outside it, a user's worktree whose folder is
