@@ -750,14 +750,31 @@ def remotes(repo: str | Path) -> list[str]:
     return git(repo, "remote").split()
 
 
+class RemoteMoved(GitError):
+    """A forced push refused: the remote branch has a commit the local branch never had."""
+
+
 def push(repo: str | Path, remote: str, branch: str, *, force: bool = False) -> None:
-    """Push `branch` to the same name on `remote`; `force` replaces a rewritten branch only
-    if the remote still has what this repository last saw there (`--force-with-lease`). ssh
-    never asks for a password: it would wait for a terminal nobody sees."""
+    """Push `branch` to the same name on `remote`. `force` replaces a rewritten branch only if
+    nobody pushed there since (else RemoteMoved): `--force-with-lease` alone compares with
+    `<remote>/<branch>`, which any `git fetch` of the user's moves to their commits, so
+    `--force-if-includes` (git 2.30) also wants that commit in the branch's reflog, where
+    only a commit this branch once was, or was built on, can be. ssh never asks for a
+    password: it would wait for a terminal nobody sees."""
     ref = f"refs/heads/{branch}"
-    options = ["--force-with-lease"] if force else []
+    options = ["--force-with-lease", "--force-if-includes"] if force else []
     env = {"GIT_SSH_COMMAND": os.environ.get("GIT_SSH_COMMAND", "ssh -o BatchMode=yes")}
-    git(repo, "push", "--quiet", *options, operands=[remote, f"{ref}:{ref}"], env=env)
+    try:
+        git(repo, "push", "--quiet", *options, operands=[remote, f"{ref}:{ref}"], env=env)
+    except GitError as exc:
+        if force and _LEASE_REFUSED.search(str(exc)):
+            raise RemoteMoved(str(exc)) from exc
+        raise
+
+
+# git's reasons for a refused lease: not fetched since (`stale info`), or fetched but never
+# in the branch (`remote ref updated since checkout`).
+_LEASE_REFUSED = re.compile(r"\[rejected\].*\((stale info|remote ref updated since checkout)\)")
 
 
 _NO_HOOKS = ("-c", "core.hooksPath=/dev/null")
