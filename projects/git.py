@@ -707,7 +707,12 @@ def paths_added(repo: str | Path, old: str, new: str) -> list[str]:
 def tree_advance(path: str | Path, old: str, new: str) -> None:
     """Bring a working tree whose branch moved from `old` to `new` up to date: index and
     files go from `old`'s tree to `new`'s, and git refuses (changing nothing) when that
-    would lose a local change or overwrite an untracked file."""
+    would lose a local change or overwrite an untracked file. The index's stat data is
+    refreshed first: `read-tree` trusts it, so a file only touched (same bytes, new times:
+    `touch`, an editor's save) was "not uptodate" where `status` found nothing changed.
+    A refresh that fails (`-q` says nothing of why) leaves `read-tree` to fail with git's
+    words (the user's `index.lock`)."""
+    git(path, "update-index", "-q", "--refresh", check=False)
     git(path, "read-tree", "-m", "-u", operands=[old, new])
 
 
