@@ -19,6 +19,10 @@ from pathlib import Path
 
 FALLBACK_IDENTITY = ("Conductor", "conductor@localhost")
 
+# No hook of the user's runs in Conductor's own commits and rebase steps: git looks for
+# `/dev/null/<hook>`, which cannot exist (git's documented way to turn hooks off).
+_NO_HOOKS = ("-c", "core.hooksPath=/dev/null")
+
 
 class GitError(Exception):
     """A git command failed; the message carries git's own words."""
@@ -280,7 +284,15 @@ def commit_all(
     only in a worktree `worktree_check` accepts (checked here, right before)."""
     worktree_check(repo, path, common=common)
     git(path, "add", "--all")
-    git(path, *identity(path), "commit", "--quiet", "--no-verify", "-F", "-", input=message)
+    return _commit(path, message)
+
+
+def _commit(path: str | Path, message: str, *pathspecs: str) -> str:
+    """`git commit` of Conductor's own, with hooks off: `--no-verify` skips only pre-commit
+    and commit-msg, and the user's prepare-commit-msg would rewrite or abort it, their
+    post-commit push it. Returns the new HEAD."""
+    options = ("commit", "--quiet", "--no-verify", "-F", "-")
+    git(path, *identity(path), *_NO_HOOKS, *options, *pathspecs, input=message)
     return head_commit(path)
 
 
@@ -782,9 +794,6 @@ def push(repo: str | Path, remote: str, branch: str, *, force: bool = False) -> 
 _LEASE_REFUSED = re.compile(r"\[rejected\].*\((stale info|remote ref updated since checkout)\)")
 
 
-_NO_HOOKS = ("-c", "core.hooksPath=/dev/null")
-
-
 # Project reads (projects/selectors.py): a project's branches and file names, never a file's
 # contents.
 
@@ -930,7 +939,4 @@ def commit_paths(path: str | Path, message: str, names: Sequence[str], *, repo: 
     """Commit the named files as the working tree has them now (a removed one as removed),
     and nothing else that may be staged; returns the new HEAD."""
     worktree_check(repo, path)
-    specs = [f":(literal){name}" for name in names]
-    options = ("commit", "--quiet", "--no-verify", "-F", "-", "--")
-    git(path, *identity(path), *options, *specs, input=message)
-    return head_commit(path)
+    return _commit(path, message, "--", *(f":(literal){name}" for name in names))
