@@ -19,6 +19,10 @@ from pathlib import Path
 
 FALLBACK_IDENTITY = ("Conductor", "conductor@localhost")
 
+# No hook of the user's runs in Conductor's own commits and rebase steps: git looks for
+# `/dev/null/<hook>`, which cannot exist (git's documented way to turn hooks off).
+_NO_HOOKS = ("-c", "core.hooksPath=/dev/null")
+
 
 class GitError(Exception):
     """A git command failed; the message carries git's own words."""
@@ -303,7 +307,15 @@ def commit_all(
     only in a worktree `worktree_check` accepts (checked here, right before)."""
     worktree_check(repo, path, common=common)
     git(path, "add", "--all")
-    git(path, *identity(path), "commit", "--quiet", "--no-verify", "-F", "-", input=message)
+    return _commit(path, message)
+
+
+def _commit(path: str | Path, message: str, *pathspecs: str) -> str:
+    """`git commit` of Conductor's own, with hooks off: `--no-verify` skips only pre-commit
+    and commit-msg, and the user's prepare-commit-msg would rewrite or abort it, their
+    post-commit push it. Returns the new HEAD."""
+    options = ("commit", "--quiet", "--no-verify", "-F", "-")
+    git(path, *identity(path), *_NO_HOOKS, *options, *pathspecs, input=message)
     return head_commit(path)
 
 
@@ -742,7 +754,12 @@ def paths_added(repo: str | Path, old: str, new: str) -> list[str]:
 def tree_advance(path: str | Path, old: str, new: str) -> None:
     """Bring a working tree whose branch moved from `old` to `new` up to date: index and
     files go from `old`'s tree to `new`'s, and git refuses (changing nothing) when that
-    would lose a local change or overwrite an untracked file."""
+    would lose a local change or overwrite an untracked file. The index's stat data is
+    refreshed first: `read-tree` trusts it, so a file only touched (same bytes, new times:
+    `touch`, an editor's save) was "not uptodate" where `status` found nothing changed.
+    A refresh that fails (`-q` says nothing of why) leaves `read-tree` to fail with git's
+    words (the user's `index.lock`)."""
+    git(path, "update-index", "-q", "--refresh", check=False)
     git(path, "read-tree", "-m", "-u", operands=[old, new])
 
 
@@ -785,17 +802,31 @@ def remotes(repo: str | Path) -> list[str]:
     return git(repo, "remote").split()
 
 
+class RemoteMoved(GitError):
+    """A forced push refused: the remote branch has a commit the local branch never had."""
+
+
 def push(repo: str | Path, remote: str, branch: str, *, force: bool = False) -> None:
-    """Push `branch` to the same name on `remote`; `force` replaces a rewritten branch only
-    if the remote still has what this repository last saw there (`--force-with-lease`). ssh
-    never asks for a password: it would wait for a terminal nobody sees."""
+    """Push `branch` to the same name on `remote`. `force` replaces a rewritten branch only if
+    nobody pushed there since (else RemoteMoved): `--force-with-lease` alone compares with
+    `<remote>/<branch>`, which any `git fetch` of the user's moves to their commits, so
+    `--force-if-includes` (git 2.30) also wants that commit in the branch's reflog, where
+    only a commit this branch once was, or was built on, can be. ssh never asks for a
+    password: it would wait for a terminal nobody sees."""
     ref = f"refs/heads/{branch}"
-    options = ["--force-with-lease"] if force else []
+    options = ["--force-with-lease", "--force-if-includes"] if force else []
     env = {"GIT_SSH_COMMAND": os.environ.get("GIT_SSH_COMMAND", "ssh -o BatchMode=yes")}
-    git(repo, "push", "--quiet", *options, operands=[remote, f"{ref}:{ref}"], env=env)
+    try:
+        git(repo, "push", "--quiet", *options, operands=[remote, f"{ref}:{ref}"], env=env)
+    except GitError as exc:
+        if force and _LEASE_REFUSED.search(str(exc)):
+            raise RemoteMoved(str(exc)) from exc
+        raise
 
 
-_NO_HOOKS = ("-c", "core.hooksPath=/dev/null")
+# git's reasons for a refused lease: not fetched since (`stale info`), or fetched but never
+# in the branch (`remote ref updated since checkout`).
+_LEASE_REFUSED = re.compile(r"\[rejected\].*\((stale info|remote ref updated since checkout)\)")
 
 
 # Project reads (projects/selectors.py): a project's branches and file names, never a file's
@@ -943,7 +974,4 @@ def commit_paths(path: str | Path, message: str, names: Sequence[str], *, repo: 
     """Commit the named files as the working tree has them now (a removed one as removed),
     and nothing else that may be staged; returns the new HEAD."""
     worktree_check(repo, path)
-    specs = [f":(literal){name}" for name in names]
-    options = ("commit", "--quiet", "--no-verify", "-F", "-", "--")
-    git(path, *identity(path), *options, *specs, input=message)
-    return head_commit(path)
+    return _commit(path, message, "--", *(f":(literal){name}" for name in names))

@@ -46,7 +46,8 @@ class LandingRefused(DomainError):
 
 class LandingConflict(DomainError):
     """The state of the repository or of the attempt is in the way; `details.reason` says
-    which (`conflicts`, `target_moved`, `dirty`, `nothing_to_merge`, `in_progress`, `git`)."""
+    which (`conflicts`, `target_moved`, `dirty`, `nothing_to_merge`, `in_progress`,
+    `remote_moved`, `git`)."""
 
     status_code = 409
 
@@ -420,7 +421,7 @@ def _rebase_step(path: str, step: Callable[[], None]) -> None:
 
 def attempt_push(attempt_id: str, *, force: bool = False) -> Pushed:
     """Push the attempt's branch to the project's remote (`force`: with a lease, for a
-    rebased branch)."""
+    rebased branch; refused, `remote_moved`, when the remote has a commit it never had)."""
     with attempt_operation(attempt_id, "push") as attempt:
         _refuse_work_not_on_branch(attempt, "push")
         return _push(attempt, force)
@@ -465,8 +466,28 @@ def attempt_pr_attach(attempt_id: str, *, pr: str = "") -> github.PullRequest:
 def _push(attempt: Attempt, force: bool) -> Pushed:
     repo = _repository(attempt)
     remote = _remote(repo)
-    git.push(repo, remote, attempt.branch, force=force)
+    try:
+        git.push(repo, remote, attempt.branch, force=force)
+    except git.RemoteMoved as exc:
+        _refuse_remote_moved(attempt, repo, remote, exc)
     return Pushed(remote, attempt.branch, git.commit_of(repo, _ref(attempt.branch)))
+
+
+def _refuse_remote_moved(
+    attempt: Attempt, repo: str, remote: str, exc: git.RemoteMoved
+) -> NoReturn:
+    branch, path = attempt.branch, attempt.worktree_path
+    where = (
+        f"in its worktree {path}" if path and os.path.isdir(path) else f"with {branch} checked out"
+    )
+    raise LandingConflict(
+        f"somebody pushed to {branch} on {remote} since this branch last had what is there, "
+        "and a forced push would drop their commits: nothing was pushed. To keep them, run "
+        f"`git fetch {remote}` and `git merge {remote}/{branch}` {where}, then push again; "
+        f"to drop them, force the push yourself (`git -C {repo} push --force {remote} {branch}`)",
+        reason="remote_moved",
+        git=str(exc),
+    ) from exc
 
 
 def _remote(repo: str) -> str:

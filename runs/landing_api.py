@@ -196,7 +196,8 @@ class LandingActions:
     @action(detail=True, methods=["post"], parser_classes=JSON_ONLY)
     def push(self, request: Request, attempt_id: str) -> Response:
         """Push the branch to the project's remote (`origin`, or its only one), under the
-        same name; 409 with git's message when the remote refuses."""
+        same name; 409 with git's message when the remote refuses (`remote_moved` when a
+        forced push would drop a commit somebody pushed there)."""
         fields = validated_body(PushSerializer, request)
         return owner_answered(get_attempt(attempt_id), "push", "pushed", force=fields["force"])
 

@@ -48,6 +48,27 @@ def test_commit_all_includes_untracked_files_and_skips_ignored_ones(
     assert git_cli(worktree, "log", "-1", "--format=%B").strip() == "Add new.txt\n\nbody"
 
 
+@pytest.mark.parametrize("commit", ["commit_all", "commit_paths"])
+def test_conductors_commits_run_no_hook_not_even_one_that_fails(
+    git_repo: Path, worktree: Path, commit: str
+) -> None:
+    marker = git_repo.parent / "hooks-ran"
+    hooks = git_repo / ".git" / "hooks"
+    for name in ("pre-commit", "prepare-commit-msg", "commit-msg", "post-commit"):
+        (hooks / name).write_text(f"#!/bin/sh\necho {name} >> {marker}\nexit 1\n")
+        (hooks / name).chmod(0o755)
+    (worktree / "README.md").write_text("changed\n")
+
+    if commit == "commit_all":
+        head = git.commit_all(worktree, "Conductor's message\n", repo=git_repo)
+    else:
+        head = git.commit_paths(worktree, "Conductor's message\n", ["README.md"], repo=git_repo)
+
+    assert not marker.exists()
+    assert git_cli(worktree, "log", "-1", "--format=%B", head) == "Conductor's message\n\n"
+    assert git_cli(worktree, "show", "--name-only", "--format=", head).split() == ["README.md"]
+
+
 def test_a_failing_command_says_what_git_said(git_repo: Path) -> None:
     try:
         git.worktree_add(git_repo, git_repo / "x", "b", "no-such-branch")

@@ -140,6 +140,22 @@ def test_a_target_checked_out_and_clean_in_the_users_tree_is_merged_and_the_tree
     assert (git_repo / "notes.txt").read_text() == "my untracked notes\n"
 
 
+def test_a_file_only_touched_in_the_users_tree_does_not_make_it_dirty(
+    git_repo: Path, task: Task
+) -> None:
+    """`status` compares contents and finds the tree clean; `read-tree -m -u` compares the
+    index's stat data, and refused ('not uptodate') before the index was refreshed."""
+    attempt = attempt_with_commits(task, [{"README.md": "# demo, greeted\n"}])
+    os.utime(git_repo / "README.md", (1_000_000_000, 1_000_000_000))  # same bytes, new times
+
+    merged = landing.attempt_merge(attempt.id)
+
+    assert merged.updated_worktree == str(git_repo)
+    assert git_cli(git_repo, "rev-parse", "HEAD").strip() == merged.commit
+    assert (git_repo / "README.md").read_text() == "# demo, greeted\n"
+    assert git_cli(git_repo, "status", "--porcelain") == ""
+
+
 def test_a_target_checked_out_in_a_dirty_users_tree_is_refused_and_the_tree_untouched(
     git_repo: Path, attempt: Attempt
 ) -> None:

@@ -75,6 +75,53 @@ def test_uncommitted_changes_in_the_worktree_refuse_the_push_and_the_pull_reques
     assert git_cli(remote, "show", f"{pushed.commit}:a.txt") == "a, fixed\n"
 
 
+@pytest.mark.parametrize("fetched", [True, False])
+def test_a_force_push_keeps_a_reviewers_commit_and_says_how_to_keep_it(
+    git_repo: Path, attempt: Attempt, remote: Path, tmp_path: Path, fetched: bool
+) -> None:
+    """A reviewer pushes to the attempt's branch; once the user's own `git fetch` brought it
+    into `origin/<branch>`, a bare lease passed and the rebased branch replaced theirs."""
+    landing.attempt_push(attempt.id)
+    reviewer = tmp_path / "reviewer"
+    git_cli(tmp_path, "clone", "-q", "--branch", attempt.branch, str(remote), str(reviewer))
+    (reviewer / "review.txt").write_text("a reviewer's fix\n")
+    git_cli(reviewer, "add", "review.txt")
+    git_cli(reviewer, "-c", "user.name=R", "-c", "user.email=r@example.com", "commit", "-qm", "fix")
+    git_cli(reviewer, "push", "-q", "origin", attempt.branch)
+    reviewed = git_cli(reviewer, "rev-parse", "HEAD").strip()
+    if fetched:
+        git_cli(git_repo, "fetch", "-q", "origin")
+    commit_on(git_repo, "main", {"other.txt": "o\n"})
+    landing.attempt_rebase(attempt.id)
+
+    with pytest.raises(landing.LandingConflict) as refused:
+        landing.attempt_push(attempt.id, force=True)
+
+    assert refused.value.details["reason"] == "remote_moved"
+    said = refused.value.message
+    assert f"somebody pushed to {attempt.branch} on origin" in said
+    assert "nothing was pushed" in said and attempt.worktree_path in said
+    assert git_cli(remote, "rev-parse", attempt.branch).strip() == reviewed
+    worktree = Path(attempt.worktree_path)
+    git_cli(worktree, "fetch", "-q", "origin")
+    git_cli(worktree, "merge", "-q", "--no-edit", f"origin/{attempt.branch}")  # as it says
+    pushed = landing.attempt_push(attempt.id, force=True)
+    assert git_cli(remote, "merge-base", "--is-ancestor", reviewed, pushed.commit) == ""
+
+
+def test_a_force_push_after_a_fetch_that_brought_nothing_new_replaces_the_branch(
+    git_repo: Path, attempt: Attempt, remote: Path
+) -> None:
+    landing.attempt_push(attempt.id)
+    git_cli(git_repo, "fetch", "-q", "origin")
+    commit_on(git_repo, "main", {"other.txt": "o\n"})
+    landing.attempt_rebase(attempt.id)
+
+    pushed = landing.attempt_push(attempt.id, force=True)
+
+    assert git_cli(remote, "rev-parse", attempt.branch).strip() == pushed.commit
+
+
 def test_without_a_remote_it_says_how_to_add_one(attempt: Attempt) -> None:
     with pytest.raises(landing.LandingRefused, match="remote add origin"):
         landing.attempt_push(attempt.id)

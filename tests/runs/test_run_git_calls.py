@@ -41,13 +41,17 @@ SNAPSHOT = [
 
 
 def git_calls(monkeypatch: pytest.MonkeyPatch) -> list[str]:
-    """The first two words of every git command from now on (`git()` runs them through
-    `git_bytes()`, as the commands whose output is bytes); each still runs."""
+    """The first two words of every git command from now on, past its `-c <name>=<value>`
+    options (`git()` runs them through `git_bytes()`, as the commands whose output is
+    bytes); each still runs."""
     calls: list[str] = []
     real: Callable[..., bytes] = git.git_bytes
 
     def spy(repo: Any, *args: str, **kwargs: Any) -> bytes:
-        calls.append(" ".join(args[:2]))
+        words = list(args)
+        while words[:1] == ["-c"]:
+            words = words[2:]
+        calls.append(" ".join(words[:2]))
         return real(repo, *args, **kwargs)
 
     monkeypatch.setattr(git, "git_bytes", spy)

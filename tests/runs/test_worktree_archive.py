@@ -63,6 +63,27 @@ def test_archive_keeps_uncommitted_work_as_a_wip_commit_and_removes_the_worktree
     assert event is not None and event.payload["change"] == "worktree_archived"
 
 
+def test_conductors_commits_run_none_of_the_users_hooks(
+    work: str, api: APIClient, project: Project, worktree_root: Path, git_repo: Path
+) -> None:
+    """`--no-verify` skips pre-commit and commit-msg only: prepare-commit-msg rewrote the
+    message of the pipeline's commit and of the archive's WIP commit, post-commit ran after."""
+    marker = git_repo.parent / "hooks-ran"
+    hooks = git_repo / ".git" / "hooks"
+    for name, rest in [("prepare-commit-msg", 'echo rewritten > "$1"'), ("post-commit", "")]:
+        (hooks / name).write_text(f"#!/bin/sh\necho {name} >> {marker}\n{rest}\n")
+        (hooks / name).chmod(0o755)
+
+    attempt = finished_attempt(api, "echo one > one.txt; echo done")
+    (Path(attempt.worktree_path) / "one.txt").write_text("changed after the run\n")
+    response = archive(api, attempt.id)
+
+    assert response.status_code == 200, response.content
+    assert not marker.exists()
+    subjects = git_cli(git_repo, "log", "--format=%s", f"main..{attempt.branch}").splitlines()
+    assert subjects[0].startswith("WIP: uncommitted work kept") and subjects[1] == "done"
+
+
 def test_archiving_twice_is_harmless_and_a_clean_worktree_gets_no_wip_commit(
     work: str, api: APIClient, project: Project, worktree_root: Path, git_repo: Path
 ) -> None:
