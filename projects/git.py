@@ -137,6 +137,13 @@ def current_branch(path: str | Path) -> str:
     return git(path, "symbolic-ref", "--quiet", "--short", "HEAD", check=False).strip()
 
 
+def worktree_branch(path: str | Path) -> str:
+    """The branch the working tree works on: the one checked out or, while a rebase is
+    stopped in it (HEAD detached on purpose), the one that rebase moves once it ends; ''
+    when HEAD is detached otherwise."""
+    return current_branch(path) or branch_being_rebased(path)
+
+
 def branch_exists(path: str | Path, branch: str) -> bool:
     ref = f"refs/heads/{branch}"
     found = git(path, "rev-parse", "--verify", "--quiet", operands=[ref], check=False)
@@ -251,15 +258,18 @@ def is_dirty(path: str | Path) -> bool:
     return bool(git(path, "status", "--porcelain", "--untracked-files=all").strip())
 
 
-def dirty_and_head(path: str | Path) -> tuple[bool, str]:
-    """`is_dirty` and `head_commit` ("" before the first commit) in one git call."""
+def dirty_head_and_branch(path: str | Path) -> tuple[bool, str, str]:
+    """`is_dirty`, `head_commit` ("" before the first commit) and `current_branch` ("" when
+    HEAD is detached) in one git call."""
     lines = git(path, "status", "--porcelain=v2", "--branch", "--untracked-files=all")
-    head, dirty = "", False
+    head, branch, dirty = "", "", False
     for line in lines.splitlines():
         if line.startswith("# branch.oid "):
             head = line.removeprefix("# branch.oid ").replace("(initial)", "")
+        elif line.startswith("# branch.head ") and line != "# branch.head (detached)":
+            branch = line.removeprefix("# branch.head ")
         dirty = dirty or not line.startswith("# ")
-    return dirty, head
+    return dirty, head, branch
 
 
 def common_dir(repo: str | Path) -> Path:

@@ -34,15 +34,15 @@ from runs import services
 from runs.dev_server import dev_servers_stop
 from runs.models import ACTIVE_STATUSES, TERMINAL_STATUSES, Attempt
 from runs.selectors import folder_bytes
-from runs.workspace import inside_root, worktree_registered
+from runs.workspace import WrongBranch, branch_check, inside_root, worktree_registered
 
 log = logging.getLogger(__name__)
 
 
 class WorktreeRefused(DomainError):
     """The worktree was not archived and is kept (409); `details.reason` says why: `busy`,
-    `running`, `no_worktree`, `outside_root`, `not_a_worktree`, `in_progress`, `detached`,
-    `git`."""
+    `running`, `no_worktree`, `outside_root`, `not_a_worktree`, `in_progress`, `detached`
+    (not on the attempt's branch), `git`."""
 
     status_code = 409
 
@@ -148,12 +148,7 @@ def _archive(repo: str, path: str, branch: str, reason: str) -> str:
                 f"a {operation} is stopped in {path}: continue or abort it, then archive",
                 reason="in_progress",
             )
-        if not branch or git.current_branch(path) != branch:
-            raise WorktreeRefused(
-                f"{path} does not have its branch {branch or '(none)'} checked out: a WIP "
-                "commit there would belong to no branch; check it out, then archive",
-                reason="detached",
-            )
+        _on_branch(path, branch)
         if git.is_dirty(path):
             message = f"WIP: uncommitted work kept when its worktree was archived ({reason})\n"
             wip = git.commit_all(path, message, repo=repo)
@@ -163,6 +158,15 @@ def _archive(repo: str, path: str, branch: str, reason: str) -> str:
     with suppress(OSError):
         Path(path).parent.rmdir()  # the project's folder of worktrees, once empty
     return wip
+
+
+def _on_branch(path: str, branch: str) -> None:
+    """A WIP commit on another branch would grow that one, on a detached HEAD no branch."""
+    try:
+        branch_check(path, branch)
+    except WrongBranch as exc:
+        details = {**exc.details, "reason": "detached"}
+        raise WorktreeRefused(f"{path} was kept: {exc.message}", **details) from exc
 
 
 def worktree_retire(repo: str, path: str) -> None:

@@ -36,6 +36,7 @@ from runs import services
 from runs.files import run_file_text
 from runs.models import Attempt, MergeStrategy, Run
 from runs.tasks import enqueue_worktree_archive, remove_worktree_after_merge
+from runs.workspace import branch_check
 
 
 class LandingRefused(DomainError):
@@ -606,11 +607,13 @@ def _repository(attempt: Attempt) -> str:
 
 
 def attempt_worktree(attempt: Attempt) -> str:
-    """The attempt's worktree, still the one Conductor made (else ForeignWorktree)."""
+    """The attempt's worktree, before anything is written there: still the one Conductor
+    made (else ForeignWorktree), with the attempt's branch checked out (else WrongBranch)."""
     repo = _repository(attempt)
     if not attempt.worktree_path or not os.path.isdir(attempt.worktree_path):
         raise LandingRefused(f"attempt {attempt.id} has no worktree on this host")
     git.worktree_check(repo, attempt.worktree_path)
+    branch_check(attempt.worktree_path, attempt.branch)
     return attempt.worktree_path
 
 

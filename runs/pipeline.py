@@ -57,7 +57,9 @@ def followup_execute(run_id: str) -> None:
     with supervisor().tracking(attempt.id):
         try:
             workspace.workspace_restore(attempt)  # an archived worktree, from its branch
-        except (workspace.WorkspaceError, git.GitError, OSError) as exc:
+            if attempt.worktree_path:  # the agent works, and its work is committed, there
+                workspace.branch_check(cwd, attempt.branch)
+        except (workspace.WorkspaceError, workspace.WrongBranch, git.GitError, OSError) as exc:
             services.run_finish(run, RunStatus.FAILED, error_summary=f"workspace: {exc}")
             services.attempt_finish(attempt, RunStatus.FAILED, f"workspace: {exc}")
             return
@@ -94,6 +96,8 @@ def _agent_then_wrap_up(attempt: Attempt, run: Run, cwd: str, head_before: str =
             workspace.commit_if_dirty(attempt, run, status, common)
         except git.GitError as exc:
             status, summary = RunStatus.FAILED, f"could not commit the agent's changes: {exc}"
+        except workspace.WrongBranch as exc:
+            status, summary = RunStatus.FAILED, f"the agent's changes were not committed: {exc}"
     script = attempt.task.project.cleanup_script
     if script.strip():
         cleanup = services.run_create(attempt, Run.Kind.CLEANUP, script, previous_run=run)

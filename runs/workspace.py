@@ -1,8 +1,9 @@
 """The one home of attempt workspaces: the worktree an attempt works in (a new branch from the
-project's base, with the files git does not carry), checking it is still Conductor's,
-committing what the agent left, measuring it, and making it again from its branch for a
-follow-up once it was archived (`runs.archive`). Built on `projects.git`; diff, merge,
-rebase and push of a worktree belong here too.
+project's base, with the files git does not carry), checking it is still Conductor's and on
+the attempt's branch (`branch_check`, before anything Conductor writes there), committing
+what the agent left, measuring it, and making it again from its branch for a follow-up once
+it was archived (`runs.archive`). Built on `projects.git`; diff, merge, rebase and push of a
+worktree belong here too.
 
 Every operation runs on the worker that made the worktree (`Attempt.worker`, shared/DESIGN.md
 §7): the pipeline on that worker calls them, `runs.tasks.queue_for` and `runs.owner.on_owner`
@@ -20,6 +21,7 @@ from django.conf import settings
 from django.utils.text import slugify
 
 from conductor_site.db import connection_release
+from conductor_site.errors import DomainError
 from projects import git, storage
 from projects.models import Project
 from runs import services, signals
@@ -31,6 +33,34 @@ log = logging.getLogger(__name__)
 
 class WorkspaceError(Exception):
     pass
+
+
+class WrongBranch(DomainError):
+    """The worktree does not have the attempt's branch checked out (409 `wrong_branch`)."""
+
+    status_code = 409
+
+
+def branch_check(path: str, branch: str, *, checked_out: str = "") -> None:
+    """Refuse (WrongBranch) unless the worktree at `path` works on `branch`. An agent may
+    check out another branch in its worktree (`git checkout develop`, `git checkout -b fix`):
+    a commit, a retry's reset or a rebase there would then grow or rewrite that branch, the
+    user's maybe, as if it were the attempt's. A rebase of `branch` stopped on a conflict
+    (HEAD detached) counts as on it, so that it can be continued or aborted. `checked_out`:
+    the branch the caller read already (one git call less); asked when ""."""
+    found = checked_out or git.worktree_branch(path)
+    if branch and found == branch:
+        return
+    has = f"`{found}` checked out" if found else "a detached HEAD"
+    raise WrongBranch(
+        f"the worktree has {has}, not the attempt's branch `{branch or '(none)'}`: check the "
+        f"branch out again there (git -C {path} switch {branch or '<branch>'}) and retry; "
+        "nothing was changed",
+        reason="wrong_branch",
+        path=path,
+        branch=found,
+        expected=branch,
+    )
 
 
 def attempt_cwd(attempt: Attempt) -> str:
@@ -230,11 +260,13 @@ def foreign_worktree(attempt: Attempt, common: Path | None) -> str:
 
 def commit_if_dirty(attempt: Attempt, run: Run, status: str, common: Path | None) -> None:
     """Commit what the agent left (its final summary the message), the worktree checked
-    first and again right before the commit; records the run's HEAD after."""
+    first (Conductor's, on the attempt's branch: else nothing is committed) and again right
+    before the commit; records the run's HEAD after."""
     path = attempt.worktree_path
     repo = attempt.task.project.project_root
     git.worktree_check(repo, path, common=common)
-    dirty, head = git.dirty_and_head(path)
+    dirty, head, checked_out = git.dirty_head_and_branch(path)
+    branch_check(path, attempt.branch, checked_out=checked_out)
     if not dirty:
         Run.objects.filter(id=run.id).update(head_after=head)
         return
