@@ -4,8 +4,9 @@ Removing a worktree commits anything uncommitted on its branch as WIP first, rem
 folder with `git worktree remove`, and keeps the branch and its history, so a follow-up makes
 it again from the branch (`runs.workspace.workspace_restore`). Nothing is removed that is not,
 symlinks resolved, inside the worktree root and a linked worktree of the project's
-repository: a row naming any other path is refused, and logged. `git worktree prune` is never
-run: it would also forget the user's own worktrees whose folders are away for a while.
+repository: a row naming any other path is refused, and logged. So is a worktree that holds a
+repository of its own, whose history and files would go with the folder. `git worktree prune`
+is never run: it would also forget the user's own worktrees whose folders are away for a while.
 
 An attempt's worktree is archived on request (`POST /api/v1/attempts/{id}/archive`), after its
 merge and once idle (`runs.tasks`, on the owning worker's pool); a task's when the task is
@@ -42,7 +43,7 @@ log = logging.getLogger(__name__)
 class WorktreeRefused(DomainError):
     """The worktree was not archived and is kept (409); `details.reason` says why: `busy`,
     `running`, `no_worktree`, `outside_root`, `not_a_worktree`, `in_progress`, `detached`
-    (not on the attempt's branch), `git`."""
+    (not on the attempt's branch), `embedded_repository`, `git`."""
 
     status_code = 409
 
@@ -149,6 +150,7 @@ def _archive(repo: str, path: str, branch: str, reason: str) -> str:
                 reason="in_progress",
             )
         _on_branch(path, branch)
+        _no_embedded_repository(path)
         if git.is_dirty(path):
             message = f"WIP: uncommitted work kept when its worktree was archived ({reason})\n"
             wip = git.commit_all(path, message, repo=repo)
@@ -167,6 +169,35 @@ def _on_branch(path: str, branch: str) -> None:
     except WrongBranch as exc:
         details = {**exc.details, "reason": "detached"}
         raise WorktreeRefused(f"{path} was kept: {exc.message}", **details) from exc
+
+
+def _no_embedded_repository(path: str) -> None:
+    """Refuse a worktree that holds a repository of its own (an agent's clone or `git init`):
+    `add --all` would keep only a link to its commit, and the removal would take its history
+    and its files."""
+    if found := _embedded_repositories(Path(path)):
+        raise WorktreeRefused(
+            f"{path} holds a git repository of its own at {', '.join(found[:10])}: its commits "
+            "and files would go with the worktree (the WIP commit would keep only a link to "
+            "it); move it out of the worktree or remove it, then archive; nothing was changed",
+            reason="embedded_repository",
+            paths=found[:100],
+        )
+
+
+def _embedded_repositories(folder: Path) -> list[str]:
+    """The folders below `folder` (relative to it) with a `.git` of their own, a folder or
+    a file (a clone, a `git init`, a submodule's checkout); `folder`'s own `.git` aside,
+    symlinks not followed, nothing looked for inside a repository found."""
+    found = []
+    for parent, dirs, files in os.walk(folder):
+        here = Path(parent)
+        if here != folder and (".git" in dirs or ".git" in files):
+            found.append(str(here.relative_to(folder)))
+            dirs.clear()
+        else:
+            dirs[:] = [name for name in dirs if name != ".git"]
+    return sorted(found)
 
 
 def worktree_retire(repo: str, path: str) -> None:

@@ -10,11 +10,13 @@ import subprocess
 from pathlib import Path
 from typing import Any
 
+import pytest
 from rest_framework.test import APIClient
 
 from conductor_site.live.models import Event
 from projects import storage
 from projects.models import Project
+from runs import tasks
 from runs.models import Attempt
 from runs.selectors import folder_bytes
 from tests.conftest import create_task, run_finished, wait_for
@@ -151,6 +153,58 @@ def test_a_worktree_with_a_rebase_stopped_in_it_is_kept(
 
     assert body["details"]["reason"] == "in_progress"
     assert path.is_dir() and Attempt.objects.get(id=attempt.id).worktree_archived_at is None
+
+
+def test_a_worktree_holding_a_repository_of_its_own_is_kept(
+    work: str, api: APIClient, project: Project, worktree_root: Path, git_repo: Path
+) -> None:
+    """An agent's `git init` (or clone) inside its worktree: `add --all` would keep only a
+    link to its commit, and the removal would take its history and its files."""
+    attempt = finished_attempt(api, "echo one > one.txt; echo done")
+    path = Path(attempt.worktree_path)
+    nested = path / "vendor" / "lib"
+    git_cli(path, "init", "-q", "vendor/lib")
+    (nested / "code.py").write_text("print('nested')\n")
+    git_cli(nested, "add", "code.py")
+    git_cli(nested, "commit", "-qm", "the nested repository's own commit")
+    (nested / "draft.txt").write_text("uncommitted in the nested repository\n")
+    before = tree_fingerprint(path), git_cli(git_repo, "rev-parse", attempt.branch)
+
+    body = assert_error(archive(api, attempt.id), 409, "CONFLICT")
+
+    assert body["details"] == {"reason": "embedded_repository", "paths": ["vendor/lib"]}
+    assert "a git repository of its own at vendor/lib" in body["error"]
+    assert "move it out of the worktree or remove it, then archive" in body["error"]
+    assert (tree_fingerprint(path), git_cli(git_repo, "rev-parse", attempt.branch)) == before
+    assert git_cli(nested, "log", "--format=%s") == "the nested repository's own commit\n"
+    assert Attempt.objects.get(id=attempt.id).worktree_archived_at is None
+
+
+def test_after_a_merge_a_worktree_holding_a_repository_is_kept_and_why_logged(
+    work: str,
+    api: APIClient,
+    project: Project,
+    worktree_root: Path,
+    tmp_path: Path,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    """A `.git` file counts too (`git init --separate-git-dir`, a submodule's checkout); a
+    symlink to a repository elsewhere is not followed (only the link would go)."""
+    attempt = finished_attempt(api, "echo one > one.txt; echo done")
+    path = Path(attempt.worktree_path)
+    git_cli(path, "init", "-q", f"--separate-git-dir={tmp_path / 'sub.git'}", "sub")
+    git_cli(path / "sub", "commit", "-q", "--allow-empty", "-m", "its own commit")
+    (path / "sub" / "notes.txt").write_text("the agent's notes\n")
+    git_cli(tmp_path, "init", "-q", "elsewhere")
+    (path / "elsewhere").symlink_to(tmp_path / "elsewhere")
+    assert (path / "sub" / ".git").is_file()
+
+    tasks.worktree_archive(attempt.id, "merged")  # as the merge's automatic archive runs it
+
+    assert (path / "sub" / "notes.txt").read_text() == "the agent's notes\n"
+    assert Attempt.objects.get(id=attempt.id).worktree_archived_at is None
+    assert f"kept the worktree of attempt {attempt.id} (merged)" in caplog.text
+    assert "a git repository of its own at sub: " in caplog.text
 
 
 def test_a_path_outside_the_root_is_refused_and_nothing_there_is_removed(
