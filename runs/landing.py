@@ -127,13 +127,15 @@ def _merge_inputs(attempt: Attempt, expected: str) -> tuple[str, str, str]:
 def _refuse_work_not_on_branch(attempt: Attempt, operation: str) -> None:
     """What the review shows is the attempt's worktree: its HEAD and what is uncommitted
     there. A merge, push or pull request takes the branch alone, so each is refused while
-    the worktree holds more (a line the user fixed there, a commit the pipeline could not
-    make): it would land less than was reviewed, and a merge's archive would then commit
+    the worktree holds more or other (a line the user fixed there, a commit the pipeline
+    could not make, another branch the agent checked out): it would land less than was
+    reviewed, and a merge's archive would then commit
     the rest on the branch as WIP, after the merge. An archived worktree holds nothing; a
     folder that is no longer Conductor's worktree holds nothing of the attempt's."""
     path = _reviewed_worktree(attempt)
     if not path:
         return
+    branch_check(path, attempt.branch)  # the agent left another branch checked out there
     if stopped := git.operation_in_progress(path):
         raise LandingConflict(
             f"a {stopped} is in progress in the attempt's worktree {path}: continue or abort "

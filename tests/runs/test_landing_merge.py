@@ -13,6 +13,7 @@ from rest_framework.test import APIClient
 from projects.models import AgentProfile, Project
 from runs import landing, services
 from runs.models import Attempt
+from runs.workspace import WrongBranch
 from tasks.models import Task
 from tests.conftest import attempt_finished, create_task, run_finished
 from tests.helpers import attempt_with_commits, commit_on, git_cli, parents, worktree_state
@@ -228,6 +229,27 @@ def test_uncommitted_changes_in_the_attempts_worktree_refuse_the_merge_until_com
     landing.attempt_merge(attempt.id)
     assert git_cli(git_repo, "show", "main:hello.txt") == "hello, world\n"
     assert git_cli(git_repo, "show", "main:NOTES.md") == "new\n"
+
+
+def test_a_worktree_left_on_another_branch_refuses_the_merge(
+    git_repo: Path, attempt: Attempt
+) -> None:
+    """The agent checked out a branch of its own there and committed: the review shows that
+    branch's work, the merge would take the attempt's branch without it."""
+    checkout_other_branch(git_repo)
+    worktree = Path(attempt.worktree_path)
+    git_cli(worktree, "checkout", "-q", "-b", "side")
+    (worktree / "side.txt").write_text("side\n")
+    git_cli(worktree, "add", "side.txt")
+    git_cli(worktree, "commit", "-qm", "on side")
+    main = git_cli(git_repo, "rev-parse", "main")
+
+    with pytest.raises(WrongBranch) as refused:
+        landing.attempt_merge(attempt.id)
+
+    assert refused.value.details["reason"] == "wrong_branch"
+    assert refused.value.details["branch"] == "side"
+    assert git_cli(git_repo, "rev-parse", "main") == main
 
 
 def test_ignored_files_in_the_attempts_worktree_do_not_refuse_the_merge(
