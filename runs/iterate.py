@@ -9,7 +9,9 @@ never resumed), and starts a new agent run that resumes the session of the last 
 before the chosen one that was not set aside (none: a fresh session). It refuses a worktree
 with uncommitted changes unless `force`; with `force` those changes (tracked and untracked)
 are first kept as a commit on top of the old HEAD under `refs/conductor/saved/<attempt>/<n>`,
-which the answer names (`git checkout <ref> -- <file>` brings a file back).
+which the answer names (`git checkout <ref> -- <file>` brings a file back). The commits the
+reset takes off the branch are kept under `refs/conductor/retried/<attempt>/<n>`
+(`previous_ref`): no reflog expiry or `git gc` ever takes them.
 """
 
 from __future__ import annotations
@@ -33,6 +35,7 @@ from runs.models import ACTIVE_STATUSES, Attempt, Run
 from runs.tasks import enqueue_followup
 
 SAVED_REFS = "refs/conductor/saved"
+RETRIED_REFS = "refs/conductor/retried"
 PATH_MAX_CHARS = 4096
 
 
@@ -48,7 +51,8 @@ class FileMissing(LandingRefused):
 class Retried:
     run_id: str  # the new agent run
     reset_to: str  # the commit the worktree was reset to (the chosen run's head_before)
-    previous_head: str  # the branch's commit before the reset (its reflog keeps it)
+    previous_head: str  # the branch's commit before the reset
+    previous_ref: str  # the ref keeping previous_head's commits ("" when none were dropped)
     resumed_run_id: str | None  # whose agent session the new run resumes
     dropped_run_ids: list[str]
     saved_ref: str  # where the uncommitted changes were kept ("" when there were none)
@@ -74,6 +78,7 @@ def attempt_retry(
         _refuse_in_progress(path)
         saved = _dirty_saved(attempt, path, force)
         previous = git.head_commit(path)
+        kept = _dropped_kept(attempt, previous, chosen.head_before)
         git.hard_reset(path, chosen.head_before)
         later = list(_from(attempt.runs.select_related("attempt__task"), chosen))
         resume = _session_before(attempt, chosen)
@@ -81,7 +86,7 @@ def attempt_retry(
         diffs.snapshot_store(attempt)
     enqueue_followup(run)  # once the slot is free: the run resumes the attempt when it starts
     resumed = resume.id if resume else None
-    return Retried(run.id, chosen.head_before, previous, resumed, dropped, saved)
+    return Retried(run.id, chosen.head_before, previous, kept, resumed, dropped, saved)
 
 
 def _retry_point(attempt: Attempt, run_id: str) -> Run:
@@ -152,12 +157,26 @@ def _dirty_saved(attempt: Attempt, path: str, force: bool) -> str:
             reason="dirty",
             files=changed[:200],
         )
+    message = f"Uncommitted work of attempt {attempt.id}, kept before a retry\n"
+    return _ref_keep(attempt, SAVED_REFS, git.working_tree_commit(path, message))
+
+
+def _dropped_kept(attempt: Attempt, previous: str, reset_to: str) -> str:
+    """The commits the reset takes off the branch, kept under a ref of the attempt's: the
+    reflog alone kept them, and git expires a reflog's unreachable entries (30 days by
+    default; never logged with `core.logAllRefUpdates=false`), then `gc` deletes them."""
+    if previous == reset_to:
+        return ""
+    return _ref_keep(attempt, RETRIED_REFS, previous)
+
+
+def _ref_keep(attempt: Attempt, refs: str, commit: str) -> str:
+    """`commit` under the attempt's next ref below `refs` (`<refs>/<attempt>/<n>`)."""
     repo = attempt.task.project.project_root
-    prefix = f"{SAVED_REFS}/{attempt.id}/"
+    prefix = f"{refs}/{attempt.id}/"
     taken = [ref.removeprefix(prefix) for ref in git.refs_under(repo, prefix)]
     ref = f"{prefix}{max((int(n) for n in taken if n.isdigit()), default=0) + 1}"
-    message = f"Uncommitted work of attempt {attempt.id}, kept before a retry\n"
-    git.ref_create(repo, ref, git.working_tree_commit(path, message), "conductor: retry")
+    git.ref_create(repo, ref, commit, "conductor: retry")
     return ref
 
 

@@ -504,6 +504,9 @@ class RetriedSerializer(serializers.Serializer):
     run_id = serializers.CharField(help_text="The new agent run.")
     reset_to = serializers.CharField(help_text="The commit the chosen run started from.")
     previous_head = serializers.CharField(help_text="The branch's commit before the reset.")
+    previous_ref = serializers.CharField(
+        help_text='The ref keeping previous_head (the dropped commits); "" when none were.'
+    )
     resumed_run_id = serializers.CharField(
         allow_null=True, help_text="The run whose agent session it resumes; null: a fresh one."
     )

@@ -361,7 +361,8 @@ async function retry(runId, force = false) {
   try {
     const answer = await call("POST", "/retry", { run_id: runId, force });
     const done = answer.retried;
-    const saved = done.saved_ref ? ` Uncommitted changes kept under ${done.saved_ref}.` : "";
+    const kept = done.previous_ref ? ` The commits it dropped are kept under ${done.previous_ref}.` : "";
+    const saved = kept + (done.saved_ref ? ` Uncommitted changes kept under ${done.saved_ref}.` : "");
     openRun(done.run_id, `Retried from ${runId}: the worktree is back at ${done.reset_to.slice(0, 10)}, run ${done.run_id} started.${saved}`);
   } catch (error) {
     if (error.status === 409 && error.details.reason === "dirty" && !force) {

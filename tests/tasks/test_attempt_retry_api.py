@@ -91,14 +91,22 @@ def test_a_retry_resets_the_files_drops_the_later_runs_and_starts_again(
 
 
 def test_a_retry_from_the_first_run_starts_a_fresh_session_with_that_runs_prompt(
-    three_runs: tuple[Attempt, list[Run]], api: APIClient
+    three_runs: tuple[Attempt, list[Run]], api: APIClient, git_repo: Path
 ) -> None:
-    attempt, (first, _second, _third) = three_runs
+    attempt, (first, _second, third) = three_runs
 
     retried = _retry(api, attempt, run_id=first.id).json()["retried"]
 
     assert retried["resumed_run_id"] is None
     assert retried["reset_to"] == attempt.base_commit
+    # The commits the reset dropped are kept under a ref, not only in the reflog (which git
+    # expires): they survive an expiry and a gc.
+    assert retried["previous_ref"] == f"refs/conductor/retried/{attempt.id}/1"
+    git_cli(git_repo, "reflog", "expire", "--expire-unreachable=now", "--all")
+    git_cli(git_repo, "gc", "--quiet", "--prune=now")
+    kept = git_cli(git_repo, "rev-parse", retried["previous_ref"]).strip()
+    assert kept == retried["previous_head"] == third.head_after
+    assert git_cli(git_repo, "cat-file", "-t", kept).strip() == "commit"
     new = _ended_run(attempt.id, retried["run_id"])
     assert (new.prompt, new.previous_run_id) == (first.prompt, None)
     assert new.agent_session_id not in ("", first.agent_session_id)
