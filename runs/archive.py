@@ -174,8 +174,11 @@ def _on_branch(path: str, branch: str) -> None:
 def _no_embedded_repository(path: str) -> None:
     """Refuse a worktree that holds a repository of its own (an agent's clone or `git init`):
     `add --all` would keep only a link to its commit, and the removal would take its history
-    and its files."""
-    if found := _embedded_repositories(Path(path)):
+    and its files. One in a folder the worktree ignores (a dependency's checkout under
+    `.venv/src`, say) goes as the rest of what it ignores goes: it is no work of the branch,
+    and keeping every such worktree would fill the disk with them."""
+    found = _embedded_repositories(Path(path))
+    if found := sorted(set(found) - git.ignored(path, found)):
         raise WorktreeRefused(
             f"{path} holds a git repository of its own at {', '.join(found[:10])}: its commits "
             "and files would go with the worktree (the WIP commit would keep only a link to "

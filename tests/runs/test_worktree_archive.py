@@ -180,6 +180,22 @@ def test_a_worktree_holding_a_repository_of_its_own_is_kept(
     assert Attempt.objects.get(id=attempt.id).worktree_archived_at is None
 
 
+def test_a_repository_in_a_folder_the_worktree_ignores_does_not_keep_it(
+    work: str, api: APIClient, project: Project, worktree_root: Path, git_repo: Path
+) -> None:
+    """A dependency's checkout (pip's `.venv/src/<pkg>`) is no work of the branch: it goes
+    with the worktree as every ignored file does."""
+    attempt = finished_attempt(api, "echo one > one.txt; echo done")
+    path = Path(attempt.worktree_path)
+    (git_repo / ".git" / "info" / "exclude").write_text(".venv/\n")
+    git_cli(path, "init", "-q", ".venv/src/pkg")
+
+    response = archive(api, attempt.id)
+
+    assert response.status_code == 200, response.content
+    assert not path.exists()
+
+
 def test_after_a_merge_a_worktree_holding_a_repository_is_kept_and_why_logged(
     work: str,
     api: APIClient,
