@@ -547,11 +547,13 @@ def tasks_held_idle(tasks: QuerySet[Task], name: str) -> None:
     """First in a delete's transaction: lock the tasks' attempts, then the tasks, in pk
     order, as their own changes take them (each row before the event log's lock), and refuse
     (Busy) if anything of them is active now. Until the delete commits nothing of them can
-    start (a new run needs its attempt's row), take an attempt for a merge or an archive (its
-    slot is the attempt's row) or change: the check before the delete's folder was set aside
-    ran without locks, and a run started meanwhile would have lost its rows mid-write.
-    The locks are PostgreSQL's FOR NO KEY UPDATE (`row_lock`): an append's foreign key check
-    at its commit reads its task's row, holding the bus's lock, which the delete takes next."""
+    start (whatever makes a run or an attempt takes its attempt's or task's row first:
+    `attempt_locked`, `task_locked`), take an attempt for a merge or an archive (its slot is
+    the attempt's row) or change: the check before the delete's folder was set aside ran
+    without locks, and a run started meanwhile would have lost its rows mid-write.
+    The locks are PostgreSQL's FOR NO KEY UPDATE (`row_lock`), which a bare insert pointing at
+    these rows does not wait for: an append's foreign key check at its commit reads its task's
+    row, holding the bus's lock, which the delete takes next."""
     list(row_lock(Attempt.objects.filter(task__in=tasks)).order_by("pk").values("pk"))
     list(row_lock(tasks).order_by("pk").values("pk"))
     if has_active_work(tasks):
